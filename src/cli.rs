@@ -1,0 +1,1266 @@
+//! Command-line parsing: `parse(&[String]) -> Result<Command, CliError>`.
+//!
+//! Pure: no I/O, no Python, no environment. `main.rs` prints errors and help
+//! and picks exit statuses; this module only decides what was asked for.
+//!
+//! The behaviour copies optparse as the original pyinstrument uses it
+//! (`disable_interspersed_args`): options come first, and the first
+//! non-option argument is the script, after which every argument belongs to
+//! the script untouched. optparse also accepts unique prefixes of long options
+//! (`--set` for `--setprofile`), which getopts does not, so parsing runs in
+//! two steps:
+//!
+//! 1. `scan` walks the arguments the way optparse does: it expands long
+//!    prefixes, splits short clusters (`-oF`), finds where the options end,
+//!    and reports errors in optparse's wording. It emits every option in one
+//!    canonical spelling (`--name` or `-m`, each value as its own argument).
+//! 2. getopts parses that canonical list against the same `OPTIONS` table, and
+//!    `build` turns its matches into a `Command`, validating values.
+
+use getopts::{HasArg, Matches, Occur, Options};
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Help,
+    Version,
+    Run(RunOptions),
+    Load(LoadOptions),
+}
+
+/// The program to profile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Script { path: String, args: Vec<String> },
+    Module { name: String, args: Vec<String> },
+}
+
+/// How samples are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Signal,
+    Setprofile,
+}
+
+/// How the report is written; shared by running and by `--load`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutputOptions {
+    /// `-r/--renderer NAME`, or "html" from `--html` (the later one wins).
+    /// `None`: decide later (from the `-o` extension, else text).
+    pub renderer: Option<String>,
+    /// `-o/--outfile`, as given; the runner resolves it.
+    pub outfile: Option<String>,
+    /// `--unicode` / `--no-unicode` (the later one wins); `None`: detect.
+    pub unicode: Option<bool>,
+    /// `--color` / `--no-color` (the later one wins); `None`: detect.
+    pub color: Option<bool>,
+    /// `--show-all`.
+    pub show_all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub target: Target,
+    pub mode: Mode,
+    /// Seconds between samples; always finite and > 0.
+    pub interval: f64,
+    pub output: OutputOptions,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    /// The saved JSON profile to render again.
+    pub path: String,
+    pub output: OutputOptions,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CliError {
+    /// No arguments at all: the caller prints the help and exits 2, as the
+    /// original does.
+    NoArguments,
+    /// Anything else wrong, with a one-line message in optparse's wording.
+    Usage(String),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::NoArguments => f.write_str("no arguments given"),
+            CliError::Usage(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// The renderers `-r` accepts, in the order the help and errors list them.
+pub const RENDERERS: &[&str] = &["text", "html", "json", "speedscope", "collapsed"];
+
+/// Sampling interval when `--interval` is not given, in seconds.
+pub const DEFAULT_INTERVAL: f64 = 0.001;
+
+const USAGE: &str = "usage: pyinstrument [options] scriptfile [arg] ...";
+
+/// The first line of the help, also printed above usage errors.
+pub fn usage_line() -> &'static str {
+    USAGE
+}
+
+/// One command-line option. The same table drives the scanner, getopts and
+/// the help text, so they cannot disagree.
+struct Spec {
+    /// Short name without the dash, or "".
+    short: &'static str,
+    /// Long name without the dashes, or "".
+    long: &'static str,
+    /// Metavariable for an option that takes a value; "" for a flag.
+    metavar: &'static str,
+    help: &'static str,
+}
+
+impl Spec {
+    fn takes_value(&self) -> bool {
+        !self.metavar.is_empty()
+    }
+
+    /// The name getopts knows the option by (and the canonical spelling the
+    /// scanner emits, after its dashes).
+    fn key(&self) -> &'static str {
+        if self.long.is_empty() {
+            self.short
+        } else {
+            self.long
+        }
+    }
+
+    fn canonical(&self) -> String {
+        if self.long.is_empty() {
+            format!("-{}", self.short)
+        } else {
+            format!("--{}", self.long)
+        }
+    }
+
+    /// The option strings as optparse's help shows them:
+    /// `-o OUTFILE, --outfile=OUTFILE`, `--html`, `-m MODULE`.
+    fn display(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.short.is_empty() {
+            if self.takes_value() {
+                parts.push(format!("-{} {}", self.short, self.metavar));
+            } else {
+                parts.push(format!("-{}", self.short));
+            }
+        }
+        if !self.long.is_empty() {
+            if self.takes_value() {
+                parts.push(format!("--{}={}", self.long, self.metavar));
+            } else {
+                parts.push(format!("--{}", self.long));
+            }
+        }
+        parts.join(", ")
+    }
+}
+
+// Help order: the seed's options in the seed's order, ours next to their kin.
+const OPTIONS: &[Spec] = &[
+    Spec {
+        short: "h",
+        long: "help",
+        metavar: "",
+        help: "show this help message and exit",
+    },
+    Spec {
+        short: "",
+        long: "version",
+        metavar: "",
+        help: "show program's version number and exit",
+    },
+    Spec {
+        short: "m",
+        long: "",
+        metavar: "MODULE",
+        help: "run library module as a script, like 'python -m MODULE'; \
+               the arguments after MODULE are passed to it",
+    },
+    Spec {
+        short: "",
+        long: "load",
+        metavar: "FILE",
+        help: "instead of running a program, load a profile saved earlier as \
+               JSON (-r json) and render it again",
+    },
+    Spec {
+        short: "",
+        long: "setprofile",
+        metavar: "",
+        help: "run in setprofile mode, instead of signal mode",
+    },
+    Spec {
+        short: "",
+        long: "interval",
+        metavar: "SECONDS",
+        help: "minimum time between samples, in seconds (default: 0.001)",
+    },
+    Spec {
+        short: "",
+        long: "html",
+        metavar: "",
+        help: "output HTML instead of text (same as -r html)",
+    },
+    Spec {
+        short: "r",
+        long: "renderer",
+        metavar: "RENDERER",
+        help: "how to render the report: text, html, json, speedscope or \
+               collapsed (default: from the OUTFILE extension, else text)",
+    },
+    Spec {
+        short: "o",
+        long: "outfile",
+        metavar: "OUTFILE",
+        help: "save report to <outfile>",
+    },
+    Spec {
+        short: "",
+        long: "unicode",
+        metavar: "",
+        help: "force unicode text output",
+    },
+    Spec {
+        short: "",
+        long: "no-unicode",
+        metavar: "",
+        help: "force ascii text output",
+    },
+    Spec {
+        short: "",
+        long: "color",
+        metavar: "",
+        help: "force ansi color text output",
+    },
+    Spec {
+        short: "",
+        long: "no-color",
+        metavar: "",
+        help: "force no color text output",
+    },
+    Spec {
+        short: "",
+        long: "show-all",
+        metavar: "",
+        help: "show the whole call tree from its root, without pruning \
+               short calls",
+    },
+];
+
+fn spec(key: &str) -> &'static Spec {
+    OPTIONS
+        .iter()
+        .find(|s| s.key() == key)
+        .unwrap_or_else(|| panic!("cli: option {key:?} missing from OPTIONS"))
+}
+
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
+}
+
+/// Parse the arguments after argv[0].
+pub fn parse(args: &[String]) -> Result<Command, CliError> {
+    if args.is_empty() {
+        return Err(CliError::NoArguments);
+    }
+    let (options, target) = match scan(args)? {
+        Scan::Early(command) => return Ok(command),
+        Scan::Split { options, target } => (options, target),
+    };
+    let matches = getopts_table()
+        .parse(&options)
+        // `scan` only emits known options, each with its value, so getopts
+        // has nothing left to reject; keep its message just in case.
+        .map_err(|fail| usage(fail.to_string()))?;
+    debug_assert!(
+        matches.free.is_empty(),
+        "scan left free arguments: {:?}",
+        matches.free
+    );
+    build(&matches, target)
+}
+
+enum Scan {
+    /// `-h` or `--version`: optparse acts on them as soon as it meets them.
+    Early(Command),
+    /// The options in canonical spelling, and the program if one was named.
+    Split {
+        options: Vec<String>,
+        target: Option<Target>,
+    },
+}
+
+/// Walk the arguments as optparse does, stopping at the script, at `--`, or
+/// after `-m MODULE`. Errors come out in the order optparse would meet them.
+fn scan(args: &[String]) -> Result<Scan, CliError> {
+    let mut options = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if arg == "--" {
+            return Ok(Scan::Split {
+                options,
+                target: script_target(&args[i + 1..])?,
+            });
+        }
+        if arg == "-" || !arg.starts_with('-') {
+            return Ok(Scan::Split {
+                options,
+                target: script_target(&args[i..])?,
+            });
+        }
+
+        // The options in this argument, each with its value if it takes one.
+        let mut found: Vec<(&'static Spec, Option<String>)> = Vec::new();
+        if let Some(body) = arg.strip_prefix("--") {
+            let (name, inline) = match body.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (body, None),
+            };
+            let long = resolve_long(
+                name,
+                OPTIONS.iter().map(|s| s.long).filter(|l| !l.is_empty()),
+            )?;
+            let spec = spec(long);
+            if spec.takes_value() {
+                let value = match inline {
+                    Some(value) => value,
+                    None => {
+                        i += 1;
+                        args.get(i)
+                            .cloned()
+                            .ok_or_else(|| requires_argument(&spec.canonical()))?
+                    }
+                };
+                found.push((spec, Some(value)));
+            } else if inline.is_some() {
+                return Err(usage(format!("--{long} option does not take a value")));
+            } else {
+                found.push((spec, None));
+            }
+        } else {
+            // A cluster of short options: `-h`, `-oFILE`, `-ho FILE`. An
+            // option that takes a value swallows the rest of the cluster, or
+            // else the next argument (even one starting with '-').
+            let body = &arg[1..];
+            for (at, ch) in body.char_indices() {
+                let spec = OPTIONS
+                    .iter()
+                    .find(|s| s.short.starts_with(ch) && s.short.len() == ch.len_utf8())
+                    .ok_or_else(|| usage(format!("no such option: -{ch}")))?;
+                if !spec.takes_value() {
+                    // Act on -h before looking at the rest of the cluster.
+                    if let Some(command) = early_exit(spec) {
+                        return Ok(Scan::Early(command));
+                    }
+                    found.push((spec, None));
+                    continue;
+                }
+                let rest = &body[at + ch.len_utf8()..];
+                let value = if !rest.is_empty() {
+                    rest.to_string()
+                } else {
+                    i += 1;
+                    args.get(i)
+                        .cloned()
+                        .ok_or_else(|| requires_argument(&format!("-{ch}")))?
+                };
+                found.push((spec, Some(value)));
+                break;
+            }
+        }
+
+        for (spec, value) in found {
+            if let Some(command) = early_exit(spec) {
+                return Ok(Scan::Early(command));
+            }
+            options.push(spec.canonical());
+            if let Some(value) = value {
+                if spec.key() == "m" {
+                    // Like `python -m`: the module name ends our options and
+                    // everything after it is the module's.
+                    if value.is_empty() {
+                        return Err(usage("-m option requires a module name"));
+                    }
+                    let target = Target::Module {
+                        name: value.clone(),
+                        args: args[i + 1..].to_vec(),
+                    };
+                    options.push(value);
+                    return Ok(Scan::Split {
+                        options,
+                        target: Some(target),
+                    });
+                }
+                options.push(value);
+            }
+        }
+        i += 1;
+    }
+    Ok(Scan::Split {
+        options,
+        target: None,
+    })
+}
+
+/// The options optparse acts on (and exits) as soon as it meets them.
+fn early_exit(spec: &Spec) -> Option<Command> {
+    match spec.key() {
+        "help" => Some(Command::Help),
+        "version" => Some(Command::Version),
+        _ => None,
+    }
+}
+
+/// `rest` starts at the script path (or is empty: no script).
+fn script_target(rest: &[String]) -> Result<Option<Target>, CliError> {
+    match rest.split_first() {
+        None => Ok(None),
+        Some((path, _)) if path == "-" => Err(usage(
+            "reading the script from standard input ('-') is not supported",
+        )),
+        Some((path, args)) => Ok(Some(Target::Script {
+            path: path.clone(),
+            args: args.to_vec(),
+        })),
+    }
+}
+
+fn requires_argument(option: &str) -> CliError {
+    usage(format!("{option} option requires 1 argument"))
+}
+
+/// optparse's `_match_abbrev`: an exact name wins; otherwise a prefix must
+/// match exactly one name. Errors name the option as the user wrote it.
+fn resolve_long<'a>(name: &str, longs: impl Iterator<Item = &'a str>) -> Result<&'a str, CliError> {
+    let mut candidates: Vec<&str> = Vec::new();
+    for long in longs {
+        if long == name {
+            return Ok(long);
+        }
+        if long.starts_with(name) {
+            candidates.push(long);
+        }
+    }
+    match candidates.len() {
+        0 => Err(usage(format!("no such option: --{name}"))),
+        1 => Ok(candidates[0]),
+        _ => {
+            candidates.sort_unstable();
+            let listed: Vec<String> = candidates.iter().map(|c| format!("--{c}")).collect();
+            Err(usage(format!(
+                "ambiguous option: --{name} ({}?)",
+                listed.join(", ")
+            )))
+        }
+    }
+}
+
+fn getopts_table() -> Options {
+    let mut opts = Options::new();
+    for s in OPTIONS {
+        let hasarg = if s.takes_value() {
+            HasArg::Yes
+        } else {
+            HasArg::No
+        };
+        // Multi: optparse lets any option repeat; the last one wins.
+        opts.opt(s.short, s.long, s.help, s.metavar, hasarg, Occur::Multi);
+    }
+    opts
+}
+
+fn build(m: &Matches, target: Option<Target>) -> Result<Command, CliError> {
+    let output = output_options(m)?;
+    let load = m.opt_strs("load").pop();
+
+    let mut interval = DEFAULT_INTERVAL;
+    for text in m.opt_strs("interval") {
+        interval = match text.trim().parse::<f64>() {
+            Ok(value) if value.is_finite() && value > 0.0 => value,
+            _ => {
+                return Err(usage(format!(
+                    "--interval must be a positive number of seconds, got '{text}'"
+                )))
+            }
+        };
+    }
+
+    match (load, target) {
+        (Some(_), Some(_)) => Err(usage("--load cannot be combined with a script or -m")),
+        (Some(path), None) => Ok(Command::Load(LoadOptions { path, output })),
+        (None, None) => Err(usage("no script or module given")),
+        (None, Some(target)) => {
+            let mode = if m.opt_present("setprofile") {
+                Mode::Setprofile
+            } else {
+                Mode::Signal
+            };
+            Ok(Command::Run(RunOptions {
+                target,
+                mode,
+                interval,
+                output,
+            }))
+        }
+    }
+}
+
+fn output_options(m: &Matches) -> Result<OutputOptions, CliError> {
+    let mut renderers: Vec<(usize, String)> = m.opt_strs_pos("renderer");
+    for (_, name) in &renderers {
+        if !RENDERERS.contains(&name.as_str()) {
+            let choices: Vec<String> = RENDERERS.iter().map(|r| format!("'{r}'")).collect();
+            return Err(usage(format!(
+                "option -r/--renderer: invalid choice: '{name}' (choose from {})",
+                choices.join(", ")
+            )));
+        }
+    }
+    renderers.extend(
+        m.opt_positions("html")
+            .into_iter()
+            .map(|pos| (pos, "html".to_string())),
+    );
+
+    Ok(OutputOptions {
+        renderer: last_by_position(renderers),
+        outfile: m.opt_strs("outfile").pop(),
+        unicode: last_switch(m, "unicode", "no-unicode"),
+        color: last_switch(m, "color", "no-color"),
+        show_all: m.opt_present("show-all"),
+    })
+}
+
+/// The value given last, for options that set the same thing.
+fn last_by_position<T>(values: Vec<(usize, T)>) -> Option<T> {
+    values
+        .into_iter()
+        .max_by_key(|(pos, _)| *pos)
+        .map(|(_, value)| value)
+}
+
+/// `--x` / `--no-x`: whichever came last, or `None` for neither.
+fn last_switch(m: &Matches, on: &str, off: &str) -> Option<bool> {
+    let mut seen: Vec<(usize, bool)> = m.opt_positions(on).into_iter().map(|p| (p, true)).collect();
+    seen.extend(m.opt_positions(off).into_iter().map(|p| (p, false)));
+    last_by_position(seen)
+}
+
+// optparse's layout: options indented 2, help text in a column at 24, the
+// whole thing wrapped at 78 (its default width for an 80-column terminal).
+const HELP_INDENT: usize = 2;
+const HELP_COLUMN: usize = 24;
+const HELP_WIDTH: usize = 78;
+
+/// The full `--help` text, ending in a newline.
+pub fn help_text() -> String {
+    let mut out = String::new();
+    out.push_str(USAGE);
+    out.push('\n');
+    out.push_str("       pyinstrument [options] -m module [arg] ...\n");
+    out.push_str("       pyinstrument [options] --load profile.json\n\n");
+    let description = "Run a Python script (or, with -m, a library module) under the \
+                       profiler, then print its call tree. 'python -m pyinstrument' \
+                       takes the same options and arguments.";
+    for line in wrap(description, HELP_WIDTH) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("\nOptions:\n");
+    for s in OPTIONS {
+        let names = format!("{}{}", " ".repeat(HELP_INDENT), s.display());
+        let help = wrap(s.help, HELP_WIDTH - HELP_COLUMN);
+        let mut help = help.iter();
+        // Names too wide for the column get the help on the next line, as
+        // optparse does with `-o OUTFILE, --outfile=OUTFILE`.
+        if names.len() + 2 <= HELP_COLUMN {
+            let first = help.next().map(String::as_str).unwrap_or("");
+            out.push_str(&format!("{names:<HELP_COLUMN$}{first}\n"));
+        } else {
+            out.push_str(&names);
+            out.push('\n');
+        }
+        for line in help {
+            out.push_str(&format!("{:HELP_COLUMN$}{line}\n", ""));
+        }
+    }
+    out
+}
+
+/// Greedy word wrap; a word longer than `width` gets a line of its own.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn parse_ok(list: &[&str]) -> Command {
+        match parse(&args(list)) {
+            Ok(command) => command,
+            Err(e) => panic!("{list:?} should parse, got {e:?}"),
+        }
+    }
+
+    fn run(list: &[&str]) -> RunOptions {
+        match parse_ok(list) {
+            Command::Run(run) => run,
+            other => panic!("{list:?} should be Run, got {other:?}"),
+        }
+    }
+
+    fn output(list: &[&str]) -> OutputOptions {
+        run(list).output
+    }
+
+    fn usage_err(list: &[&str]) -> String {
+        match parse(&args(list)) {
+            Err(CliError::Usage(msg)) => msg,
+            other => panic!("{list:?} should be a usage error, got {other:?}"),
+        }
+    }
+
+    fn script(path: &str, rest: &[&str]) -> Target {
+        Target::Script {
+            path: path.to_string(),
+            args: args(rest),
+        }
+    }
+
+    fn module(name: &str, rest: &[&str]) -> Target {
+        Target::Module {
+            name: name.to_string(),
+            args: args(rest),
+        }
+    }
+
+    // --- no arguments, plain scripts, where options stop -------------------
+
+    #[test]
+    fn no_arguments() {
+        assert_eq!(parse(&[]), Err(CliError::NoArguments));
+    }
+
+    #[test]
+    fn bare_script_gets_defaults() {
+        let r = run(&["script.py"]);
+        assert_eq!(r.target, script("script.py", &[]));
+        assert_eq!(r.mode, Mode::Signal);
+        assert_eq!(r.interval, DEFAULT_INTERVAL);
+        assert_eq!(r.output, OutputOptions::default());
+    }
+
+    #[test]
+    fn arguments_after_script_belong_to_it() {
+        let r = run(&[
+            "--html",
+            "script.py",
+            "--html",
+            "-o",
+            "x",
+            "--",
+            "-h",
+            "--frob",
+        ]);
+        assert_eq!(
+            r.target,
+            script("script.py", &["--html", "-o", "x", "--", "-h", "--frob"])
+        );
+        assert_eq!(r.output.renderer.as_deref(), Some("html"));
+        assert_eq!(r.output.outfile, None);
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        assert_eq!(
+            run(&["--", "-weird.py", "a"]).target,
+            script("-weird.py", &["a"])
+        );
+        assert_eq!(
+            run(&["--html", "--", "s.py", "--", "b"]).target,
+            script("s.py", &["--", "b"])
+        );
+    }
+
+    #[test]
+    fn double_dash_alone_has_no_script() {
+        assert_eq!(usage_err(&["--"]), "no script or module given");
+        assert_eq!(usage_err(&["--html", "--"]), "no script or module given");
+    }
+
+    #[test]
+    fn lone_dash_is_rejected() {
+        for list in [&["-"][..], &["--html", "-"], &["--", "-", "x"]] {
+            assert!(usage_err(list).contains("standard input"), "{list:?}");
+        }
+    }
+
+    #[test]
+    fn options_without_a_program() {
+        assert_eq!(usage_err(&["--html"]), "no script or module given");
+        assert_eq!(
+            usage_err(&["-o", "out.txt", "--setprofile"]),
+            "no script or module given"
+        );
+    }
+
+    // --- -h/--help, --version ----------------------------------------------
+
+    #[test]
+    fn help_spellings() {
+        for list in [
+            &["-h"][..],
+            &["--help"],
+            &["--he"],
+            &["--html", "-h", "s.py"],
+        ] {
+            assert_eq!(parse_ok(list), Command::Help, "{list:?}");
+        }
+        assert_eq!(
+            usage_err(&["--h"]),
+            "ambiguous option: --h (--help, --html?)"
+        );
+    }
+
+    #[test]
+    fn help_is_acted_on_when_met() {
+        // Like optparse: -h wins over anything after it, even bad options...
+        assert_eq!(parse_ok(&["-h", "--frob", "-o"]), Command::Help);
+        assert_eq!(parse_ok(&["--interval", "x", "-h"]), Command::Help);
+        assert_eq!(parse_ok(&["-ho"]), Command::Help);
+        // ...but an error met before it is reported.
+        assert_eq!(usage_err(&["--frob", "-h"]), "no such option: --frob");
+        // After the script, -h is the script's.
+        assert_eq!(run(&["s.py", "-h"]).target, script("s.py", &["-h"]));
+        assert_eq!(
+            run(&["-m", "mod", "--help"]).target,
+            module("mod", &["--help"])
+        );
+    }
+
+    #[test]
+    fn version_spellings() {
+        assert_eq!(parse_ok(&["--version"]), Command::Version);
+        assert_eq!(parse_ok(&["--v"]), Command::Version);
+        assert_eq!(parse_ok(&["--html", "--version", "s.py"]), Command::Version);
+        assert_eq!(parse_ok(&["--version", "--help"]), Command::Version);
+        assert_eq!(parse_ok(&["--help", "--version"]), Command::Help);
+        assert_eq!(
+            usage_err(&["--version=2"]),
+            "--version option does not take a value"
+        );
+    }
+
+    // --- --setprofile, --interval ------------------------------------------
+
+    #[test]
+    fn setprofile() {
+        assert_eq!(run(&["--setprofile", "s.py"]).mode, Mode::Setprofile);
+        assert_eq!(run(&["--set", "s.py"]).mode, Mode::Setprofile);
+        assert_eq!(
+            run(&["--setprofile", "--setprofile", "s.py"]).mode,
+            Mode::Setprofile
+        );
+    }
+
+    #[test]
+    fn interval_spellings() {
+        assert_eq!(run(&["--interval", "0.01", "s.py"]).interval, 0.01);
+        assert_eq!(run(&["--interval=1e-4", "s.py"]).interval, 1e-4);
+        assert_eq!(run(&["--int", "2", "s.py"]).interval, 2.0);
+        assert_eq!(
+            run(&["--interval=5", "--interval", "0.5", "s.py"]).interval,
+            0.5
+        );
+    }
+
+    #[test]
+    fn interval_must_be_positive_and_finite() {
+        for bad in ["x", "0", "-1", "0.0", "nan", "inf", "", "1s"] {
+            assert_eq!(
+                usage_err(&["--interval", bad, "s.py"]),
+                format!("--interval must be a positive number of seconds, got '{bad}'"),
+            );
+        }
+        // Every occurrence is checked, as optparse checks each when met.
+        assert!(usage_err(&["--interval=x", "--interval=1", "s.py"]).contains("'x'"));
+    }
+
+    #[test]
+    fn interval_needs_a_value() {
+        assert_eq!(
+            usage_err(&["--interval"]),
+            "--interval option requires 1 argument"
+        );
+        assert_eq!(
+            usage_err(&["--inter"]),
+            "--interval option requires 1 argument"
+        );
+    }
+
+    // --- --html, -r/--renderer ---------------------------------------------
+
+    #[test]
+    fn html() {
+        assert_eq!(
+            output(&["--html", "s.py"]).renderer.as_deref(),
+            Some("html")
+        );
+        assert_eq!(output(&["--ht", "s.py"]).renderer.as_deref(), Some("html"));
+        assert_eq!(
+            usage_err(&["--html=yes", "s.py"]),
+            "--html option does not take a value"
+        );
+    }
+
+    #[test]
+    fn renderer_spellings() {
+        for list in [
+            &["-r", "json", "s.py"][..],
+            &["-rjson", "s.py"],
+            &["--renderer", "json", "s.py"],
+            &["--renderer=json", "s.py"],
+            &["--rend=json", "s.py"],
+            &["--r", "json", "s.py"],
+        ] {
+            assert_eq!(output(list).renderer.as_deref(), Some("json"), "{list:?}");
+        }
+    }
+
+    #[test]
+    fn every_renderer_name_is_accepted() {
+        for name in RENDERERS {
+            assert_eq!(
+                output(&["-r", name, "s.py"]).renderer.as_deref(),
+                Some(*name)
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_renderer_lists_the_choices() {
+        assert_eq!(
+            usage_err(&["-r", "pdf", "s.py"]),
+            "option -r/--renderer: invalid choice: 'pdf' \
+             (choose from 'text', 'html', 'json', 'speedscope', 'collapsed')"
+        );
+        // Renderer names are not abbreviated.
+        assert!(usage_err(&["-r", "speed", "s.py"]).contains("invalid choice: 'speed'"));
+    }
+
+    #[test]
+    fn html_and_renderer_last_wins() {
+        assert_eq!(
+            output(&["--html", "-r", "json", "s.py"])
+                .renderer
+                .as_deref(),
+            Some("json")
+        );
+        assert_eq!(
+            output(&["-r", "json", "--html", "s.py"])
+                .renderer
+                .as_deref(),
+            Some("html")
+        );
+        assert_eq!(
+            output(&["-r", "json", "-r", "text", "s.py"])
+                .renderer
+                .as_deref(),
+            Some("text")
+        );
+    }
+
+    #[test]
+    fn renderer_needs_a_value() {
+        assert_eq!(usage_err(&["-r"]), "-r option requires 1 argument");
+        assert_eq!(
+            usage_err(&["--renderer"]),
+            "--renderer option requires 1 argument"
+        );
+    }
+
+    // --- -o/--outfile -------------------------------------------------------
+
+    #[test]
+    fn outfile_spellings() {
+        for list in [
+            &["-o", "out.html", "s.py"][..],
+            &["-oout.html", "s.py"],
+            &["--outfile=out.html", "s.py"],
+            &["--outfile", "out.html", "s.py"],
+            &["--out=out.html", "s.py"],
+            &["--o", "out.html", "s.py"],
+        ] {
+            let r = run(list);
+            assert_eq!(r.output.outfile.as_deref(), Some("out.html"), "{list:?}");
+            assert_eq!(
+                r.output.renderer, None,
+                "{list:?}: renderer is decided later"
+            );
+            assert_eq!(r.target, script("s.py", &[]), "{list:?}");
+        }
+    }
+
+    #[test]
+    fn outfile_value_is_taken_verbatim() {
+        // As optparse: the next argument is the value even if it looks like an
+        // option, and '=' after the first one is part of the value.
+        assert_eq!(
+            output(&["-o", "-x.txt", "s.py"]).outfile.as_deref(),
+            Some("-x.txt")
+        );
+        assert_eq!(
+            output(&["-o", "--html", "s.py"]).outfile.as_deref(),
+            Some("--html")
+        );
+        assert_eq!(
+            output(&["--outfile=a=b", "s.py"]).outfile.as_deref(),
+            Some("a=b")
+        );
+        assert_eq!(output(&["--outfile=", "s.py"]).outfile.as_deref(), Some(""));
+        assert_eq!(
+            output(&["-o", "a", "-o", "b", "s.py"]).outfile.as_deref(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn outfile_needs_a_value() {
+        assert_eq!(usage_err(&["-o"]), "-o option requires 1 argument");
+        assert_eq!(
+            usage_err(&["--outfile"]),
+            "--outfile option requires 1 argument"
+        );
+        assert_eq!(
+            usage_err(&["--out"]),
+            "--outfile option requires 1 argument"
+        );
+        assert_eq!(
+            usage_err(&["--html", "-o"]),
+            "-o option requires 1 argument"
+        );
+    }
+
+    // --- --unicode/--no-unicode, --color/--no-color -------------------------
+
+    #[test]
+    fn unicode_switches() {
+        assert_eq!(output(&["--unicode", "s.py"]).unicode, Some(true));
+        assert_eq!(output(&["--no-unicode", "s.py"]).unicode, Some(false));
+        assert_eq!(output(&["--no-u", "s.py"]).unicode, Some(false));
+        assert_eq!(output(&["--uni", "s.py"]).unicode, Some(true));
+        assert_eq!(
+            output(&["--unicode", "--no-unicode", "s.py"]).unicode,
+            Some(false)
+        );
+        assert_eq!(
+            output(&["--no-unicode", "--unicode", "s.py"]).unicode,
+            Some(true)
+        );
+        assert_eq!(output(&["s.py"]).unicode, None);
+    }
+
+    #[test]
+    fn color_switches() {
+        assert_eq!(output(&["--color", "s.py"]).color, Some(true));
+        assert_eq!(output(&["--no-color", "s.py"]).color, Some(false));
+        assert_eq!(output(&["--no-c", "s.py"]).color, Some(false));
+        assert_eq!(output(&["--col", "s.py"]).color, Some(true));
+        assert_eq!(
+            output(&["--color", "--no-color", "s.py"]).color,
+            Some(false)
+        );
+        assert_eq!(output(&["--no-color", "--color", "s.py"]).color, Some(true));
+        assert_eq!(output(&["s.py"]).color, None);
+        // The two switches are independent.
+        let o = output(&["--no-color", "--unicode", "s.py"]);
+        assert_eq!((o.unicode, o.color), (Some(true), Some(false)));
+    }
+
+    // --- --show-all ---------------------------------------------------------
+
+    #[test]
+    fn show_all() {
+        assert!(output(&["--show-all", "s.py"]).show_all);
+        assert!(output(&["--show", "s.py"]).show_all);
+        assert!(!output(&["s.py"]).show_all);
+    }
+
+    // --- -m MODULE ----------------------------------------------------------
+
+    #[test]
+    fn module_spellings() {
+        assert_eq!(
+            run(&["-m", "http.server"]).target,
+            module("http.server", &[])
+        );
+        assert_eq!(run(&["-mhttp.server"]).target, module("http.server", &[]));
+        // The next argument is the name even if it starts with '-'.
+        assert_eq!(run(&["-m", "-odd"]).target, module("-odd", &[]));
+    }
+
+    #[test]
+    fn module_takes_the_rest() {
+        let r = run(&[
+            "--setprofile",
+            "-m",
+            "pkg.tool",
+            "--html",
+            "-o",
+            "x",
+            "s.py",
+        ]);
+        assert_eq!(r.target, module("pkg.tool", &["--html", "-o", "x", "s.py"]));
+        assert_eq!(r.mode, Mode::Setprofile);
+        assert_eq!(r.output, OutputOptions::default());
+        assert_eq!(
+            run(&["-mmod", "--", "a"]).target,
+            module("mod", &["--", "a"])
+        );
+    }
+
+    #[test]
+    fn module_needs_a_name() {
+        assert_eq!(usage_err(&["-m"]), "-m option requires 1 argument");
+        assert_eq!(usage_err(&["-m", ""]), "-m option requires a module name");
+        // There is no --module, so no long spelling either.
+        assert_eq!(usage_err(&["--module", "x"]), "no such option: --module");
+    }
+
+    // --- --load FILE --------------------------------------------------------
+
+    #[test]
+    fn load_spellings() {
+        let expected = Command::Load(LoadOptions {
+            path: "prof.json".to_string(),
+            output: OutputOptions::default(),
+        });
+        for list in [
+            &["--load", "prof.json"][..],
+            &["--load=prof.json"],
+            &["--lo", "prof.json"],
+        ] {
+            assert_eq!(parse_ok(list), expected, "{list:?}");
+        }
+    }
+
+    #[test]
+    fn load_keeps_output_options() {
+        let command = parse_ok(&[
+            "-r",
+            "html",
+            "--load",
+            "p.json",
+            "-o",
+            "p.html",
+            "--no-color",
+            "--show-all",
+        ]);
+        let Command::Load(load) = command else {
+            panic!("expected Load, got {command:?}")
+        };
+        assert_eq!(load.path, "p.json");
+        assert_eq!(load.output.renderer.as_deref(), Some("html"));
+        assert_eq!(load.output.outfile.as_deref(), Some("p.html"));
+        assert_eq!(load.output.color, Some(false));
+        assert!(load.output.show_all);
+    }
+
+    #[test]
+    fn load_excludes_a_program() {
+        let msg = "--load cannot be combined with a script or -m";
+        assert_eq!(usage_err(&["--load", "p.json", "s.py"]), msg);
+        assert_eq!(usage_err(&["--load", "p.json", "-m", "mod"]), msg);
+        assert_eq!(usage_err(&["--load", "p.json", "--", "s.py"]), msg);
+        assert_eq!(usage_err(&["--load"]), "--load option requires 1 argument");
+    }
+
+    #[test]
+    fn load_still_validates_run_options() {
+        assert!(usage_err(&["--interval", "0", "--load", "p.json"]).starts_with("--interval"));
+    }
+
+    // --- unknown, ambiguous, clusters --------------------------------------
+
+    #[test]
+    fn unknown_options() {
+        assert_eq!(usage_err(&["--frob", "s.py"]), "no such option: --frob");
+        assert_eq!(usage_err(&["--frob=1", "s.py"]), "no such option: --frob");
+        assert_eq!(usage_err(&["-x", "s.py"]), "no such option: -x");
+        assert_eq!(usage_err(&["--htmlx", "s.py"]), "no such option: --htmlx");
+        assert_eq!(usage_err(&["-é"]), "no such option: -é");
+    }
+
+    #[test]
+    fn ambiguous_prefix_in_optparse_wording() {
+        assert_eq!(
+            usage_err(&["--no", "s.py"]),
+            "ambiguous option: --no (--no-color, --no-unicode?)"
+        );
+        assert_eq!(
+            usage_err(&["--no-", "s.py"]),
+            "ambiguous option: --no- (--no-color, --no-unicode?)"
+        );
+        assert_eq!(
+            usage_err(&["--s", "s.py"]),
+            "ambiguous option: --s (--setprofile, --show-all?)"
+        );
+        assert_eq!(
+            usage_err(&["--no=1", "s.py"]),
+            "ambiguous option: --no (--no-color, --no-unicode?)"
+        );
+    }
+
+    #[test]
+    fn exact_match_beats_longer_names() {
+        // None of our names is a prefix of another, so check the rule itself.
+        let longs = ["colors", "color", "col-x"];
+        assert_eq!(resolve_long("color", longs.into_iter()), Ok("color"));
+        assert_eq!(resolve_long("colors", longs.into_iter()), Ok("colors"));
+        assert!(matches!(
+            resolve_long("colo", longs.into_iter()),
+            Err(CliError::Usage(_))
+        ));
+        assert_eq!(
+            resolve_long("co", longs.into_iter()),
+            Err(CliError::Usage(
+                "ambiguous option: --co (--col-x, --color, --colors?)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn short_clusters() {
+        // A value-taking option swallows the rest of its cluster.
+        assert!(usage_err(&["-ro", "s.py"]).contains("invalid choice: 'o'"));
+        assert_eq!(output(&["-otext", "s.py"]).outfile.as_deref(), Some("text"));
+        // An unknown letter is reported before a later -h.
+        assert_eq!(usage_err(&["-xh"]), "no such option: -x");
+    }
+
+    // --- the option table and the help -------------------------------------
+
+    #[test]
+    fn option_table_is_consistent() {
+        let mut keys: Vec<&str> = OPTIONS.iter().map(|s| s.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), OPTIONS.len(), "duplicate option names");
+        for s in OPTIONS {
+            assert!(s.short.chars().count() <= 1, "{}", s.key());
+            assert!(!s.key().is_empty());
+        }
+        for key in [
+            "help",
+            "version",
+            "m",
+            "load",
+            "setprofile",
+            "interval",
+            "html",
+            "renderer",
+            "outfile",
+            "unicode",
+            "no-unicode",
+            "color",
+            "no-color",
+            "show-all",
+        ] {
+            spec(key);
+        }
+    }
+
+    #[test]
+    fn usage_line_text() {
+        assert_eq!(
+            usage_line(),
+            "usage: pyinstrument [options] scriptfile [arg] ..."
+        );
+    }
+
+    #[test]
+    fn help_shape() {
+        let help = help_text();
+        assert!(help.starts_with(&format!("{}\n", usage_line())));
+        assert!(help.contains("python -m pyinstrument"));
+        assert!(help.contains("\nOptions:\n"));
+        assert!(help.ends_with('\n'));
+        for line in help.lines() {
+            assert!(line.len() <= HELP_WIDTH, "line too long: {line:?}");
+        }
+        // The seed's lines, unchanged.
+        for line in [
+            "  -h, --help            show this help message and exit",
+            "  --setprofile          run in setprofile mode, instead of signal mode",
+            "  -o OUTFILE, --outfile=OUTFILE\n                        save report to <outfile>",
+            "  --unicode             force unicode text output",
+            "  --no-unicode          force ascii text output",
+            "  --color               force ansi color text output",
+            "  --no-color            force no color text output",
+        ] {
+            assert!(help.contains(line), "help lacks {line:?}:\n{help}");
+        }
+        assert!(help.contains("  --html                output HTML instead of text"));
+    }
+
+    #[test]
+    fn help_lists_every_option() {
+        let help = help_text();
+        for s in OPTIONS {
+            assert!(
+                help.contains(&format!("\n  {}", s.display())),
+                "help lacks {}",
+                s.display()
+            );
+        }
+        for name in [
+            "-m MODULE",
+            "--interval=SECONDS",
+            "--show-all",
+            "--load=FILE",
+            "-r RENDERER, --renderer=RENDERER",
+            "--version",
+        ] {
+            assert!(help.contains(name), "help lacks {name}");
+        }
+        for name in RENDERERS {
+            assert!(help.contains(name), "help lacks renderer {name}");
+        }
+    }
+
+    #[test]
+    fn wrap_words() {
+        assert_eq!(wrap("a bb ccc", 4), vec!["a bb", "ccc"]);
+        assert_eq!(wrap("abcdef g", 3), vec!["abcdef", "g"]);
+        assert!(wrap("", 10).is_empty());
+    }
+}

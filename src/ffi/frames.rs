@@ -1,0 +1,341 @@
+//! The signal-safe frame walker: reads a thread's Python call stack straight
+//! from interpreter memory, the way CPython's own `faulthandler` dumps
+//! tracebacks from a signal handler (Python/traceback.c, `dump_traceback`).
+//!
+//! All version knowledge comes from [`crate::ffi::layout::LAYOUT`]; this file
+//! is the same for every CPython minor. Nothing here takes the GIL, locks,
+//! allocates or calls the Python API: the only CPython symbols used are the
+//! addresses of `PyCode_Type` and `PyUnicode_Type`. Every pointer read from
+//! interpreter memory is checked before it is followed (non-null, aligned,
+//! and for objects, the exact type), all loads are volatile (the interpreter
+//! may be mid-update when a signal lands), and chains are bounded.
+
+use crate::ffi::layout::{Layout, LAYOUT};
+use std::ffi::c_void;
+use std::ptr;
+
+/// Longest frame chain followed before giving up (a corrupted or cyclic
+/// chain is also cut by a cycle check long before this).
+pub const MAX_CHAIN: usize = 1 << 20;
+
+/// Longest string (in code points) accepted as a name or file name; longer
+/// `length` fields are taken as garbage. (Copies are capped separately by
+/// the destination buffer of [`copy_raw`].)
+const MAX_STR_LEN: isize = 1 << 28;
+
+/// Raw, not-yet-decoded string data inside a live Python str object.
+///
+/// `kind`: 1 (latin-1/ascii bytes), 2 (UCS-2), 4 (UCS-4); `len` = number of
+/// code points; `data` null and `len` 0 when unreadable. The data belongs to
+/// the str object: copy it (with [`copy_raw`]) before the interpreter can
+/// run again and free it.
+#[derive(Clone, Copy, Debug)]
+pub struct RawStr {
+    pub data: *const u8,
+    pub len: usize,
+    pub kind: u8,
+}
+
+impl RawStr {
+    /// The placeholder for a string that could not be read.
+    pub const UNREADABLE: RawStr = RawStr {
+        data: ptr::null(),
+        len: 0,
+        kind: 1,
+    };
+
+    pub fn is_readable(&self) -> bool {
+        !self.data.is_null()
+    }
+}
+
+/// One frame as found in interpreter memory. `code` is the code object's
+/// address (an identity hint only: code objects are freed and their memory
+/// reused, so key on it together with name/file/line). When the code object
+/// fails validation, `first_line` is 0 and `name`/`file` are unreadable.
+#[derive(Clone, Copy, Debug)]
+pub struct RawFrame {
+    pub code: *const c_void,
+    pub first_line: i32,
+    pub name: RawStr,
+    pub file: RawStr,
+}
+
+impl RawFrame {
+    pub const EMPTY: RawFrame = RawFrame {
+        code: ptr::null(),
+        first_line: 0,
+        name: RawStr::UNREADABLE,
+        file: RawStr::UNREADABLE,
+    };
+}
+
+/// Walks the frames of thread state `tstate` (a `PyThreadState*`), innermost
+/// first, into `out`; returns how many were written.
+///
+/// If the stack is deeper than `out.len()`, the OUTERMOST `out.len()` frames
+/// are kept (the depth is counted first, then innermost frames are skipped),
+/// so call trees keep their roots. Frames CPython's traceback code skips are
+/// skipped: on 3.11+ incomplete frames (`_PyFrame_IsIncomplete`), and on
+/// 3.12+ entry frames owned by the C stack. Frames whose code object fails
+/// validation are reported with unreadable strings, not skipped.
+///
+/// Safety: `tstate` must be null or point to a `PyThreadState` of the
+/// linked interpreter that stays allocated for the duration of the call;
+/// frames may change under the walker (the result is then approximate but
+/// memory safe as long as the interpreter does not unmap its own memory).
+///
+/// No allocation, no locks, no Python API calls. This function is signal
+/// safe.
+pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize {
+    if out.is_empty() {
+        return 0;
+    }
+    let layout = &LAYOUT;
+
+    let mut depth = 0usize;
+    let mut chain = Chain::new(layout, tstate as *const u8);
+    while let Some(frame) = chain.next_frame() {
+        if !skipped(layout, frame) {
+            depth += 1;
+        }
+    }
+
+    let mut to_skip = depth.saturating_sub(out.len());
+    let mut written = 0usize;
+    let mut chain = Chain::new(layout, tstate as *const u8);
+    while written < out.len() {
+        let Some(frame) = chain.next_frame() else {
+            break;
+        };
+        if skipped(layout, frame) {
+            continue;
+        }
+        if to_skip > 0 {
+            to_skip -= 1;
+            continue;
+        }
+        out[written] = read_frame(layout, frame);
+        written += 1;
+    }
+    written
+}
+
+/// Reads the string data of `obj` if it is an exact, compact (and, before
+/// 3.12, ready) `str`; otherwise returns [`RawStr::UNREADABLE`].
+///
+/// Safety: `obj` must be null or point to readable memory of at least
+/// `sizeof(PyCompactUnicodeObject)` bytes if its first words look like an
+/// object header. This function is signal safe.
+pub unsafe fn raw_str(obj: *const c_void) -> RawStr {
+    read_str(&LAYOUT, obj as *const u8)
+}
+
+/// Copies a RawStr's code points (signal safe, no allocation) into `dst` as
+/// raw bytes of its kind, at most `dst.len()` bytes; returns bytes written
+/// (a whole number of code units).
+///
+/// Safety: `s` must come from [`walk_thread`] or [`raw_str`] and its str
+/// object must still be alive. This function is signal safe.
+pub unsafe fn copy_raw(s: RawStr, dst: &mut [u8]) -> usize {
+    if s.data.is_null() || !matches!(s.kind, 1 | 2 | 4) {
+        return 0;
+    }
+    let unit = s.kind as usize;
+    let available = s.len.saturating_mul(unit);
+    let room = dst.len() / unit * unit;
+    let n = available.min(room);
+    // A plain byte loop rather than `copy_nonoverlapping`: it cannot turn
+    // into a libc call, and names are short.
+    for (i, slot) in dst[..n].iter_mut().enumerate() {
+        *slot = ptr::read_volatile(s.data.add(i));
+    }
+    n
+}
+
+/// Decodes bytes of `kind` (1/2/4, as copied by [`copy_raw`]) to a String.
+/// Invalid code points (lone surrogates, values above U+10FFFF, a trailing
+/// partial code unit, an unknown kind) become U+FFFD. Not signal safe (it
+/// allocates): use it outside signal handlers.
+pub fn decode(kind: u8, bytes: &[u8]) -> String {
+    const BAD: char = char::REPLACEMENT_CHARACTER;
+    match kind {
+        1 => bytes.iter().map(|&b| b as char).collect(),
+        2 => {
+            let mut s: String = bytes
+                .chunks_exact(2)
+                .map(|c| char::from_u32(u16::from_ne_bytes([c[0], c[1]]) as u32).unwrap_or(BAD))
+                .collect();
+            if bytes.len() % 2 != 0 {
+                s.push(BAD);
+            }
+            s
+        }
+        4 => {
+            let mut s: String = bytes
+                .chunks_exact(4)
+                .map(|c| char::from_u32(u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).unwrap_or(BAD))
+                .collect();
+            if bytes.len() % 4 != 0 {
+                s.push(BAD);
+            }
+            s
+        }
+        _ if bytes.is_empty() => String::new(),
+        _ => BAD.to_string(),
+    }
+}
+
+/// Follows `previous`/`f_back` from the thread's innermost frame, bounded
+/// by [`MAX_CHAIN`] and by Brent's cycle check (a saved node, moved to the
+/// current one at every power of two steps: a cycle brings the walk back to
+/// it).
+struct Chain<'a> {
+    layout: &'a Layout,
+    next: *const u8,
+    hops: usize,
+    saved: *const u8,
+    power: usize,
+    since_saved: usize,
+}
+
+impl<'a> Chain<'a> {
+    unsafe fn new(layout: &'a Layout, tstate: *const u8) -> Self {
+        let mut p = tstate;
+        for &offset in layout.tstate_to_frame {
+            if !plausible(p) {
+                p = ptr::null();
+                break;
+            }
+            p = load::<*const u8>(p, offset);
+        }
+        Chain {
+            layout,
+            next: p,
+            hops: 0,
+            saved: ptr::null(),
+            power: 1,
+            since_saved: 0,
+        }
+    }
+
+    unsafe fn next_frame(&mut self) -> Option<*const u8> {
+        let frame = self.next;
+        if !plausible(frame) || self.hops >= MAX_CHAIN || frame == self.saved {
+            return None;
+        }
+        self.hops += 1;
+        self.since_saved += 1;
+        if self.since_saved == self.power {
+            self.saved = frame;
+            self.power = self.power.saturating_mul(2);
+            self.since_saved = 0;
+        }
+        self.next = load::<*const u8>(frame, self.layout.frame_back);
+        Some(frame)
+    }
+}
+
+/// True for frames tracebacks do not show: entry frames owned by the C
+/// stack (3.12+) and incomplete frames (3.11+): not owned by a generator
+/// and not yet past `_co_firsttraceable` (still running the prologue that
+/// copies free variables / makes cells, before RESUME).
+unsafe fn skipped(layout: &Layout, frame: *const u8) -> bool {
+    let owner = match layout.frame_owner {
+        Some(offset) => load::<u8>(frame, offset),
+        None => return false,
+    };
+    if layout.owner_cstack == Some(owner) {
+        return true;
+    }
+    if owner == layout.owner_generator {
+        return false;
+    }
+    let (Some(instr_offset), Some(first_offset), Some(code_offset)) = (
+        layout.frame_instr,
+        layout.code_firsttraceable,
+        layout.code_adaptive,
+    ) else {
+        return false;
+    };
+    let code = load::<*const u8>(frame, layout.frame_code);
+    if !is_code(layout, code) {
+        return false;
+    }
+    let first = load::<i32>(code, first_offset).max(0) as usize;
+    let start = (code as usize)
+        .wrapping_add(code_offset)
+        .wrapping_add(first.wrapping_mul(layout.code_unit));
+    let instr = load::<usize>(frame, instr_offset);
+    instr < start
+}
+
+unsafe fn read_frame(layout: &Layout, frame: *const u8) -> RawFrame {
+    let code = load::<*const u8>(frame, layout.frame_code);
+    if !is_code(layout, code) {
+        return RawFrame {
+            code: code as *const c_void,
+            ..RawFrame::EMPTY
+        };
+    }
+    RawFrame {
+        code: code as *const c_void,
+        first_line: load::<i32>(code, layout.code_firstlineno),
+        name: read_str(layout, load::<*const u8>(code, layout.code_name)),
+        file: read_str(layout, load::<*const u8>(code, layout.code_filename)),
+    }
+}
+
+unsafe fn read_str(layout: &Layout, obj: *const u8) -> RawStr {
+    if !plausible(obj) || load::<*const c_void>(obj, layout.ob_type) != unicode_type() {
+        return RawStr::UNREADABLE;
+    }
+    let state = load::<u32>(obj, layout.str_state);
+    let bit = |n: u32| state >> n & 1 == 1;
+    let kind = (state >> layout.state_kind_shift & 0b111) as u8;
+    let ascii = bit(layout.state_ascii_bit);
+    let ready = layout.state_ready_bit.map_or(true, bit);
+    if !bit(layout.state_compact_bit) || !ready || !matches!(kind, 1 | 2 | 4) || (ascii && kind != 1) {
+        return RawStr::UNREADABLE;
+    }
+    let len = load::<isize>(obj, layout.str_length);
+    if !(0..=MAX_STR_LEN).contains(&len) {
+        return RawStr::UNREADABLE;
+    }
+    let header = if ascii {
+        layout.str_ascii_data
+    } else {
+        layout.str_compact_data
+    };
+    RawStr {
+        data: obj.add(header),
+        len: len as usize,
+        kind,
+    }
+}
+
+unsafe fn is_code(layout: &Layout, obj: *const u8) -> bool {
+    plausible(obj) && load::<*const c_void>(obj, layout.ob_type) == code_type()
+}
+
+fn code_type() -> *const c_void {
+    // Taking the address of an extern static reads nothing.
+    ptr::addr_of!(python3_sys::PyCode_Type) as *const c_void
+}
+
+fn unicode_type() -> *const c_void {
+    ptr::addr_of!(python3_sys::PyUnicode_Type) as *const c_void
+}
+
+/// Could `p` point to an object or frame? (Non-null, outside the zero page,
+/// pointer aligned.) Catches NULLs and most garbage without a syscall.
+fn plausible(p: *const u8) -> bool {
+    let a = p as usize;
+    a >= 4096 && a % std::mem::align_of::<usize>() == 0
+}
+
+/// A volatile load of a `T` at `base + offset`.
+#[inline(always)]
+unsafe fn load<T: Copy>(base: *const u8, offset: usize) -> T {
+    ptr::read_volatile(base.add(offset) as *const T)
+}

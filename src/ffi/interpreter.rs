@@ -1,0 +1,359 @@
+//! Owning the embedded interpreter: start it the way `python` would, run code
+//! in it, and shut it down. Everything here runs on the main thread with the
+//! GIL held (the interpreter is ours alone between `initialize` and
+//! `finalize`), which is what makes the safe wrappers sound.
+
+use python3_sys as py;
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int};
+use std::ptr::NonNull;
+
+/// A strong reference to a Python object, released on drop. Only created and
+/// dropped while the GIL is held.
+pub struct PyRef(NonNull<py::PyObject>);
+
+impl PyRef {
+    pub(crate) fn from_owned(ptr: *mut py::PyObject) -> Option<PyRef> {
+        NonNull::new(ptr).map(PyRef)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut py::PyObject {
+        self.0.as_ptr()
+    }
+
+    /// `str(obj)` as a Rust string; None if that raised (the error is cleared).
+    pub fn to_string_lossy(&self) -> Option<String> {
+        unsafe {
+            let text = PyRef::from_owned(py::PyObject_Str(self.as_ptr()));
+            match text {
+                Some(text) => utf8_of(text.as_ptr()),
+                None => {
+                    py::PyErr_Clear();
+                    None
+                }
+            }
+        }
+    }
+
+    /// The object as a list of strings (for `sys.path`-like values).
+    pub fn to_string_list(&self) -> Vec<String> {
+        let mut items = Vec::new();
+        unsafe {
+            let iter = match PyRef::from_owned(py::PyObject_GetIter(self.as_ptr())) {
+                Some(iter) => iter,
+                None => {
+                    py::PyErr_Clear();
+                    return items;
+                }
+            };
+            while let Some(item) = PyRef::from_owned(py::PyIter_Next(iter.as_ptr())) {
+                if let Some(text) = item.to_string_lossy() {
+                    items.push(text);
+                }
+            }
+            py::PyErr_Clear();
+        }
+        items
+    }
+
+    pub fn is_true(&self) -> bool {
+        unsafe { py::PyObject_IsTrue(self.as_ptr()) == 1 }
+    }
+}
+
+impl Drop for PyRef {
+    fn drop(&mut self) {
+        unsafe { py::Py_DECREF(self.0.as_ptr()) }
+    }
+}
+
+unsafe fn utf8_of(obj: *mut py::PyObject) -> Option<String> {
+    let data = py::PyUnicode_AsUTF8(obj);
+    if data.is_null() {
+        py::PyErr_Clear();
+        return None;
+    }
+    Some(CStr::from_ptr(data).to_string_lossy().into_owned())
+}
+
+/// What an exception that escaped the program was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raised {
+    SystemExit,
+    KeyboardInterrupt,
+    Other,
+}
+
+/// The result of running Python code: a value, or an exception left pending
+/// in the interpreter (to be printed with `print_pending_exception`).
+pub type Outcome = std::result::Result<PyRef, Raised>;
+
+fn pending_exception_kind() -> Raised {
+    unsafe {
+        if py::PyErr_ExceptionMatches(py::PyExc_SystemExit) != 0 {
+            Raised::SystemExit
+        } else if py::PyErr_ExceptionMatches(py::PyExc_KeyboardInterrupt) != 0 {
+            Raised::KeyboardInterrupt
+        } else {
+            Raised::Other
+        }
+    }
+}
+
+fn outcome(ptr: *mut py::PyObject) -> Outcome {
+    PyRef::from_owned(ptr).ok_or_else(pending_exception_kind)
+}
+
+/// Converts `text` to the wide string CPython's start-up functions take. The
+/// allocation is deliberately leaked: CPython keeps pointers to program name
+/// and argv for the interpreter's whole life.
+fn leak_wide(text: &str) -> *mut libc::wchar_t {
+    let c_text = CString::new(text.replace('\0', "")).unwrap_or_default();
+    unsafe {
+        let wide = py::Py_DecodeLocale(c_text.as_ptr(), std::ptr::null_mut());
+        wide as *mut libc::wchar_t
+    }
+}
+
+/// The interpreter's notion of where it lives comes from the program name:
+/// pointing it at a virtualenv's `python3` makes `sys.prefix`,
+/// `sys.executable` and site-packages those of that virtualenv, exactly as
+/// running that `python3` would. Must be called before `initialize`.
+pub fn set_program_name(path: &str) {
+    let wide = leak_wide(path);
+    if !wide.is_null() {
+        #[allow(deprecated)]
+        unsafe {
+            py::Py_SetProgramName(wide)
+        }
+    }
+}
+
+/// Signature of a built-in module's init function (`PyInit_<name>`).
+pub type ModuleInit = unsafe extern "C" fn() -> *mut py::PyObject;
+
+/// Makes `name` importable as a built-in module. Must be called before
+/// `initialize`.
+pub fn register_builtin_module(name: &'static CStr, init: ModuleInit) {
+    unsafe {
+        py::PyImport_AppendInittab(name.as_ptr(), Some(init));
+    }
+}
+
+/// Starts the interpreter with the same signal handling as `python` (SIGINT
+/// raises KeyboardInterrupt, SIGPIPE ignored, ...).
+pub fn initialize() {
+    unsafe { py::Py_InitializeEx(1) }
+}
+
+/// The version of the libpython actually loaded (not the headers we were
+/// built with), e.g. (3, 11).
+pub fn runtime_version() -> (u32, u32) {
+    unsafe {
+        let text = CStr::from_ptr(py::Py_GetVersion()).to_string_lossy();
+        let mut parts = text.split(|c: char| c == '.' || c == ' ');
+        let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        (major, minor)
+    }
+}
+
+/// Sets `sys.argv` (and, with `update_path`, `sys.path[0]` the way `python`
+/// computes it from argv[0]).
+pub fn set_argv(argv: &[String], update_path: bool) {
+    let mut wide: Vec<*mut libc::wchar_t> = argv.iter().map(|a| leak_wide(a)).collect();
+    #[allow(deprecated)]
+    unsafe {
+        py::PySys_SetArgvEx(wide.len() as c_int, wide.as_mut_ptr(), update_path as c_int);
+    }
+    // The vector of pointers is copied by CPython; the strings stay leaked.
+}
+
+/// Runs `source` as a fresh module-like namespace named `filename` and
+/// returns that namespace (a dict), so its functions can be called.
+pub fn exec_in_new_namespace(source: &str, filename: &str) -> Outcome {
+    let c_source = CString::new(source).expect("bootstrap source has no NUL");
+    let c_filename = CString::new(filename).expect("filename has no NUL");
+    unsafe {
+        let code = outcome(py::Py_CompileString(
+            c_source.as_ptr(),
+            c_filename.as_ptr(),
+            py::Py_file_input,
+        ))?;
+        let namespace = outcome(py::PyDict_New())?;
+        let builtins = py::PyEval_GetBuiltins();
+        py::PyDict_SetItemString(namespace.as_ptr(), c"__builtins__".as_ptr(), builtins);
+        let _ = outcome(py::PyEval_EvalCode(code.as_ptr(), namespace.as_ptr(), namespace.as_ptr()))?;
+        Ok(namespace)
+    }
+}
+
+/// An argument passed from Rust to a Python function.
+pub enum Arg<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Object(&'a PyRef),
+}
+
+fn arg_to_object(arg: &Arg) -> Option<PyRef> {
+    unsafe {
+        let ptr = match arg {
+            Arg::Str(text) => py::PyUnicode_FromStringAndSize(
+                text.as_ptr() as *const c_char,
+                text.len() as py::Py_ssize_t,
+            ),
+            Arg::Int(value) => py::PyLong_FromLongLong(*value),
+            Arg::Bool(value) => py::PyBool_FromLong(*value as libc::c_long),
+            Arg::Object(obj) => {
+                py::Py_INCREF(obj.as_ptr());
+                obj.as_ptr()
+            }
+        };
+        PyRef::from_owned(ptr)
+    }
+}
+
+/// Calls `namespace[name](*args)`.
+pub fn call_in_namespace(namespace: &PyRef, name: &str, args: &[Arg]) -> Outcome {
+    let c_name = CString::new(name).expect("function name has no NUL");
+    unsafe {
+        let function = py::PyDict_GetItemString(namespace.as_ptr(), c_name.as_ptr());
+        if function.is_null() {
+            panic!("bootstrap function {name} is missing");
+        }
+        let tuple = outcome(py::PyTuple_New(args.len() as py::Py_ssize_t))?;
+        for (index, arg) in args.iter().enumerate() {
+            let item = arg_to_object(arg).ok_or_else(pending_exception_kind)?;
+            // PyTuple_SetItem steals the reference.
+            py::PyTuple_SetItem(tuple.as_ptr(), index as py::Py_ssize_t, item.as_ptr());
+            std::mem::forget(item);
+        }
+        outcome(py::PyObject_Call(function, tuple.as_ptr(), std::ptr::null_mut()))
+    }
+}
+
+/// Runs a code object in the namespace of the real `__main__` module, as
+/// `python script.py` does, so tracebacks start at the script's own frames.
+pub fn eval_in_main(code: &PyRef) -> Outcome {
+    unsafe {
+        let main = py::PyImport_AddModule(c"__main__".as_ptr()); // borrowed
+        if main.is_null() {
+            return Err(pending_exception_kind());
+        }
+        let globals = py::PyModule_GetDict(main); // borrowed
+        outcome(py::PyEval_EvalCode(code.as_ptr(), globals, globals))
+    }
+}
+
+/// Prints the pending exception exactly as `python` does for an uncaught one
+/// (through `sys.excepthook`). For SystemExit this is also where `python`
+/// exits: CPython finalizes the interpreter and calls `exit()` with the
+/// program's status, so callers must have registered their exit hook first.
+pub fn print_pending_exception() {
+    unsafe { py::PyErr_Print() }
+}
+
+/// Finalizes the interpreter (waits for threads, runs atexit handlers,
+/// flushes the standard streams). Returns false where `python` would exit
+/// with status 120 (flushing failed).
+pub fn finalize() -> bool {
+    unsafe { py::Py_FinalizeEx() >= 0 }
+}
+
+/// Registers `hook` to run at the very end of finalization, after Python's
+/// own atexit handlers and after the standard streams were flushed; also
+/// reached when the program exits through SystemExit.
+pub fn at_exit(hook: extern "C" fn()) {
+    unsafe {
+        py::Py_AtExit(Some(hook));
+    }
+}
+
+/// Ends the process as an uncaught KeyboardInterrupt ends `python` 3.8+:
+/// by dying of SIGINT, so the parent shell sees it (status 130).
+pub fn exit_by_sigint() -> ! {
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::kill(libc::getpid(), libc::SIGINT);
+    }
+    std::process::exit(128 + libc::SIGINT)
+}
+
+/// Flushes `sys.stdout` and `sys.stderr`, ignoring errors (as CPython does
+/// before printing its own messages).
+pub fn flush_std_streams() {
+    unsafe {
+        for name in [c"stdout", c"stderr"] {
+            let stream = py::PySys_GetObject(name.as_ptr()); // borrowed
+            if !stream.is_null() {
+                let result = py::PyObject_CallMethod(
+                    stream,
+                    c"flush".as_ptr() as *mut c_char,
+                    std::ptr::null_mut(),
+                );
+                if result.is_null() {
+                    py::PyErr_Clear();
+                } else {
+                    py::Py_DECREF(result);
+                }
+            }
+        }
+    }
+}
+
+/// `namespace[name]`, if present.
+pub fn namespace_get(namespace: &PyRef, name: &str) -> Option<PyRef> {
+    let c_name = CString::new(name).ok()?;
+    unsafe {
+        let item = py::PyDict_GetItemString(namespace.as_ptr(), c_name.as_ptr()); // borrowed
+        if item.is_null() {
+            return None;
+        }
+        py::Py_INCREF(item);
+        PyRef::from_owned(item)
+    }
+}
+
+/// Makes `exception` (an exception instance) the pending exception.
+pub fn set_pending_exception(exception: &PyRef) -> Raised {
+    unsafe {
+        let kind = py::Py_TYPE(exception.as_ptr()) as *mut py::PyObject;
+        py::PyErr_SetObject(kind, exception.as_ptr());
+    }
+    pending_exception_kind()
+}
+
+/// `import module; module.function(*args)`, called from C so that no frame
+/// of ours sits under it in a traceback (as `python -m` calls runpy).
+pub fn import_and_call(module: &str, function: &str, args: &[Arg]) -> Outcome {
+    let c_module = CString::new(module).expect("module name has no NUL");
+    let c_function = CString::new(function).expect("function name has no NUL");
+    unsafe {
+        let module = outcome(py::PyImport_ImportModule(c_module.as_ptr()))?;
+        let function = outcome(py::PyObject_GetAttrString(module.as_ptr(), c_function.as_ptr()))?;
+        let tuple = outcome(py::PyTuple_New(args.len() as py::Py_ssize_t))?;
+        for (index, arg) in args.iter().enumerate() {
+            let item = arg_to_object(arg).ok_or_else(pending_exception_kind)?;
+            py::PyTuple_SetItem(tuple.as_ptr(), index as py::Py_ssize_t, item.as_ptr());
+            std::mem::forget(item);
+        }
+        outcome(py::PyObject_Call(function.as_ptr(), tuple.as_ptr(), std::ptr::null_mut()))
+    }
+}
+
+/// Prints the pending exception (if any) and clears it; for errors of our
+/// own bootstrap code, which should never happen.
+pub fn describe_pending_exception() {
+    unsafe {
+        if !py::PyErr_Occurred().is_null() {
+            py::PyErr_PrintEx(0);
+        }
+    }
+}
+
+/// The version string of the loaded libpython ("3.11.7 (main, ...)"). Safe
+/// to call before `initialize`.
+pub fn runtime_version_string() -> String {
+    unsafe { CStr::from_ptr(py::Py_GetVersion()).to_string_lossy().into_owned() }
+}

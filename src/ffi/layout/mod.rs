@@ -1,0 +1,140 @@
+//! The CPython internals the signal-safe frame walker (`ffi::frames`) reads,
+//! one small file per CPython minor. Each file mirrors only the fields the
+//! walker touches, as `#[repr(C)]` structs with explicit padding, names the
+//! CPython tag and headers it was taken from, and lists every offset, size
+//! and constant it relies on in `OFFSETS` (in C terms, so that
+//! `tests/ffi_offsets.rs` can compile an `offsetof()` probe against the
+//! installed headers and compare).
+//!
+//! Exactly one file is compiled: the one for the libpython this crate links,
+//! selected here, once, by the `cfg(py_3_N)` that build.rs emits. Everything
+//! else sees only [`LAYOUT`], [`OFFSETS`] and [`VERSION`].
+//!
+//! `OFFSETS` name syntax (understood by the probe generator):
+//! - `"T.field"`: `offsetof(T, field)`;
+//! - `"sizeof(...)"`: a C `sizeof` expression, verbatim;
+//! - `"mask(T.bits.field)"`: the bit mask a bitfield occupies inside the
+//!   32-bit word `T.bits` (gcc, little endian);
+//! - anything else: a C constant expression (enum value, macro), verbatim.
+
+use std::ffi::c_void;
+
+#[cfg(py_3_6)]
+pub mod py3_6;
+#[cfg(py_3_6)]
+use py3_6 as current;
+#[cfg(py_3_7)]
+pub mod py3_7;
+#[cfg(py_3_7)]
+use py3_7 as current;
+#[cfg(py_3_8)]
+pub mod py3_8;
+#[cfg(py_3_8)]
+use py3_8 as current;
+#[cfg(py_3_9)]
+pub mod py3_9;
+#[cfg(py_3_9)]
+use py3_9 as current;
+#[cfg(py_3_10)]
+pub mod py3_10;
+#[cfg(py_3_10)]
+use py3_10 as current;
+#[cfg(py_3_11)]
+pub mod py3_11;
+#[cfg(py_3_11)]
+use py3_11 as current;
+#[cfg(py_3_12)]
+pub mod py3_12;
+#[cfg(py_3_12)]
+use py3_12 as current;
+#[cfg(py_3_13)]
+pub mod py3_13;
+#[cfg(py_3_13)]
+use py3_13 as current;
+
+#[cfg(not(any(
+    py_3_6, py_3_7, py_3_8, py_3_9, py_3_10, py_3_11, py_3_12, py_3_13
+)))]
+compile_error!("ffi::layout has no CPython layout for the Python this crate is built against");
+
+/// The (major, minor) of the CPython whose layout is compiled in.
+pub const VERSION: (u32, u32) = current::VERSION;
+/// Where to find what, for the linked CPython. See [`Layout`].
+pub const LAYOUT: Layout = current::LAYOUT;
+/// Every offset, size and constant the walker relies on, named in C terms.
+pub const OFFSETS: &[(&str, usize)] = current::OFFSETS;
+
+/// `PyObject` header of a release (non-`Py_TRACE_REFS`, GIL) build; the
+/// same in every supported minor. (3.12+ turns `ob_refcnt` into a union of
+/// the same size; free-threaded 3.13t builds differ and are not supported.)
+#[repr(C)]
+pub struct PyObject {
+    pub ob_refcnt: isize,
+    pub ob_type: *const c_void,
+}
+
+/// Version knowledge as plain numbers, so that the walker itself is one
+/// generic piece of code. Built from the `#[repr(C)]` mirrors with
+/// `offset_of!`/`size_of`, never typed in by hand.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// `offsetof(PyObject, ob_type)`.
+    pub ob_type: usize,
+    /// Pointer loads leading from a `PyThreadState*` to the innermost frame:
+    /// `[frame]` (3.6-3.10), `[cframe, current_frame]` (3.11, 3.12),
+    /// `[current_frame]` (3.13).
+    pub tstate_to_frame: &'static [usize],
+    /// The outer frame: `f_back` / `previous`.
+    pub frame_back: usize,
+    /// The code object: `f_code` / `f_executable` (3.13: may be `None`).
+    pub frame_code: usize,
+    /// 3.11+: `prev_instr` / `instr_ptr`, for the incomplete-frame rule.
+    pub frame_instr: Option<usize>,
+    /// 3.11+: the `char owner` field.
+    pub frame_owner: Option<usize>,
+    /// `FRAME_OWNED_BY_GENERATOR` (3.11+).
+    pub owner_generator: u8,
+    /// `FRAME_OWNED_BY_CSTACK` (3.12+): entry/shim frames, never shown.
+    pub owner_cstack: Option<u8>,
+    /// The name the walker reports: `co_qualname` on 3.11+, else `co_name`.
+    pub code_name: usize,
+    pub code_filename: usize,
+    /// `int co_firstlineno`.
+    pub code_firstlineno: usize,
+    /// 3.11+: `int _co_firsttraceable` (index in code units).
+    pub code_firsttraceable: Option<usize>,
+    /// 3.11+: `co_code_adaptive`, i.e. `_PyCode_CODE(co)`.
+    pub code_adaptive: Option<usize>,
+    /// `sizeof(_Py_CODEUNIT)`.
+    pub code_unit: usize,
+    /// `PyASCIIObject.length` (`Py_ssize_t`, code points).
+    pub str_length: usize,
+    /// `PyASCIIObject.state` (a 32-bit word of bitfields).
+    pub str_state: usize,
+    /// Data of a compact ASCII string starts at `sizeof(PyASCIIObject)`.
+    pub str_ascii_data: usize,
+    /// Data of a compact non-ASCII string: `sizeof(PyCompactUnicodeObject)`.
+    pub str_compact_data: usize,
+    /// Bit positions inside `state`.
+    pub state_kind_shift: u32,
+    pub state_compact_bit: u32,
+    pub state_ascii_bit: u32,
+    /// 3.6-3.11: the `ready` bit, which must be set (3.12+: no such bit).
+    pub state_ready_bit: Option<u32>,
+}
+
+/// The `state` bitfields of `PyASCIIObject` (identical bit positions in
+/// 3.6-3.13 on gcc/x86-64 and aarch64: bits are allocated from the least
+/// significant end): interned:2, kind:3, compact:1, ascii:1, then
+/// ready:1 (3.6-3.11) or statically_allocated:1 (3.12+).
+pub mod state_bits {
+    pub const KIND_SHIFT: u32 = 2;
+    pub const COMPACT_BIT: u32 = 5;
+    pub const ASCII_BIT: u32 = 6;
+    pub const BIT7: u32 = 7;
+    pub const INTERNED_MASK: usize = 0b11;
+    pub const KIND_MASK: usize = 0b111 << KIND_SHIFT;
+    pub const COMPACT_MASK: usize = 1 << COMPACT_BIT;
+    pub const ASCII_MASK: usize = 1 << ASCII_BIT;
+    pub const BIT7_MASK: usize = 1 << BIT7;
+}

@@ -1,0 +1,163 @@
+//! CPython 3.13 (tag v3.13.0), mirrored from Include/cpython/pystate.h
+//! (`struct _ts`), Include/internal/pycore_frame.h
+//! (`_PyInterpreterFrame`, `enum _frameowner`), Include/cpython/code.h
+//! (`PyCodeObject`, `_Py_CODEUNIT`) and Include/cpython/unicodeobject.h
+//! (`PyASCIIObject`, `PyCompactUnicodeObject`).
+//! Only the fields the frame walker reads; `tests/ffi_offsets.rs` proves
+//! every offset against the installed headers.
+
+use super::{state_bits, Layout, PyObject};
+use std::ffi::{c_char, c_int, c_void};
+use std::mem::{offset_of, size_of};
+
+pub const VERSION: (u32, u32) = (3, 13);
+
+/// `struct _ts` (`PyThreadState`), up to `current_frame` (3.13 dropped
+/// `_PyCFrame`).
+#[repr(C)]
+pub struct PyThreadState {
+    pub prev: *const c_void,
+    pub next: *const c_void,
+    pub interp: *const c_void,
+    pub eval_breaker: usize,
+    /// _status (bitfields), _whence, state, py_recursion_remaining,
+    /// py_recursion_limit, c_recursion_remaining, recursion_headroom,
+    /// tracing, what_event.
+    pub _ints: [c_int; 9],
+    /// The currently executing frame (it can be NULL).
+    pub current_frame: *const PyInterpreterFrame,
+}
+
+/// `_PyInterpreterFrame`, up to `owner`.
+#[repr(C)]
+pub struct PyInterpreterFrame {
+    /// A code object, or None (entry frames owned by the C stack).
+    pub f_executable: *const c_void,
+    pub previous: *const PyInterpreterFrame,
+    pub f_funcobj: *const c_void,
+    pub f_globals: *const c_void,
+    pub f_builtins: *const c_void,
+    pub f_locals: *const c_void,
+    pub frame_obj: *const c_void,
+    /// Instruction currently executing (or about to begin).
+    pub instr_ptr: *const u16,
+    pub stacktop: c_int,
+    pub return_offset: u16,
+    pub owner: c_char,
+}
+
+/// `enum _frameowner`.
+pub const FRAME_OWNED_BY_THREAD: u8 = 0;
+pub const FRAME_OWNED_BY_GENERATOR: u8 = 1;
+pub const FRAME_OWNED_BY_FRAME_OBJECT: u8 = 2;
+/// The entry frame `_PyEval_EvalFrameDefault` keeps on the C stack
+/// (`f_executable` is None); `_PyFrame_IsIncomplete` is true for it.
+pub const FRAME_OWNED_BY_CSTACK: u8 = 3;
+
+/// `PyCodeObject` (`_PyCode_DEF`), up to `co_code_adaptive`.
+#[repr(C)]
+pub struct PyCodeObject {
+    pub ob_base: PyObject,
+    pub ob_size: isize,
+    /// co_consts, co_names, co_exceptiontable.
+    pub _ptrs1: [*const c_void; 3],
+    pub co_flags: c_int,
+    /// co_argcount, co_posonlyargcount, co_kwonlyargcount, co_stacksize.
+    pub _ints1: [c_int; 4],
+    pub co_firstlineno: c_int,
+    /// co_nlocalsplus, co_framesize, co_nlocals, co_ncellvars, co_nfreevars,
+    /// co_version.
+    pub _ints2: [c_int; 6],
+    /// co_localsplusnames, co_localspluskinds.
+    pub _ptrs2: [*const c_void; 2],
+    pub co_filename: *const c_void,
+    pub co_name: *const c_void,
+    pub co_qualname: *const c_void,
+    /// co_linetable, co_weakreflist, co_executors, _co_cached,
+    /// _co_instrumentation_version (uintptr_t), _co_monitoring.
+    pub _ptrs3: [*const c_void; 6],
+    pub _co_firsttraceable: c_int,
+    pub co_extra: *const c_void,
+    /// `_PyCode_CODE(co)` points here.
+    pub co_code_adaptive: [u16; 0],
+}
+
+/// `PyASCIIObject`: head, length, hash, state bitfields (no `wstr` since
+/// 3.12; the struct is padded to 8 bytes).
+#[repr(C)]
+pub struct PyASCIIObject {
+    pub ob_base: PyObject,
+    pub length: isize,
+    pub hash: isize,
+    pub state: u32,
+}
+
+/// `PyCompactUnicodeObject`: base, utf8_length, utf8.
+#[repr(C)]
+pub struct PyCompactUnicodeObject {
+    pub _base: PyASCIIObject,
+    pub utf8_length: isize,
+    pub utf8: *const c_void,
+}
+
+const CURRENT_FRAME: usize = offset_of!(PyThreadState, current_frame);
+
+pub const LAYOUT: Layout = Layout {
+    ob_type: offset_of!(PyObject, ob_type),
+    tstate_to_frame: &[CURRENT_FRAME],
+    frame_back: offset_of!(PyInterpreterFrame, previous),
+    frame_code: offset_of!(PyInterpreterFrame, f_executable),
+    frame_instr: Some(offset_of!(PyInterpreterFrame, instr_ptr)),
+    frame_owner: Some(offset_of!(PyInterpreterFrame, owner)),
+    owner_generator: FRAME_OWNED_BY_GENERATOR,
+    owner_cstack: Some(FRAME_OWNED_BY_CSTACK),
+    code_name: offset_of!(PyCodeObject, co_qualname),
+    code_filename: offset_of!(PyCodeObject, co_filename),
+    code_firstlineno: offset_of!(PyCodeObject, co_firstlineno),
+    code_firsttraceable: Some(offset_of!(PyCodeObject, _co_firsttraceable)),
+    code_adaptive: Some(offset_of!(PyCodeObject, co_code_adaptive)),
+    code_unit: size_of::<u16>(),
+    str_length: offset_of!(PyASCIIObject, length),
+    str_state: offset_of!(PyASCIIObject, state),
+    str_ascii_data: size_of::<PyASCIIObject>(),
+    str_compact_data: size_of::<PyCompactUnicodeObject>(),
+    state_kind_shift: state_bits::KIND_SHIFT,
+    state_compact_bit: state_bits::COMPACT_BIT,
+    state_ascii_bit: state_bits::ASCII_BIT,
+    state_ready_bit: None,
+};
+
+pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyObject.ob_type", LAYOUT.ob_type),
+    ("PyThreadState.current_frame", CURRENT_FRAME),
+    ("_PyInterpreterFrame.previous", LAYOUT.frame_back),
+    ("_PyInterpreterFrame.f_executable", LAYOUT.frame_code),
+    ("_PyInterpreterFrame.instr_ptr", offset_of!(PyInterpreterFrame, instr_ptr)),
+    ("_PyInterpreterFrame.owner", offset_of!(PyInterpreterFrame, owner)),
+    ("sizeof(((_PyInterpreterFrame *)0)->owner)", size_of::<c_char>()),
+    ("FRAME_OWNED_BY_THREAD", FRAME_OWNED_BY_THREAD as usize),
+    ("FRAME_OWNED_BY_GENERATOR", FRAME_OWNED_BY_GENERATOR as usize),
+    ("FRAME_OWNED_BY_FRAME_OBJECT", FRAME_OWNED_BY_FRAME_OBJECT as usize),
+    ("FRAME_OWNED_BY_CSTACK", FRAME_OWNED_BY_CSTACK as usize),
+    ("PyCodeObject.co_qualname", LAYOUT.code_name),
+    ("PyCodeObject.co_filename", LAYOUT.code_filename),
+    ("PyCodeObject.co_firstlineno", LAYOUT.code_firstlineno),
+    ("sizeof(((PyCodeObject *)0)->co_firstlineno)", size_of::<c_int>()),
+    ("PyCodeObject._co_firsttraceable", offset_of!(PyCodeObject, _co_firsttraceable)),
+    ("sizeof(((PyCodeObject *)0)->_co_firsttraceable)", size_of::<c_int>()),
+    ("PyCodeObject.co_code_adaptive", offset_of!(PyCodeObject, co_code_adaptive)),
+    ("sizeof(_Py_CODEUNIT)", LAYOUT.code_unit),
+    ("PyASCIIObject.length", LAYOUT.str_length),
+    ("PyASCIIObject.state", LAYOUT.str_state),
+    ("sizeof(((PyASCIIObject *)0)->state)", size_of::<u32>()),
+    ("mask(PyASCIIObject.state.interned)", state_bits::INTERNED_MASK),
+    ("mask(PyASCIIObject.state.kind)", state_bits::KIND_MASK),
+    ("mask(PyASCIIObject.state.compact)", state_bits::COMPACT_MASK),
+    ("mask(PyASCIIObject.state.ascii)", state_bits::ASCII_MASK),
+    ("mask(PyASCIIObject.state.statically_allocated)", state_bits::BIT7_MASK),
+    ("PyUnicode_1BYTE_KIND", 1),
+    ("PyUnicode_2BYTE_KIND", 2),
+    ("PyUnicode_4BYTE_KIND", 4),
+    ("sizeof(PyASCIIObject)", LAYOUT.str_ascii_data),
+    ("sizeof(PyCompactUnicodeObject)", LAYOUT.str_compact_data),
+];

@@ -1,0 +1,114 @@
+//! CPython 3.9 (tag v3.9.18), mirrored from Include/cpython/pystate.h (`struct _ts`),
+//! Include/cpython/frameobject.h (`PyFrameObject`), Include/cpython/code.h
+//! (`PyCodeObject`) and Include/cpython/unicodeobject.h (`PyASCIIObject`,
+//! `PyCompactUnicodeObject`).
+//! Only the fields the frame walker reads; `tests/ffi_offsets.rs` proves
+//! every offset against the installed headers.
+
+use super::{state_bits, Layout, PyObject};
+use std::ffi::{c_int, c_void};
+use std::mem::{offset_of, size_of};
+
+pub const VERSION: (u32, u32) = (3, 9);
+
+/// `struct _ts` (`PyThreadState`): prev, next, interp, frame.
+#[repr(C)]
+pub struct PyThreadState {
+    pub prev: *const c_void,
+    pub next: *const c_void,
+    pub interp: *const c_void,
+    /// Borrowed reference to the current frame (it can be NULL).
+    pub frame: *const PyFrameObject,
+}
+
+/// `PyFrameObject`: PyObject_VAR_HEAD, f_back, f_code.
+#[repr(C)]
+pub struct PyFrameObject {
+    pub ob_base: PyObject,
+    pub ob_size: isize,
+    pub f_back: *const PyFrameObject,
+    pub f_code: *const PyCodeObject,
+}
+
+/// `PyCodeObject`, up to `co_name`.
+#[repr(C)]
+pub struct PyCodeObject {
+    pub ob_base: PyObject,
+    /// co_argcount, co_posonlyargcount, co_kwonlyargcount, co_nlocals,
+    /// co_stacksize, co_flags.
+    pub _ints: [c_int; 6],
+    pub co_firstlineno: c_int,
+    /// co_code, co_consts, co_names, co_varnames, co_freevars, co_cellvars,
+    /// co_cell2arg.
+    pub _ptrs: [*const c_void; 7],
+    pub co_filename: *const c_void,
+    pub co_name: *const c_void,
+}
+
+/// `PyASCIIObject`: head, length, hash, state bitfields, wstr.
+#[repr(C)]
+pub struct PyASCIIObject {
+    pub ob_base: PyObject,
+    pub length: isize,
+    pub hash: isize,
+    pub state: u32,
+    pub wstr: *const c_void,
+}
+
+/// `PyCompactUnicodeObject`: base, utf8_length, utf8, wstr_length.
+#[repr(C)]
+pub struct PyCompactUnicodeObject {
+    pub _base: PyASCIIObject,
+    pub utf8_length: isize,
+    pub utf8: *const c_void,
+    pub wstr_length: isize,
+}
+
+pub const LAYOUT: Layout = Layout {
+    ob_type: offset_of!(PyObject, ob_type),
+    tstate_to_frame: &[offset_of!(PyThreadState, frame)],
+    frame_back: offset_of!(PyFrameObject, f_back),
+    frame_code: offset_of!(PyFrameObject, f_code),
+    frame_instr: None,
+    frame_owner: None,
+    owner_generator: 0,
+    owner_cstack: None,
+    code_name: offset_of!(PyCodeObject, co_name),
+    code_filename: offset_of!(PyCodeObject, co_filename),
+    code_firstlineno: offset_of!(PyCodeObject, co_firstlineno),
+    code_firsttraceable: None,
+    code_adaptive: None,
+    code_unit: 2,
+    str_length: offset_of!(PyASCIIObject, length),
+    str_state: offset_of!(PyASCIIObject, state),
+    str_ascii_data: size_of::<PyASCIIObject>(),
+    str_compact_data: size_of::<PyCompactUnicodeObject>(),
+    state_kind_shift: state_bits::KIND_SHIFT,
+    state_compact_bit: state_bits::COMPACT_BIT,
+    state_ascii_bit: state_bits::ASCII_BIT,
+    state_ready_bit: Some(state_bits::BIT7),
+};
+
+pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyObject.ob_type", LAYOUT.ob_type),
+    ("PyThreadState.frame", LAYOUT.tstate_to_frame[0]),
+    ("PyFrameObject.f_back", LAYOUT.frame_back),
+    ("PyFrameObject.f_code", LAYOUT.frame_code),
+    ("PyCodeObject.co_name", LAYOUT.code_name),
+    ("PyCodeObject.co_filename", LAYOUT.code_filename),
+    ("PyCodeObject.co_firstlineno", LAYOUT.code_firstlineno),
+    ("sizeof(((PyCodeObject *)0)->co_firstlineno)", size_of::<c_int>()),
+    ("PyASCIIObject.length", LAYOUT.str_length),
+    ("PyASCIIObject.state", LAYOUT.str_state),
+    ("sizeof(((PyASCIIObject *)0)->state)", size_of::<u32>()),
+    ("mask(PyASCIIObject.state.interned)", state_bits::INTERNED_MASK),
+    ("mask(PyASCIIObject.state.kind)", state_bits::KIND_MASK),
+    ("mask(PyASCIIObject.state.compact)", state_bits::COMPACT_MASK),
+    ("mask(PyASCIIObject.state.ascii)", state_bits::ASCII_MASK),
+    ("mask(PyASCIIObject.state.ready)", state_bits::BIT7_MASK),
+    ("PyUnicode_1BYTE_KIND", 1),
+    ("PyUnicode_2BYTE_KIND", 2),
+    ("PyUnicode_4BYTE_KIND", 4),
+    ("sizeof(PyASCIIObject)", LAYOUT.str_ascii_data),
+    ("sizeof(PyCompactUnicodeObject)", LAYOUT.str_compact_data),
+];

@@ -1,0 +1,138 @@
+//! Where a report goes and in which form: the renderer (from `-r`, `--html`
+//! or the `-o` extension), colour and unicode (forced or detected), and the
+//! destination, resolved and checked before the program runs so that an
+//! unwritable `-o` fails early. Files are written whole or not at all.
+
+use crate::cli::OutputOptions;
+use crate::error::{Error, Result};
+use crate::render::{render, Format, RenderOptions};
+use crate::session::Session;
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    pub format: Format,
+    pub options: RenderOptions,
+    /// Absolute path of the report file; None for stdout.
+    pub file: Option<PathBuf>,
+}
+
+impl OutputPlan {
+    /// Resolves `-o` against the current directory (the one pyinstrument
+    /// started in) and checks it can be written.
+    pub fn prepare(output: &OutputOptions) -> Result<OutputPlan> {
+        let file = match &output.outfile {
+            Some(path) => {
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Error::Output(format!("cannot read the current directory: {e}")))?;
+                let absolute = cwd.join(path);
+                check_writable(&absolute, path)?;
+                Some(absolute)
+            }
+            None => None,
+        };
+        let format = match &output.renderer {
+            Some(name) => Format::from_name(name).ok_or_else(|| {
+                Error::Usage(format!("unknown renderer '{name}' (choose from {})", Format::names().join(", ")))
+            })?,
+            None => output.outfile.as_deref().and_then(Format::from_path).unwrap_or(Format::Text),
+        };
+        let to_terminal = file.is_none() && std::io::stdout().is_terminal();
+        let color = output.color.unwrap_or_else(|| to_terminal && color_allowed_by_environment());
+        let unicode = output.unicode.unwrap_or_else(|| file.is_some() || locale_is_utf8());
+        Ok(OutputPlan {
+            format,
+            options: RenderOptions { unicode, color, show_all: output.show_all },
+            file,
+        })
+    }
+
+    /// Renders `session` and delivers it.
+    pub fn write(&self, session: &Session) -> Result<()> {
+        let report = render(session, self.format, &self.options);
+        match &self.file {
+            Some(path) => write_atomically(path, report.as_bytes()),
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(report.as_bytes())
+                    .and_then(|_| stdout.flush())
+                    .map_err(|e| Error::Output(format!("cannot write the report to stdout: {e}")))
+            }
+        }
+    }
+}
+
+fn color_allowed_by_environment() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var("TERM").map(|t| t == "dumb").unwrap_or(false);
+    !no_color && !dumb
+}
+
+/// Whether text written to stdout is read as UTF-8, judged like Python
+/// judges its stdout encoding: PYTHONIOENCODING, then the locale.
+fn locale_is_utf8() -> bool {
+    let says_utf8 = |value: &str| {
+        let value = value.to_ascii_lowercase();
+        value.contains("utf-8") || value.contains("utf8")
+    };
+    if let Ok(encoding) = std::env::var("PYTHONIOENCODING") {
+        if !encoding.is_empty() {
+            return says_utf8(&encoding);
+        }
+    }
+    for name in ["LC_ALL", "LC_CTYPE", "LANG"] {
+        if let Ok(value) = std::env::var(name) {
+            if !value.is_empty() {
+                return says_utf8(&value);
+            }
+        }
+    }
+    false
+}
+
+fn temp_path_for(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.pyinstrument-{}.tmp", std::process::id()))
+}
+
+fn check_writable(path: &Path, as_given: &str) -> Result<()> {
+    let fail = |reason: String| Error::Output(format!("cannot write the report to '{as_given}': {reason}"));
+    if path.is_dir() {
+        return Err(fail("it is a directory".to_string()));
+    }
+    let probe = temp_path_for(path);
+    match fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+        }
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    if path.exists() {
+        let metadata = fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+        if metadata.permissions().readonly() {
+            return Err(fail("the file is read-only".to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file in the same directory and renames it
+/// over `path`, so readers never see half a report.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let fail = |e: std::io::Error| Error::Output(format!("cannot write the report to '{}': {e}", path.display()));
+    let temp = temp_path_for(path);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(fail(e));
+    }
+    Ok(())
+}

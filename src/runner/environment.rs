@@ -1,0 +1,81 @@
+//! Which Python installation the program should see. `python script.py`
+//! run inside a virtualenv sees that virtualenv's `sys.prefix`,
+//! `sys.executable` and site-packages, because CPython derives them from the
+//! path of the `python` binary (its `pyvenv.cfg`). The embedded interpreter
+//! derives them from the program name we give it, so we give it the
+//! virtualenv's python when one is active and matches our Python version.
+
+use crate::error::{Error, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const BUILD_PYTHON: &str = env!("PYINSTRUMENT_BUILD_PYTHON");
+const BUILD_VERSION: &str = env!("PYINSTRUMENT_BUILD_PY_VERSION");
+
+/// The python executable whose environment the program runs in.
+pub fn python_program() -> String {
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
+        let venv = PathBuf::from(venv);
+        if let Some(python) = venv_python(&venv) {
+            return python;
+        }
+    }
+    // A virtualenv's python first on PATH (used without activating it).
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("python3");
+            if candidate.is_file() {
+                if let Some(venv) = dir.parent() {
+                    if venv.join("pyvenv.cfg").is_file() {
+                        if let Some(python) = venv_python(venv) {
+                            return python;
+                        }
+                    }
+                }
+                break;
+            }
+        }
+    }
+    BUILD_PYTHON.to_string()
+}
+
+/// The virtualenv's python, if the virtualenv is of the Python version we
+/// were built for (another version's site-packages cannot be loaded); a
+/// mismatch is said once on stderr.
+fn venv_python(venv: &Path) -> Option<String> {
+    let config = fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
+    let version = config.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        matches!(key.trim(), "version" | "version_info").then(|| value.trim().to_string())
+    })?;
+    let minor_version: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    if minor_version != BUILD_VERSION {
+        eprintln!(
+            "pyinstrument: warning: ignoring the virtualenv {} (Python {minor_version}); \
+             this pyinstrument runs Python {BUILD_VERSION}",
+            venv.display()
+        );
+        return None;
+    }
+    ["python3", "python"]
+        .iter()
+        .map(|name| venv.join("bin").join(name))
+        .find(|p| p.exists())
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Fails like python does (but naming pyinstrument) when the script cannot
+/// be opened, before the interpreter starts.
+pub fn check_script_readable(path: &str) -> Result<()> {
+    let as_error = |e: std::io::Error| {
+        let errno = e.raw_os_error().unwrap_or(0);
+        let reason = std::io::Error::from_raw_os_error(errno).to_string();
+        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_string();
+        Error::CannotRun(format!("can't open file '{path}': [Errno {errno}] {reason}"))
+    };
+    let target = Path::new(path);
+    if target.is_dir() {
+        return Ok(()); // a directory with a __main__.py, run like python does
+    }
+    fs::File::open(target).map(|_| ()).map_err(as_error)
+}

@@ -1,0 +1,38 @@
+//! Plain data that crosses from the samplers to everything downstream.
+//! Nothing here knows how a sample was taken or how it will be shown.
+
+use serde::{Deserialize, Serialize};
+
+/// File name given to frames that stand for a C function (setprofile mode's
+/// `c_call` leaves), so renderers show them as `sleep  <built-in>`.
+pub const BUILTIN_FILE: &str = "<built-in>";
+
+/// What identifies a Python function in a report: its (qualified, where the
+/// interpreter has `co_qualname`) name, its file, and its first line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FrameId {
+    pub function: String,
+    pub file: String,
+    pub line: u32,
+}
+
+impl FrameId {
+    pub fn new(function: &str, file: &str, line: u32) -> FrameId {
+        FrameId { function: function.to_string(), file: file.to_string(), line }
+    }
+
+    pub fn is_builtin(&self) -> bool {
+        self.file == BUILTIN_FILE
+    }
+}
+
+/// One distinct call stack and everything recorded for it. `frames` index
+/// into the session's frame table, outermost caller first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StackRecord {
+    pub frames: Vec<u32>,
+    /// Wall-clock seconds this stack stands for.
+    pub time: f64,
+    /// How many samples saw exactly this stack.
+    pub samples: u64,
+}

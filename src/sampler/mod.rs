@@ -1,0 +1,218 @@
+//! The two samplers behind one interface. Both profile the thread that
+//! starts them and feed the same `Recorder`; what comes out is plain data
+//! (`Recording`) that knows nothing of how it was taken.
+//!
+//! - Signal mode: a per-thread SIGPROF timer; each tick walks the thread's
+//!   frames from the handler (no GIL, no allocation, no Python API).
+//! - Setprofile mode: a C profile function; most events only read the clock,
+//!   and once the interval has elapsed the event records the stack.
+
+pub mod recorder;
+
+use crate::error::{Error, Result};
+use crate::ffi::frames::RawFrame;
+use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
+use crate::ffi::stack::{empty_raw_frame, monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
+use crate::ffi::timer::{self, ThreadTimer};
+use crate::sample::{FrameId, StackRecord};
+use recorder::{Recorder, MAX_DEPTH};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Signal,
+    Setprofile,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Signal => "signal",
+            Mode::Setprofile => "setprofile",
+        }
+    }
+}
+
+/// Everything a finished sampler recorded.
+pub struct Recording {
+    pub frames: Vec<FrameId>,
+    pub stacks: Vec<StackRecord>,
+    pub sample_count: u64,
+    /// Seconds since the Unix epoch at start.
+    pub start_time: f64,
+    pub duration: f64,
+    pub cpu_time: f64,
+    pub mode: Mode,
+    pub interval: f64,
+    pub notes: Vec<String>,
+}
+
+struct SignalState {
+    recorder: Recorder,
+    scratch: Box<[RawFrame]>,
+    thread: ThreadStateRef,
+}
+
+/// Runs in the SIGPROF handler on the profiled thread. Signal safe.
+fn signal_tick(state: &mut SignalState) {
+    let now = monotonic_ns();
+    let SignalState { recorder, scratch, thread } = state;
+    with_live_stack(*thread, scratch, |frames| recorder.record(frames, 0, None, now));
+}
+
+struct SetprofileState {
+    recorder: Recorder,
+    scratch: Box<[RawFrame]>,
+    interval_ns: u64,
+    name_buffer: [u8; 256],
+}
+
+/// Runs on every profile event of the profiled thread; cheap unless the
+/// interval has elapsed.
+fn setprofile_event(state: &mut SetprofileState, event: &Event) {
+    let now = monotonic_ns();
+    if now < state.recorder.last_sample_ns() + state.interval_ns {
+        return;
+    }
+    let SetprofileState { recorder, scratch, name_buffer, .. } = state;
+    // The time since the last sample was spent by the stack as it was just
+    // before this event: on a call, by the caller; on a C return, by the C
+    // function, shown as a leaf under the Python code that called it.
+    let (skip_innermost, builtin) = match event.kind {
+        EventKind::Call => (1, None),
+        EventKind::Return | EventKind::CCall => (0, None),
+        EventKind::CReturn => (0, Some(event.builtin_name(name_buffer))),
+    };
+    with_live_stack(event.thread, scratch, |frames| recorder.record(frames, skip_innermost, builtin, now));
+}
+
+enum Engine {
+    Signal(ThreadTimer<SignalState>),
+    Setprofile(ProfileHook<SetprofileState>),
+}
+
+/// A sampler profiling the thread that started it.
+pub struct Sampler {
+    engine: Engine,
+    mode: Mode,
+    interval: f64,
+    start_ns: u64,
+    start_cpu_ns: u64,
+    start_time: f64,
+    notes: Vec<String>,
+}
+
+fn scratch() -> Box<[RawFrame]> {
+    vec![empty_raw_frame(); MAX_DEPTH].into_boxed_slice()
+}
+
+impl Sampler {
+    /// Starts profiling the calling thread, which must hold the GIL. If
+    /// signal mode cannot start, falls back to setprofile mode and says so
+    /// in the recording's notes.
+    pub fn start(mode: Mode, interval: f64) -> Result<Sampler> {
+        if !(interval > 0.0 && interval.is_finite()) {
+            return Err(Error::Sampler(format!("the interval must be a positive number of seconds, not {interval}")));
+        }
+        let interval_ns = ((interval * 1e9) as u64).max(1_000);
+        let start_time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let start_cpu_ns = process_cpu_ns();
+        let start_ns = monotonic_ns();
+        let mut notes = Vec::new();
+
+        if mode == Mode::Signal {
+            let state = Box::new(SignalState {
+                recorder: Recorder::new(start_ns),
+                scratch: scratch(),
+                thread: ThreadStateRef::current(),
+            });
+            match ThreadTimer::start(state, interval_ns, signal_tick) {
+                Ok(timer) => {
+                    return Ok(Sampler {
+                        engine: Engine::Signal(timer),
+                        mode,
+                        interval,
+                        start_ns,
+                        start_cpu_ns,
+                        start_time,
+                        notes,
+                    })
+                }
+                Err((_, message)) => {
+                    notes.push(format!("signal mode unavailable ({message}); fell back to setprofile mode"));
+                }
+            }
+        }
+
+        let state = Box::new(SetprofileState {
+            recorder: Recorder::new(start_ns),
+            scratch: scratch(),
+            interval_ns,
+            name_buffer: [0; 256],
+        });
+        let hook = ProfileHook::install(state, setprofile_event).map_err(Error::Sampler)?;
+        Ok(Sampler {
+            engine: Engine::Setprofile(hook),
+            mode: Mode::Setprofile,
+            interval,
+            start_ns,
+            start_cpu_ns,
+            start_time,
+            notes,
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Stops sampling and returns what was recorded. Call from the thread
+    /// that started the sampler (setprofile mode requires it).
+    pub fn stop(self) -> Recording {
+        let end_ns = monotonic_ns();
+        let end_cpu_ns = process_cpu_ns();
+        let mut notes = self.notes;
+        let mut recorder = match self.engine {
+            Engine::Signal(timer) => {
+                let state = timer.stop();
+                if timer::handler_replaced() {
+                    notes.push(
+                        "the program replaced pyinstrument's SIGPROF handler, so sampling stopped early".to_string(),
+                    );
+                }
+                state.recorder
+            }
+            Engine::Setprofile(hook) => {
+                let (state, replaced) = hook.uninstall();
+                if replaced {
+                    notes.push(
+                        "the program replaced pyinstrument's profile function (sys.setprofile), so sampling stopped early"
+                            .to_string(),
+                    );
+                }
+                state.recorder
+            }
+        };
+        recorder.finish(end_ns);
+        let aggregate = recorder.into_aggregate();
+        if aggregate.overflowed_samples > 0 {
+            notes.push(format!(
+                "{} samples had stacks beyond the profile's table size and were cut short",
+                aggregate.overflowed_samples
+            ));
+        }
+        Recording {
+            frames: aggregate.frames,
+            stacks: aggregate.stacks,
+            sample_count: aggregate.sample_count,
+            start_time: self.start_time,
+            duration: end_ns.saturating_sub(self.start_ns) as f64 / 1e9,
+            cpu_time: end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9,
+            mode: self.mode,
+            interval: self.interval,
+            notes,
+        }
+    }
+}

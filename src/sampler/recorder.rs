@@ -1,0 +1,341 @@
+//! Aggregates samples as they arrive, into fixed-size tables allocated before
+//! sampling starts, so that `record` can run inside a signal handler: it never
+//! allocates, locks or fails. Memory grows with the number of distinct frames
+//! and stacks (pages of the tables are only touched as they fill), never with
+//! run time. When a table is full, samples still count: their time goes to
+//! the deepest part of the stack that fits, and the overflow is reported.
+//!
+//! Code object lifetime: a frame's name and file are copied out of the live
+//! code object the first time it is seen, inside the sample that saw it. A
+//! later sample matches a table entry only if the code address, first line,
+//! name and file bytes are all equal to what is live on the stack right now,
+//! so a code object freed and replaced by another at the same address can
+//! never be reported under the old one's name, and nothing is read from a
+//! code object after the sample that found it on the stack.
+
+use crate::ffi::stack::{LiveFrame, LiveStr};
+use crate::sample::{FrameId, StackRecord, BUILTIN_FILE};
+use std::collections::HashMap;
+
+/// Deepest stack recorded; deeper stacks keep their outermost frames.
+pub const MAX_DEPTH: usize = 2048;
+const FRAME_CAPACITY: usize = 1 << 14;
+const FRAME_INDEX_SIZE: usize = FRAME_CAPACITY * 2;
+const NODE_CAPACITY: usize = 1 << 17;
+const NODE_INDEX_SIZE: usize = NODE_CAPACITY * 2;
+const STRING_ARENA_BYTES: usize = 4 << 20;
+/// Longest name or file kept, in bytes of code units.
+const MAX_STRING_BYTES: usize = 4096;
+const EMPTY: u32 = u32::MAX;
+/// Frame 0 stands for frames that did not fit in the frame table.
+const UNKNOWN_FRAME: u32 = 0;
+const ROOT: u32 = 0;
+
+#[derive(Clone, Copy, Default)]
+struct StrRef {
+    offset: u32,
+    len: u32,
+    kind: u8,
+}
+
+#[derive(Clone, Copy, Default)]
+struct FrameEntry {
+    code_addr: usize,
+    first_line: i32,
+    name: StrRef,
+    file: StrRef,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Node {
+    parent: u32,
+    frame: u32,
+    time_ns: u64,
+    samples: u64,
+}
+
+pub struct Recorder {
+    frames: Box<[FrameEntry]>,
+    frame_count: usize,
+    frame_index: Box<[u32]>,
+    strings: Box<[u8]>,
+    strings_used: usize,
+    nodes: Box<[Node]>,
+    node_count: usize,
+    node_index: Box<[u32]>,
+    path: Box<[u32]>,
+    last_ns: u64,
+    last_leaf: u32,
+    sample_count: u64,
+    overflowed_samples: u64,
+}
+
+/// What a recorder holds once sampling has stopped, decoded into plain data.
+pub struct Aggregate {
+    pub frames: Vec<FrameId>,
+    pub stacks: Vec<StackRecord>,
+    pub sample_count: u64,
+    pub overflowed_samples: u64,
+}
+
+impl Recorder {
+    /// Allocates every table up front (zeroed, so untouched pages cost no
+    /// memory). `start_ns` is when profiling started.
+    pub fn new(start_ns: u64) -> Recorder {
+        let mut recorder = Recorder {
+            frames: vec![FrameEntry::default(); FRAME_CAPACITY].into_boxed_slice(),
+            frame_count: 0,
+            frame_index: vec![EMPTY; FRAME_INDEX_SIZE].into_boxed_slice(),
+            strings: vec![0u8; STRING_ARENA_BYTES].into_boxed_slice(),
+            strings_used: 0,
+            nodes: vec![Node::default(); NODE_CAPACITY].into_boxed_slice(),
+            node_count: 1, // the root
+            node_index: vec![EMPTY; NODE_INDEX_SIZE].into_boxed_slice(),
+            path: vec![0u32; MAX_DEPTH + 1].into_boxed_slice(),
+            last_ns: start_ns,
+            last_leaf: ROOT,
+            sample_count: 0,
+            overflowed_samples: 0,
+        };
+        let unknown = recorder.store_frame(0, 0, LiveStr::latin1(b"<unknown>"), LiveStr::latin1(b"<unknown>"));
+        debug_assert_eq!(unknown, Some(UNKNOWN_FRAME));
+        recorder
+    }
+
+    /// When the previous sample was taken (or profiling started).
+    pub fn last_sample_ns(&self) -> u64 {
+        self.last_ns
+    }
+
+    /// Records one sample: the stack given innermost first, minus its
+    /// `skip_innermost` innermost frames, plus an optional C-function leaf,
+    /// weighted by the time since the previous sample. A sample with no
+    /// Python frame is not recorded; its time goes to the next one. This
+    /// function is signal safe.
+    pub fn record(
+        &mut self,
+        frames: &mut dyn Iterator<Item = LiveFrame<'_>>,
+        skip_innermost: usize,
+        builtin_leaf: Option<&[u8]>,
+        now_ns: u64,
+    ) {
+        let mut depth = 0;
+        for frame in frames.skip(skip_innermost) {
+            if depth == MAX_DEPTH {
+                break;
+            }
+            self.path[depth] = self.intern_frame(frame.code_addr, frame.first_line, frame.name, frame.file);
+            depth += 1;
+        }
+        if depth == 0 {
+            return;
+        }
+        let builtin = builtin_leaf.map(|name| {
+            self.intern_frame(0, 0, LiveStr::latin1(name), LiveStr::latin1(BUILTIN_FILE.as_bytes()))
+        });
+
+        let mut node = ROOT;
+        let mut overflowed = false;
+        let outermost_first = (0..depth).rev().map(|i| Some(i)).chain(builtin.map(|_| None));
+        for step in outermost_first {
+            let frame = match step {
+                Some(i) => self.path[i],
+                None => builtin.unwrap_or(UNKNOWN_FRAME),
+            };
+            match self.child(node, frame) {
+                Some(child) => node = child,
+                None => {
+                    overflowed = true;
+                    break;
+                }
+            }
+        }
+        self.add_time(node, now_ns, overflowed);
+    }
+
+    fn add_time(&mut self, node: u32, now_ns: u64, overflowed: bool) {
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        self.last_ns = now_ns;
+        let entry = &mut self.nodes[node as usize];
+        entry.time_ns += elapsed;
+        entry.samples += 1;
+        self.sample_count += 1;
+        self.last_leaf = node;
+        if overflowed {
+            self.overflowed_samples += 1;
+        }
+    }
+
+    /// Gives the time between the last sample and `end_ns` to the last
+    /// stack seen, so the recorded times add up to the profiled wall time.
+    pub fn finish(&mut self, end_ns: u64) {
+        let elapsed = end_ns.saturating_sub(self.last_ns);
+        self.last_ns = end_ns;
+        if self.last_leaf != ROOT {
+            self.nodes[self.last_leaf as usize].time_ns += elapsed;
+        }
+    }
+
+    fn intern_frame(&mut self, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> u32 {
+        let hash = if code_addr != 0 { mix(code_addr as u64) } else { mix(fnv(name.bytes)) };
+        let mask = FRAME_INDEX_SIZE - 1;
+        let mut slot = hash as usize & mask;
+        for _ in 0..FRAME_INDEX_SIZE {
+            let id = self.frame_index[slot];
+            if id == EMPTY {
+                let Some(id) = self.store_frame(code_addr, first_line, name, file) else {
+                    return UNKNOWN_FRAME;
+                };
+                self.frame_index[slot] = id;
+                return id;
+            }
+            if self.frame_matches(id, code_addr, first_line, name, file) {
+                return id;
+            }
+            slot = (slot + 1) & mask;
+        }
+        UNKNOWN_FRAME
+    }
+
+    fn frame_matches(&self, id: u32, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> bool {
+        let entry = &self.frames[id as usize];
+        entry.code_addr == code_addr
+            && entry.first_line == first_line
+            && self.string_equals(entry.name, name)
+            && self.string_equals(entry.file, file)
+    }
+
+    fn string_equals(&self, stored: StrRef, live: LiveStr) -> bool {
+        let live_bytes = &live.bytes[..live.bytes.len().min(MAX_STRING_BYTES)];
+        stored.kind == live.kind
+            && stored.len as usize == live_bytes.len()
+            && &self.strings[stored.offset as usize..][..stored.len as usize] == live_bytes
+    }
+
+    fn store_string(&mut self, live: LiveStr) -> Option<StrRef> {
+        let kind = live.kind.max(1) as usize;
+        let mut len = live.bytes.len().min(MAX_STRING_BYTES);
+        len -= len % kind;
+        if self.strings_used + len > self.strings.len() {
+            return None;
+        }
+        let offset = self.strings_used;
+        self.strings[offset..offset + len].copy_from_slice(&live.bytes[..len]);
+        self.strings_used += len;
+        Some(StrRef { offset: offset as u32, len: len as u32, kind: live.kind })
+    }
+
+    fn store_frame(&mut self, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> Option<u32> {
+        if self.frame_count == FRAME_CAPACITY {
+            return None;
+        }
+        let name = self.store_string(name)?;
+        let file = self.store_string(file)?;
+        let id = self.frame_count;
+        self.frames[id] = FrameEntry { code_addr, first_line, name, file };
+        self.frame_count += 1;
+        Some(id as u32)
+    }
+
+    fn child(&mut self, parent: u32, frame: u32) -> Option<u32> {
+        let mask = NODE_INDEX_SIZE - 1;
+        let mut slot = mix(((parent as u64) << 32) | frame as u64) as usize & mask;
+        for _ in 0..NODE_INDEX_SIZE {
+            let id = self.node_index[slot];
+            if id == EMPTY {
+                if self.node_count == NODE_CAPACITY {
+                    return None;
+                }
+                let id = self.node_count as u32;
+                self.nodes[id as usize] = Node { parent, frame, time_ns: 0, samples: 0 };
+                self.node_count += 1;
+                self.node_index[slot] = id;
+                return Some(id);
+            }
+            let node = &self.nodes[id as usize];
+            if node.parent == parent && node.frame == frame {
+                return Some(id);
+            }
+            slot = (slot + 1) & mask;
+        }
+        None
+    }
+
+    /// Decodes the tables into plain frames and stacks. Frames that turned
+    /// out identical (the same function compiled twice) are merged.
+    pub fn into_aggregate(self) -> Aggregate {
+        let mut unique: HashMap<FrameId, u32> = HashMap::new();
+        let mut frames: Vec<FrameId> = Vec::new();
+        let mut frame_map: Vec<u32> = Vec::with_capacity(self.frame_count);
+        for entry in &self.frames[..self.frame_count] {
+            let id = FrameId {
+                function: self.decode(entry.name),
+                file: self.decode(entry.file),
+                line: entry.first_line.max(0) as u32,
+            };
+            let index = *unique.entry(id.clone()).or_insert_with(|| {
+                frames.push(id);
+                (frames.len() - 1) as u32
+            });
+            frame_map.push(index);
+        }
+
+        let mut by_path: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut stacks: Vec<StackRecord> = Vec::new();
+        for id in 1..self.node_count {
+            let node = self.nodes[id];
+            if node.time_ns == 0 && node.samples == 0 {
+                continue;
+            }
+            let mut path = Vec::new();
+            let mut cursor = id as u32;
+            while cursor != ROOT {
+                let step = self.nodes[cursor as usize];
+                path.push(frame_map[step.frame as usize]);
+                cursor = step.parent;
+            }
+            path.reverse();
+            let time = node.time_ns as f64 / 1e9;
+            match by_path.get(&path) {
+                Some(&existing) => {
+                    stacks[existing].time += time;
+                    stacks[existing].samples += node.samples;
+                }
+                None => {
+                    by_path.insert(path.clone(), stacks.len());
+                    stacks.push(StackRecord { frames: path, time, samples: node.samples });
+                }
+            }
+        }
+        Aggregate {
+            frames,
+            stacks,
+            sample_count: self.sample_count,
+            overflowed_samples: self.overflowed_samples,
+        }
+    }
+
+    fn decode(&self, s: StrRef) -> String {
+        let bytes = &self.strings[s.offset as usize..][..s.len as usize];
+        crate::ffi::frames::decode(s.kind, bytes)
+    }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for &byte in bytes {
+        hash ^= byte as u64;
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    hash
+}
+
+/// A cheap integer hash (splitmix64's finaliser) so that aligned pointers
+/// spread over the table.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d049bb133111eb);
+    x ^ (x >> 31)
+}

@@ -1,0 +1,167 @@
+//! Golden tests for the renderers: every `tests/golden/<case>/session.json`
+//! is rendered in each format and compared byte for byte with the files next
+//! to it. When a change to the output is intended, rewrite them with
+//!
+//!     BLESS=1 cargo test --test render_golden
+//!
+//! and review the diff. A mismatch names the golden file and the first line
+//! that differs.
+
+use pyinstrument::processors::{self, Context};
+use pyinstrument::render::{self, html, Format, RenderOptions};
+use pyinstrument::session::Session;
+use pyinstrument::tree;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("golden")
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(golden_dir())
+        .expect("tests/golden exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("session.json").is_file())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no golden cases under {}", golden_dir().display());
+    dirs
+}
+
+fn load(case: &Path) -> Session {
+    let text = fs::read_to_string(case.join("session.json")).unwrap();
+    Session::from_json(&text).unwrap_or_else(|e| panic!("{}: {}", case.display(), e))
+}
+
+fn blessing() -> bool {
+    std::env::var("BLESS").map_or(false, |v| v == "1")
+}
+
+/// Compares `actual` with the golden file (or rewrites it when blessing);
+/// returns a description of the first difference.
+fn check(path: &Path, actual: &str) -> Option<String> {
+    let shown = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).display().to_string();
+    if blessing() {
+        fs::write(path, actual).unwrap();
+        return None;
+    }
+    let expected = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return Some(format!("{}: cannot read ({}); run with BLESS=1 to create it", shown, e)),
+    };
+    if expected == actual {
+        return None;
+    }
+    let mut exp_lines = expected.split('\n');
+    let mut act_lines = actual.split('\n');
+    let mut line = 1;
+    loop {
+        match (exp_lines.next(), act_lines.next()) {
+            (Some(e), Some(a)) if e == a => line += 1,
+            (e, a) => {
+                return Some(format!(
+                    "{}:{}: output differs from the golden file (BLESS=1 rewrites it)\n  expected: {:?}\n  actual:   {:?}",
+                    shown,
+                    line,
+                    e.unwrap_or("<end of file>"),
+                    a.unwrap_or("<end of file>")
+                ))
+            }
+        }
+    }
+}
+
+fn outputs(session: &Session) -> Vec<(&'static str, String)> {
+    let text = |unicode, color, show_all| {
+        render::render(session, Format::Text, &RenderOptions { unicode, color, show_all })
+    };
+    let view = html::view_model(session, &RenderOptions::default());
+    let mut view_json = serde_json::to_string_pretty(&view).unwrap();
+    view_json.push('\n');
+    vec![
+        ("text-ascii.txt", text(false, false, false)),
+        ("text-ascii-color.txt", text(false, true, false)),
+        ("text-unicode.txt", text(true, false, false)),
+        ("text-unicode-color.txt", text(true, true, false)),
+        ("text-show-all.txt", text(true, false, true)),
+        ("html-view.json", view_json),
+        ("speedscope.json", render::render(session, Format::Speedscope, &RenderOptions::default())),
+        ("collapsed.txt", render::render(session, Format::Collapsed, &RenderOptions::default())),
+    ]
+}
+
+#[test]
+fn golden_outputs() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let session = load(&case);
+        for (name, actual) in outputs(&session) {
+            if let Some(f) = check(&case.join(name), &actual) {
+                failures.push(f);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+#[test]
+fn json_round_trips_and_rerenders_identically() {
+    for case in cases() {
+        let session = load(&case);
+        let saved = render::render(&session, Format::Json, &RenderOptions::default());
+        let loaded = Session::from_json(&saved).unwrap();
+        assert_eq!(loaded, session, "{}", case.display());
+        let opts = RenderOptions { unicode: true, color: true, show_all: false };
+        for format in [Format::Text, Format::Html, Format::Speedscope, Format::Collapsed] {
+            assert_eq!(
+                render::render(&loaded, format, &opts),
+                render::render(&session, format, &opts),
+                "{} {:?}",
+                case.display(),
+                format
+            );
+        }
+    }
+}
+
+#[test]
+fn golden_trees_keep_the_invariant_through_every_transform() {
+    for case in cases() {
+        let session = load(&case);
+        let mut root = tree::build(&session);
+        root.check_invariant().unwrap();
+        let ctx = Context { frames: &session.frames, total: root.time, min_fraction: 0.01 };
+        for step in [processors::prune_small, processors::focus_first_branch, processors::sort_by_time] {
+            root = step(root, &ctx);
+            root.check_invariant().unwrap_or_else(|e| panic!("{}: {}", case.display(), e));
+        }
+    }
+}
+
+#[test]
+fn hostile_names_are_escaped_in_every_format() {
+    let session = load(&golden_dir().join("hostile"));
+    let page = render::render(&session, Format::Html, &RenderOptions::default());
+    assert_eq!(page.matches("<script").count(), 2, "only the page's own script elements");
+    assert!(!page.contains("document.title='x'</script>"));
+    assert!(!page.contains("<b>bold</b>") && !page.contains("<dir>") && !page.contains("<tags>"));
+    assert!(page.contains("we&amp;ird &quot;&lt;dir&gt;&quot;") || page.contains("we\\u0026ird"));
+    assert!(page.contains("note with &lt;tags&gt; &amp; &quot;quotes&quot;"));
+    assert!(!page.contains('\u{2028}'), "U+2028 must be escaped in embedded JSON");
+
+    let collapsed = render::render(&session, Format::Collapsed, &RenderOptions::default());
+    for line in collapsed.lines() {
+        let (stack, weight) = line.rsplit_once(' ').unwrap();
+        weight.parse::<u64>().unwrap_or_else(|_| panic!("bad weight in {:?}", line));
+        assert!(stack.split(';').all(|f| !f.is_empty()), "{:?}", line);
+    }
+    assert_eq!(collapsed.lines().count(), session.stacks.len());
+
+    let speedscope: serde_json::Value =
+        serde_json::from_str(&render::render(&session, Format::Speedscope, &RenderOptions::default())).unwrap();
+    assert_eq!(speedscope["shared"]["frames"][1]["name"], "</script><script>document.title='x'</script>");
+
+    let text = render::render(&session, Format::Text, &RenderOptions::default());
+    assert!(!text.contains('\x1b') && !text.contains("semi;colon\n"), "{}", text);
+}
