@@ -4,6 +4,7 @@
 //! processors -> renderers. Every `unsafe` block lives under `ffi`.
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod error;
 #[allow(unsafe_code)]

@@ -107,8 +107,17 @@ fn offsets_match_the_c_headers() {
         .iter()
         .zip(&values)
         .filter(|((_, rust), c)| rust != *c)
-        .map(|((name, rust), c)| format!("{name}: Rust says {rust}, the {PY_VERSION} headers say {c}"))
+        .map(|((name, rust), c)| {
+            format!("{name}: Rust says {rust}, the {PY_VERSION} headers say {c}")
+        })
         .collect();
-    assert!(mismatches.is_empty(), "layout mismatches:\n{}", mismatches.join("\n"));
-    eprintln!("checked {} layout facts against Python {PY_VERSION} headers", OFFSETS.len());
+    assert!(
+        mismatches.is_empty(),
+        "layout mismatches:\n{}",
+        mismatches.join("\n")
+    );
+    eprintln!(
+        "checked {} layout facts against Python {PY_VERSION} headers",
+        OFFSETS.len()
+    );
 }

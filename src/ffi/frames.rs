@@ -80,10 +80,14 @@ impl RawFrame {
 /// 3.12+ entry frames owned by the C stack. Frames whose code object fails
 /// validation are reported with unreadable strings, not skipped.
 ///
-/// Safety: `tstate` must be null or point to a `PyThreadState` of the
-/// linked interpreter that stays allocated for the duration of the call;
-/// frames may change under the walker (the result is then approximate but
-/// memory safe as long as the interpreter does not unmap its own memory).
+/// # Safety
+/// `tstate` must be null or point to a `PyThreadState` of the linked
+/// interpreter that stays allocated for the duration of the call. The safe
+/// use is walking the thread that is itself stopped (in a signal handler it
+/// received, or holding the GIL). If that thread runs Python code meanwhile,
+/// frames change under the walker: the result is then approximate, and a
+/// frame freed mid-walk can in principle be read after it was freed
+/// (faulthandler accepts the same risk).
 ///
 /// No allocation, no locks, no Python API calls. This function is signal
 /// safe.
@@ -124,7 +128,8 @@ pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize 
 /// Reads the string data of `obj` if it is an exact, compact (and, before
 /// 3.12, ready) `str`; otherwise returns [`RawStr::UNREADABLE`].
 ///
-/// Safety: `obj` must be null or point to readable memory of at least
+/// # Safety
+/// `obj` must be null or point to readable memory of at least
 /// `sizeof(PyCompactUnicodeObject)` bytes if its first words look like an
 /// object header. This function is signal safe.
 pub unsafe fn raw_str(obj: *const c_void) -> RawStr {
@@ -135,7 +140,8 @@ pub unsafe fn raw_str(obj: *const c_void) -> RawStr {
 /// raw bytes of its kind, at most `dst.len()` bytes; returns bytes written
 /// (a whole number of code units).
 ///
-/// Safety: `s` must come from [`walk_thread`] or [`raw_str`] and its str
+/// # Safety
+/// `s` must come from [`walk_thread`] or [`raw_str`] and its str
 /// object must still be alive. This function is signal safe.
 pub unsafe fn copy_raw(s: RawStr, dst: &mut [u8]) -> usize {
     if s.data.is_null() || !matches!(s.kind, 1 | 2 | 4) {
@@ -166,7 +172,7 @@ pub fn decode(kind: u8, bytes: &[u8]) -> String {
                 .chunks_exact(2)
                 .map(|c| char::from_u32(u16::from_ne_bytes([c[0], c[1]]) as u32).unwrap_or(BAD))
                 .collect();
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 s.push(BAD);
             }
             s
@@ -174,9 +180,11 @@ pub fn decode(kind: u8, bytes: &[u8]) -> String {
         4 => {
             let mut s: String = bytes
                 .chunks_exact(4)
-                .map(|c| char::from_u32(u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).unwrap_or(BAD))
+                .map(|c| {
+                    char::from_u32(u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).unwrap_or(BAD)
+                })
                 .collect();
-            if bytes.len() % 4 != 0 {
+            if !bytes.len().is_multiple_of(4) {
                 s.push(BAD);
             }
             s
@@ -294,8 +302,12 @@ unsafe fn read_str(layout: &Layout, obj: *const u8) -> RawStr {
     let bit = |n: u32| state >> n & 1 == 1;
     let kind = (state >> layout.state_kind_shift & 0b111) as u8;
     let ascii = bit(layout.state_ascii_bit);
-    let ready = layout.state_ready_bit.map_or(true, bit);
-    if !bit(layout.state_compact_bit) || !ready || !matches!(kind, 1 | 2 | 4) || (ascii && kind != 1) {
+    let ready = layout.state_ready_bit.is_none_or(bit);
+    if !bit(layout.state_compact_bit)
+        || !ready
+        || !matches!(kind, 1 | 2 | 4)
+        || (ascii && kind != 1)
+    {
         return RawStr::UNREADABLE;
     }
     let len = load::<isize>(obj, layout.str_length);
@@ -331,7 +343,7 @@ fn unicode_type() -> *const c_void {
 /// pointer aligned.) Catches NULLs and most garbage without a syscall.
 fn plausible(p: *const u8) -> bool {
     let a = p as usize;
-    a >= 4096 && a % std::mem::align_of::<usize>() == 0
+    a >= 4096 && a.is_multiple_of(std::mem::align_of::<usize>())
 }
 
 /// A volatile load of a `T` at `base + offset`.

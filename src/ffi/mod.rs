@@ -11,6 +11,7 @@
 pub mod frames;
 pub mod interpreter;
 pub mod layout;
+pub mod native_module;
 pub mod setprofile;
 pub mod stack;
 pub mod timer;

@@ -40,11 +40,15 @@ pub enum EventKind {
 /// One profile event, valid for the duration of the callback.
 pub struct Event {
     pub kind: EventKind,
-    pub thread: ThreadStateRef,
     callable: *mut py::PyObject,
 }
 
 impl Event {
+    /// The profiled thread (the one the callback runs on).
+    pub fn thread(&self) -> ThreadStateRef {
+        ThreadStateRef::current()
+    }
+
     /// The name of the C function of a CCall/CReturn event (`sleep` for
     /// `time.sleep`), written into `buffer`; returns the bytes used.
     pub fn builtin_name<'b>(&self, buffer: &'b mut [u8]) -> &'b [u8] {
@@ -87,7 +91,7 @@ unsafe extern "C" fn profile_callback<T>(
     }
     let installed = &mut *installed;
     let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) { arg } else { std::ptr::null_mut() };
-    let event = Event { kind, thread: ThreadStateRef::current(), callable };
+    let event = Event { kind, callable };
     (installed.on_event)(&mut installed.state, &event);
     0
 }

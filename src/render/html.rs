@@ -8,7 +8,7 @@
 use super::{display_tree, header, share, RenderOptions};
 use crate::session::Session;
 use crate::tree::{is_application, location, Node};
-use handlebars::Handlebars;
+use handlebars::{Context as HbContext, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -51,12 +51,23 @@ pub struct ViewFrame {
     pub application: bool,
 }
 
+/// A node of the displayed tree. `collapsed` and `children` are left out of
+/// the JSON when false/empty: a big profile is mostly leaves, and the page
+/// has to parse all of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ViewNode {
     pub frame: u32,
+    /// Seconds, rounded to the microsecond (sums of floats otherwise print
+    /// as `0.020000000000000004`, and the page shows 3 decimals anyway).
     pub time: f64,
+    #[serde(skip_serializing_if = "is_false")]
     pub collapsed: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ViewNode>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Builds the view model: the displayed tree (see `display_tree`) with
@@ -100,7 +111,7 @@ impl<'a> Builder<'a> {
         let children: Vec<ViewNode> = node.children.iter().map(|c| self.node(c)).collect();
         let collapsed = !children.is_empty()
             && children.iter().all(|c| share(c.time, self.total) < COLLAPSE_FRACTION);
-        ViewNode { frame, time: node.time, collapsed, children }
+        ViewNode { frame, time: (node.time * 1e6).round() / 1e6, collapsed, children }
     }
 
     fn frame(&mut self, session_index: u32) -> u32 {
@@ -120,12 +131,36 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// What the template itself fills in: the header, not the tree (handlebars
+/// would copy the whole tree into its own value type for nothing).
 #[derive(Serialize)]
 struct Page<'a> {
-    view: &'a HtmlView,
+    title: &'a str,
+    program: &'a str,
+    summary: &'a str,
+    notes: &'a [String],
+    empty_message: Option<&'a str>,
     css: &'static str,
     js: &'static str,
-    data: String,
+}
+
+/// The `{{profile_data}}` helper: writes the (already script-escaped) view
+/// model JSON straight to the output. Passing megabytes of JSON as a
+/// template value instead would copy it into handlebars' own value tree.
+struct RawText<'a>(&'a str);
+
+impl HelperDef for RawText<'_> {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        _: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc HbContext,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        out.write(self.0)?;
+        Ok(())
+    }
 }
 
 pub fn render(session: &Session, options: &RenderOptions) -> String {
@@ -135,11 +170,22 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
 /// Fills the template with a view model.
 pub fn render_view(view: &HtmlView) -> String {
     let json = serde_json::to_string(view).expect("the view model serialises");
-    let page = Page { view, css: CSS, js: JS, data: script_safe_json(&json) };
+    let data = script_safe_json(&json);
+    drop(json);
+    let page = Page {
+        title: &view.title,
+        program: &view.program,
+        summary: &view.summary,
+        notes: &view.notes,
+        empty_message: view.empty_message.as_deref(),
+        css: CSS,
+        js: JS,
+    };
     let mut hb = Handlebars::new();
     // Everything inserted with {{...}} is HTML-escaped (handlebars' default,
-    // covering text and quoted attributes); only the assets and the
-    // already-escaped JSON use {{{...}}}.
+    // covering text and quoted attributes); only the assets use {{{...}}},
+    // and the JSON goes through `profile_data`, escaped by script_safe_json.
+    hb.register_helper("profile_data", Box::new(RawText(&data)));
     hb.register_template_string("report", TEMPLATE).expect("the report template parses");
     hb.render("report", &page).expect("the report template renders")
 }
@@ -150,17 +196,24 @@ pub fn render_view(view: &HtmlView) -> String {
 /// characters can only occur inside JSON strings, where the escapes mean
 /// the same characters.
 pub fn script_safe_json(json: &str) -> String {
-    let mut out = String::with_capacity(json.len() + json.len() / 16);
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
+    let bytes = json.as_bytes();
+    let mut out = String::with_capacity(json.len() + json.len() / 64);
+    let mut last = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+        let (replacement, len) = match b {
+            b'<' => ("\\u003c", 1),
+            b'>' => ("\\u003e", 1),
+            b'&' => ("\\u0026", 1),
+            0xE2 if bytes[i + 1..].starts_with(&[0x80, 0xA8]) => ("\\u2028", 3),
+            0xE2 if bytes[i + 1..].starts_with(&[0x80, 0xA9]) => ("\\u2029", 3),
+            _ => continue,
+        };
+        out.push_str(&json[last..i]);
+        out.push_str(replacement);
+        last = i + len;
     }
+    out.push_str(&json[last..]);
     out
 }
 

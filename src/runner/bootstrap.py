@@ -60,32 +60,39 @@ def set_module_path0():
     sys.path[0] = os.getcwd() if sys.version_info >= (3, 8) else ''
 
 
-def library_dirs():
-    """Where code that is not the application's own lives."""
-    import sysconfig
-    dirs = []
-    paths = sysconfig.get_paths()
-    for key in ('stdlib', 'platstdlib', 'purelib', 'platlib'):
-        if paths.get(key):
-            dirs.append(paths[key])
-    try:
-        import site
-        dirs.extend(site.getsitepackages())
-        dirs.append(site.getusersitepackages())
-    except Exception:
-        pass
-    for prefix in (sys.base_prefix, sys.base_exec_prefix):
-        dirs.append(sysconfig.get_paths(vars={'base': prefix, 'platbase': prefix})['stdlib'])
-    unique = []
-    for d in dirs:
-        if d and d not in unique:
-            unique.append(d)
-    return unique
+_embedded_modules = {}
 
 
-def python_version():
-    return '%d.%d.%d' % sys.version_info[:3]
+def add_embedded_module(name, source, is_package):
+    _embedded_modules[name] = (source, is_package)
 
 
-def sys_path():
-    return [p for p in sys.path if isinstance(p, str)]
+def install_embedded_finder():
+    """Make the `pyinstrument` package importable by the program (its
+    Profiler API and Django middleware) with nothing installed. It comes
+    first, so the profiler in use is always this one."""
+    import importlib.abc
+    import importlib.util
+
+    class EmbeddedPackageFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname not in _embedded_modules:
+                return None
+            is_package = _embedded_modules[fullname][1]
+            spec = importlib.util.spec_from_loader(
+                fullname, self, origin='<pyinstrument>/' + fullname.replace('.', '/') + '.py',
+                is_package=is_package)
+            spec.has_location = False
+            return spec
+
+        def create_module(self, spec):
+            return None
+
+        def exec_module(self, module):
+            source, is_package = _embedded_modules[module.__name__]
+            if is_package:
+                module.__path__ = []
+            code = compile(source, module.__spec__.origin, 'exec', 0, True)
+            exec(code, module.__dict__)
+
+    sys.meta_path.insert(0, EmbeddedPackageFinder())

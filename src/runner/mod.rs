@@ -10,12 +10,21 @@ use crate::cli::{RunOptions, Target};
 use crate::error::{Error, Result};
 use crate::ffi::interpreter::{self as interp, Arg, PyRef, Raised};
 use crate::output::OutputPlan;
-use crate::sampler::{self, Recording, Sampler};
-use crate::session::{Session, FORMAT_VERSION};
+use crate::sampler::{self, ProgramInfo, Sampler};
+use crate::session::Session;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
+/// Shared with the Python package: what the interpreter's environment is.
+const ENVIRONMENT: &str = include_str!("../../pyshim/pyinstrument/_environment.py");
+/// The Python package, served to the program by an import hook.
+const EMBEDDED_PACKAGE: &[(&str, &str, bool)] = &[
+    ("pyinstrument", include_str!("../../pyshim/pyinstrument/__init__.py"), true),
+    ("pyinstrument._environment", ENVIRONMENT, false),
+    ("pyinstrument.profiler", include_str!("../../pyshim/pyinstrument/profiler.py"), false),
+    ("pyinstrument.middleware", include_str!("../../pyshim/pyinstrument/middleware.py"), false),
+];
 const BOOTSTRAP_NAME: &str = "<pyinstrument>";
 
 /// The report waiting for the interpreter to finish shutting down.
@@ -59,10 +68,12 @@ pub fn run(options: RunOptions) -> Result<i32> {
     };
 
     interp::set_program_name(&environment::python_program());
+    interp::register_builtin_module(c"_pyinstrument", crate::api::PyInit__pyinstrument);
     interp::initialize();
     interp::set_argv(&argv, true);
 
-    let bootstrap = interp::exec_in_new_namespace(BOOTSTRAP, BOOTSTRAP_NAME).map_err(|_| {
+    let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
+    let bootstrap = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME).map_err(|_| {
         interp::describe_pending_exception();
         Error::Python("pyinstrument's start-up code failed (see above)".to_string())
     })?;
@@ -72,6 +83,11 @@ pub fn run(options: RunOptions) -> Result<i32> {
             Error::Python(format!("pyinstrument's start-up step '{name}' failed (see above)"))
         })
     };
+
+    for (name, source, is_package) in EMBEDDED_PACKAGE {
+        call("add_embedded_module", &[Arg::Str(name), Arg::Str(source), Arg::Bool(*is_package)])?;
+    }
+    call("install_embedded_finder", &[])?;
 
     let prepared = match &options.target {
         Target::Script { path, .. } => {
@@ -120,7 +136,7 @@ pub fn run(options: RunOptions) -> Result<i32> {
     let recording = sampler.stop();
     drop(prepared);
 
-    let session = build_session(recording, command_line, python_version, sys_path, library_dirs);
+    let session = recording.into_session(ProgramInfo { command_line, python_version, sys_path, library_dirs });
     if let Ok(mut slot) = PENDING_REPORT.lock() {
         *slot = Some((session, plan));
     }
@@ -163,29 +179,4 @@ fn check_runtime_version() -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn build_session(
-    recording: Recording,
-    command_line: Vec<String>,
-    python_version: String,
-    sys_path: Vec<String>,
-    library_dirs: Vec<String>,
-) -> Session {
-    Session {
-        format_version: FORMAT_VERSION,
-        start_time: recording.start_time,
-        duration: recording.duration,
-        cpu_time: recording.cpu_time,
-        sample_count: recording.sample_count,
-        interval: recording.interval,
-        mode: recording.mode.name().to_string(),
-        command_line,
-        python_version,
-        sys_path,
-        library_dirs,
-        notes: recording.notes,
-        frames: recording.frames,
-        stacks: recording.stacks,
-    }
 }

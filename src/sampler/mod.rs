@@ -82,7 +82,7 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         EventKind::Return | EventKind::CCall => (0, None),
         EventKind::CReturn => (0, Some(event.builtin_name(name_buffer))),
     };
-    with_live_stack(event.thread, scratch, |frames| recorder.record(frames, skip_innermost, builtin, now));
+    with_live_stack(event.thread(), scratch, |frames| recorder.record(frames, skip_innermost, builtin, now));
 }
 
 enum Engine {
@@ -213,6 +213,36 @@ impl Sampler {
             mode: self.mode,
             interval: self.interval,
             notes,
+        }
+    }
+}
+
+/// What the program looked like when profiled, for the session's header and
+/// for telling its own code from libraries.
+pub struct ProgramInfo {
+    pub command_line: Vec<String>,
+    pub python_version: String,
+    pub sys_path: Vec<String>,
+    pub library_dirs: Vec<String>,
+}
+
+impl Recording {
+    pub fn into_session(self, program: ProgramInfo) -> crate::session::Session {
+        crate::session::Session {
+            format_version: crate::session::FORMAT_VERSION,
+            start_time: self.start_time,
+            duration: self.duration,
+            cpu_time: self.cpu_time,
+            sample_count: self.sample_count,
+            interval: self.interval,
+            mode: self.mode.name().to_string(),
+            command_line: program.command_line,
+            python_version: program.python_version,
+            sys_path: program.sys_path,
+            library_dirs: program.library_dirs,
+            notes: self.notes,
+            frames: self.frames,
+            stacks: self.stacks,
         }
     }
 }

@@ -10,6 +10,7 @@
   var total = data.total;
   var container = document.getElementById('tree');
   var models = [];  // element id -> view node, via data-i
+  var NONE = [];
 
   function share(time) {
     return total > 0 ? time / total : 0;
@@ -50,7 +51,8 @@
     row.appendChild(loc);
     el.appendChild(row);
 
-    if (node.children.length > 0) {
+    var children = node.children || NONE;
+    if (children.length > 0) {
       if (node.collapsed) {
         el.setAttribute('aria-expanded', 'false');
       } else {
@@ -82,7 +84,7 @@
     var group = document.createElement('div');
     group.className = 'children';
     group.setAttribute('role', 'group');
-    appendChunk(group, node.children, 0);
+    appendChunk(group, node.children || NONE, 0);
     el.appendChild(group);
     return group;
   }
@@ -110,7 +112,7 @@
     var node = modelOf(group.parentNode);
     var start = Number(more.getAttribute('data-start'));
     group.removeChild(more);
-    appendChunk(group, node.children, start);
+    appendChunk(group, node.children || NONE, start);
   }
 
   function activate(target) {
@@ -167,6 +169,10 @@
     result.functions = Array.prototype.map.call(
       container.querySelectorAll('.node > .row > .function'),
       function (el) { return el.textContent; }).slice(0, 50);
+    // The data has been parsed; dropping its element keeps the dumped DOM
+    // small for big profiles.
+    var dataElement = document.getElementById('profile-data');
+    dataElement.parentNode.removeChild(dataElement);
     var out = document.getElementById('selftest');
     out.textContent = JSON.stringify(result);
     out.hidden = false;

@@ -1,0 +1,97 @@
+//! `_pyinstrument`, the native half of the Python package: start and stop a
+//! sampler on the calling thread, and render sessions. The package's
+//! `Profiler` class (pyshim/pyinstrument/profiler.py) is the public face.
+
+use crate::ffi::native_module::{create_module, Function, ModulePtr, Raise, Value};
+use crate::render::{render, Format, RenderOptions};
+use crate::sampler::{Mode, ProgramInfo, Sampler};
+use crate::session::Session;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
+
+thread_local! {
+    /// Samplers started on this thread; a sampler must be stopped on the
+    /// thread that started it (its timer and profile hook belong to it).
+    static SAMPLERS: RefCell<Vec<(i64, Sampler)>> = const { RefCell::new(Vec::new()) };
+}
+
+static FUNCTIONS: [Function; 3] = [
+    Function {
+        name: c"start",
+        doc: c"start(use_signal, interval) -> handle: profile the calling thread",
+        call: start,
+    },
+    Function {
+        name: c"stop",
+        doc: c"stop(handle, command_line, sys_path, library_dirs, python_version) -> session JSON",
+        call: stop,
+    },
+    Function {
+        name: c"render",
+        doc: c"render(session_json, renderer, unicode, color, show_all) -> report text",
+        call: render_session,
+    },
+];
+
+/// The init function CPython calls to import `_pyinstrument`.
+#[allow(unsafe_code)] // exporting an unmangled symbol is all this does
+#[no_mangle]
+pub extern "C" fn PyInit__pyinstrument() -> ModulePtr {
+    create_module(c"_pyinstrument", c"pyinstrument's native sampler and renderers", &FUNCTIONS)
+}
+
+fn start(args: &[Value]) -> Result<Value, Raise> {
+    let (use_signal, interval) = match args {
+        [Value::Bool(use_signal), Value::Float(interval)] => (*use_signal, *interval),
+        [Value::Bool(use_signal), Value::Int(interval)] => (*use_signal, *interval as f64),
+        _ => return Err(Raise::TypeError("start(use_signal: bool, interval: float)".to_string())),
+    };
+    let mode = if use_signal { Mode::Signal } else { Mode::Setprofile };
+    let sampler = Sampler::start(mode, interval).map_err(|e| Raise::ValueError(e.to_string()))?;
+    let handle = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst);
+    SAMPLERS.with(|samplers| samplers.borrow_mut().push((handle, sampler)));
+    Ok(Value::Int(handle))
+}
+
+fn stop(args: &[Value]) -> Result<Value, Raise> {
+    let [Value::Int(handle), Value::StrList(command_line), Value::StrList(sys_path), Value::StrList(library_dirs), Value::Str(python_version)] =
+        args
+    else {
+        return Err(Raise::TypeError(
+            "stop(handle, command_line, sys_path, library_dirs, python_version)".to_string(),
+        ));
+    };
+    let sampler = SAMPLERS.with(|samplers| {
+        let mut samplers = samplers.borrow_mut();
+        let index = samplers.iter().position(|(h, _)| h == handle)?;
+        Some(samplers.remove(index).1)
+    });
+    let Some(sampler) = sampler else {
+        return Err(Raise::RuntimeError(
+            "this profiler is not running on this thread: stop() must be called from the thread that called start()"
+                .to_string(),
+        ));
+    };
+    let session = sampler.stop().into_session(ProgramInfo {
+        command_line: command_line.clone(),
+        python_version: python_version.clone(),
+        sys_path: sys_path.clone(),
+        library_dirs: library_dirs.clone(),
+    });
+    Ok(Value::Str(session.to_json()))
+}
+
+fn render_session(args: &[Value]) -> Result<Value, Raise> {
+    let [Value::Str(json), Value::Str(renderer), Value::Bool(unicode), Value::Bool(color), Value::Bool(show_all)] = args
+    else {
+        return Err(Raise::TypeError("render(session_json, renderer, unicode, color, show_all)".to_string()));
+    };
+    let format = Format::from_name(renderer).ok_or_else(|| {
+        Raise::ValueError(format!("unknown renderer '{renderer}' (choose from {})", Format::names().join(", ")))
+    })?;
+    let session = Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()))?;
+    let options = RenderOptions { unicode: *unicode, color: *color, show_all: *show_all };
+    Ok(Value::Str(render(&session, format, &options)))
+}

@@ -1,0 +1,411 @@
+//! The runner's contract, table-driven: every case runs a fixture from
+//! `tests/scripts` both as `python ARGS` and as `pyinstrument -o REPORT ARGS`
+//! (same directory, same environment, same stdin) and demands identical
+//! stdout, stderr and exit status, byte for byte, plus a complete report file
+//! wherever the program ran.
+//!
+//! `python` is the interpreter the binary was built for
+//! (`PYINSTRUMENT_BUILD_PYTHON`); run the suite once per Python version:
+//!
+//! ```text
+//! for v in 3.6.15 3.8.18 3.11.7 3.13.0; do
+//!   PYTHON_SYS_EXECUTABLE=/root/.pyenv/versions/$v/bin/python cargo test --test parity
+//! done
+//! ```
+//!
+//! Each case works in a private copy of `tests/scripts` (so programs may
+//! write files and python never writes into the source tree), with a
+//! normalised environment (see `common::base_env`).
+//!
+//! A case that fails for a runner bug already diagnosed carries a
+//! `KnownBug` naming it: the test still fails (nothing is weakened), and its
+//! failure message says which bug it is.
+
+mod common;
+
+use common::*;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+
+/// A diagnosed runner discrepancy, for the failure message of the cases it
+/// breaks (on the Python versions in `from..=to`).
+#[derive(Clone, Copy)]
+struct KnownBug {
+    from: (u32, u32),
+    to: (u32, u32),
+    what: &'static str,
+}
+
+const FILE_NOT_ABSOLUTE: KnownBug = KnownBug {
+    from: (3, 9),
+    to: (3, 99),
+    what: "since Python 3.9, `python script.py` sets __main__.__file__ (and the \
+           traceback's file name) to the absolute path of the script; the runner \
+           keeps the path as given (bootstrap.py prepare_script: main.__file__ = path; \
+           compile(source, path, ...))",
+};
+
+const ORIG_ARGV_EMPTY: KnownBug = KnownBug {
+    from: (3, 10),
+    to: (3, 99),
+    what: "sys.orig_argv (3.10+) is [] under pyinstrument; python has \
+           [sys.executable-as-invoked, 'script.py', args...]",
+};
+
+const EXTRA_MODULES: KnownBug = KnownBug {
+    from: (3, 0),
+    to: (3, 99),
+    what: "the runner's bootstrap imports modules the program would not have \
+           (sysconfig, _sysconfigdata_*, importlib.machinery, zipfile, ...), visible \
+           in sys.modules before the program's first line",
+};
+
+const C_LOCALE: KnownBug = KnownBug {
+    from: (3, 7),
+    to: (3, 99),
+    what: "in the C/POSIX locale python 3.7+ coerces the locale to UTF-8 \
+           (PEP 538: LC_CTYPE=C.UTF-8 in os.environ) and enables UTF-8 mode \
+           (PEP 540); the embedded interpreter does neither, so stdout is ASCII \
+           and printing non-ASCII text raises UnicodeEncodeError",
+};
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Report {
+    /// The program ran: the report file must exist and be non-empty.
+    Written,
+    /// Nothing ran (a SyntaxError): no report file.
+    Absent,
+}
+
+#[derive(Clone, Copy)]
+struct Case {
+    /// Directory to run in, relative to the private work directory (whose
+    /// `scripts` subdirectory is the copy of `tests/scripts`).
+    cwd: &'static str,
+    /// The arguments after `python` and after `pyinstrument -o REPORT`;
+    /// `{work}` stands for the work directory's absolute path.
+    args: &'static [&'static str],
+    stdin: &'static str,
+    /// Environment changes (None removes the variable).
+    env: &'static [(&'static str, Option<&'static str>)],
+    /// The exit status python gives (a sanity check of the fixture);
+    /// 128 + N for death by signal N.
+    status: i32,
+    /// Capture stdout and stderr through one pipe (`2>&1`), to compare how
+    /// they interleave.
+    merge_stderr: bool,
+    report: Report,
+    /// `-o` as given (resolved against `cwd`); None: a file in a private
+    /// directory, which must hold nothing else after the run.
+    outfile: Option<&'static str>,
+    /// Directories to create in the work directory before the runs.
+    mkdirs: &'static [&'static str],
+    /// Skip (saying so) on older Pythons.
+    min_python: (u32, u32),
+    known_bugs: &'static [KnownBug],
+}
+
+const CASE: Case = Case {
+    cwd: "scripts",
+    args: &[],
+    stdin: "",
+    env: &[],
+    status: 0,
+    merge_stderr: false,
+    report: Report::Written,
+    outfile: None,
+    mkdirs: &[],
+    min_python: (0, 0),
+    known_bugs: &[],
+};
+
+/// One `#[test]` per case, so each passes or fails on its own.
+macro_rules! cases {
+    ($($name:ident: $case:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                check(stringify!($name), $case);
+            }
+        )*
+    };
+}
+
+cases! {
+    // --- what the program sees of how it was started ---------------------
+    argv: Case { args: &["facts.py", "argv", "a b", "", "--flag", "-x", "caf\u{e9}"], ..CASE };
+    path0_same_dir: Case { args: &["facts.py", "path0"], ..CASE };
+    path0_relative_from_other_cwd: Case { cwd: ".", args: &["scripts/facts.py", "path0"], ..CASE };
+    path0_relative_dotdot: Case { cwd: "elsewhere", mkdirs: &["elsewhere"], args: &["../scripts/facts.py", "path0"], ..CASE };
+    path0_absolute: Case { cwd: "elsewhere", mkdirs: &["elsewhere"], args: &["{work}/scripts/facts.py", "path0"], ..CASE };
+    main_module_attributes: Case { args: &["facts.py", "main"], ..CASE };
+    file_attribute_relative: Case { args: &["facts.py", "file"], known_bugs: &[FILE_NOT_ABSOLUTE], ..CASE };
+    file_attribute_absolute: Case { args: &["{work}/scripts/facts.py", "file"], ..CASE };
+    main_globals: Case { args: &["facts.py", "globals"], ..CASE };
+    pickle_main_class: Case { args: &["facts.py", "pickle"], ..CASE };
+    executable_and_prefix: Case { args: &["facts.py", "executable"], ..CASE };
+    sys_path: Case { args: &["facts.py", "sys_path"], ..CASE };
+    sys_flags: Case { args: &["facts.py", "flags"], ..CASE };
+    orig_argv: Case { args: &["facts.py", "orig_argv", "x"], known_bugs: &[ORIG_ARGV_EMPTY], ..CASE };
+    encodings_utf8_locale: Case { args: &["facts.py", "encoding"], ..CASE };
+    encodings_c_locale: Case {
+        args: &["facts.py", "encoding"],
+        env: &[("LANG", None), ("LC_ALL", Some("C"))],
+        known_bugs: &[C_LOCALE],
+        ..CASE
+    };
+    encodings_pythonioencoding: Case {
+        args: &["facts.py", "encoding"],
+        env: &[("PYTHONIOENCODING", Some("latin-1:replace"))],
+        ..CASE
+    };
+    modules_before_first_line: Case { args: &["facts.py", "modules"], known_bugs: &[EXTRA_MODULES], ..CASE };
+    signal_handlers: Case { args: &["facts.py", "signals"], ..CASE };
+    stdin_passed_through: Case { args: &["facts.py", "stdin"], stdin: "line one\nline two\n\u{e9}", ..CASE };
+    environment_unchanged: Case { args: &["facts.py", "environ"], ..CASE };
+    options_after_script_belong_to_it: Case { args: &["facts.py", "argv", "--html", "-o", "x", "--help", "-m", "y"], ..CASE };
+
+    // --- stdout / stderr bytes ---------------------------------------------
+    output_non_ascii: Case { args: &["output.py", "nonascii"], ..CASE };
+    output_without_trailing_newline: Case { args: &["output.py", "no_newline"], ..CASE };
+    output_large: Case { args: &["output.py", "large"], ..CASE };
+    output_interleaved: Case { args: &["output.py", "interleave"], merge_stderr: true, ..CASE };
+    output_interleaved_unbuffered_env: Case {
+        args: &["output.py", "interleave"],
+        merge_stderr: true,
+        env: &[("PYTHONUNBUFFERED", Some("1"))],
+        ..CASE
+    };
+    output_interleaved_flushing: Case { args: &["output.py", "unbuffered_interleave"], merge_stderr: true, ..CASE };
+    output_print_to_stderr: Case { args: &["output.py", "print_file"], ..CASE };
+
+    // --- exit statuses, tracebacks -----------------------------------------
+    exit_3: Case { args: &["exits.py", "exit3"], status: 3, ..CASE };
+    exit_message: Case { args: &["exits.py", "exit_msg"], status: 1, ..CASE };
+    exit_none: Case { args: &["exits.py", "exit_none"], ..CASE };
+    exit_status_above_255: Case { args: &["exits.py", "exit_big"], status: 5, ..CASE };
+    exit_with_object: Case { args: &["exits.py", "exit_object"], status: 1, ..CASE };
+    uncaught_exception: Case { args: &["exits.py", "raise"], status: 1, known_bugs: &[FILE_NOT_ABSOLUTE], ..CASE };
+    uncaught_exception_absolute_path: Case { args: &["{work}/scripts/exits.py", "raise"], status: 1, ..CASE };
+    exception_chain: Case { args: &["exits.py", "chain"], status: 1, known_bugs: &[FILE_NOT_ABSOLUTE], ..CASE };
+    exception_implicit_chain: Case { args: &["{work}/scripts/exits.py", "implicit_chain"], status: 1, ..CASE };
+    keyboard_interrupt_raised: Case {
+        args: &["{work}/scripts/exits.py", "keyboard_interrupt"],
+        // python 3.8+ re-raises SIGINT on itself; before, exit status 1.
+        status: if cfg!(py_pre_38) { 1 } else { 130 },
+        ..CASE
+    };
+    recursion_error: Case { args: &["{work}/scripts/exits.py", "recursion"], status: 1, ..CASE };
+    syntax_error: Case { args: &["syntax_error.py"], status: 1, report: Report::Absent, known_bugs: &[FILE_NOT_ABSOLUTE], ..CASE };
+    syntax_error_absolute_path: Case { args: &["{work}/scripts/syntax_error.py"], status: 1, report: Report::Absent, ..CASE };
+    syntax_error_eol: Case { args: &["{work}/scripts/syntax_eol.py"], status: 1, report: Report::Absent, ..CASE };
+    indentation_error: Case { args: &["{work}/scripts/indentation_error.py"], status: 1, report: Report::Absent, ..CASE };
+    tab_error: Case { args: &["{work}/scripts/tab_error.py"], status: 1, report: Report::Absent, ..CASE };
+    coding_cookie_latin1: Case { args: &["latin1_cookie.py"], ..CASE };
+    utf8_bom: Case { args: &["bom.py"], ..CASE };
+    os_exit_7: Case { args: &["exits.py", "os_exit"], status: 7, ..CASE };
+    atexit_raises_systemexit: Case { args: &["exits.py", "atexit_systemexit"], ..CASE_ATEXIT_SYSTEMEXIT };
+    atexit_raises_exception: Case { args: &["{work}/scripts/exits.py", "atexit_exception"], ..CASE };
+    exception_in_del_at_shutdown: Case { args: &["{work}/scripts/exits.py", "exception_in_del_at_exit"], ..CASE };
+
+    // --- shutdown ------------------------------------------------------------
+    finalizers_atexit_threads: Case { args: &["finalizers.py"], ..CASE };
+    threads: Case { args: &["threads.py"], ..CASE };
+
+    // --- -m --------------------------------------------------------------------
+    module_package_main: Case { args: &["-m", "parity_pkg", "arg1", "--opt", "-o", "x"], ..CASE };
+    module_package_main_raises: Case { args: &["-m", "parity_pkg", "--raise"], status: 1, ..CASE };
+    module_package_main_exits: Case { args: &["-m", "parity_pkg", "--exit"], status: 4, ..CASE };
+    module_plain: Case { args: &["-m", "parity_mod", "a", "b"], ..CASE };
+    module_plain_raises: Case { args: &["-m", "parity_mod", "--raise"], status: 1, ..CASE };
+    module_plain_exit_status: Case { args: &["-m", "parity_mod", "--exit", "9"], status: 9, ..CASE };
+    module_in_package: Case { args: &["-m", "parity_pkg.plain", "z"], ..CASE };
+    module_from_other_cwd_is_not_found: Case { cwd: ".", args: &["-m", "parity_mod"], status: 1, ..CASE };
+    // python names its own executable in the message ("<python>: No module
+    // named ..."); the runner gives the interpreter the same program name,
+    // so the bytes are compared as they are.
+    module_nonexistent: Case { args: &["-m", "nonexistent_module_xyz"], status: 1, ..CASE };
+    module_nonexistent_submodule: Case { args: &["-m", "parity_pkg.nothere"], status: 1, ..CASE };
+    module_stdlib: Case { args: &["-m", "json.tool"], stdin: "{\"b\": [1, 2], \"a\": \"\u{e9}\"}", ..CASE };
+
+    // --- a directory (or zip file) with __main__.py ---------------------------
+    directory_with_main: Case { args: &["dir_main", "p", "q"], ..CASE };
+    directory_with_main_raises: Case { args: &["dir_main", "--raise"], status: 1, ..CASE };
+    directory_with_main_absolute: Case { cwd: ".", args: &["{work}/scripts/dir_main"], ..CASE };
+
+    // --- -o --------------------------------------------------------------------
+    outfile_relative_while_program_chdirs: Case {
+        args: &["chdir_away.py", "{work}/elsewhere"],
+        mkdirs: &["elsewhere"],
+        outfile: Some("report.txt"),
+        ..CASE
+    };
+    outfile_relative_subdir: Case {
+        cwd: ".",
+        args: &["scripts/chdir_away.py", "{work}/elsewhere"],
+        mkdirs: &["elsewhere", "reports"],
+        outfile: Some("reports/r.json"),
+        ..CASE
+    };
+}
+
+/// Raising SystemExit(5) in an atexit handler: python prints nothing for it
+/// and exits 0 (the exception is ignored, not even reported, on the versions
+/// here); the fixture's sanity status is whatever python does, so this
+/// compares only the two runs.
+const CASE_ATEXIT_SYSTEMEXIT: Case = Case { status: -1, ..CASE };
+
+/// Runs one case under python and under pyinstrument and compares.
+fn check(name: &str, case: Case) {
+    let version = python_version();
+    if version < case.min_python {
+        eprintln!("SKIPPED {name}: needs Python {:?}, this build is {:?}", case.min_python, version);
+        return;
+    }
+    let work = TempDir::new(name);
+    copy_scripts(&work);
+    for dir in case.mkdirs {
+        std::fs::create_dir_all(work.join(dir)).expect("mkdir");
+    }
+    let work_str = work.path().to_str().expect("utf-8 temp path").to_string();
+    let cwd = work.join(case.cwd);
+    let args: Vec<String> = case.args.iter().map(|a| a.replace("{work}", &work_str)).collect();
+
+    let reports = TempDir::new(&format!("{name}-report"));
+    let (outfile_arg, report_path) = match case.outfile {
+        None => {
+            let path = reports.join("report.txt");
+            (path.to_str().expect("utf-8").to_string(), path)
+        }
+        Some(given) => (given.to_string(), cwd.join(given)),
+    };
+
+    let prepare = |mut run: Run| {
+        for (key, value) in case.env {
+            run = run.env(key, *value);
+        }
+        run.stdin = case.stdin.as_bytes().to_vec();
+        run.merge_stderr = case.merge_stderr;
+        run
+    };
+    let python_run = prepare(Run::new(python(), &cwd).args(&args));
+    let profiled_run = prepare(Run::new(pyinstrument(), &cwd).arg("-o").arg(&outfile_arg).args(&args));
+
+    let expected = python_run.output();
+    if case.status >= 0 {
+        assert_eq!(
+            expected.code(),
+            case.status,
+            "case {name}: the fixture misbehaves under python itself:\n{}",
+            expected.describe()
+        );
+    }
+    assert!(
+        !report_path.exists(),
+        "case {name}: {} exists before pyinstrument ran",
+        report_path.display()
+    );
+    let actual = profiled_run.output();
+
+    let mut problems = Vec::new();
+    if expected.status.code() != actual.status.code() || expected.status.signal() != actual.status.signal() {
+        problems.push(format!(
+            "exit: python {}, pyinstrument {}",
+            describe_status(&expected.status),
+            describe_status(&actual.status)
+        ));
+    }
+    if let Some(diff) = difference(&expected.stdout, &actual.stdout) {
+        problems.push(format!("stdout differs: {diff}"));
+    }
+    if let Some(diff) = difference(&expected.stderr, &actual.stderr) {
+        problems.push(format!("stderr differs: {diff}"));
+    }
+    problems.extend(check_report(&report_path, case.report, case.outfile.is_none()));
+    if let Some(elsewhere) = case.mkdirs.first() {
+        let stray = work.join(elsewhere).join(case.outfile.unwrap_or("report.txt"));
+        if stray.exists() && stray != report_path {
+            problems.push(format!("a report landed in the program's directory: {}", stray.display()));
+        }
+    }
+
+    if !problems.is_empty() {
+        let known: Vec<&str> = case
+            .known_bugs
+            .iter()
+            .filter(|b| b.from <= version && version <= b.to)
+            .map(|b| b.what)
+            .collect();
+        let known_note = if known.is_empty() {
+            String::new()
+        } else {
+            format!("\nKNOWN RUNNER BUG (Python {}.{}): {}\n", version.0, version.1, known.join("\nand: "))
+        };
+        panic!(
+            "case {name} (Python {}.{}): pyinstrument does not run the program like python does:\n  - {}\n{known_note}\n\
+             --- python: {}\n--- pyinstrument: {}",
+            version.0,
+            version.1,
+            problems.join("\n  - "),
+            expected.describe(),
+            actual.describe()
+        );
+    }
+}
+
+/// The report file's state after the run; for a private report directory,
+/// also that nothing else (temporary files) was left there.
+fn check_report(path: &Path, want: Report, private_dir: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    match want {
+        Report::Written => match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > 0 => {}
+            Ok(_) => problems.push(format!("the report {} is empty", path.display())),
+            Err(e) => problems.push(format!("no report at {}: {e}", path.display())),
+        },
+        Report::Absent => {
+            if path.exists() {
+                problems.push(format!("a report was written to {} though nothing ran", path.display()));
+            }
+        }
+    }
+    let dir: PathBuf = path.parent().expect("report dir").to_path_buf();
+    let names = list_dir(&dir);
+    let report_name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let stray: Vec<&String> = names
+        .iter()
+        .filter(|n| **n != report_name && (private_dir || n.contains("pyinstrument") || n.ends_with(".tmp")))
+        .collect();
+    if !stray.is_empty() {
+        problems.push(format!("files left next to the report in {}: {:?}", dir.display(), stray));
+    }
+    problems
+}
+
+/// None if equal; else where the bytes first differ, line by line.
+fn difference(expected: &[u8], actual: &[u8]) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let e_lines: Vec<&[u8]> = expected.split_inclusive(|b| *b == b'\n').collect();
+    let a_lines: Vec<&[u8]> = actual.split_inclusive(|b| *b == b'\n').collect();
+    let index = e_lines
+        .iter()
+        .zip(a_lines.iter())
+        .position(|(e, a)| e != a)
+        .unwrap_or_else(|| e_lines.len().min(a_lines.len()));
+    let show = |lines: &[&[u8]]| {
+        lines
+            .get(index)
+            .map(|l| format!("{:?}", String::from_utf8_lossy(l)))
+            .unwrap_or_else(|| "<end>".to_string())
+    };
+    Some(format!(
+        "{} vs {} bytes; first difference at line {}:\n      python:       {}\n      pyinstrument: {}",
+        expected.len(),
+        actual.len(),
+        index + 1,
+        show(&e_lines),
+        show(&a_lines)
+    ))
+}

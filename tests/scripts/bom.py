@@ -1,0 +1,4 @@
+﻿import sys
+s = "été"
+print(len(s), repr(s))
+print(__doc__)

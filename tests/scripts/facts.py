@@ -1,0 +1,91 @@
+"""Prints facts about how it was started; the first argument picks which.
+Run under python and under pyinstrument, the output must be identical."""
+import os
+import sys
+
+
+def show(label, value):
+    sys.stdout.write("%s: %r\n" % (label, value))
+
+
+group = sys.argv[1] if len(sys.argv) > 1 else "argv"
+show("argv", sys.argv)
+
+if group == "argv":
+    pass
+elif group == "path0":
+    show("sys.path[0]", sys.path[0])
+    show("cwd", os.getcwd())
+elif group == "main":
+    show("__name__", __name__)
+    show("__package__", __package__)
+    show("__spec__", __spec__)
+    show("__doc__", __doc__[:20])
+    show("loader type", type(__loader__).__name__)
+    show("__builtins__", getattr(__builtins__, "__name__", type(__builtins__).__name__))
+    show("main module is this module", sys.modules["__main__"].__dict__ is globals())
+elif group == "file":
+    show("__file__", __file__)
+    show("__cached__", globals().get("__cached__", "<unset>"))
+    show("loader name", getattr(__loader__, "name", None))
+    show("loader path", getattr(__loader__, "path", None))
+elif group == "globals":
+    show("globals", sorted(globals()))
+elif group == "pickle":
+    import pickle
+
+    class Point(object):
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+    data = pickle.dumps(Point(1, 2))
+    back = pickle.loads(data)
+    show("class module", Point.__module__)
+    show("round trip", (type(back).__name__, type(back).__module__, back.x, back.y))
+    show("same class", type(back) is Point)
+    show("pickle mentions __main__", b"__main__" in data)
+elif group == "executable":
+    show("sys.executable", sys.executable)
+    show("sys.prefix", sys.prefix)
+    show("sys.exec_prefix", sys.exec_prefix)
+    show("sys.base_prefix", getattr(sys, "base_prefix", None))
+    show("sys._base_executable", getattr(sys, "_base_executable", None))
+elif group == "sys_path":
+    show("sys.path", sys.path)
+elif group == "orig_argv":
+    show("sys.orig_argv", getattr(sys, "orig_argv", "<not in this version>"))
+elif group == "flags":
+    show("sys.flags", sys.flags)
+    show("sys.warnoptions", sys.warnoptions)
+    show("sys._xoptions", getattr(sys, "_xoptions", None))
+    show("dont_write_bytecode", sys.dont_write_bytecode)
+elif group == "encoding":
+    show("stdout", (sys.stdout.encoding, sys.stdout.errors, sys.stdout.line_buffering))
+    show("stderr", (sys.stderr.encoding, sys.stderr.errors, sys.stderr.line_buffering))
+    show("stdin", (sys.stdin.encoding, sys.stdin.errors))
+    show("filesystem", sys.getfilesystemencoding())
+    show("utf8_mode", getattr(sys.flags, "utf8_mode", None))
+    import locale
+    show("preferred", locale.getpreferredencoding(False))
+    show("LC_CTYPE", os.environ.get("LC_CTYPE"))
+    print("non-ascii: h\u00e9llo w\u00f6rld \u2603")
+elif group == "modules":
+    # What the program can see was imported before it started.
+    show("sys.modules", sorted(sys.modules))
+elif group == "signals":
+    import signal
+    names = ["SIGINT", "SIGTERM", "SIGPIPE", "SIGALRM", "SIGCHLD", "SIGHUP", "SIGUSR1"]
+    for name in names:
+        handler = signal.getsignal(getattr(signal, name))
+        show(name, getattr(handler, "__name__", handler))
+    show("itimer", signal.getitimer(signal.ITIMER_REAL))
+elif group == "stdin":
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    show("stdin bytes", data)
+    show("stdin isatty", sys.stdin.isatty())
+elif group == "environ":
+    keep = sorted(k for k in os.environ)
+    show("environ keys", keep)
+else:
+    show("unknown group", group)
+    sys.exit(99)

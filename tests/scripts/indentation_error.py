@@ -1,0 +1,4 @@
+print("before")
+if True:
+    x = 1
+      y = 2

@@ -1,0 +1,5 @@
+# -*- coding: latin-1 -*-
+import sys
+s = "café naïve"
+print(len(s), repr(s))
+sys.stdout.write(s + "\n")

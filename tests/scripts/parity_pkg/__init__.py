@@ -1,0 +1,2 @@
+"""A fixture package for `-m`: `python -m parity_pkg`."""
+PACKAGE_CONSTANT = 42

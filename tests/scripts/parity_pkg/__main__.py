@@ -1,0 +1,24 @@
+import os
+import sys
+
+from . import PACKAGE_CONSTANT
+from .helpers import fail
+
+
+def show(label, value):
+    sys.stdout.write("%s: %r\n" % (label, value))
+
+
+show("argv", sys.argv)
+show("sys.path[0]", sys.path[0])
+show("__name__", __name__)
+show("__package__", __package__)
+show("__spec__.name", __spec__.name)
+show("__file__", __file__)
+show("loader type", type(__loader__).__name__)
+show("constant", PACKAGE_CONSTANT)
+show("cwd", os.getcwd())
+if "--raise" in sys.argv:
+    fail()
+if "--exit" in sys.argv:
+    sys.exit(4)

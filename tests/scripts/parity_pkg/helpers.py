@@ -1,0 +1,2 @@
+def fail():
+    raise LookupError("raised inside the package")

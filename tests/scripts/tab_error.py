@@ -1,0 +1,4 @@
+print("tab")
+if True:
+	x = 1
+        y = 2
