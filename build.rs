@@ -17,7 +17,8 @@ print(v('Py_ENABLE_SHARED'))\n\
 print(v('LIBDIR'))\n\
 print(v('LDLIBRARY'))\n\
 print(v('INCLUDEPY'))\n\
-print(sys.hexversion)\n";
+print(sys.hexversion)\n\
+print(v('Py_GIL_DISABLED') or 0)\n";
 
 const KNOWN_MINORS: &[u32] = &[6, 7, 8, 9, 10, 11, 12, 13];
 
@@ -42,7 +43,7 @@ fn main() {
     };
     let text = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    if lines.len() < 7 {
+    if lines.len() < 8 {
         fail(&format!("unexpected answer from `{python}`: {text}"));
     }
     let (executable, version, shared, libdir, ldlibrary, include, hexversion) =
@@ -54,6 +55,12 @@ fn main() {
     if !supported {
         fail(&format!(
             "`{executable}` is Python {version}; pyinstrument supports CPython 3.6 to 3.13."
+        ));
+    }
+    if lines[7] == "1" {
+        fail(&format!(
+            "`{executable}` is a free-threaded (no-GIL) build of Python {version}, whose object \
+             layout pyinstrument does not read yet; use a standard build."
         ));
     }
     if shared != "1" {

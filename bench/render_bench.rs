@@ -44,7 +44,11 @@ fn synthetic_session(distinct: usize, samples: u64) -> Session {
             fr.push(2 + ((d as u64 * 97 + next() % fan) % (nframes as u64 - 2)) as u32);
         }
         if seen.insert(fr.clone()) {
-            stacks.push(StackRecord { frames: fr, time: per as f64 * 0.001, samples: per });
+            stacks.push(StackRecord {
+                frames: fr,
+                time: per as f64 * 0.001,
+                samples: per,
+            });
         }
     }
     Session {
@@ -70,7 +74,10 @@ fn time<T>(label: &str, goal: f64, f: impl FnOnce() -> T) -> T {
     let out = f();
     let secs = start.elapsed().as_secs_f64();
     let verdict = if secs < goal { "ok" } else { "OVER GOAL" };
-    println!("{:<34} {:>8.3} s   (goal < {} s: {})", label, secs, goal, verdict);
+    println!(
+        "{:<34} {:>8.3} s   (goal < {} s: {})",
+        label, secs, goal, verdict
+    );
     out
 }
 
@@ -83,20 +90,39 @@ fn main() {
         session.stacks.len(),
         nodes
     );
-    let opts = RenderOptions { unicode: true, color: true, show_all: false };
-    let all = RenderOptions { show_all: true, ..opts.clone() };
-    let text = time("text", 0.3, || render::render(&session, Format::Text, &opts));
-    let html = time("html", 2.0, || render::render(&session, Format::Html, &opts));
-    let html_all = time("html (show_all: every node)", 2.0, || render::render(&session, Format::Html, &all));
+    let opts = RenderOptions {
+        unicode: true,
+        color: true,
+        show_all: false,
+    };
+    let all = RenderOptions {
+        show_all: true,
+        ..opts.clone()
+    };
+    let text = time("text", 0.3, || {
+        render::render(&session, Format::Text, &opts)
+    });
+    let html = time("html", 2.0, || {
+        render::render(&session, Format::Html, &opts)
+    });
+    let html_all = time("html (show_all: every node)", 2.0, || {
+        render::render(&session, Format::Html, &all)
+    });
     let json = time("json save + load", 2.0, || {
         let text = session.to_json();
         let loaded = Session::from_json(&text).expect("loads");
         assert_eq!(loaded.stacks.len(), session.stacks.len());
         text
     });
-    let speedscope = time("speedscope", 2.0, || render::render(&session, Format::Speedscope, &opts));
-    let collapsed = time("collapsed", 2.0, || render::render(&session, Format::Collapsed, &opts));
-    let text_all = time("text (show_all: every node)", 2.0, || render::render(&session, Format::Text, &all));
+    let speedscope = time("speedscope", 2.0, || {
+        render::render(&session, Format::Speedscope, &opts)
+    });
+    let collapsed = time("collapsed", 2.0, || {
+        render::render(&session, Format::Collapsed, &opts)
+    });
+    let text_all = time("text (show_all: every node)", 2.0, || {
+        render::render(&session, Format::Text, &all)
+    });
     println!(
         "sizes: text {} KiB, html {} KiB, html show_all {} KiB, json {} KiB, speedscope {} KiB, collapsed {} KiB, text show_all {} KiB",
         text.len() / 1024,

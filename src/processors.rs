@@ -111,11 +111,18 @@ mod tests {
     }
 
     fn ctx(frames: &[FrameId], total: f64, min_fraction: f64) -> Context<'_> {
-        Context { frames, total, min_fraction }
+        Context {
+            frames,
+            total,
+            min_fraction,
+        }
     }
 
     fn names(node: &Node, frames: &[FrameId]) -> Vec<String> {
-        node.children.iter().map(|c| frames[c.frame.unwrap() as usize].function.clone()).collect()
+        node.children
+            .iter()
+            .map(|c| frames[c.frame.unwrap() as usize].function.clone())
+            .collect()
     }
 
     #[test]
@@ -171,7 +178,11 @@ mod tests {
     fn focus_descends_to_first_branch() {
         let f = frames();
         let branch = Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0), Node::leaf(3, 1.0)]);
-        let tree = Node::new(None, 0.0, vec![Node::new(Some(0), 0.0, vec![branch.clone()])]);
+        let tree = Node::new(
+            None,
+            0.0,
+            vec![Node::new(Some(0), 0.0, vec![branch.clone()])],
+        );
         tree.check_invariant().unwrap();
         let focused = focus_first_branch(tree, &ctx(&f, 2.0, 0.01));
         focused.check_invariant().unwrap();
@@ -181,13 +192,21 @@ mod tests {
     #[test]
     fn focus_stops_at_a_node_with_own_time_or_a_leaf() {
         let f = frames();
-        let module = Node::new(Some(0), 0.5, vec![Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0)])]);
+        let module = Node::new(
+            Some(0),
+            0.5,
+            vec![Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0)])],
+        );
         let tree = Node::new(None, 0.0, vec![module.clone()]);
         let focused = focus_first_branch(tree, &ctx(&f, 1.5, 0.01));
         focused.check_invariant().unwrap();
         assert_eq!(focused, module);
 
-        let chain = Node::new(None, 0.0, vec![Node::new(Some(0), 0.0, vec![Node::leaf(1, 1.0)])]);
+        let chain = Node::new(
+            None,
+            0.0,
+            vec![Node::new(Some(0), 0.0, vec![Node::leaf(1, 1.0)])],
+        );
         let focused = focus_first_branch(chain, &ctx(&f, 1.0, 0.01));
         focused.check_invariant().unwrap();
         assert_eq!(focused, Node::leaf(1, 1.0));
@@ -203,7 +222,11 @@ mod tests {
         let tree = Node::new(
             None,
             0.0,
-            vec![Node::new(Some(0), 0.0, vec![Node::leaf(3, 0.001), Node::leaf(4, 1.0), Node::leaf(2, 1.0)])],
+            vec![Node::new(
+                Some(0),
+                0.0,
+                vec![Node::leaf(3, 0.001), Node::leaf(4, 1.0), Node::leaf(2, 1.0)],
+            )],
         );
         let c = ctx(&f, tree.time, 0.01);
         let out = apply(tree, &c, &[prune_small, focus_first_branch, sort_by_time]);

@@ -115,6 +115,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn documented_example_loads() {
+        let doc = include_str!("../docs/json-format.md");
+        let start = doc.find("```json\n").expect("an example") + "```json\n".len();
+        let end = start + doc[start..].find("```").unwrap();
+        let s = Session::from_json(&doc[start..end]).unwrap();
+        assert_eq!(s.stacks.len(), 2);
+        assert_eq!(s.frames[2].function, "sleep");
+    }
+
+    #[test]
     fn rejects_other_versions_and_garbage() {
         let v2 = MINIMAL.replace("\"format_version\":1", "\"format_version\":2");
         match Session::from_json(&v2) {

@@ -28,7 +28,12 @@ impl Node {
     /// times, so it satisfies the invariant by construction.
     pub fn new(frame: Option<u32>, self_time: f64, children: Vec<Node>) -> Node {
         let time = self_time + children.iter().map(|c| c.time).sum::<f64>();
-        Node { frame, self_time, time, children }
+        Node {
+            frame,
+            self_time,
+            time,
+            children,
+        }
     }
 
     /// A childless node.
@@ -55,7 +60,10 @@ impl Node {
             return Err(format!("node at {:?}: non-finite time", path));
         }
         if self.self_time < 0.0 {
-            return Err(format!("node at {:?}: negative self time {}", path, self.self_time));
+            return Err(format!(
+                "node at {:?}: negative self time {}",
+                path, self.self_time
+            ));
         }
         let expected = self.self_time + self.children.iter().map(|c| c.time).sum::<f64>();
         let tolerance = 1e-9 * expected.abs().max(1.0);
@@ -127,7 +135,7 @@ pub fn is_pseudo_file(file: &str) -> bool {
 /// True if `path` is `dir` or lies under it, comparing whole path components
 /// (`/usr/lib/python3` does not contain `/usr/lib/python3.11/os.py`).
 pub fn path_is_under(path: &str, dir: &str) -> bool {
-    let dir = dir.trim_end_matches(|c| c == '/' || c == '\\');
+    let dir = dir.trim_end_matches(['/', '\\']);
     if dir.is_empty() {
         // "/" (or "") contains every absolute path.
         return path.starts_with('/') || path.starts_with('\\');
@@ -142,7 +150,9 @@ pub fn path_is_under(path: &str, dir: &str) -> bool {
 /// (the standard library, site-packages).
 pub fn is_application(frame: &FrameId, library_dirs: &[String]) -> bool {
     !is_pseudo_file(&frame.file)
-        && !library_dirs.iter().any(|d| !d.is_empty() && path_is_under(&frame.file, d))
+        && !library_dirs
+            .iter()
+            .any(|d| !d.is_empty() && path_is_under(&frame.file, d))
 }
 
 /// The file name relative to the longest `sys.path` entry that contains it
@@ -154,12 +164,12 @@ pub fn short_path<'a>(file: &'a str, sys_path: &[String]) -> &'a str {
     }
     let mut best: Option<&'a str> = None;
     for entry in sys_path {
-        let dir = entry.trim_end_matches(|c| c == '/' || c == '\\');
+        let dir = entry.trim_end_matches(['/', '\\']);
         if dir.is_empty() || !path_is_under(file, dir) || file.len() == dir.len() {
             continue;
         }
         let rest = &file[dir.len() + 1..];
-        if best.map_or(true, |b| rest.len() < b.len()) {
+        if best.is_none_or(|b| rest.len() < b.len()) {
             best = Some(rest);
         }
     }
@@ -199,7 +209,11 @@ mod tests {
             frames: frames.iter().map(|f| FrameId::new(f.0, f.1, f.2)).collect(),
             stacks: stacks
                 .iter()
-                .map(|s| StackRecord { frames: s.0.to_vec(), time: s.1, samples: 1 })
+                .map(|s| StackRecord {
+                    frames: s.0.to_vec(),
+                    time: s.1,
+                    samples: 1,
+                })
                 .collect(),
         }
     }
@@ -208,14 +222,24 @@ mod tests {
     fn build_merges_common_prefixes() {
         let s = session(
             &[("main", "a.py", 1), ("f", "a.py", 5), ("g", "a.py", 9)],
-            &[(&[0, 1], 1.0), (&[0, 2], 2.0), (&[0], 0.5), (&[0, 1], 0.25), (&[], 0.125)],
+            &[
+                (&[0, 1], 1.0),
+                (&[0, 2], 2.0),
+                (&[0], 0.5),
+                (&[0, 1], 0.25),
+                (&[], 0.125),
+            ],
         );
         let tree = build(&s);
         tree.check_invariant().unwrap();
         let expected = Node::new(
             None,
             0.125,
-            vec![Node::new(Some(0), 0.5, vec![Node::leaf(1, 1.25), Node::leaf(2, 2.0)])],
+            vec![Node::new(
+                Some(0),
+                0.5,
+                vec![Node::leaf(1, 1.25), Node::leaf(2, 2.0)],
+            )],
         );
         assert_eq!(tree, expected);
         assert_eq!(tree.time, 3.875);
@@ -236,14 +260,26 @@ mod tests {
         assert!(n.check_invariant().is_ok());
         n.children[0].time = 3.0;
         let err = n.check_invariant().unwrap_err();
-        assert!(err.contains("time 3 != self time 1 + children 3"), "{}", err);
-        let neg = Node { frame: Some(0), self_time: -1.0, time: -1.0, children: vec![] };
+        assert!(
+            err.contains("time 3 != self time 1 + children 3"),
+            "{}",
+            err
+        );
+        let neg = Node {
+            frame: Some(0),
+            self_time: -1.0,
+            time: -1.0,
+            children: vec![],
+        };
         assert!(neg.check_invariant().is_err());
     }
 
     #[test]
     fn application_code_uses_directory_boundaries() {
-        let libs = vec!["/usr/lib/python3.11".to_string(), "/venv/lib/site-packages/".to_string()];
+        let libs = vec![
+            "/usr/lib/python3.11".to_string(),
+            "/venv/lib/site-packages/".to_string(),
+        ];
         let app = |f: &str| is_application(&FrameId::new("f", f, 1), &libs);
         assert!(!app("/usr/lib/python3.11/os.py"));
         assert!(!app("/venv/lib/site-packages/django/db.py"));
@@ -264,11 +300,26 @@ mod tests {
             "/usr/lib/python3.11/site-packages/".to_string(),
         ];
         assert_eq!(short_path("/home/me/proj/demo.py", &sys_path), "demo.py");
-        assert_eq!(short_path("/home/me/projx/demo.py", &sys_path), "/home/me/projx/demo.py");
-        assert_eq!(short_path("/usr/lib/python3.11/site-packages/a/b.py", &sys_path), "a/b.py");
-        assert_eq!(short_path("/usr/lib/python3.11/json/__init__.py", &sys_path), "json/__init__.py");
+        assert_eq!(
+            short_path("/home/me/projx/demo.py", &sys_path),
+            "/home/me/projx/demo.py"
+        );
+        assert_eq!(
+            short_path("/usr/lib/python3.11/site-packages/a/b.py", &sys_path),
+            "a/b.py"
+        );
+        assert_eq!(
+            short_path("/usr/lib/python3.11/json/__init__.py", &sys_path),
+            "json/__init__.py"
+        );
         assert_eq!(short_path("<string>", &sys_path), "<string>");
-        assert_eq!(location(&FrameId::new("sleep", "<built-in>", 0), &sys_path), "<built-in>");
-        assert_eq!(location(&FrameId::new("f", "/home/me/proj/x.py", 3), &sys_path), "x.py:3");
+        assert_eq!(
+            location(&FrameId::new("sleep", "<built-in>", 0), &sys_path),
+            "<built-in>"
+        );
+        assert_eq!(
+            location(&FrameId::new("f", "/home/me/proj/x.py", 3), &sys_path),
+            "x.py:3"
+        );
     }
 }

@@ -26,8 +26,16 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let dir = std::env::temp_dir().join(format!("pyinstrument-browser-{}-{}-{}", tag, std::process::id(), nanos));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "pyinstrument-browser-{}-{}-{}",
+            tag,
+            std::process::id(),
+            nanos
+        ));
         fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -40,12 +48,17 @@ impl Drop for TempDir {
 }
 
 fn chromium() -> Option<PathBuf> {
-    let path = PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string()));
+    let path = PathBuf::from(
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string()),
+    );
     if path.is_file() {
         return Some(path);
     }
-    if std::env::var("PYINSTRUMENT_SKIP_BROWSER").map_or(false, |v| v == "1") {
-        eprintln!("SKIPPED: {} not found and PYINSTRUMENT_SKIP_BROWSER=1", path.display());
+    if std::env::var("PYINSTRUMENT_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "SKIPPED: {} not found and PYINSTRUMENT_SKIP_BROWSER=1",
+            path.display()
+        );
         return None;
     }
     panic!(
@@ -82,7 +95,10 @@ fn load_in_browser(browser: &Path, html: &str, tag: &str) -> Loaded {
             "--disable-extensions",
             "--mute-audio",
         ])
-        .arg(format!("--user-data-dir={}", dir.0.join("profile").display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.0.join("profile").display()
+        ))
         .arg("--dump-dom")
         .arg(&url)
         .stdin(Stdio::null())
@@ -119,15 +135,32 @@ fn load_in_browser(browser: &Path, html: &str, tag: &str) -> Loaded {
     let wall = started.elapsed();
     let dom = out_reader.join().unwrap();
     let err = err_reader.join().unwrap();
-    assert!(status.success(), "chromium failed ({}) on {}:\n{}", status, url, err);
+    assert!(
+        status.success(),
+        "chromium failed ({}) on {}:\n{}",
+        status,
+        url,
+        err
+    );
     let selftest = selftest_result(&dom).unwrap_or_else(|| {
-        panic!("no self-test result in the DOM of {} (did the script run?)\nstderr:\n{}", url, err)
+        panic!(
+            "no self-test result in the DOM of {} (did the script run?)\nstderr:\n{}",
+            url, err
+        )
     });
-    Loaded { dom, selftest, wall }
+    Loaded {
+        dom,
+        selftest,
+        wall,
+    }
 }
 
 fn unescape_html(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 fn selftest_result(dom: &str) -> Option<Value> {
@@ -143,7 +176,10 @@ fn dom_title(dom: &str) -> String {
 }
 
 fn golden_session(case: &str) -> Session {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(case).join("session.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(case)
+        .join("session.json");
     Session::from_json(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -161,19 +197,40 @@ fn report_tree_renders_and_toggles_in_chromium() {
     assert_eq!(r["title"], expected_title);
     assert_eq!(dom_title(&loaded.dom), expected_title);
     // ...and it is shown as text, like every other hostile name.
-    let functions: Vec<&str> = r["functions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(functions.contains(&"</script><script>document.title='x'</script>"), "{:?}", functions);
+    let functions: Vec<&str> = r["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        functions.contains(&"</script><script>document.title='x'</script>"),
+        "{:?}",
+        functions
+    );
     assert!(functions.contains(&"<b>bold</b>"), "{:?}", functions);
-    assert!(functions.contains(&"semi;colon\nnewline\u{2028}sep"), "{:?}", functions);
+    assert!(
+        functions.contains(&"semi;colon\nnewline\u{2028}sep"),
+        "{:?}",
+        functions
+    );
     assert!(!loaded.dom.contains("<b>bold</b>"));
-    assert!(loaded.dom.contains("we&amp;ird \"&lt;dir&gt;\"/file&amp;\"&lt;&gt;.py:7"), "path with &\"<> shown as text");
+    assert!(
+        loaded
+            .dom
+            .contains("we&amp;ird \"&lt;dir&gt;\"/file&amp;\"&lt;&gt;.py:7"),
+        "path with &\"<> shown as text"
+    );
 
     // The tree is drawn: main + its 8 children (load starts collapsed).
     assert_eq!(r["nodes"], 9, "{}", r);
     assert!(loaded.dom.contains("class=\"node application\""));
     // Every frame but `<b>bold</b>` (in <string>) is application code here.
     assert_eq!(r["application"], 8, "{}", r);
-    assert!(loaded.dom.contains("class=\"node\""), "library/pseudo-file frames are not highlighted");
+    assert!(
+        loaded.dom.contains("class=\"node\""),
+        "library/pseudo-file frames are not highlighted"
+    );
 
     // A click collapses the first expanded node, a second one expands it.
     assert_eq!(r["before"], "true");
@@ -189,10 +246,44 @@ fn report_tree_renders_and_toggles_in_chromium() {
 #[test]
 fn empty_report_opens_with_its_message() {
     let Some(browser) = chromium() else { return };
-    let html = render::render(&golden_session("empty"), Format::Html, &RenderOptions::default());
+    let html = render::render(
+        &golden_session("empty"),
+        Format::Html,
+        &RenderOptions::default(),
+    );
     let loaded = load_in_browser(&browser, &html, "empty");
     assert_eq!(loaded.selftest["nodes"], 0);
     assert!(loaded.dom.contains("No samples were recorded."));
+}
+
+#[test]
+fn wide_node_builds_its_children_in_chunks() {
+    let Some(browser) = chromium() else { return };
+    let mut session = golden_session("empty");
+    session.frames = (0..1201)
+        .map(|i| FrameId::new(&format!("f{:04}", i), "/app/x.py", i + 1))
+        .collect();
+    session.stacks = (1..1201)
+        .map(|i| StackRecord {
+            frames: vec![0, i],
+            time: 0.001,
+            samples: 1,
+        })
+        .collect();
+    let html = render::render(
+        &session,
+        Format::Html,
+        &RenderOptions {
+            show_all: true,
+            ..Default::default()
+        },
+    );
+    let r = load_in_browser(&browser, &html, "wide").selftest;
+    // The one node starts collapsed (every child is under 10%); opening it
+    // draws the first 500 children, "more" the next 500.
+    assert_eq!(r["nodes"], 1, "{}", r);
+    assert_eq!(r["lazyNewNodes"], 500, "{}", r);
+    assert_eq!(r["moreNewNodes"], 500, "{}", r);
 }
 
 /// A deterministic session of `distinct` different stacks sharing prefixes
@@ -227,7 +318,11 @@ fn synthetic_session(distinct: usize, samples: u64) -> Session {
             fr.push(2 + ((d as u64 * 97 + next() % fan) % (nframes as u64 - 2)) as u32);
         }
         if seen.insert(fr.clone()) {
-            stacks.push(StackRecord { frames: fr, time: per as f64 * 0.001, samples: per });
+            stacks.push(StackRecord {
+                frames: fr,
+                time: per as f64 * 0.001,
+                samples: per,
+            });
         }
     }
     Session {
@@ -253,7 +348,14 @@ fn report_of_100k_distinct_stacks_loads_in_under_3s() {
     let Some(browser) = chromium() else { return };
     let session = synthetic_session(100_000, 1_000_000);
     for (tag, show_all) in [("100k", false), ("100k-all", true)] {
-        let html = render::render(&session, Format::Html, &RenderOptions { show_all, ..Default::default() });
+        let html = render::render(
+            &session,
+            Format::Html,
+            &RenderOptions {
+                show_all,
+                ..Default::default()
+            },
+        );
         let loaded = load_in_browser(&browser, &html, tag);
         let load_ms = loaded.selftest["loadMs"].as_f64().unwrap();
         eprintln!(
@@ -265,6 +367,11 @@ fn report_of_100k_distinct_stacks_loads_in_under_3s() {
             loaded.wall.as_secs_f64()
         );
         assert!(loaded.selftest["nodes"].as_u64().unwrap() > 0);
-        assert!(load_ms < 3000.0, "{}: page took {:.0} ms to be ready", tag, load_ms);
+        assert!(
+            load_ms < 3000.0,
+            "{}: page took {:.0} ms to be ready",
+            tag,
+            load_ms
+        );
     }
 }

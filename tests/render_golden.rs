@@ -15,7 +15,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("golden")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("golden")
 }
 
 fn cases() -> Vec<PathBuf> {
@@ -25,7 +27,11 @@ fn cases() -> Vec<PathBuf> {
         .filter(|p| p.join("session.json").is_file())
         .collect();
     dirs.sort();
-    assert!(!dirs.is_empty(), "no golden cases under {}", golden_dir().display());
+    assert!(
+        !dirs.is_empty(),
+        "no golden cases under {}",
+        golden_dir().display()
+    );
     dirs
 }
 
@@ -35,20 +41,29 @@ fn load(case: &Path) -> Session {
 }
 
 fn blessing() -> bool {
-    std::env::var("BLESS").map_or(false, |v| v == "1")
+    std::env::var("BLESS").is_ok_and(|v| v == "1")
 }
 
 /// Compares `actual` with the golden file (or rewrites it when blessing);
 /// returns a description of the first difference.
 fn check(path: &Path, actual: &str) -> Option<String> {
-    let shown = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).display().to_string();
+    let shown = path
+        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string();
     if blessing() {
         fs::write(path, actual).unwrap();
         return None;
     }
     let expected = match fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => return Some(format!("{}: cannot read ({}); run with BLESS=1 to create it", shown, e)),
+        Err(e) => {
+            return Some(format!(
+                "{}: cannot read ({}); run with BLESS=1 to create it",
+                shown, e
+            ))
+        }
     };
     if expected == actual {
         return None;
@@ -74,7 +89,15 @@ fn check(path: &Path, actual: &str) -> Option<String> {
 
 fn outputs(session: &Session) -> Vec<(&'static str, String)> {
     let text = |unicode, color, show_all| {
-        render::render(session, Format::Text, &RenderOptions { unicode, color, show_all })
+        render::render(
+            session,
+            Format::Text,
+            &RenderOptions {
+                unicode,
+                color,
+                show_all,
+            },
+        )
     };
     let view = html::view_model(session, &RenderOptions::default());
     let mut view_json = serde_json::to_string_pretty(&view).unwrap();
@@ -86,8 +109,14 @@ fn outputs(session: &Session) -> Vec<(&'static str, String)> {
         ("text-unicode-color.txt", text(true, true, false)),
         ("text-show-all.txt", text(true, false, true)),
         ("html-view.json", view_json),
-        ("speedscope.json", render::render(session, Format::Speedscope, &RenderOptions::default())),
-        ("collapsed.txt", render::render(session, Format::Collapsed, &RenderOptions::default())),
+        (
+            "speedscope.json",
+            render::render(session, Format::Speedscope, &RenderOptions::default()),
+        ),
+        (
+            "collapsed.txt",
+            render::render(session, Format::Collapsed, &RenderOptions::default()),
+        ),
     ]
 }
 
@@ -112,8 +141,17 @@ fn json_round_trips_and_rerenders_identically() {
         let saved = render::render(&session, Format::Json, &RenderOptions::default());
         let loaded = Session::from_json(&saved).unwrap();
         assert_eq!(loaded, session, "{}", case.display());
-        let opts = RenderOptions { unicode: true, color: true, show_all: false };
-        for format in [Format::Text, Format::Html, Format::Speedscope, Format::Collapsed] {
+        let opts = RenderOptions {
+            unicode: true,
+            color: true,
+            show_all: false,
+        };
+        for format in [
+            Format::Text,
+            Format::Html,
+            Format::Speedscope,
+            Format::Collapsed,
+        ] {
             assert_eq!(
                 render::render(&loaded, format, &opts),
                 render::render(&session, format, &opts),
@@ -131,10 +169,19 @@ fn golden_trees_keep_the_invariant_through_every_transform() {
         let session = load(&case);
         let mut root = tree::build(&session);
         root.check_invariant().unwrap();
-        let ctx = Context { frames: &session.frames, total: root.time, min_fraction: 0.01 };
-        for step in [processors::prune_small, processors::focus_first_branch, processors::sort_by_time] {
+        let ctx = Context {
+            frames: &session.frames,
+            total: root.time,
+            min_fraction: 0.01,
+        };
+        for step in [
+            processors::prune_small,
+            processors::focus_first_branch,
+            processors::sort_by_time,
+        ] {
             root = step(root, &ctx);
-            root.check_invariant().unwrap_or_else(|e| panic!("{}: {}", case.display(), e));
+            root.check_invariant()
+                .unwrap_or_else(|e| panic!("{}: {}", case.display(), e));
         }
     }
 }
@@ -143,25 +190,45 @@ fn golden_trees_keep_the_invariant_through_every_transform() {
 fn hostile_names_are_escaped_in_every_format() {
     let session = load(&golden_dir().join("hostile"));
     let page = render::render(&session, Format::Html, &RenderOptions::default());
-    assert_eq!(page.matches("<script").count(), 2, "only the page's own script elements");
+    assert_eq!(
+        page.matches("<script").count(),
+        2,
+        "only the page's own script elements"
+    );
     assert!(!page.contains("document.title='x'</script>"));
     assert!(!page.contains("<b>bold</b>") && !page.contains("<dir>") && !page.contains("<tags>"));
     assert!(page.contains("we&amp;ird &quot;&lt;dir&gt;&quot;") || page.contains("we\\u0026ird"));
     assert!(page.contains("note with &lt;tags&gt; &amp; &quot;quotes&quot;"));
-    assert!(!page.contains('\u{2028}'), "U+2028 must be escaped in embedded JSON");
+    assert!(
+        !page.contains('\u{2028}'),
+        "U+2028 must be escaped in embedded JSON"
+    );
 
     let collapsed = render::render(&session, Format::Collapsed, &RenderOptions::default());
     for line in collapsed.lines() {
         let (stack, weight) = line.rsplit_once(' ').unwrap();
-        weight.parse::<u64>().unwrap_or_else(|_| panic!("bad weight in {:?}", line));
+        weight
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("bad weight in {:?}", line));
         assert!(stack.split(';').all(|f| !f.is_empty()), "{:?}", line);
     }
     assert_eq!(collapsed.lines().count(), session.stacks.len());
 
-    let speedscope: serde_json::Value =
-        serde_json::from_str(&render::render(&session, Format::Speedscope, &RenderOptions::default())).unwrap();
-    assert_eq!(speedscope["shared"]["frames"][1]["name"], "</script><script>document.title='x'</script>");
+    let speedscope: serde_json::Value = serde_json::from_str(&render::render(
+        &session,
+        Format::Speedscope,
+        &RenderOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!(
+        speedscope["shared"]["frames"][1]["name"],
+        "</script><script>document.title='x'</script>"
+    );
 
     let text = render::render(&session, Format::Text, &RenderOptions::default());
-    assert!(!text.contains('\x1b') && !text.contains("semi;colon\n"), "{}", text);
+    assert!(
+        !text.contains('\x1b') && !text.contains("semi;colon\n"),
+        "{}",
+        text
+    );
 }

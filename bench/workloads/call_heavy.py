@@ -1,7 +1,8 @@
-"""Benchmark workload: a call-heavy pure-Python loop (many small function
-calls, method calls, a recursion).
+"""Benchmark workload: a call-heavy pure-Python loop: many small function
+calls, method calls, object creation, a recursion (fib), a little string and
+dict work per call.
 
-usage: call_heavy.py [ITERATIONS]        (default 200000)
+usage: call_heavy.py [ITERATIONS]        (default 100000)
        call_heavy.py --seconds S         (loop until S seconds have passed)
 Prints "BENCH_WORKLOAD_SECONDS <t>": the time of the loop only.
 """
@@ -13,16 +14,12 @@ def add(a, b):
     return a + b
 
 
-def square(x):
-    return x * x
+def fmt_key(i):
+    return "key-%d" % (i % 97)
 
 
 def clamp(x, lo, hi):
-    if x < lo:
-        return lo
-    if x > hi:
-        return hi
-    return x
+    return lo if x < lo else hi if x > hi else x
 
 
 class Vector(object):
@@ -38,47 +35,41 @@ class Vector(object):
     def scaled(self, k):
         return Vector(self.x * k, self.y * k)
 
-    def norm2(self):
-        return self.dot(self)
-
 
 class Accumulator(object):
     def __init__(self):
         self.total = 0
+        self.counts = {}
 
-    def feed(self, value):
+    def feed(self, key, value):
+        self.counts[key] = self.counts.get(key, 0) + 1
         self.total = add(self.total, clamp(value, -1000, 1000))
-        return self
 
 
 def fib(n):
-    if n < 2:
-        return n
-    return fib(n - 1) + fib(n - 2)
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
 
 
-def walk(depth):
-    if depth == 0:
-        return 1
-    return walk(depth - 1) + 1
+def tokens(i):
+    s = "alpha beta gamma delta %d" % i
+    return [w.upper() for w in s.split() if len(w) > 3]
 
 
 def one_iteration(i, acc):
     v = Vector(i % 7, i % 11)
     w = v.scaled(2)
-    acc.feed(v.dot(w))
-    acc.feed(square(i % 13))
-    acc.feed(w.norm2())
-    acc.feed(fib(6))
-    acc.feed(walk(i % 20))
+    acc.feed(fmt_key(i), v.dot(w))
+    acc.feed(fmt_key(i + 1), fib(i % 8))
+    acc.feed("tokens", len(tokens(i)))
+    acc.feed("sorted", sorted([i % 5, i % 3, i % 7, i % 11])[0])
 
 
 def main():
     acc = Accumulator()
+    i = 0
     if len(sys.argv) > 2 and sys.argv[1] == "--seconds":
         limit = float(sys.argv[2])
         t0 = time.perf_counter()
-        i = 0
         while True:
             for _ in range(1000):
                 one_iteration(i, acc)
@@ -86,12 +77,12 @@ def main():
             if time.perf_counter() - t0 >= limit:
                 break
     else:
-        n = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
+        n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
         t0 = time.perf_counter()
         for i in range(n):
             one_iteration(i, acc)
     elapsed = time.perf_counter() - t0
-    print("total %d" % acc.total)
+    print("total %d, %d iterations" % (acc.total, i + 1))
     print("BENCH_WORKLOAD_SECONDS %.6f" % elapsed)
 
 

@@ -45,6 +45,10 @@ const EMPTY_SLOT: Slot = Slot {
 };
 
 static SLOTS: [Slot; SLOT_COUNT] = [EMPTY_SLOT; SLOT_COUNT];
+
+/// How many ticks are running right now (in any thread). Lets a test's
+/// counting allocator prove that ticks never allocate.
+pub static TICKS_IN_PROGRESS: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
 static INSTALL_ERROR: AtomicBool = AtomicBool::new(false);
 
@@ -72,7 +76,9 @@ unsafe fn dispatch(index: usize, generation: u32) {
     if slot.running.load(SeqCst) && slot.generation.load(SeqCst) == generation {
         let state = slot.state.load(SeqCst);
         let trampoline: unsafe fn(*mut (), usize) = std::mem::transmute(slot.trampoline.load(SeqCst));
+        TICKS_IN_PROGRESS.fetch_add(1, SeqCst);
         trampoline(state, slot.tick.load(SeqCst));
+        TICKS_IN_PROGRESS.fetch_sub(1, SeqCst);
     }
     slot.busy.store(false, SeqCst);
 }

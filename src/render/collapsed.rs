@@ -15,7 +15,12 @@ pub fn render(session: &Session) -> String {
             let name = if f.is_builtin() {
                 format!("{} ({})", f.function, f.file)
             } else {
-                format!("{} ({}:{})", f.function, short_path(&f.file, &session.sys_path), f.line)
+                format!(
+                    "{} ({}:{})",
+                    f.function,
+                    short_path(&f.file, &session.sys_path),
+                    f.line
+                )
             };
             sanitize(&name)
         })
@@ -73,9 +78,21 @@ mod tests {
             FrameId::new("sleep", "<built-in>", 0),
         ];
         s.stacks = vec![
-            StackRecord { frames: vec![0, 1], time: 0.0015, samples: 2 },
-            StackRecord { frames: vec![0, 2], time: 1.0, samples: 1 },
-            StackRecord { frames: vec![], time: 1.0, samples: 1 },
+            StackRecord {
+                frames: vec![0, 1],
+                time: 0.0015,
+                samples: 2,
+            },
+            StackRecord {
+                frames: vec![0, 2],
+                time: 1.0,
+                samples: 1,
+            },
+            StackRecord {
+                frames: vec![],
+                time: 1.0,
+                samples: 1,
+            },
         ];
         assert_eq!(
             render(&s),

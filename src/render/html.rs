@@ -8,7 +8,9 @@
 use super::{display_tree, header, share, RenderOptions};
 use crate::session::Session;
 use crate::tree::{is_application, location, Node};
-use handlebars::{Context as HbContext, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext};
+use handlebars::{
+    Context as HbContext, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
+};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -75,8 +77,17 @@ fn is_false(b: &bool) -> bool {
 pub fn view_model(session: &Session, options: &RenderOptions) -> HtmlView {
     let h = header(session);
     let (root, total) = display_tree(session, MIN_FRACTION, options.show_all);
-    let mut builder = Builder { session, total, frames: Vec::new(), index: HashMap::new() };
-    let tops: Vec<&Node> = if root.frame.is_none() { root.children.iter().collect() } else { vec![&root] };
+    let mut builder = Builder {
+        session,
+        total,
+        frames: Vec::new(),
+        index: HashMap::new(),
+    };
+    let tops: Vec<&Node> = if root.frame.is_none() {
+        root.children.iter().collect()
+    } else {
+        vec![&root]
+    };
     let roots: Vec<ViewNode> = tops.into_iter().map(|n| builder.node(n)).collect();
     let empty_message = if session.stacks.is_empty() || total <= 0.0 {
         Some("No samples were recorded.".to_string())
@@ -110,8 +121,15 @@ impl<'a> Builder<'a> {
         let frame = self.frame(node.frame.expect("only the synthetic root has no frame"));
         let children: Vec<ViewNode> = node.children.iter().map(|c| self.node(c)).collect();
         let collapsed = !children.is_empty()
-            && children.iter().all(|c| share(c.time, self.total) < COLLAPSE_FRACTION);
-        ViewNode { frame, time: (node.time * 1e6).round() / 1e6, collapsed, children }
+            && children
+                .iter()
+                .all(|c| share(c.time, self.total) < COLLAPSE_FRACTION);
+        ViewNode {
+            frame,
+            time: (node.time * 1e6).round() / 1e6,
+            collapsed,
+            children,
+        }
     }
 
     fn frame(&mut self, session_index: u32) -> u32 {
@@ -186,8 +204,10 @@ pub fn render_view(view: &HtmlView) -> String {
     // covering text and quoted attributes); only the assets use {{{...}}},
     // and the JSON goes through `profile_data`, escaped by script_safe_json.
     hb.register_helper("profile_data", Box::new(RawText(&data)));
-    hb.register_template_string("report", TEMPLATE).expect("the report template parses");
-    hb.render("report", &page).expect("the report template renders")
+    hb.register_template_string("report", TEMPLATE)
+        .expect("the report template parses");
+    hb.render("report", &page)
+        .expect("the report template renders")
 }
 
 /// Makes JSON safe inside a `<script>` element: `<`, `>` and `&` become
@@ -229,15 +249,35 @@ mod tests {
         s.library_dirs = vec!["/lib".into()];
         s.frames = vec![
             FrameId::new("main", "/app/m.py", 1),
-            FrameId::new("</script><script>document.title='x'</script>", "/app/a&\"<>.py", 2),
+            FrameId::new(
+                "</script><script>document.title='x'</script>",
+                "/app/a&\"<>.py",
+                2,
+            ),
             FrameId::new("lib_fn", "/lib/l.py", 3),
             FrameId::new("tiny", "/lib/l.py", 9),
         ];
         s.stacks = vec![
-            StackRecord { frames: vec![0, 1], time: 0.5, samples: 1 },
-            StackRecord { frames: vec![0, 2, 3], time: 0.05, samples: 1 },
-            StackRecord { frames: vec![0, 2], time: 0.45, samples: 1 },
-            StackRecord { frames: vec![0, 3], time: 0.004, samples: 1 },
+            StackRecord {
+                frames: vec![0, 1],
+                time: 0.5,
+                samples: 1,
+            },
+            StackRecord {
+                frames: vec![0, 2, 3],
+                time: 0.05,
+                samples: 1,
+            },
+            StackRecord {
+                frames: vec![0, 2],
+                time: 0.45,
+                samples: 1,
+            },
+            StackRecord {
+                frames: vec![0, 3],
+                time: 0.004,
+                samples: 1,
+            },
         ];
         s
     }
@@ -256,8 +296,17 @@ mod tests {
         assert_eq!(v.frames[lib.frame as usize].function, "lib_fn");
         assert!(!v.frames[lib.frame as usize].application);
         assert!(lib.collapsed);
-        assert_eq!(v.frames[main.children[0].frame as usize].location, "a&\"<>.py:2");
-        let all = view_model(&session(), &RenderOptions { show_all: true, ..Default::default() });
+        assert_eq!(
+            v.frames[main.children[0].frame as usize].location,
+            "a&\"<>.py:2"
+        );
+        let all = view_model(
+            &session(),
+            &RenderOptions {
+                show_all: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(all.roots[0].children.len(), 3);
     }
 
@@ -265,18 +314,32 @@ mod tests {
     fn page_escapes_names_everywhere() {
         let html = render(&session(), &RenderOptions::default());
         assert!(!html.contains("</script><script>document"));
-        assert!(html.contains("\\u003c/script\\u003e\\u003cscript\\u003edocument.title='x'\\u003c/script\\u003e"));
-        assert!(html.contains("<title>pyinstrument: &#x27;&lt;b&gt;&amp;&quot;x&quot;.py&#x27;</title>"), "{}", &html[..400]);
+        assert!(html.contains(
+            "\\u003c/script\\u003e\\u003cscript\\u003edocument.title='x'\\u003c/script\\u003e"
+        ));
+        assert!(
+            html.contains(
+                "<title>pyinstrument: &#x27;&lt;b&gt;&amp;&quot;x&quot;.py&#x27;</title>"
+            ),
+            "{}",
+            &html[..400]
+        );
         assert!(!html.contains("<b>"));
         // Exactly the page's own two script elements.
         assert_eq!(html.matches("<script").count(), 2);
         assert_eq!(html.matches("</script>").count(), 2);
-        assert!(!html.contains("http://") && !html.contains("https://"), "no network references");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no network references"
+        );
     }
 
     #[test]
     fn script_safe_json_escapes() {
-        assert_eq!(script_safe_json("\"<&>\u{2028}\u{2029}\""), "\"\\u003c\\u0026\\u003e\\u2028\\u2029\"");
+        assert_eq!(
+            script_safe_json("\"<&>\u{2028}\u{2029}\""),
+            "\"\\u003c\\u0026\\u003e\\u2028\\u2029\""
+        );
         let v: String = serde_json::from_str(&script_safe_json("\"</script>\"")).unwrap();
         assert_eq!(v, "</script>");
     }
@@ -286,7 +349,10 @@ mod tests {
         let mut s = session();
         s.stacks.clear();
         let v = view_model(&s, &RenderOptions::default());
-        assert_eq!(v.empty_message.as_deref(), Some("No samples were recorded."));
+        assert_eq!(
+            v.empty_message.as_deref(),
+            Some("No samples were recorded.")
+        );
         assert!(render(&s, &RenderOptions::default()).contains("No samples were recorded."));
     }
 }

@@ -131,7 +131,8 @@ fn interval_ms(seconds: f64) -> String {
 fn command_line(args: &[String]) -> String {
     let quote = |a: &String| {
         let plain = !a.is_empty()
-            && a.chars().all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c));
+            && a.chars()
+                .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c));
         if plain {
             a.clone()
         } else {
@@ -147,11 +148,19 @@ fn command_line(args: &[String]) -> String {
 pub(crate) fn display_tree(session: &Session, min_fraction: f64, show_all: bool) -> (Node, f64) {
     let root = tree::build(session);
     let total = root.time;
-    let ctx = Context { frames: &session.frames, total, min_fraction };
+    let ctx = Context {
+        frames: &session.frames,
+        total,
+        min_fraction,
+    };
     let steps: &[Processor] = if show_all {
         &[processors::sort_by_time]
     } else {
-        &[processors::prune_small, processors::focus_first_branch, processors::sort_by_time]
+        &[
+            processors::prune_small,
+            processors::focus_first_branch,
+            processors::sort_by_time,
+        ]
     };
     (processors::apply(root, &ctx, steps), total)
 }
@@ -187,7 +196,10 @@ mod tests {
     #[test]
     fn format_from_path() {
         assert_eq!(Format::from_path("out/report.HTML"), Some(Format::Html));
-        assert_eq!(Format::from_path("p.speedscope.json"), Some(Format::Speedscope));
+        assert_eq!(
+            Format::from_path("p.speedscope.json"),
+            Some(Format::Speedscope)
+        );
         assert_eq!(Format::from_path("p.json"), Some(Format::Json));
         assert_eq!(Format::from_path("p.txt"), Some(Format::Text));
         assert_eq!(Format::from_path("p.collapsed"), Some(Format::Collapsed));
@@ -200,7 +212,10 @@ mod tests {
         assert_eq!(interval_ms(0.001), "1");
         assert_eq!(interval_ms(0.0005), "0.5");
         assert_eq!(interval_ms(0.01), "10");
-        let args: Vec<String> = ["demo.py", "a b", "it's", ""].iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = ["demo.py", "a b", "it's", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(command_line(&args), "demo.py 'a b' 'it'\\''s' ''");
     }
 }

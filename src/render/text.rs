@@ -18,8 +18,18 @@ struct Lines {
     space: &'static str,
 }
 
-const UNICODE: Lines = Lines { branch: "├─ ", last: "└─ ", pipe: "│  ", space: "   " };
-const ASCII: Lines = Lines { branch: "|- ", last: "`- ", pipe: "|  ", space: "   " };
+const UNICODE: Lines = Lines {
+    branch: "├─ ",
+    last: "└─ ",
+    pipe: "│  ",
+    space: "   ",
+};
+const ASCII: Lines = Lines {
+    branch: "|- ",
+    last: "`- ",
+    pipe: "|  ",
+    space: "   ",
+};
 
 struct Renderer<'a> {
     session: &'a Session,
@@ -44,7 +54,11 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
         out.push_str("No samples were recorded.\n");
         return out;
     }
-    let tops: Vec<&Node> = if root.frame.is_none() { root.children.iter().collect() } else { vec![&root] };
+    let tops: Vec<&Node> = if root.frame.is_none() {
+        root.children.iter().collect()
+    } else {
+        vec![&root]
+    };
     if tops.is_empty() {
         out.push_str("Every call took under 1% of the total time; show all nodes to see them.\n");
         return out;
@@ -70,15 +84,34 @@ impl<'a> Renderer<'a> {
         let n = node.children.len();
         for (i, child) in node.children.iter().enumerate() {
             let last = i + 1 == n;
-            let lead = format!("{}{}", indent, if last { self.lines.last } else { self.lines.branch });
-            let indent = format!("{}{}", indent, if last { self.lines.space } else { self.lines.pipe });
+            let lead = format!(
+                "{}{}",
+                indent,
+                if last {
+                    self.lines.last
+                } else {
+                    self.lines.branch
+                }
+            );
+            let indent = format!(
+                "{}{}",
+                indent,
+                if last {
+                    self.lines.space
+                } else {
+                    self.lines.pipe
+                }
+            );
             self.node(child, &lead, &indent);
         }
     }
 
     fn line(&mut self, node: &Node, lead: &str) {
         let (function, loc) = match node.frame.and_then(|f| self.session.frames.get(f as usize)) {
-            Some(frame) => (clean(&frame.function), clean(&location(frame, &self.session.sys_path))),
+            Some(frame) => (
+                clean(&frame.function),
+                clean(&location(frame, &self.session.sys_path)),
+            ),
             None => ("[root]".to_string(), String::new()),
         };
         let time = format!("{:.3}", node.time);
@@ -94,7 +127,13 @@ impl<'a> Renderer<'a> {
             } else {
                 Style::new().dimmed()
             };
-            let _ = write!(self.out, "{} {}  {}", style.paint(time), function, Style::new().dimmed().paint(loc));
+            let _ = write!(
+                self.out,
+                "{} {}  {}",
+                style.paint(time),
+                function,
+                Style::new().dimmed().paint(loc)
+            );
         } else {
             let _ = write!(self.out, "{} {}  {}", time, function, loc);
         }
@@ -106,7 +145,9 @@ impl<'a> Renderer<'a> {
 /// must not break the tree or drive the terminal) with `?`.
 fn clean(s: &str) -> String {
     if s.chars().any(is_break) {
-        s.chars().map(|c| if is_break(c) { '?' } else { c }).collect()
+        s.chars()
+            .map(|c| if is_break(c) { '?' } else { c })
+            .collect()
     } else {
         s.to_string()
     }
@@ -139,13 +180,25 @@ mod tests {
                 FrameId::new("sleep", "<built-in>", 0),
                 FrameId::new("bad\nname", "/proj/demo.py", 30),
             ],
-            stacks: stacks.into_iter().map(|(frames, time)| StackRecord { frames, time, samples: 1 }).collect(),
+            stacks: stacks
+                .into_iter()
+                .map(|(frames, time)| StackRecord {
+                    frames,
+                    time,
+                    samples: 1,
+                })
+                .collect(),
         }
     }
 
     #[test]
     fn ascii_tree_starts_at_first_branch() {
-        let s = session(vec![(vec![0, 1, 2], 0.6), (vec![0, 1, 3], 0.3), (vec![0, 1, 4], 0.1), (vec![0, 1], 0.001)]);
+        let s = session(vec![
+            (vec![0, 1, 2], 0.6),
+            (vec![0, 1, 3], 0.3),
+            (vec![0, 1, 4], 0.1),
+            (vec![0, 1], 0.001),
+        ]);
         let out = render(&s, &RenderOptions::default());
         let expected = "Program: demo.py arg\n\
             Duration: 1.000 s   Samples: 10   CPU time: 0.500 s   Mode: signal (interval 1 ms)\n\
@@ -160,7 +213,14 @@ mod tests {
     #[test]
     fn show_all_shows_root_and_tiny_nodes() {
         let s = session(vec![(vec![0, 1, 2], 1.0), (vec![0, 1, 3], 0.001)]);
-        let out = render(&s, &RenderOptions { unicode: true, color: false, show_all: true });
+        let out = render(
+            &s,
+            &RenderOptions {
+                unicode: true,
+                color: false,
+                show_all: true,
+            },
+        );
         assert!(out.ends_with(
             "1.001 <module>  demo.py:1\n└─ 1.001 main  demo.py:10\n   ├─ 1.000 compute  demo.py:20\n   └─ 0.001 sleep  <built-in>\n"
         ), "{}", out);
@@ -170,9 +230,24 @@ mod tests {
 
     #[test]
     fn colour_by_share() {
-        let s = session(vec![(vec![0, 1, 2], 0.7), (vec![0, 1, 3], 0.25), (vec![0, 1, 4], 0.05)]);
-        let out = render(&s, &RenderOptions { unicode: false, color: true, show_all: false });
-        assert!(out.contains("\x1b[31m1.000\x1b[0m main  \x1b[2mdemo.py:10\x1b[0m"), "{:?}", out);
+        let s = session(vec![
+            (vec![0, 1, 2], 0.7),
+            (vec![0, 1, 3], 0.25),
+            (vec![0, 1, 4], 0.05),
+        ]);
+        let out = render(
+            &s,
+            &RenderOptions {
+                unicode: false,
+                color: true,
+                show_all: false,
+            },
+        );
+        assert!(
+            out.contains("\x1b[31m1.000\x1b[0m main  \x1b[2mdemo.py:10\x1b[0m"),
+            "{:?}",
+            out
+        );
         assert!(out.contains("\x1b[31m0.700\x1b[0m compute"), "{:?}", out);
         assert!(out.contains("\x1b[33m0.250\x1b[0m sleep"), "{:?}", out);
         assert!(out.contains("\x1b[2m0.050\x1b[0m bad?name"), "{:?}", out);

@@ -20,9 +20,7 @@ use std::collections::HashMap;
 /// Deepest stack recorded; deeper stacks keep their outermost frames.
 pub const MAX_DEPTH: usize = 2048;
 const FRAME_CAPACITY: usize = 1 << 14;
-const FRAME_INDEX_SIZE: usize = FRAME_CAPACITY * 2;
 const NODE_CAPACITY: usize = 1 << 17;
-const NODE_INDEX_SIZE: usize = NODE_CAPACITY * 2;
 const STRING_ARENA_BYTES: usize = 4 << 20;
 /// Longest name or file kept, in bytes of code units.
 const MAX_STRING_BYTES: usize = 4096;
@@ -55,6 +53,8 @@ struct Node {
 }
 
 pub struct Recorder {
+    frame_capacity: usize,
+    node_capacity: usize,
     frames: Box<[FrameEntry]>,
     frame_count: usize,
     frame_index: Box<[u32]>,
@@ -82,16 +82,25 @@ impl Recorder {
     /// Allocates every table up front (zeroed, so untouched pages cost no
     /// memory). `start_ns` is when profiling started.
     pub fn new(start_ns: u64) -> Recorder {
+        Recorder::with_capacity(start_ns, FRAME_CAPACITY, NODE_CAPACITY, STRING_ARENA_BYTES)
+    }
+
+    /// A recorder with room for `frames` distinct frames, `nodes` distinct
+    /// stack prefixes and `string_bytes` of names; capacities are powers of two.
+    pub fn with_capacity(start_ns: u64, frames: usize, nodes: usize, string_bytes: usize) -> Recorder {
+        assert!(frames.is_power_of_two() && nodes.is_power_of_two());
         let mut recorder = Recorder {
-            frames: vec![FrameEntry::default(); FRAME_CAPACITY].into_boxed_slice(),
+            frame_capacity: frames,
+            node_capacity: nodes,
+            frames: vec![FrameEntry::default(); frames].into_boxed_slice(),
             frame_count: 0,
-            frame_index: vec![EMPTY; FRAME_INDEX_SIZE].into_boxed_slice(),
-            strings: vec![0u8; STRING_ARENA_BYTES].into_boxed_slice(),
+            frame_index: vec![EMPTY; frames * 2].into_boxed_slice(),
+            strings: vec![0u8; string_bytes].into_boxed_slice(),
             strings_used: 0,
-            nodes: vec![Node::default(); NODE_CAPACITY].into_boxed_slice(),
+            nodes: vec![Node::default(); nodes].into_boxed_slice(),
             node_count: 1, // the root
-            node_index: vec![EMPTY; NODE_INDEX_SIZE].into_boxed_slice(),
-            path: vec![0u32; MAX_DEPTH + 1].into_boxed_slice(),
+            node_index: vec![EMPTY; nodes * 2].into_boxed_slice(),
+            path: vec![0u32; MAX_DEPTH].into_boxed_slice(),
             last_ns: start_ns,
             last_leaf: ROOT,
             sample_count: 0,
@@ -119,24 +128,25 @@ impl Recorder {
         builtin_leaf: Option<&[u8]>,
         now_ns: u64,
     ) {
-        let mut depth = 0;
+        // `path` is a ring: if the stack is deeper than it, the outermost
+        // frames (the ones that give the tree its shape) are the ones kept.
+        let mut total = 0;
         for frame in frames.skip(skip_innermost) {
-            if depth == MAX_DEPTH {
-                break;
-            }
-            self.path[depth] = self.intern_frame(frame.code_addr, frame.first_line, frame.name, frame.file);
-            depth += 1;
+            self.path[total % MAX_DEPTH] =
+                self.intern_frame(frame.code_addr, frame.first_line, frame.name, frame.file);
+            total += 1;
         }
-        if depth == 0 {
+        if total == 0 {
             return;
         }
+        let depth = total.min(MAX_DEPTH);
         let builtin = builtin_leaf.map(|name| {
             self.intern_frame(0, 0, LiveStr::latin1(name), LiveStr::latin1(BUILTIN_FILE.as_bytes()))
         });
 
         let mut node = ROOT;
         let mut overflowed = false;
-        let outermost_first = (0..depth).rev().map(|i| Some(i)).chain(builtin.map(|_| None));
+        let outermost_first = (0..depth).map(|i| Some((total - 1 - i) % MAX_DEPTH)).chain(builtin.map(|_| None));
         for step in outermost_first {
             let frame = match step {
                 Some(i) => self.path[i],
@@ -178,9 +188,9 @@ impl Recorder {
 
     fn intern_frame(&mut self, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> u32 {
         let hash = if code_addr != 0 { mix(code_addr as u64) } else { mix(fnv(name.bytes)) };
-        let mask = FRAME_INDEX_SIZE - 1;
+        let mask = self.frame_index.len() - 1;
         let mut slot = hash as usize & mask;
-        for _ in 0..FRAME_INDEX_SIZE {
+        for _ in 0..self.frame_index.len() {
             let id = self.frame_index[slot];
             if id == EMPTY {
                 let Some(id) = self.store_frame(code_addr, first_line, name, file) else {
@@ -226,7 +236,7 @@ impl Recorder {
     }
 
     fn store_frame(&mut self, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> Option<u32> {
-        if self.frame_count == FRAME_CAPACITY {
+        if self.frame_count == self.frame_capacity {
             return None;
         }
         let name = self.store_string(name)?;
@@ -238,12 +248,12 @@ impl Recorder {
     }
 
     fn child(&mut self, parent: u32, frame: u32) -> Option<u32> {
-        let mask = NODE_INDEX_SIZE - 1;
+        let mask = self.node_index.len() - 1;
         let mut slot = mix(((parent as u64) << 32) | frame as u64) as usize & mask;
-        for _ in 0..NODE_INDEX_SIZE {
+        for _ in 0..self.node_index.len() {
             let id = self.node_index[slot];
             if id == EMPTY {
-                if self.node_count == NODE_CAPACITY {
+                if self.node_count == self.node_capacity {
                     return None;
                 }
                 let id = self.node_count as u32;
@@ -338,4 +348,117 @@ fn mix(mut x: u64) -> u64 {
     x ^= x >> 27;
     x = x.wrapping_mul(0x94d049bb133111eb);
     x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(code_addr: usize, name: &'static str, line: i32) -> LiveFrame<'static> {
+        LiveFrame {
+            code_addr,
+            first_line: line,
+            name: LiveStr::latin1(name.as_bytes()),
+            file: LiveStr::latin1(b"app.py"),
+        }
+    }
+
+    /// Records a stack given outermost first, as a test reads best.
+    fn sample(recorder: &mut Recorder, outermost_first: &[LiveFrame<'static>], now_ns: u64) {
+        let mut innermost_first = outermost_first.iter().rev().copied();
+        recorder.record(&mut innermost_first, 0, None, now_ns);
+    }
+
+    fn names(aggregate: &Aggregate, stack: &StackRecord) -> Vec<String> {
+        stack.frames.iter().map(|&f| aggregate.frames[f as usize].function.clone()).collect()
+    }
+
+    #[test]
+    fn identical_stacks_aggregate_and_times_add_up_to_the_wall_time() {
+        let mut recorder = Recorder::new(1_000);
+        let stack = [frame(0x10, "main", 1), frame(0x20, "work", 5)];
+        sample(&mut recorder, &stack, 2_000);
+        sample(&mut recorder, &stack, 3_500);
+        sample(&mut recorder, &[frame(0x10, "main", 1)], 4_000);
+        recorder.finish(4_250);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.sample_count, 3);
+        assert_eq!(aggregate.stacks.len(), 2);
+        let work = aggregate.stacks.iter().find(|s| names(&aggregate, s) == ["main", "work"]).unwrap();
+        assert_eq!(work.samples, 2);
+        assert!((work.time - 2_500e-9).abs() < 1e-15);
+        let total: f64 = aggregate.stacks.iter().map(|s| s.time).sum();
+        assert!((total - 3_250e-9).abs() < 1e-15, "total {total}");
+    }
+
+    #[test]
+    fn a_reused_code_address_with_another_name_is_another_frame() {
+        let mut recorder = Recorder::new(0);
+        sample(&mut recorder, &[frame(0x10, "f1", 1)], 10);
+        // The code object was freed and a new one took its address.
+        sample(&mut recorder, &[frame(0x10, "f2", 1)], 20);
+        sample(&mut recorder, &[frame(0x10, "f1", 2)], 30);
+        let aggregate = recorder.into_aggregate();
+        let mut seen: Vec<(String, u32)> =
+            aggregate.frames.iter().skip(1).map(|f| (f.function.clone(), f.line)).collect();
+        seen.sort();
+        assert_eq!(seen, [("f1".to_string(), 1), ("f1".to_string(), 2), ("f2".to_string(), 1)]);
+    }
+
+    #[test]
+    fn the_same_function_compiled_twice_is_merged_into_one_frame() {
+        let mut recorder = Recorder::new(0);
+        sample(&mut recorder, &[frame(0x10, "f", 1)], 10);
+        sample(&mut recorder, &[frame(0x90, "f", 1)], 20);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.stacks.len(), 1);
+        assert_eq!(aggregate.stacks[0].samples, 2);
+    }
+
+    #[test]
+    fn a_sample_without_python_frames_gives_its_time_to_the_next() {
+        let mut recorder = Recorder::new(0);
+        sample(&mut recorder, &[], 100);
+        sample(&mut recorder, &[frame(0x10, "main", 1)], 300);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.sample_count, 1);
+        assert!((aggregate.stacks[0].time - 300e-9).abs() < 1e-15);
+    }
+
+    #[test]
+    fn skipped_frames_and_builtin_leaves() {
+        let mut recorder = Recorder::new(0);
+        let mut innermost_first = [frame(0x30, "callee", 9), frame(0x10, "main", 1)].into_iter();
+        recorder.record(&mut innermost_first, 1, Some(b"sleep"), 10);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(names(&aggregate, &aggregate.stacks[0]), ["main", "sleep"]);
+        let leaf = &aggregate.frames[*aggregate.stacks[0].frames.last().unwrap() as usize];
+        assert!(leaf.is_builtin());
+    }
+
+    #[test]
+    fn full_tables_cut_stacks_short_but_keep_their_time() {
+        // Room for the root and three stack nodes: a, a>b, a>c.
+        let mut recorder = Recorder::with_capacity(0, 16, 4, 1024);
+        sample(&mut recorder, &[frame(0x10, "a", 1), frame(0x20, "b", 1)], 10);
+        sample(&mut recorder, &[frame(0x10, "a", 1), frame(0x30, "c", 1)], 20);
+        sample(&mut recorder, &[frame(0x10, "a", 1), frame(0x40, "d", 1)], 30);
+        recorder.finish(40);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.overflowed_samples, 1);
+        let total: f64 = aggregate.stacks.iter().map(|s| s.time).sum();
+        assert!((total - 40e-9).abs() < 1e-15);
+        assert!(aggregate.stacks.iter().any(|s| names(&aggregate, s) == ["a"]));
+    }
+
+    #[test]
+    fn deep_stacks_keep_their_outermost_frames() {
+        let mut recorder = Recorder::new(0);
+        let deep: Vec<LiveFrame<'static>> = (0..MAX_DEPTH + 50).map(|i| frame(0x1000 + i * 16, "f", i as i32)).collect();
+        sample(&mut recorder, &deep, 10);
+        let aggregate = recorder.into_aggregate();
+        let stack = &aggregate.stacks[0];
+        assert_eq!(stack.frames.len(), MAX_DEPTH);
+        assert_eq!(aggregate.frames[stack.frames[0] as usize].line, 0);
+    }
 }

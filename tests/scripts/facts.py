@@ -59,6 +59,17 @@ elif group == "flags":
     show("sys.warnoptions", sys.warnoptions)
     show("sys._xoptions", getattr(sys, "_xoptions", None))
     show("dont_write_bytecode", sys.dont_write_bytecode)
+    show("__debug__", __debug__)
+    show("hash('abc')", hash("abc"))
+    try:
+        assert False, "assert statements run"
+    except AssertionError as exc:
+        show("assert", str(exc))
+    else:
+        show("assert", "skipped")
+    import warnings
+    show("warnings.filters[:2]", [f[:1] + f[2:] for f in warnings.filters[:2]])
+    show("sys.path", sys.path)
 elif group == "encoding":
     show("stdout", (sys.stdout.encoding, sys.stdout.errors, sys.stdout.line_buffering))
     show("stderr", (sys.stderr.encoding, sys.stderr.errors, sys.stderr.line_buffering))

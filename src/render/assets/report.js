@@ -166,6 +166,12 @@
       result.lazyExpanded = closed.getAttribute('aria-expanded');
       result.lazyNewNodes = container.querySelectorAll('.node').length - before;
     }
+    var more = container.querySelector('.more');
+    if (more) {
+      var count = container.querySelectorAll('.node').length;
+      more.click();
+      result.moreNewNodes = container.querySelectorAll('.node').length - count;
+    }
     result.functions = Array.prototype.map.call(
       container.querySelectorAll('.node > .row > .function'),
       function (el) { return el.textContent; }).slice(0, 50);

@@ -1,0 +1,138 @@
+"""Installs pyinstrument into the active Python environment:
+
+    python -m pip install ./pyshim          (run from the repository)
+
+builds, with cargo and against the python running this script, the native
+module `_pyinstrument` (the crate as a cdylib) and the `pyinstrument` command
+(the crate's binary), and installs them with the `pyinstrument` package:
+
+    site-packages/pyinstrument/...              the Python package
+    site-packages/_pyinstrument<EXT_SUFFIX>     the native module
+    <prefix>/bin/pyinstrument                   the command
+
+Needs cargo on PATH and a CPython 3.6-3.13 built with a shared libpython.
+CARGO_TARGET_DIR is honoured (default: the repository's target/); cargo is
+given PYTHON_SYS_EXECUTABLE=sys.executable, so what is built matches this
+python. Works with old pips (18.1, the one a Python 3.6 virtualenv starts
+with) as well as new ones.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', 'middleware.py', 'profiler.py')
+# Where the built command waits for install_data (which copies it to bin/).
+NATIVE_BUILD_DIR = os.path.join('build', 'native')
+BINARY = os.path.join(NATIVE_BUILD_DIR, 'pyinstrument')
+
+
+def _read(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def _is_our_crate(directory):
+    """True if `directory` is the repository this package comes from: the
+    pyinstrument crate, with the same Python files as the ones being built."""
+    cargo_toml = _read(os.path.join(directory, 'Cargo.toml'))
+    if cargo_toml is None or b'name = "pyinstrument"' not in cargo_toml:
+        return False
+    for name in PACKAGE_FILES:
+        ours = _read(os.path.join(HERE, 'pyinstrument', name))
+        theirs = _read(os.path.join(directory, 'pyshim', 'pyinstrument', name))
+        if ours != theirs:
+            return False
+    return True
+
+
+def find_crate():
+    candidates = []
+    if os.environ.get('PYINSTRUMENT_SOURCE_DIR'):
+        candidates.append(os.environ['PYINSTRUMENT_SOURCE_DIR'])
+    # Built in place (pip >= 21.3, or setup.py run directly).
+    candidates.append(os.path.dirname(HERE))
+    # pip < 21.3 builds a copy of ./pyshim in a temporary directory: the
+    # repository is then the directory pip was run from (or one above it).
+    pwd = os.environ.get('PWD')
+    while pwd and pwd != os.path.dirname(pwd):
+        candidates.append(pwd)
+        pwd = os.path.dirname(pwd)
+    for candidate in candidates:
+        if _is_our_crate(candidate):
+            return os.path.abspath(candidate)
+    sys.exit(
+        'pyinstrument: cannot find the Rust crate to build (the repository that '
+        'holds this pyshim/ folder).\nRun the install from the repository '
+        '(`python -m pip install ./pyshim`), upgrade pip (pip >= 21.3 builds in '
+        'place), or set PYINSTRUMENT_SOURCE_DIR to the repository.')
+
+
+def _cargo(crate, target_dir, args):
+    env = dict(os.environ)
+    env['PYTHON_SYS_EXECUTABLE'] = sys.executable
+    env['CARGO_TARGET_DIR'] = target_dir
+    command = ['cargo'] + args
+    sys.stderr.write('pyinstrument: running %s (PYTHON_SYS_EXECUTABLE=%s)\n' % (' '.join(command), sys.executable))
+    sys.stderr.flush()
+    try:
+        status = subprocess.call(command, cwd=crate, env=env)
+    except OSError as error:
+        sys.exit('pyinstrument: cannot run cargo (%s). Install Rust (https://rustup.rs) '
+                 'and make sure cargo is on PATH.' % (error,))
+    if status != 0:
+        sys.exit('pyinstrument: `%s` failed with status %d' % (' '.join(command), status))
+
+
+def _copy_executable(source, destination):
+    directory = os.path.dirname(destination)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory)
+    # Copy to a new file, then rename: never write into a file that a running
+    # process (or a hard link into cargo's target directory) shares.
+    temporary = destination + '.tmp%d' % os.getpid()
+    shutil.copyfile(source, temporary)
+    os.chmod(temporary, 0o755)
+    os.rename(temporary, destination)
+
+
+class BuildNative(build_ext):
+    """Builds `_pyinstrument` (and the `pyinstrument` command) with cargo
+    instead of a C compiler."""
+
+    def build_extension(self, ext):
+        crate = find_crate()
+        target_dir = os.path.abspath(os.environ.get('CARGO_TARGET_DIR') or os.path.join(crate, 'target'))
+        if not os.path.isdir(target_dir):
+            os.makedirs(target_dir)
+        # The target directory is shared by builds for every Python: hold a
+        # lock from building until the results are copied out.
+        import fcntl
+        with open(os.path.join(target_dir, '.pyshim-build.lock'), 'w') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _cargo(crate, target_dir, ['rustc', '--release', '--lib', '--crate-type', 'cdylib'])
+            _cargo(crate, target_dir, ['build', '--release', '--bin', 'pyinstrument'])
+            release = os.path.join(target_dir, 'release')
+            _copy_executable(os.path.join(release, 'libpyinstrument.so'), self.get_ext_fullpath(ext.name))
+            _copy_executable(os.path.join(release, 'pyinstrument'), os.path.join(HERE, BINARY))
+
+
+setup(
+    name='pyinstrument',
+    version='0.1.0',
+    description='A call-stack profiler for Python (native samplers in Rust)',
+    packages=['pyinstrument'],
+    ext_modules=[Extension('_pyinstrument', sources=[])],
+    cmdclass={'build_ext': BuildNative},
+    # The command: the native binary itself, installed to <prefix>/bin.
+    data_files=[('bin', [BINARY])],
+    python_requires='>=3.6',
+    zip_safe=False,
+)
