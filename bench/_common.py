@@ -28,6 +28,9 @@ VENV_STAMP_VERSION = 1
 
 # Printed by every workload on stdout: the in-script time of the measured loop.
 MARKER = "BENCH_WORKLOAD_SECONDS"
+# ... and (where it makes sense) the process CPU time of that loop, which is
+# far less disturbed by other load on the machine than wall time.
+CPU_MARKER = "BENCH_WORKLOAD_CPU_SECONDS"
 
 
 def default_python():
@@ -125,8 +128,9 @@ def plain_env():
 
 
 class RunResult(object):
-    def __init__(self, wall, inscript, maxrss_kib, stdout, stderr, rc):
+    def __init__(self, wall, inscript, maxrss_kib, stdout, stderr, rc, inscript_cpu=None):
         self.wall = wall
+        self.inscript_cpu = inscript_cpu
         self.inscript = inscript
         self.maxrss_kib = maxrss_kib
         self.stdout = stdout
@@ -175,11 +179,13 @@ def run_measured(cmd, env=None, cwd=None, timeout=None, check=True):
     if check and proc.returncode != 0:
         raise RuntimeError("command failed (exit %s): %s\n--- stdout ---\n%s\n--- stderr ---\n%s"
                            % (proc.returncode, " ".join(cmd), stdout[-3000:], stderr[-3000:]))
-    inscript = None
+    inscript = inscript_cpu = None
     for line in stdout.splitlines():
-        if line.startswith(MARKER):
+        if line.startswith(MARKER + " "):
             inscript = float(line.split()[1])
-    return RunResult(wall, inscript, ru.ru_maxrss, stdout, stderr, proc.returncode)
+        elif line.startswith(CPU_MARKER + " "):
+            inscript_cpu = float(line.split()[1])
+    return RunResult(wall, inscript, ru.ru_maxrss, stdout, stderr, proc.returncode, inscript_cpu)
 
 
 def median(xs):

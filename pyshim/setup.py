@@ -16,19 +16,25 @@ given PYTHON_SYS_EXECUTABLE=sys.executable, so what is built matches this
 python. Works with old pips (18.1, the one a Python 3.6 virtualenv starts
 with) as well as new ones.
 """
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', 'middleware.py', 'profiler.py')
-# Where the built command waits for install_data (which copies it to bin/).
-NATIVE_BUILD_DIR = os.path.join('build', 'native')
-BINARY = os.path.join(NATIVE_BUILD_DIR, 'pyinstrument')
+# setuptools' build directory: a fresh one for each run, outside the
+# repository, so builds for several Pythons (even at the same time) never
+# share or leave files. The built command waits there for install_data
+# (which copies it to <prefix>/bin).
+BUILD_BASE = tempfile.mkdtemp(prefix='pyinstrument-build-')
+atexit.register(shutil.rmtree, BUILD_BASE, True)
+BINARY = os.path.join(BUILD_BASE, 'native', 'pyinstrument')
 
 
 def _read(path):
@@ -121,7 +127,7 @@ class BuildNative(build_ext):
             _cargo(crate, target_dir, ['build', '--release', '--bin', 'pyinstrument'])
             release = os.path.join(target_dir, 'release')
             _copy_executable(os.path.join(release, 'libpyinstrument.so'), self.get_ext_fullpath(ext.name))
-            _copy_executable(os.path.join(release, 'pyinstrument'), os.path.join(HERE, BINARY))
+            _copy_executable(os.path.join(release, 'pyinstrument'), BINARY)
 
 
 setup(
@@ -135,4 +141,5 @@ setup(
     data_files=[('bin', [BINARY])],
     python_requires='>=3.6',
     zip_safe=False,
+    options={'build': {'build_base': BUILD_BASE}},
 )

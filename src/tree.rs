@@ -89,22 +89,40 @@ impl Node {
 /// Stacks whose frame indexes are out of range are skipped (a loaded session
 /// is validated by `Session::from_json`, so this only guards hand-made ones).
 pub fn build(session: &Session) -> Node {
+    build_pruned(session, 0.0)
+}
+
+/// `build` followed by `processors::prune_small` with a threshold of
+/// `min_time` seconds, without ever building the subtrees that would be
+/// pruned: a profile of 100k distinct stacks has a tree of ~500k nodes, of
+/// which a report under a 1% threshold shows a few dozen.
+pub fn build_pruned(session: &Session, min_time: f64) -> Node {
+    let mut stacks = valid_stacks(session);
+    // Sorting puts every stack sharing a prefix next to each other, so each
+    // level is built by grouping consecutive runs: no hashing, O(total frames).
+    stacks.sort_by(|a, b| a.0.cmp(b.0));
+    build_node(None, &stacks, 0, min_time)
+}
+
+/// The profile's total time: what `build(session).time` is.
+pub fn total_time(session: &Session) -> f64 {
+    valid_stacks(session).iter().fold(0.0, |sum, s| sum + s.1)
+}
+
+fn valid_stacks(session: &Session) -> Vec<(&[u32], f64)> {
     let nframes = session.frames.len();
-    let mut stacks: Vec<(&[u32], f64)> = session
+    session
         .stacks
         .iter()
         .filter(|s| s.frames.iter().all(|&f| (f as usize) < nframes))
         .map(|s| (s.frames.as_slice(), s.time))
-        .collect();
-    // Sorting puts every stack sharing a prefix next to each other, so each
-    // level is built by grouping consecutive runs: no hashing, O(total frames).
-    stacks.sort_by(|a, b| a.0.cmp(b.0));
-    build_node(None, &stacks, 0)
+        .collect()
 }
 
 /// `stacks` all share the same first `depth` frames (the path to this node)
-/// and are sorted.
-fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize) -> Node {
+/// and are sorted. A child whose stacks add up to less than `min_time` is not
+/// built; its time becomes this node's own.
+fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_time: f64) -> Node {
     let mut self_time = 0.0;
     let mut children = Vec::new();
     let mut i = 0;
@@ -118,10 +136,21 @@ fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize) -> Nod
         }
         let child_frame = frames[depth];
         let start = i;
+        let mut child_time = 0.0;
         while i < stacks.len() && stacks[i].0.len() > depth && stacks[i].0[depth] == child_frame {
+            child_time += stacks[i].1;
             i += 1;
         }
-        children.push(build_node(Some(child_frame), &stacks[start..i], depth + 1));
+        if child_time < min_time {
+            self_time += child_time;
+        } else {
+            children.push(build_node(
+                Some(child_frame),
+                &stacks[start..i],
+                depth + 1,
+                min_time,
+            ));
+        }
     }
     Node::new(frame, self_time, children)
 }
@@ -244,6 +273,40 @@ mod tests {
         assert_eq!(tree, expected);
         assert_eq!(tree.time, 3.875);
         assert_eq!(tree.count(), 4);
+    }
+
+    #[test]
+    fn build_pruned_equals_build_then_prune() {
+        let s = session(
+            &[
+                ("main", "a.py", 1),
+                ("f", "a.py", 5),
+                ("g", "a.py", 9),
+                ("h", "a.py", 13),
+            ],
+            &[
+                (&[0, 1], 1.0),
+                (&[0, 2], 0.25),
+                (&[0, 2, 3], 0.5),
+                (&[0, 3], 0.125),
+                (&[0, 1, 3], 0.0625),
+                (&[0], 0.5),
+                (&[3], 0.0625),
+            ],
+        );
+        let full = build(&s);
+        assert_eq!(total_time(&s), full.time);
+        for min_time in [0.0, 0.0625, 0.1, 0.3, 1.0, 10.0] {
+            let ctx = crate::processors::Context {
+                frames: &s.frames,
+                total: 1.0,
+                min_fraction: min_time,
+            };
+            let expected = crate::processors::prune_small(full.clone(), &ctx);
+            let pruned = build_pruned(&s, min_time);
+            pruned.check_invariant().unwrap();
+            assert_eq!(pruned, expected, "min_time {}", min_time);
+        }
     }
 
     #[test]

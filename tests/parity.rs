@@ -78,8 +78,27 @@ const ENV_FLAGS_PRE_38: KnownBug = KnownBug {
     to: (3, 7),
     what: "before Python 3.8 some PYTHON* environment variables are read by \
            Py_Main (python's command line), not by Py_Initialize, so the \
-           embedded interpreter ignores them unless the runner applies them \
-           (PYTHONUNBUFFERED, PYTHONWARNINGS, ...)",
+           embedded interpreter ignores them unless the runner applies them: \
+           seen on 3.6 for PYTHONUNBUFFERED (stdout stays block-buffered), \
+           PYTHONWARNINGS (sys.warnoptions empty) and PYTHONNOUSERSITE \
+           (sys.flags.no_user_site 0, user site-packages still on sys.path); \
+           3.7 also has PYTHONDEVMODE and PYTHONUTF8 in Py_Main",
+};
+
+const UTF8_MODE_ENV: KnownBug = KnownBug {
+    from: (3, 7),
+    to: (3, 99),
+    what: "PYTHONUTF8=1 turns on UTF-8 mode under python (sys.flags.utf8_mode 1); \
+           the embedded interpreter ignores it (utf8_mode 0, stdout encoding from \
+           the locale) -- seen on 3.8, 3.11, 3.13",
+};
+
+const SAFEPATH_ENV: KnownBug = KnownBug {
+    from: (3, 11),
+    to: (3, 99),
+    what: "PYTHONSAFEPATH=1 (3.11+) keeps the script's folder off sys.path under \
+           python (sys.flags.safe_path True); the runner still puts it at \
+           sys.path[0]",
 };
 
 const ORIG_ARGV_EMPTY: KnownBug = KnownBug {
@@ -209,13 +228,13 @@ cases! {
     };
     // The PYTHON* variables python reads at start-up must act the same.
     env_pythonwarnings: Case { args: &["facts.py", "flags"], env: &[("PYTHONWARNINGS", Some("error::DeprecationWarning"))], known_bugs: &[ENV_FLAGS_PRE_38], ..CASE };
-    env_pythonoptimize: Case { args: &["facts.py", "flags"], env: &[("PYTHONOPTIMIZE", Some("1"))], known_bugs: &[ENV_FLAGS_PRE_38], ..CASE };
-    env_pythonhashseed: Case { args: &["facts.py", "flags"], env: &[("PYTHONHASHSEED", Some("123"))], known_bugs: &[ENV_FLAGS_PRE_38], ..CASE };
+    env_pythonoptimize: Case { args: &["facts.py", "flags"], env: &[("PYTHONOPTIMIZE", Some("1"))], ..CASE };
+    env_pythonhashseed: Case { args: &["facts.py", "flags"], env: &[("PYTHONHASHSEED", Some("123"))], ..CASE };
     env_pythonnousersite: Case { args: &["facts.py", "flags"], env: &[("PYTHONNOUSERSITE", Some("1"))], known_bugs: &[ENV_FLAGS_PRE_38], ..CASE };
-    env_pythonpath: Case { args: &["facts.py", "flags"], env: &[("PYTHONPATH", Some("/nonexistent/pp1:/nonexistent/pp2"))], known_bugs: &[ENV_FLAGS_PRE_38], ..CASE };
+    env_pythonpath: Case { args: &["facts.py", "flags"], env: &[("PYTHONPATH", Some("/nonexistent/pp1:/nonexistent/pp2"))], ..CASE };
     env_pythondevmode: Case { args: &["facts.py", "flags"], env: &[("PYTHONDEVMODE", Some("1"))], min_python: (3, 7), known_bugs: &[ENV_FLAGS_PRE_38], ..CASE };
-    env_pythonutf8: Case { args: &["facts.py", "encoding"], env: &[("PYTHONUTF8", Some("1"))], min_python: (3, 7), known_bugs: &[ENV_FLAGS_PRE_38], ..CASE };
-    env_pythonsafepath: Case { args: &["facts.py", "path0"], env: &[("PYTHONSAFEPATH", Some("1"))], min_python: (3, 11), ..CASE };
+    env_pythonutf8: Case { args: &["facts.py", "encoding"], env: &[("PYTHONUTF8", Some("1"))], min_python: (3, 7), known_bugs: &[UTF8_MODE_ENV], ..CASE };
+    env_pythonsafepath: Case { args: &["facts.py", "path0"], env: &[("PYTHONSAFEPATH", Some("1"))], min_python: (3, 11), known_bugs: &[SAFEPATH_ENV], ..CASE };
     modules_before_first_line: Case { args: &["facts.py", "modules"], known_bugs: &[EXTRA_MODULES], ..CASE };
     signal_handlers: Case { args: &["facts.py", "signals"], ..CASE };
     stdin_passed_through: Case { args: &["facts.py", "stdin"], stdin: "line one\nline two\n\u{e9}", ..CASE };
@@ -519,6 +538,15 @@ fn hide_addresses(bytes: &[u8]) -> Vec<u8> {
 /// written all the same.
 #[test]
 fn ctrl_c() {
+    ctrl_c_in_mode(&[]);
+}
+
+#[test]
+fn ctrl_c_setprofile() {
+    ctrl_c_in_mode(&["--setprofile"]);
+}
+
+fn ctrl_c_in_mode(options: &[&str]) {
     let work = TempDir::new("ctrl_c");
     let scripts = copy_scripts(&work);
     let reports = TempDir::new("ctrl_c-report");
@@ -531,7 +559,7 @@ fn ctrl_c() {
         running.wait()
     };
     let expected = interrupt(Run::new(python(), &scripts).arg("sigint.py"));
-    let actual = interrupt(Run::new(pyinstrument(), &scripts).arg("-o").arg(&report).arg("sigint.py"));
+    let actual = interrupt(Run::new(pyinstrument(), &scripts).args(options).arg("-o").arg(&report).arg("sigint.py"));
 
     let want_signal = if python_version() >= (3, 8) { Some(libc::SIGINT) } else { None };
     assert_eq!(expected.status.signal(), want_signal, "python itself: {}", expected.describe());
@@ -561,7 +589,7 @@ fn ctrl_c() {
     problems.extend(check_report(&report, Report::Written, true));
     assert!(
         problems.is_empty(),
-        "Ctrl-C under pyinstrument differs from python:\n  - {}\n--- python: {}\n--- pyinstrument: {}",
+        "Ctrl-C under pyinstrument {options:?} differs from python:\n  - {}\n--- python: {}\n--- pyinstrument: {}",
         problems.join("\n  - "),
         expected.describe(),
         actual.describe()

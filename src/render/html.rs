@@ -68,6 +68,11 @@ pub struct ViewNode {
     pub children: Vec<ViewNode>,
 }
 
+/// Seconds rounded to the microsecond.
+fn micros(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e6
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -101,7 +106,7 @@ pub fn view_model(session: &Session, options: &RenderOptions) -> HtmlView {
         program: h.program,
         summary: h.summary,
         notes: h.notes,
-        total,
+        total: micros(total),
         empty_message,
         frames: builder.frames,
         roots,

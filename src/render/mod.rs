@@ -146,8 +146,13 @@ fn command_line(args: &[String]) -> String {
 /// Unless `show_all`: nodes under `min_fraction` of the total pruned, the
 /// single-child top skipped; always: children longest first.
 pub(crate) fn display_tree(session: &Session, min_fraction: f64, show_all: bool) -> (Node, f64) {
-    let root = tree::build(session);
-    let total = root.time;
+    let total = tree::total_time(session);
+    let root = if show_all {
+        tree::build(session)
+    } else {
+        // Same result as build + prune_small, without building what would go.
+        tree::build_pruned(session, min_fraction * total)
+    };
     let ctx = Context {
         frames: &session.frames,
         total,

@@ -1,0 +1,369 @@
+//! Helpers for the sampler tests (sampler_behaviour, sampler_stress): run a
+//! fixture from `tests/sampler_scripts` under plain python and under the
+//! profiler in either mode, with a timeout, and read the JSON report.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A hung run fails its test instead of hanging the suite.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    Signal,
+    Setprofile,
+}
+
+pub const MODES: [Mode; 2] = [Mode::Signal, Mode::Setprofile];
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Signal => "signal",
+            Mode::Setprofile => "setprofile",
+        }
+    }
+}
+
+pub fn pyinstrument() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pyinstrument"))
+}
+
+pub fn python() -> PathBuf {
+    PathBuf::from(env!("PYINSTRUMENT_BUILD_PYTHON"))
+}
+
+pub fn python_version() -> (u32, u32) {
+    let mut parts = env!("PYINSTRUMENT_BUILD_PY_VERSION").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Whether frames carry qualified names (`Cls.method`): CPython 3.11+.
+pub fn has_qualnames() -> bool {
+    python_version() >= (3, 11)
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("sampler_scripts")
+}
+
+/// A fresh directory holding a copy of the fixtures, removed when dropped.
+pub struct Workdir {
+    path: PathBuf,
+}
+
+impl Workdir {
+    pub fn new(label: &str) -> Workdir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("pyi-sampler-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create work dir");
+        for entry in std::fs::read_dir(fixtures_dir()).expect("read fixtures") {
+            let entry = entry.expect("fixture entry");
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                std::fs::copy(entry.path(), path.join(entry.file_name())).expect("copy fixture");
+            }
+        }
+        let path = path.canonicalize().expect("canonicalize");
+        Workdir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// What a finished command produced.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub command: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    pub fn code(&self) -> i32 {
+        match (self.status.code(), self.status.signal()) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            _ => -1,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{}\n  exit: {:?} (signal {:?}) after {:.2?}\n  stdout: {:?}\n  stderr: {:?}",
+            self.command,
+            self.status.code(),
+            self.status.signal(),
+            self.elapsed,
+            tail(&self.stdout),
+            tail(&self.stderr)
+        )
+    }
+}
+
+fn tail(s: &str) -> String {
+    if s.len() > 4000 {
+        let mut cut = s.len() - 4000;
+        while !s.is_char_boundary(cut) {
+            cut += 1;
+        }
+        format!("...{}", &s[cut..])
+    } else {
+        s.to_string()
+    }
+}
+
+/// Runs `program args` in `cwd` with a clean, predictable environment;
+/// kills it after [`TIMEOUT`].
+pub fn run(program: &Path, args: &[String], cwd: &Path) -> Output {
+    let command = format!("(cd {} && {} {})", cwd.display(), program.display(), args.join(" "));
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for var in ["PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONUNBUFFERED", "PYTHONWARNINGS", "PYTHONSTARTUP"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1").env("LANG", "C.UTF-8").env_remove("LC_ALL");
+    let started = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let status = child.wait().expect("wait after kill");
+            let stdout = String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned();
+            let stderr = String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned();
+            panic!("{command} did not finish within {TIMEOUT:?} (killed: {status:?})\nstdout: {}\nstderr: {}", tail(&stdout), tail(&stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned();
+    Output { status, stdout, stderr, command, elapsed }
+}
+
+/// `python script args` in the work dir.
+pub fn run_python(dir: &Workdir, script: &str, args: &[&str]) -> Output {
+    let mut all = vec![script.to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    run(&python(), &all, dir.path())
+}
+
+/// `pyinstrument [--setprofile] [--interval I] -r json -o FILE script args`:
+/// the run's output and the parsed report (None when no report was written).
+pub fn run_profiled(
+    dir: &Workdir,
+    mode: Mode,
+    interval: Option<f64>,
+    script: &str,
+    args: &[&str],
+) -> (Output, Option<Profile>) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let report = dir.join(&format!("report-{}-{}.json", mode.name(), N.fetch_add(1, Ordering::SeqCst)));
+    let mut all: Vec<String> = Vec::new();
+    if mode == Mode::Setprofile {
+        all.push("--setprofile".into());
+    }
+    if let Some(i) = interval {
+        all.push("--interval".into());
+        all.push(format!("{i}"));
+    }
+    all.extend(["-r".to_string(), "json".to_string(), "-o".to_string(), report.display().to_string()]);
+    all.push(script.to_string());
+    all.extend(args.iter().map(|s| s.to_string()));
+    let output = run(&pyinstrument(), &all, dir.path());
+    let profile = std::fs::read_to_string(&report).ok().map(|text| {
+        Profile::parse(&text).unwrap_or_else(|e| panic!("{}: unreadable JSON report ({e}): {}", output.command, tail(&text)))
+    });
+    (output, profile)
+}
+
+/// Like [`run_profiled`] but insists on exit status 0 and a report.
+pub fn profile_ok(dir: &Workdir, mode: Mode, interval: Option<f64>, script: &str, args: &[&str]) -> (Output, Profile) {
+    let (output, profile) = run_profiled(dir, mode, interval, script, args);
+    assert_eq!(output.code(), 0, "[{}] the profiled program failed:\n{}", mode.name(), output.describe());
+    let profile = profile.unwrap_or_else(|| panic!("[{}] no report written:\n{}", mode.name(), output.describe()));
+    (output, profile)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Frame {
+    pub function: String,
+    pub file: String,
+    pub line: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stack {
+    /// Outermost first.
+    pub frames: Vec<Frame>,
+    pub time: f64,
+    pub samples: u64,
+}
+
+/// The JSON report, decoded.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub duration: f64,
+    pub sample_count: u64,
+    pub mode: String,
+    pub notes: Vec<String>,
+    pub frames: Vec<Frame>,
+    pub stacks: Vec<Stack>,
+    pub raw: Value,
+}
+
+impl Profile {
+    pub fn parse(text: &str) -> Result<Profile, String> {
+        let raw: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Profile::from_value(raw)
+    }
+
+    pub fn from_value(raw: Value) -> Result<Profile, String> {
+        let num = |k: &str| raw.get(k).and_then(Value::as_f64).ok_or(format!("no number {k:?}"));
+        let frames: Vec<Frame> = raw
+            .get("frames")
+            .and_then(Value::as_array)
+            .ok_or("no frames")?
+            .iter()
+            .map(|f| Frame {
+                function: f.get("function").and_then(Value::as_str).unwrap_or("?").to_string(),
+                file: f.get("file").and_then(Value::as_str).unwrap_or("?").to_string(),
+                line: f.get("line").and_then(Value::as_u64).unwrap_or(0),
+            })
+            .collect();
+        let mut stacks = Vec::new();
+        for s in raw.get("stacks").and_then(Value::as_array).ok_or("no stacks")? {
+            let mut path = Vec::new();
+            for index in s.get("frames").and_then(Value::as_array).ok_or("stack without frames")? {
+                let i = index.as_u64().ok_or("bad frame index")? as usize;
+                path.push(frames.get(i).cloned().ok_or(format!("frame index {i} out of range"))?);
+            }
+            stacks.push(Stack {
+                frames: path,
+                time: s.get("time").and_then(Value::as_f64).ok_or("stack without time")?,
+                samples: s.get("samples").and_then(Value::as_u64).unwrap_or(0),
+            });
+        }
+        Ok(Profile {
+            duration: num("duration")?,
+            sample_count: num("sample_count")? as u64,
+            mode: raw.get("mode").and_then(Value::as_str).unwrap_or("").to_string(),
+            notes: raw
+                .get("notes")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+            frames,
+            stacks,
+            raw,
+        })
+    }
+
+    pub fn total_time(&self) -> f64 {
+        self.stacks.iter().map(|s| s.time).sum()
+    }
+
+    /// Every stack reduced to the frames of files named `file_name` (the
+    /// application's own code), with the times of equal reduced stacks
+    /// added up: "self time" per application path.
+    pub fn app_paths(&self, file_name: &str) -> BTreeMap<Vec<String>, f64> {
+        let mut out = BTreeMap::new();
+        for s in &self.stacks {
+            let path: Vec<String> = s
+                .frames
+                .iter()
+                .filter(|f| is_file(&f.file, file_name))
+                .map(|f| f.function.clone())
+                .collect();
+            *out.entry(path).or_insert(0.0) += s.time;
+        }
+        out
+    }
+
+    /// Total time of the stacks whose application path contains `want`
+    /// as a contiguous run (matched with [`name_matches`]).
+    pub fn time_under(&self, file_name: &str, want: &[&str]) -> f64 {
+        self.app_paths(file_name)
+            .iter()
+            .filter(|(path, _)| find_run(path, want).is_some())
+            .map(|(_, t)| *t)
+            .sum()
+    }
+
+    /// All function names seen, with their files.
+    pub fn function_names(&self) -> BTreeSet<String> {
+        self.frames.iter().map(|f| f.function.clone()).collect()
+    }
+
+    /// A readable dump of the application paths, for failure messages.
+    pub fn dump(&self, file_name: &str) -> String {
+        let mut lines = vec![format!(
+            "mode {} duration {:.3} samples {} notes {:?}",
+            self.mode, self.duration, self.sample_count, self.notes
+        )];
+        let mut paths: Vec<(Vec<String>, f64)> = self.app_paths(file_name).into_iter().collect();
+        paths.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+        for (path, time) in paths.iter().take(40) {
+            lines.push(format!("  {:.4}  {}", time, path.join(" > ")));
+        }
+        lines.join("\n")
+    }
+}
+
+/// Whether a reported file is the fixture `file_name` (reports may give it
+/// relative or absolute).
+pub fn is_file(reported: &str, file_name: &str) -> bool {
+    reported == file_name || reported.ends_with(&format!("/{file_name}"))
+}
+
+/// A reported function name matches an expected one: equal, or, where the
+/// version reports qualified names, ending in `.expected` (so `<lambda>`
+/// matches `run_lambda.<locals>.<lambda>`).
+pub fn name_matches(reported: &str, expected: &str) -> bool {
+    reported == expected || reported.ends_with(&format!(".{expected}"))
+}
+
+/// Where `want` occurs as a contiguous run in `path`.
+pub fn find_run(path: &[String], want: &[&str]) -> Option<usize> {
+    if want.is_empty() || want.len() > path.len() {
+        return None;
+    }
+    (0..=path.len() - want.len()).find(|&i| want.iter().zip(&path[i..]).all(|(w, p)| name_matches(p, w)))
+}

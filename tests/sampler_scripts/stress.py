@@ -1,0 +1,147 @@
+"""Sampler stress: code-object churn, recursion to the limit, threads with
+generators thrown into and closed, and an asyncio gather of many tasks.
+Prints only deterministic results.
+
+The churned functions are f0 .. f{CHURN-1}; fN is compiled from the file
+name '<churn-N>' with its 'def' on line (N % 37) + 1, so a report can check
+that every fN it shows comes with its own file and line."""
+import asyncio
+import gc
+import sys
+import threading
+
+CHURN = 3000
+
+
+def churn():
+    total = 0
+    for i in range(CHURN):
+        source = "\n" * (i % 37) + (
+            "def f%d(x):\n"
+            "    s = 0\n"
+            "    for k in range(60):\n"
+            "        s += (k * x) %% 7\n"
+            "    g = lambda y: y + %d\n"
+            "    return g(s)\n" % (i, i)
+        )
+        namespace = {}
+        exec(compile(source, "<churn-%d>" % i, "exec"), namespace)
+        total += namespace["f%d" % i](i)
+        del namespace
+        if i % 100 == 99:
+            gc.collect()
+    return total
+
+
+def dive(n):
+    return dive(n + 1) + 1
+
+
+def recursion(limit, times):
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    caught = 0
+    try:
+        for _ in range(times):
+            try:
+                dive(0)
+            except RecursionError:
+                caught += 1
+    finally:
+        sys.setrecursionlimit(old)
+    return caught
+
+
+def counter(start):
+    n = start
+    try:
+        while True:
+            try:
+                yield n
+            except ValueError:
+                n += 100
+                yield -n
+            n += 1
+    finally:
+        pass
+
+
+def delegate(start):
+    result = yield from counter(start)
+    return result
+
+
+def generator_work(rounds):
+    total = 0
+    for j in range(rounds):
+        g = counter(j)
+        total += next(g) + next(g)
+        total += g.throw(ValueError("boom"))
+        g.close()
+        d = delegate(j)
+        total += next(d)
+        try:
+            total += d.throw(ValueError("deep"))
+        except StopIteration:
+            pass
+        d.close()
+        g2 = counter(j)
+        next(g2)
+        try:
+            g2.throw(KeyError("out"))
+        except KeyError:
+            total += 1
+    return total
+
+
+def threads_with_generators(count, rounds):
+    results = [None] * count
+
+    def work(k):
+        results[k] = generator_work(rounds)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    mine = generator_work(rounds)  # the sampled thread runs them too
+    for t in threads:
+        t.join()
+    return sum(results) + mine
+
+
+async def task_leaf(i):
+    await asyncio.sleep(0)
+    total = 0
+    for k in range(50):
+        total += k * i
+        if k % 10 == 0:
+            await asyncio.sleep(0)
+    return total
+
+
+async def task(i):
+    value = await task_leaf(i)
+    if i % 7 == 0:
+        await asyncio.sleep(0.001)
+    return value
+
+
+async def gather_all(count):
+    results = await asyncio.gather(*[task(i) for i in range(count)])
+    return sum(results)
+
+
+def run_asyncio(count):
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(gather_all(count))
+    finally:
+        loop.close()
+
+
+print("churn", churn())
+print("recursion default limit", recursion(1000, 3))
+print("recursion deep limit", recursion(2600, 2))
+print("generators", threads_with_generators(20, 150))
+print("asyncio", run_asyncio(1000))
+print("done")
