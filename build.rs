@@ -54,7 +54,7 @@ fn main() {
     let supported = (major == "3" && KNOWN_MINORS.contains(&minor)) || version == "2.7";
     if !supported {
         fail(&format!(
-            "`{executable}` is Python {version}; pyinstrument supports CPython 3.6 to 3.13."
+            "`{executable}` is Python {version}; pyinstrument supports CPython 2.7 and 3.6 to 3.13."
         ));
     }
     if lines[7] == "1" {
@@ -70,6 +70,22 @@ fn main() {
              Rebuild that Python with --enable-shared (for pyenv: \
              env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {version}) \
              or point PYTHON_SYS_EXECUTABLE at one that has it."
+        ));
+    }
+
+    let bindings_for_3 = env::var_os("CARGO_FEATURE_PYTHON3").is_some();
+    let bindings_for_2 = env::var_os("CARGO_FEATURE_PYTHON27").is_some();
+    if bindings_for_3 == bindings_for_2 {
+        fail("enable exactly one of the features `python3` (the default) and `python27`.");
+    }
+    if major == "2" && bindings_for_3 {
+        fail(&format!(
+            "`{executable}` is Python 2.7: build with `--no-default-features --features python27`."
+        ));
+    }
+    if major == "3" && bindings_for_2 {
+        fail(&format!(
+            "`{executable}` is Python {version}: the `python27` feature is for Python 2.7 only."
         ));
     }
 

@@ -28,7 +28,13 @@ quick=0
 if [[ "${1:-}" == "--quick" ]]; then quick=1; fi
 
 (cd "$repo" && cargo build --release)
-bin="$CARGO_TARGET_DIR/release/pyinstrument"
+# Benchmark a private copy, so that a concurrent rebuild cannot swap the
+# binary in the middle of the runs (it embeds all it needs; libpython is
+# linked dynamically).
+snap="$(mktemp -d)"
+trap 'rm -rf "$snap"' EXIT
+cp "$CARGO_TARGET_DIR/release/pyinstrument" "$snap/pyinstrument"
+bin="$snap/pyinstrument"
 common=(--pyinstrument "$bin" --python "$py")
 
 mkdir -p "$here/results"

@@ -2,6 +2,8 @@
 count over generated text, a recursive Fibonacci, a sort with a key
 function, some JSON round trips and a short sleep. Runs in about a second.
 """
+from __future__ import print_function
+
 import json
 import random
 import time

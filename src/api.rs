@@ -2,7 +2,7 @@
 //! sampler on the calling thread, and render sessions. The package's
 //! `Profiler` class (pyshim/pyinstrument/profiler.py) is the public face.
 
-use crate::ffi::native_module::{create_module, Function, ModulePtr, Raise, Value};
+use crate::ffi::native_module::{create_module, Function, Raise, Value};
 use crate::render::{render, Format, RenderOptions};
 use crate::sampler::{Mode, ProgramInfo, Sampler};
 use crate::session::Session;
@@ -35,12 +35,29 @@ static FUNCTIONS: [Function; 3] = [
     },
 ];
 
-/// The init function CPython calls to import `_pyinstrument`.
+const MODULE_DOC: &std::ffi::CStr = c"pyinstrument's native sampler and renderers";
+
+/// The init function CPython 3 calls to import `_pyinstrument`.
+#[cfg(not(py_2_7))]
 #[allow(unsafe_code)] // exporting an unmangled symbol is all this does
 #[no_mangle]
-pub extern "C" fn PyInit__pyinstrument() -> ModulePtr {
-    create_module(c"_pyinstrument", c"pyinstrument's native sampler and renderers", &FUNCTIONS)
+pub extern "C" fn PyInit__pyinstrument() -> crate::ffi::native_module::ModulePtr {
+    create_module(c"_pyinstrument", MODULE_DOC, &FUNCTIONS)
 }
+
+/// The init function CPython 2.7 calls to import `_pyinstrument`.
+#[cfg(py_2_7)]
+#[allow(unsafe_code)] // exporting an unmangled symbol is all this does
+#[no_mangle]
+pub extern "C" fn init_pyinstrument() {
+    let _ = create_module(c"_pyinstrument", MODULE_DOC, &FUNCTIONS);
+}
+
+/// The module's init function, for registering it as a built-in.
+#[cfg(not(py_2_7))]
+pub const MODULE_INIT: extern "C" fn() -> crate::ffi::native_module::ModulePtr = PyInit__pyinstrument;
+#[cfg(py_2_7)]
+pub const MODULE_INIT: extern "C" fn() = init_pyinstrument;
 
 fn start(args: &[Value]) -> Result<Value, Raise> {
     let (use_signal, interval) = match args {

@@ -101,6 +101,16 @@ const SAFEPATH_ENV: KnownBug = KnownBug {
            sys.path[0]",
 };
 
+const FORK_CHILD_REPORT: KnownBug = KnownBug {
+    from: (2, 7),
+    to: (3, 99),
+    what: "a child made by os.fork() that exits through sys.exit()/the end of the \
+           script finalizes its own interpreter copy, and write_pending_report \
+           prints a second (empty, 'No samples were recorded.') report from the \
+           child into the program's stdout; with -o the child also writes the \
+           file (the parent's rename usually wins because it exits last)",
+};
+
 const ORIG_ARGV_EMPTY: KnownBug = KnownBug {
     from: (3, 10),
     to: (3, 99),
@@ -206,6 +216,9 @@ cases! {
     main_module_attributes: Case { args: &["facts.py", "main"], ..CASE };
     file_attribute_relative: Case { args: &["facts.py", "file"], known_bugs: &[FILE_NOT_ABSOLUTE], ..CASE };
     file_attribute_absolute: Case { args: &["{work}/scripts/facts.py", "file"], ..CASE };
+    source_of_main: Case { args: &["facts.py", "source"], ..CASE };
+    warnings_relative_path: Case { args: &["facts.py", "warnings"], known_bugs: &[FILE_NOT_ABSOLUTE], ..CASE };
+    warnings_absolute_path: Case { args: &["{work}/scripts/facts.py", "warnings"], ..CASE };
     main_globals: Case { args: &["facts.py", "globals"], ..CASE };
     pickle_main_class: Case { args: &["facts.py", "pickle"], ..CASE };
     executable_and_prefix: Case { args: &["facts.py", "executable"], ..CASE };
@@ -303,6 +316,8 @@ cases! {
     // --- shutdown ------------------------------------------------------------
     finalizers_atexit_threads: Case { args: &["finalizers.py"], ..CASE };
     threads: Case { args: &["threads.py"], ..CASE };
+    fork_child_exits_normally: Case { args: &["fork_child.py"], ..CASE };
+    multiprocessing_start_methods: Case { args: &["multiproc.py"], ..CASE };
 
     // --- -m --------------------------------------------------------------------
     module_package_main: Case { args: &["-m", "parity_pkg", "arg1", "--opt", "-o", "x"], ..CASE };
@@ -769,6 +784,28 @@ fn unopenable_script(script: &str, errno: &str) {
     assert!(actual.stdout.is_empty(), "{}", actual.describe());
     assert!(!report.exists(), "a report was written though nothing ran");
     assert!(list_dir(reports.path()).is_empty(), "files left in the report directory");
+}
+
+/// `os.fork()` with a child that leaves through `sys.exit` (so it runs the
+/// interpreter's shutdown): with the report on stdout, the program's output
+/// must be python's, followed by one report, the parent's. A report from
+/// the child would land in the middle of the program's output.
+#[test]
+fn forked_child_prints_no_report() {
+    let work = TempDir::new("fork_stdout");
+    let scripts = copy_scripts(&work);
+    let expected = Run::new(python(), &scripts).arg("fork_child.py").output();
+    assert_eq!(expected.code(), 0, "python itself: {}", expected.describe());
+    let actual = Run::new(pyinstrument(), &scripts).arg("fork_child.py").output();
+    assert_eq!(actual.code(), 0, "{}", actual.describe());
+    let reports = actual.stdout_text().matches("Duration:").count();
+    assert!(
+        actual.stdout.starts_with(&expected.stdout) && reports == 1,
+        "expected python's output ({:?}) followed by exactly one report; got {reports} report(s):\n{}\n{}",
+        expected.stdout_text(),
+        actual.stdout_text(),
+        known_note(&[FORK_CHILD_REPORT])
+    );
 }
 
 /// A zip file with a `__main__.py`, run as a script (made with python's

@@ -51,9 +51,11 @@ class Profiler(object):
     def stop(self):
         if self._handle is None:
             raise RuntimeError('this profiler is not running; call start() first')
-        handle, self._handle = self._handle, None
         command_line, sys_path, library_dirs, python_version = self._program
-        self._session = _native.stop(handle, command_line, sys_path, library_dirs, python_version)
+        # Raises (and the profiler keeps running) if called from a thread
+        # other than the one that called start().
+        self._session = _native.stop(self._handle, command_line, sys_path, library_dirs, python_version)
+        self._handle = None
         return self
 
     @property
@@ -103,6 +105,12 @@ class Profiler(object):
             import os
             color = is_tty and not os.environ.get('NO_COLOR') and os.environ.get('TERM') != 'dumb'
         file.write(self.output_text(unicode=unicode, color=color, show_all=show_all))
+
+    @property
+    def duration(self):
+        """Wall-clock seconds profiled by the last start()/stop()."""
+        import json
+        return float(json.loads(self._finished_session()).get('duration', 0.0))
 
     def session_json(self):
         """The whole profile as pyinstrument's JSON (loadable with

@@ -166,6 +166,8 @@ pub unsafe fn copy_raw(s: RawStr, dst: &mut [u8]) -> usize {
 pub fn decode(kind: u8, bytes: &[u8]) -> String {
     const BAD: char = char::REPLACEMENT_CHARACTER;
     match kind {
+        // 2.7 names and file names are byte strings, UTF-8 by convention.
+        1 if cfg!(py_2_7) => String::from_utf8_lossy(bytes).into_owned(),
         1 => bytes.iter().map(|&b| b as char).collect(),
         2 => {
             let mut s: String = bytes
@@ -295,6 +297,9 @@ unsafe fn read_frame(layout: &Layout, frame: *const u8) -> RawFrame {
 }
 
 unsafe fn read_str(layout: &Layout, obj: *const u8) -> RawStr {
+    if let Some(bytes) = layout.bytes_str {
+        return read_bytes_str(layout, bytes, obj);
+    }
     if !plausible(obj) || load::<*const c_void>(obj, layout.ob_type) != unicode_type() {
         return RawStr::UNREADABLE;
     }
@@ -326,17 +331,34 @@ unsafe fn read_str(layout: &Layout, obj: *const u8) -> RawStr {
     }
 }
 
+/// 2.7: a `PyStringObject` (bytes, conventionally UTF-8 for file names).
+unsafe fn read_bytes_str(layout: &Layout, bytes: crate::ffi::layout::BytesStr, obj: *const u8) -> RawStr {
+    if !plausible(obj) || load::<*const c_void>(obj, layout.ob_type) != unicode_type() {
+        return RawStr::UNREADABLE;
+    }
+    let len = load::<isize>(obj, bytes.size);
+    if !(0..=MAX_STR_LEN).contains(&len) {
+        return RawStr::UNREADABLE;
+    }
+    RawStr { data: obj.add(bytes.data), len: len as usize, kind: 1 }
+}
+
 unsafe fn is_code(layout: &Layout, obj: *const u8) -> bool {
     plausible(obj) && load::<*const c_void>(obj, layout.ob_type) == code_type()
 }
 
 fn code_type() -> *const c_void {
     // Taking the address of an extern static reads nothing.
-    ptr::addr_of!(python3_sys::PyCode_Type) as *const c_void
+    ptr::addr_of!(super::py::PyCode_Type) as *const c_void
 }
 
+/// The type of the strings code objects name themselves with: `str`
+/// (`PyUnicode_Type` on 3.x, `PyString_Type` on 2.7).
 fn unicode_type() -> *const c_void {
-    ptr::addr_of!(python3_sys::PyUnicode_Type) as *const c_void
+    #[cfg(py_2_7)]
+    return ptr::addr_of!(super::py::PyString_Type) as *const c_void;
+    #[cfg(not(py_2_7))]
+    return ptr::addr_of!(super::py::PyUnicode_Type) as *const c_void;
 }
 
 /// Could `p` point to an object or frame? (Non-null, outside the zero page,

@@ -3,7 +3,7 @@
 //! GIL held (the interpreter is ours alone between `initialize` and
 //! `finalize`), which is what makes the safe wrappers sound.
 
-use python3_sys as py;
+use super::py;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::ptr::NonNull;
@@ -67,6 +67,18 @@ impl Drop for PyRef {
     }
 }
 
+#[cfg(py_2_7)]
+unsafe fn utf8_of(obj: *mut py::PyObject) -> Option<String> {
+    // 2.7: `str()` gives a byte string.
+    let data = py::PyString_AsString(obj);
+    if data.is_null() {
+        py::PyErr_Clear();
+        return None;
+    }
+    Some(CStr::from_ptr(data).to_string_lossy().into_owned())
+}
+
+#[cfg(not(py_2_7))]
 unsafe fn utf8_of(obj: *mut py::PyObject) -> Option<String> {
     let data = py::PyUnicode_AsUTF8(obj);
     if data.is_null() {
@@ -104,11 +116,21 @@ fn outcome(ptr: *mut py::PyObject) -> Outcome {
     PyRef::from_owned(ptr).ok_or_else(pending_exception_kind)
 }
 
-/// Converts `text` to the wide string CPython's start-up functions take. The
-/// allocation is deliberately leaked: CPython keeps pointers to program name
-/// and argv for the interpreter's whole life.
-fn leak_wide(text: &str) -> *mut libc::wchar_t {
+/// The character type of CPython's start-up functions (program name, argv).
+#[cfg(py_2_7)]
+type ArgChar = c_char;
+#[cfg(not(py_2_7))]
+type ArgChar = libc::wchar_t;
+
+/// Converts `text` to the string type CPython's start-up functions take
+/// (wide on 3.x, bytes on 2.7). The allocation is deliberately leaked:
+/// CPython keeps pointers to program name and argv for the interpreter's
+/// whole life.
+fn leak_wide(text: &str) -> *mut ArgChar {
     let c_text = CString::new(text.replace('\0', "")).unwrap_or_default();
+    #[cfg(py_2_7)]
+    return c_text.into_raw();
+    #[cfg(not(py_2_7))]
     unsafe {
         let wide = py::Py_DecodeLocale(c_text.as_ptr(), std::ptr::null_mut());
         wide as *mut libc::wchar_t
@@ -129,8 +151,12 @@ pub fn set_program_name(path: &str) {
     }
 }
 
-/// Signature of a built-in module's init function (`PyInit_<name>`).
+/// Signature of a built-in module's init function (`PyInit_<name>`; on 2.7
+/// `init<name>`, which returns nothing).
+#[cfg(not(py_2_7))]
 pub type ModuleInit = unsafe extern "C" fn() -> *mut py::PyObject;
+#[cfg(py_2_7)]
+pub type ModuleInit = unsafe extern "C" fn();
 
 /// Makes `name` importable as a built-in module. Must be called before
 /// `initialize`.
@@ -161,7 +187,7 @@ pub fn runtime_version() -> (u32, u32) {
 /// Sets `sys.argv` (and, with `update_path`, `sys.path[0]` the way `python`
 /// computes it from argv[0]).
 pub fn set_argv(argv: &[String], update_path: bool) {
-    let mut wide: Vec<*mut libc::wchar_t> = argv.iter().map(|a| leak_wide(a)).collect();
+    let mut wide: Vec<*mut ArgChar> = argv.iter().map(|a| leak_wide(a)).collect();
     #[allow(deprecated)]
     unsafe {
         py::PySys_SetArgvEx(wide.len() as c_int, wide.as_mut_ptr(), update_path as c_int);
@@ -175,17 +201,35 @@ pub fn exec_in_new_namespace(source: &str, filename: &str) -> Outcome {
     let c_source = CString::new(source).expect("bootstrap source has no NUL");
     let c_filename = CString::new(filename).expect("filename has no NUL");
     unsafe {
-        let code = outcome(py::Py_CompileString(
-            c_source.as_ptr(),
-            c_filename.as_ptr(),
-            py::Py_file_input,
-        ))?;
+        let code = outcome(compile_string(c_source.as_ptr(), c_filename.as_ptr()))?;
         let namespace = outcome(py::PyDict_New())?;
         let builtins = py::PyEval_GetBuiltins();
         py::PyDict_SetItemString(namespace.as_ptr(), c"__builtins__".as_ptr(), builtins);
-        let _ = outcome(py::PyEval_EvalCode(code.as_ptr(), namespace.as_ptr(), namespace.as_ptr()))?;
+        let _ = outcome(eval_code(code.as_ptr(), namespace.as_ptr()))?;
         Ok(namespace)
     }
+}
+
+unsafe fn compile_string(source: *const c_char, filename: *const c_char) -> *mut py::PyObject {
+    #[cfg(py_2_7)]
+    return py::Py_CompileStringFlags(source, filename, py::Py_file_input, std::ptr::null_mut());
+    #[cfg(not(py_2_7))]
+    return py::Py_CompileString(source, filename, py::Py_file_input);
+}
+
+unsafe fn eval_code(code: *mut py::PyObject, globals: *mut py::PyObject) -> *mut py::PyObject {
+    #[cfg(py_2_7)]
+    return py::PyEval_EvalCode(code as *mut py::PyCodeObject, globals, globals);
+    #[cfg(not(py_2_7))]
+    return py::PyEval_EvalCode(code, globals, globals);
+}
+
+/// A native `str` from UTF-8 text (bytes on 2.7).
+pub(crate) unsafe fn new_str(text: &str) -> *mut py::PyObject {
+    #[cfg(py_2_7)]
+    return py::PyString_FromStringAndSize(text.as_ptr() as *const c_char, text.len() as py::Py_ssize_t);
+    #[cfg(not(py_2_7))]
+    return py::PyUnicode_FromStringAndSize(text.as_ptr() as *const c_char, text.len() as py::Py_ssize_t);
 }
 
 /// An argument passed from Rust to a Python function.
@@ -199,10 +243,7 @@ pub enum Arg<'a> {
 fn arg_to_object(arg: &Arg) -> Option<PyRef> {
     unsafe {
         let ptr = match arg {
-            Arg::Str(text) => py::PyUnicode_FromStringAndSize(
-                text.as_ptr() as *const c_char,
-                text.len() as py::Py_ssize_t,
-            ),
+            Arg::Str(text) => new_str(text),
             Arg::Int(value) => py::PyLong_FromLongLong(*value),
             Arg::Bool(value) => py::PyBool_FromLong(*value as libc::c_long),
             Arg::Object(obj) => {
@@ -242,7 +283,7 @@ pub fn eval_in_main(code: &PyRef) -> Outcome {
             return Err(pending_exception_kind());
         }
         let globals = py::PyModule_GetDict(main); // borrowed
-        outcome(py::PyEval_EvalCode(code.as_ptr(), globals, globals))
+        outcome(eval_code(code.as_ptr(), globals))
     }
 }
 
@@ -258,7 +299,15 @@ pub fn print_pending_exception() {
 /// flushes the standard streams). Returns false where `python` would exit
 /// with status 120 (flushing failed).
 pub fn finalize() -> bool {
-    unsafe { py::Py_FinalizeEx() >= 0 }
+    #[cfg(py_2_7)]
+    unsafe {
+        py::Py_Finalize();
+        true
+    }
+    #[cfg(not(py_2_7))]
+    unsafe {
+        py::Py_FinalizeEx() >= 0
+    }
 }
 
 /// Registers `hook` to run at the very end of finalization, after Python's
@@ -266,7 +315,7 @@ pub fn finalize() -> bool {
 /// reached when the program exits through SystemExit.
 pub fn at_exit(hook: extern "C" fn()) {
     unsafe {
-        py::Py_AtExit(Some(hook));
+        py::Py_AtExit(Some(hook as _));
     }
 }
 
@@ -285,7 +334,7 @@ pub fn exit_by_sigint() -> ! {
 pub fn flush_std_streams() {
     unsafe {
         for name in [c"stdout", c"stderr"] {
-            let stream = py::PySys_GetObject(name.as_ptr()); // borrowed
+            let stream = py::PySys_GetObject(name.as_ptr() as *mut c_char); // borrowed
             if !stream.is_null() {
                 let result = py::PyObject_CallMethod(
                     stream,

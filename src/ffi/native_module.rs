@@ -6,7 +6,7 @@
 //! Every function shares one C trampoline; the Rust function it calls rides
 //! in the `self` slot of the built-in function object, as a capsule.
 
-use python3_sys as py;
+use super::py;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_void};
 
@@ -48,6 +48,14 @@ unsafe fn to_value(obj: *mut py::PyObject) -> Result<Value, Raise> {
     if py::PyBool_Check(obj) != 0 {
         return Ok(Value::Bool(obj == py::Py_True()));
     }
+    #[cfg(py_2_7)]
+    if py::PyInt_Check(obj) != 0 {
+        return Ok(Value::Int(py::PyInt_AsLong(obj) as i64));
+    }
+    #[cfg(py_2_7)]
+    if py::PyString_Check(obj) != 0 {
+        return str_of(obj).map(Value::Str);
+    }
     if py::PyLong_Check(obj) != 0 {
         let value = py::PyLong_AsLongLong(obj);
         if value == -1 && !py::PyErr_Occurred().is_null() {
@@ -72,7 +80,7 @@ unsafe fn to_value(obj: *mut py::PyObject) -> Result<Value, Raise> {
         let mut items = Vec::with_capacity(count.max(0) as usize);
         for index in 0..count {
             let item = py::PySequence_GetItem(sequence, index);
-            let text = if item.is_null() || py::PyUnicode_Check(item) == 0 {
+            let text = if item.is_null() || !is_text(item) {
                 None
             } else {
                 str_of(item).ok()
@@ -95,8 +103,25 @@ unsafe fn to_value(obj: *mut py::PyObject) -> Result<Value, Raise> {
     Err(Raise::TypeError("unsupported argument type".to_string()))
 }
 
+unsafe fn is_text(obj: *mut py::PyObject) -> bool {
+    #[cfg(py_2_7)]
+    if py::PyString_Check(obj) != 0 {
+        return true;
+    }
+    py::PyUnicode_Check(obj) != 0
+}
+
 unsafe fn str_of(obj: *mut py::PyObject) -> Result<String, Raise> {
+    #[cfg(py_2_7)]
+    if py::PyString_Check(obj) != 0 {
+        let data = py::PyString_AsString(obj);
+        let size = py::PyString_Size(obj);
+        return Ok(String::from_utf8_lossy(std::slice::from_raw_parts(data as *const u8, size as usize)).into_owned());
+    }
     // Surrogates (from undecodable file names) become U+FFFD rather than an error.
+    #[cfg(py_2_7)]
+    let bytes = py::PyUnicode_AsUTF8String(obj);
+    #[cfg(not(py_2_7))]
     let bytes = py::PyUnicode_AsEncodedString(obj, c"utf-8".as_ptr(), c"replace".as_ptr());
     if bytes.is_null() {
         py::PyErr_Clear();
@@ -119,7 +144,7 @@ unsafe fn from_value(value: Value) -> *mut py::PyObject {
         Value::Bool(b) => py::PyBool_FromLong(b as libc::c_long),
         Value::Int(i) => py::PyLong_FromLongLong(i),
         Value::Float(f) => py::PyFloat_FromDouble(f),
-        Value::Str(s) => py::PyUnicode_FromStringAndSize(s.as_ptr() as *const c_char, s.len() as py::Py_ssize_t),
+        Value::Str(s) => super::interpreter::new_str(&s),
         Value::StrList(items) => {
             let list = py::PyList_New(0);
             if list.is_null() {
@@ -175,6 +200,42 @@ unsafe extern "C" fn trampoline(slf: *mut py::PyObject, args: *mut py::PyObject)
 /// exception set on failure, as a module init function must.
 pub fn create_module(name: &'static CStr, doc: &'static CStr, functions: &'static [Function]) -> ModulePtr {
     unsafe {
+        let module = new_module(name, doc);
+        if module.is_null() {
+            return module;
+        }
+        if add_functions(module, name, functions) {
+            module
+        } else {
+            release_module(module);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+#[cfg(py_2_7)]
+unsafe fn new_module(name: &'static CStr, doc: &'static CStr) -> *mut py::PyObject {
+    // Py_InitModule4 returns a borrowed reference, and registers the module.
+    py::Py_InitModule4(
+        name.as_ptr(),
+        std::ptr::null_mut(),
+        doc.as_ptr(),
+        std::ptr::null_mut(),
+        py::PYTHON_API_VERSION,
+    )
+}
+
+#[cfg(py_2_7)]
+unsafe fn release_module(_module: *mut py::PyObject) {}
+
+#[cfg(not(py_2_7))]
+unsafe fn release_module(module: *mut py::PyObject) {
+    py::Py_DECREF(module);
+}
+
+#[cfg(not(py_2_7))]
+unsafe fn new_module(name: &'static CStr, doc: &'static CStr) -> *mut py::PyObject {
+    {
         let definition = Box::leak(Box::new(py::PyModuleDef {
             m_base: py::PyModuleDef_HEAD_INIT,
             m_name: name.as_ptr(),
@@ -186,11 +247,14 @@ pub fn create_module(name: &'static CStr, doc: &'static CStr, functions: &'stati
             m_clear: None,
             m_free: None,
         }));
-        let module = py::PyModule_Create2(definition, py::PYTHON_API_VERSION);
-        if module.is_null() {
-            return module;
-        }
-        let module_name = py::PyUnicode_FromString(name.as_ptr());
+        py::PyModule_Create2(definition, py::PYTHON_API_VERSION)
+    }
+}
+
+/// Adds each function to `module`; false (with an exception set) on failure.
+unsafe fn add_functions(module: *mut py::PyObject, name: &'static CStr, functions: &'static [Function]) -> bool {
+    {
+        let module_name = super::interpreter::new_str(name.to_str().unwrap_or("_pyinstrument"));
         for function in functions {
             let method = Box::leak(Box::new(py::PyMethodDef {
                 ml_name: function.name.as_ptr(),
@@ -204,19 +268,17 @@ pub fn create_module(name: &'static CStr, doc: &'static CStr, functions: &'stati
                 None,
             );
             if capsule.is_null() {
-                py::Py_DECREF(module);
-                return std::ptr::null_mut();
+                return false;
             }
             let callable = py::PyCFunction_NewEx(method, capsule, module_name);
             py::Py_DECREF(capsule);
-            if callable.is_null() || py::PyModule_AddObject(module, function.name.as_ptr(), callable) != 0 {
-                py::Py_DECREF(module);
-                return std::ptr::null_mut();
+            if callable.is_null() || py::PyModule_AddObject(module, function.name.as_ptr() as *mut c_char, callable) != 0 {
+                return false;
             }
         }
         if !module_name.is_null() {
             py::Py_DECREF(module_name);
         }
-        module
+        true
     }
 }

@@ -6,7 +6,7 @@
 
 use super::interpreter::PyRef;
 use super::stack::ThreadStateRef;
-use python3_sys as py;
+use super::py;
 use std::os::raw::{c_char, c_int, c_void};
 
 type TraceFunc = unsafe extern "C" fn(*mut py::PyObject, *mut c_void, c_int, *mut py::PyObject) -> c_int;
@@ -135,7 +135,7 @@ impl<T: 'static> ProfileHook<T> {
 
 /// Whether `sys.getprofile()` is `obj`.
 unsafe fn current_profile_object_is(obj: *mut py::PyObject) -> bool {
-    let getprofile = py::PySys_GetObject(c"getprofile".as_ptr());
+    let getprofile = py::PySys_GetObject(c"getprofile".as_ptr() as *mut c_char);
     if getprofile.is_null() {
         return true;
     }

@@ -17,7 +17,7 @@ pub struct ThreadStateRef(usize);
 impl ThreadStateRef {
     /// The calling thread's state. The caller holds the GIL.
     pub fn current() -> ThreadStateRef {
-        ThreadStateRef(unsafe { python3_sys::PyThreadState_Get() } as usize)
+        ThreadStateRef(unsafe { super::py::PyThreadState_Get() } as usize)
     }
 }
 

@@ -123,14 +123,14 @@ pub struct ThreadTimer<T: 'static> {
 
 impl<T: 'static> ThreadTimer<T> {
     /// Arms a timer for the calling thread.
-    pub fn start(state: Box<T>, interval_ns: u64, tick: fn(&mut T)) -> Result<ThreadTimer<T>, (Box<T>, String)> {
+    pub fn start(state: Box<T>, interval_ns: u64, tick: fn(&mut T)) -> Result<ThreadTimer<T>, String> {
         if let Err(message) = install_handler() {
-            return Err((state, message));
+            return Err(message);
         }
         let Some(slot_index) = (0..SLOT_COUNT).find(|&i| {
             SLOTS[i].in_use.compare_exchange(false, true, SeqCst, SeqCst).is_ok()
         }) else {
-            return Err((state, "too many profilers running at once".to_string()));
+            return Err("too many profilers running at once".to_string());
         };
         let slot = &SLOTS[slot_index];
         let generation = slot.generation.fetch_add(1, SeqCst).wrapping_add(1) & 0xffff_ffff;
@@ -149,8 +149,8 @@ impl<T: 'static> ThreadTimer<T> {
             let mut timer: libc::timer_t = std::mem::zeroed();
             if libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) != 0 {
                 let message = format!("cannot create the sampling timer: {}", std::io::Error::last_os_error());
-                let state = Self::release_slot(slot_index);
-                return Err((state, message));
+                drop(Self::release_slot(slot_index));
+                return Err(message);
             }
             let interval = libc::timespec {
                 tv_sec: (interval_ns / 1_000_000_000) as libc::time_t,
@@ -160,8 +160,8 @@ impl<T: 'static> ThreadTimer<T> {
             if libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) != 0 {
                 let message = format!("cannot start the sampling timer: {}", std::io::Error::last_os_error());
                 libc::timer_delete(timer);
-                let state = Self::release_slot(slot_index);
-                return Err((state, message));
+                drop(Self::release_slot(slot_index));
+                return Err(message);
             }
             Ok(ThreadTimer { slot: slot_index, timer, state })
         }

@@ -71,6 +71,9 @@ def install_embedded_finder():
     """Make the `pyinstrument` package importable by the program (its
     Profiler API and Django middleware) with nothing installed. It comes
     first, so the profiler in use is always this one."""
+    if sys.version_info[0] < 3:
+        sys.meta_path.insert(0, _Python2EmbeddedImporter())
+        return
     import importlib.abc
     import importlib.util
 
@@ -96,3 +99,31 @@ def install_embedded_finder():
             exec(code, module.__dict__)
 
     sys.meta_path.insert(0, EmbeddedPackageFinder())
+
+
+class _Python2EmbeddedImporter(object):
+    """The same import hook in Python 2.7's (PEP 302) terms."""
+
+    def find_module(self, fullname, path=None):
+        return self if fullname in _embedded_modules else None
+
+    def load_module(self, fullname):
+        if fullname in sys.modules:
+            return sys.modules[fullname]
+        import imp
+        source, is_package = _embedded_modules[fullname]
+        module = imp.new_module(fullname)
+        module.__file__ = '<pyinstrument>/' + fullname.replace('.', '/') + '.py'
+        module.__loader__ = self
+        if is_package:
+            module.__path__ = []
+            module.__package__ = fullname
+        else:
+            module.__package__ = fullname.rpartition('.')[0]
+        sys.modules[fullname] = module
+        try:
+            exec(compile(source, module.__file__, 'exec', 0, True), module.__dict__)
+        except BaseException:
+            del sys.modules[fullname]
+            raise
+        return module

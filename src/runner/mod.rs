@@ -68,7 +68,7 @@ pub fn run(options: RunOptions) -> Result<i32> {
     };
 
     interp::set_program_name(&environment::python_program());
-    interp::register_builtin_module(c"_pyinstrument", crate::api::PyInit__pyinstrument);
+    interp::register_builtin_module(c"_pyinstrument", crate::api::MODULE_INIT);
     interp::initialize();
     interp::set_argv(&argv, true);
 

@@ -13,7 +13,10 @@ use crate::error::{Error, Result};
 use crate::ffi::frames::RawFrame;
 use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
 use crate::ffi::stack::{empty_raw_frame, monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
-use crate::ffi::timer::{self, ThreadTimer};
+#[cfg(py_2_7)]
+use crate::ffi::gil_sampler::GilSampler as SignalEngine;
+#[cfg(not(py_2_7))]
+use crate::ffi::timer::{self, ThreadTimer as SignalEngine};
 use crate::sample::{FrameId, StackRecord};
 use recorder::{Recorder, MAX_DEPTH};
 
@@ -86,7 +89,7 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
 }
 
 enum Engine {
-    Signal(ThreadTimer<SignalState>),
+    Signal(SignalEngine<SignalState>),
     Setprofile(ProfileHook<SetprofileState>),
 }
 
@@ -128,7 +131,7 @@ impl Sampler {
                 scratch: scratch(),
                 thread: ThreadStateRef::current(),
             });
-            match ThreadTimer::start(state, interval_ns, signal_tick) {
+            match SignalEngine::start(state, interval_ns, signal_tick) {
                 Ok(timer) => {
                     return Ok(Sampler {
                         engine: Engine::Signal(timer),
@@ -140,7 +143,7 @@ impl Sampler {
                         notes,
                     })
                 }
-                Err((_, message)) => {
+                Err(message) => {
                     notes.push(format!("signal mode unavailable ({message}); fell back to setprofile mode"));
                 }
             }
@@ -177,6 +180,7 @@ impl Sampler {
         let mut recorder = match self.engine {
             Engine::Signal(timer) => {
                 let state = timer.stop();
+                #[cfg(not(py_2_7))]
                 if timer::handler_replaced() {
                     notes.push(
                         "the program replaced pyinstrument's SIGPROF handler, so sampling stopped early".to_string(),

@@ -98,6 +98,19 @@ elif group == "stdin":
 elif group == "environ":
     keep = sorted(k for k in os.environ)
     show("environ keys", keep)
+elif group == "source":
+    import inspect
+    import linecache
+    show("getsource", inspect.getsource(show).splitlines()[0])
+    show("getfile", inspect.getfile(show) == __file__)
+    show("linecache", linecache.getline(__file__, 1).rstrip())
+elif group == "warnings":
+    import warnings
+    warnings.warn("a user warning")
+    warnings.warn("a deprecation in __main__", DeprecationWarning)
+    warnings.warn_explicit("explicit", RuntimeWarning, "somewhere.py", 12)
+    sys.stderr.flush()
+    show("done", True)
 else:
     show("unknown group", group)
     sys.exit(99)

@@ -19,6 +19,10 @@
 
 use std::ffi::c_void;
 
+#[cfg(py_2_7)]
+pub mod py2_7;
+#[cfg(py_2_7)]
+use py2_7 as current;
 #[cfg(py_3_6)]
 pub mod py3_6;
 #[cfg(py_3_6)]
@@ -52,7 +56,7 @@ pub mod py3_13;
 #[cfg(py_3_13)]
 use py3_13 as current;
 
-#[cfg(not(any(py_3_6, py_3_7, py_3_8, py_3_9, py_3_10, py_3_11, py_3_12, py_3_13)))]
+#[cfg(not(any(py_2_7, py_3_6, py_3_7, py_3_8, py_3_9, py_3_10, py_3_11, py_3_12, py_3_13)))]
 compile_error!("ffi::layout has no CPython layout for the Python this crate is built against");
 
 /// The (major, minor) of the CPython whose layout is compiled in.
@@ -119,6 +123,16 @@ pub struct Layout {
     pub state_ascii_bit: u32,
     /// 3.6-3.11: the `ready` bit, which must be set (3.12+: no such bit).
     pub state_ready_bit: Option<u32>,
+    /// 2.7 only: names and files are byte strings (`PyStringObject`), whose
+    /// length is at `ob_size` and bytes at `ob_sval`. None on 3.x.
+    pub bytes_str: Option<BytesStr>,
+}
+
+/// Where a 2.7 `PyStringObject` keeps its length and bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct BytesStr {
+    pub size: usize,
+    pub data: usize,
 }
 
 /// The `state` bitfields of `PyASCIIObject` (identical bit positions in

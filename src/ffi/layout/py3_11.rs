@@ -129,6 +129,7 @@ pub const LAYOUT: Layout = Layout {
     state_compact_bit: state_bits::COMPACT_BIT,
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
+    bytes_str: None,
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[

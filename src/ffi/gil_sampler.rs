@@ -1,0 +1,150 @@
+//! Signal mode for Python 2.7, without signals.
+//!
+//! Python 2.7 does not retry system calls interrupted by a signal (PEP 475
+//! came with 3.5): a timer signal every millisecond would cut `time.sleep`
+//! short and make `select`, `poll` and socket timeouts fail with EINTR, as
+//! the seed's README warns, and no signal-based design avoids that race.
+//!
+//! So on 2.7 a sampling thread wakes at every interval and looks at which
+//! thread holds the GIL:
+//!
+//! - If the profiled thread holds it (it is running Python code), the
+//!   sampler queues a pending call (`Py_AddPendingCall`), which 2.7 runs on
+//!   the main thread at the very next bytecode boundary: the thread samples
+//!   its own stack, in a consistent state, without being interrupted.
+//!   Queuing is cheap and never waits for the GIL, which a busy 2.7 thread
+//!   hands over only reluctantly.
+//! - Otherwise the profiled thread is blocked in a system call or a C
+//!   function, or waiting for the GIL: its frames cannot change while the
+//!   sampler holds the GIL, so the sampler takes the GIL and reads them.
+//!   Time blocked in C is attributed to the Python line that called it.
+//!
+//! Pending calls only ever run on the main thread; for another profiled
+//! thread the sampler always takes the second path.
+
+use super::py;
+use std::ffi::c_void;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+extern "C" {
+    /// The thread state of the thread holding the GIL (NULL when none does).
+    static _PyThreadState_Current: *mut c_void;
+}
+
+/// Shared between the sampling thread and pending calls; every access to
+/// `state` happens with the GIL held, which serialises them.
+struct Shared<T> {
+    state: *mut T,
+    tick: fn(&mut T),
+    stopped: AtomicBool,
+    call_queued: AtomicBool,
+}
+
+struct SendPtr<T>(*const Shared<T>);
+unsafe impl<T> Send for SendPtr<T> {}
+
+pub struct GilSampler<T: 'static> {
+    shared: *const Shared<T>,
+    thread: JoinHandle<()>,
+}
+
+extern "C" fn pending_tick<T>(arg: *mut c_void) -> c_int {
+    let shared = unsafe { &*(arg as *const Shared<T>) };
+    if !shared.stopped.load(SeqCst) {
+        (shared.tick)(unsafe { &mut *shared.state });
+    }
+    shared.call_queued.store(false, SeqCst);
+    0
+}
+
+fn is_main_thread() -> bool {
+    unsafe { libc::getpid() == libc::gettid() }
+}
+
+impl<T: 'static> GilSampler<T> {
+    /// Starts sampling the calling thread, which holds the GIL; `tick` runs
+    /// with the GIL held, on the profiled thread or the sampling thread.
+    pub fn start(state: Box<T>, interval_ns: u64, tick: fn(&mut T)) -> Result<GilSampler<T>, String> {
+        unsafe { py::PyEval_InitThreads() };
+        let profiled = unsafe { py::PyThreadState_Get() } as usize;
+        let use_pending_calls = is_main_thread();
+        let shared = Box::into_raw(Box::new(Shared {
+            state: Box::into_raw(state),
+            tick,
+            stopped: AtomicBool::new(false),
+            call_queued: AtomicBool::new(false),
+        })) as *const Shared<T>;
+        let interval = Duration::from_nanos(interval_ns);
+        let pointer = SendPtr(shared);
+        let thread = std::thread::Builder::new()
+            .name("pyinstrument-sampler".to_string())
+            .spawn(move || {
+                let pointer = pointer;
+                let shared = unsafe { &*pointer.0 };
+                let mut next = Instant::now() + interval;
+                while !shared.stopped.load(SeqCst) {
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    next = (next + interval).max(Instant::now());
+                    if shared.stopped.load(SeqCst) || shared.call_queued.load(SeqCst) {
+                        continue;
+                    }
+                    let holder = unsafe { std::ptr::read_volatile(std::ptr::addr_of!(_PyThreadState_Current)) };
+                    if use_pending_calls && holder as usize == profiled {
+                        shared.call_queued.store(true, SeqCst);
+                        let queued = unsafe {
+                            py::Py_AddPendingCall(Some(pending_tick::<T>), pointer.0 as *mut c_void)
+                        };
+                        if queued != 0 {
+                            shared.call_queued.store(false, SeqCst); // queue full: next time
+                        }
+                    } else {
+                        unsafe {
+                            let gil = py::PyGILState_Ensure();
+                            if !shared.stopped.load(SeqCst) {
+                                (shared.tick)(&mut *shared.state);
+                            }
+                            py::PyGILState_Release(gil);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| {
+                unsafe {
+                    let shared = Box::from_raw(shared as *mut Shared<T>);
+                    drop(Box::from_raw(shared.state));
+                }
+                format!("cannot start the sampling thread: {e}")
+            })?;
+        Ok(GilSampler { shared, thread })
+    }
+
+    /// Stops sampling and returns the state. Called on the profiled thread,
+    /// which holds the GIL (released while the sampling thread finishes).
+    pub fn stop(self) -> Box<T> {
+        unsafe {
+            let shared = &*self.shared;
+            shared.stopped.store(true, SeqCst);
+            let saved = py::PyEval_SaveThread();
+            let joined = self.thread.join();
+            py::PyEval_RestoreThread(saved);
+            if joined.is_err() {
+                panic!("the sampling thread panicked");
+            }
+            let state = Box::from_raw(shared.state);
+            // A pending call still queued will run later and only look at
+            // `stopped`: leave it its few bytes rather than free them under
+            // it. (Running the queue ourselves would also run the program's
+            // own pending signal handlers at the wrong moment.)
+            if !shared.call_queued.load(SeqCst) {
+                drop(Box::from_raw(self.shared as *mut Shared<T>));
+            }
+            state
+        }
+    }
+}

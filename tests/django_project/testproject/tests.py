@@ -1,0 +1,214 @@
+"""Django test-client tests of pyinstrument's middleware:
+`python manage.py test testproject` (from tests/django_project)."""
+import os
+import re
+import shutil
+import tempfile
+import threading
+
+from django.test import Client, RequestFactory, SimpleTestCase, override_settings
+
+from pyinstrument import middleware as mw
+from pyinstrument.middleware import ProfilerMiddleware
+from testproject import views
+
+ALPHA = 'alpha_view_spinner_q7'
+BETA = 'beta_view_spinner_k3'
+
+
+def body(response):
+    return response.content.decode('utf-8')
+
+
+class ProfileChecks(object):
+    def assertProfileOf(self, response, own, other):
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response['Content-Type'].startswith('text/html'), response['Content-Type'])
+        html = body(response)
+        self.assertTrue(re.search(r'<html', html, re.I) and re.search(r'</html>\s*$', html, re.I),
+                        'not an HTML document: %r' % html[:200])
+        self.assertIn(own, html)
+        self.assertNotIn(other, html)
+
+    def assertNormalPage(self, response, text):
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(body(response), text)
+
+
+@override_settings(DEBUG=True)
+class UrlArgumentTests(ProfileChecks, SimpleTestCase):
+    def test_profile_argument_returns_the_views_profile(self):
+        self.assertProfileOf(self.client.get('/alpha/?profile'), ALPHA, BETA)
+        self.assertProfileOf(self.client.get('/beta/?profile'), BETA, ALPHA)
+
+    def test_without_the_argument_the_page_is_served(self):
+        self.assertNormalPage(self.client.get('/alpha/'), 'alpha page\n')
+
+    def test_profile_of_a_post(self):
+        self.assertProfileOf(self.client.post('/alpha/?profile', {'x': '1'}), ALPHA, BETA)
+
+    @override_settings(PYINSTRUMENT_URL_ARGUMENT='prof')
+    def test_custom_url_argument(self):
+        self.assertProfileOf(self.client.get('/alpha/?prof'), ALPHA, BETA)
+        self.assertNormalPage(self.client.get('/alpha/?profile'), 'alpha page\n')
+
+    @override_settings(PYINSTRUMENT_USE_SIGNAL=False)
+    def test_setprofile_mode(self):
+        self.assertProfileOf(self.client.get('/alpha/?profile'), ALPHA, BETA)
+
+    @override_settings(PYINSTRUMENT_INTERVAL=0.005)
+    def test_interval(self):
+        self.assertProfileOf(self.client.get('/beta/?profile'), BETA, ALPHA)
+
+    def test_a_failing_view_still_stops_the_profiler(self):
+        client = Client(raise_request_exception=False)
+        response = client.get('/boom/?profile')
+        self.assertEqual(response.status_code, 200)  # the profile of the failed request
+        self.assertIn('</html>', body(response))
+        # The thread is not left with a running profiler.
+        self.assertIsNone(getattr(mw._running, 'profiler', None))
+        self.assertProfileOf(self.client.get('/alpha/?profile'), ALPHA, BETA)
+
+    def test_concurrent_requests_in_threads_do_not_mix(self):
+        results = {}
+
+        def fetch(name, url):
+            results[name] = Client().get(url)
+
+        threads = [threading.Thread(target=fetch, args=('a%d' % i, '/alpha/?profile&seconds=0.3')) for i in range(3)]
+        threads += [threading.Thread(target=fetch, args=('b%d' % i, '/beta/?profile&seconds=0.3')) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(results), 6)
+        for name, response in results.items():
+            if name.startswith('a'):
+                self.assertProfileOf(response, ALPHA, BETA)
+            else:
+                self.assertProfileOf(response, BETA, ALPHA)
+
+
+class SecureByDefaultTests(ProfileChecks, SimpleTestCase):
+    @override_settings(DEBUG=False)
+    def test_not_debug_ignores_the_argument(self):
+        self.assertNormalPage(self.client.get('/alpha/?profile'), 'alpha page\n')
+
+    @override_settings(DEBUG=False, PYINSTRUMENT_SHOW_CALLBACK='testproject.callbacks.header_allows')
+    def test_dotted_path_callback(self):
+        self.assertNormalPage(self.client.get('/alpha/?profile'), 'alpha page\n')
+        self.assertProfileOf(self.client.get('/alpha/?profile', HTTP_X_PROFILE_ME='yes'), ALPHA, BETA)
+
+    @override_settings(DEBUG=False, PYINSTRUMENT_SHOW_CALLBACK=lambda request: True)
+    def test_callable_callback(self):
+        self.assertProfileOf(self.client.get('/beta/?profile'), BETA, ALPHA)
+
+    @override_settings(DEBUG=True, PYINSTRUMENT_SHOW_CALLBACK='testproject.callbacks.never')
+    def test_the_callback_decides_even_with_debug(self):
+        self.assertNormalPage(self.client.get('/alpha/?profile'), 'alpha page\n')
+
+    def test_not_debug_with_a_profile_dir_writes_nothing(self):
+        directory = tempfile.mkdtemp()
+        try:
+            target = os.path.join(directory, 'profiles')
+            with self.settings(DEBUG=False, PYINSTRUMENT_PROFILE_DIR=target):
+                self.assertNormalPage(self.client.get('/alpha/'), 'alpha page\n')
+            self.assertFalse(os.path.exists(target))
+        finally:
+            shutil.rmtree(directory)
+
+
+class ProfileDirTests(ProfileChecks, SimpleTestCase):
+    def setUp(self):
+        self.directory = tempfile.mkdtemp()
+        self.target = os.path.join(self.directory, 'not', 'yet')
+
+    def tearDown(self):
+        shutil.rmtree(self.directory)
+
+    def files(self):
+        return sorted(os.listdir(self.target)) if os.path.isdir(self.target) else []
+
+    def test_every_request_is_saved(self):
+        with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=self.target):
+            self.assertNormalPage(self.client.get('/alpha/'), 'alpha page\n')
+            self.assertNormalPage(self.client.get('/beta/'), 'beta page\n')
+            self.assertNormalPage(self.client.get('/alpha/'), 'alpha page\n')
+        files = self.files()
+        self.assertEqual(len(files), 3, files)
+        for name in files:
+            self.assertTrue(re.match(r'^\d+\.\d{3}s (alpha|beta) \d+( \(\d+\))?\.html$', name), name)
+            with open(os.path.join(self.target, name)) as handle:
+                html = handle.read()
+            if ' alpha ' in name:
+                self.assertIn(ALPHA, html)
+                self.assertNotIn(BETA, html)
+            else:
+                self.assertIn(BETA, html)
+                self.assertNotIn(ALPHA, html)
+
+    def test_profile_argument_with_a_profile_dir(self):
+        with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=self.target):
+            self.assertProfileOf(self.client.get('/alpha/?profile'), ALPHA, BETA)
+        self.assertEqual(len(self.files()), 1)
+
+    def test_hostile_and_long_paths_stay_in_the_folder(self):
+        paths = [
+            '/any/..%2F..%2F..%2Fescaped/',
+            '/any/../../x',
+            '/any/' + 'a' * 3000 + '/',
+            '/any/%E2%9C%93/\\..\\/.../',
+            '/any/./.',
+        ]
+        with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=self.target):
+            for path in paths:
+                self.assertNormalPage(self.client.get(path), 'index page\n')
+        files = self.files()
+        self.assertEqual(len(files), len(paths), files)
+        for name in files:
+            self.assertNotIn('/', name)
+            self.assertNotIn('..', name)
+            self.assertLessEqual(len(name.encode('utf-8')), 200)
+        self.assertEqual(os.listdir(self.directory), ['not'])
+
+    def test_never_overwrites(self):
+        for _ in range(3):
+            mw._write_new_file(self.target, '0.100s same 1700000000', u'<html>%d</html>' % _)
+        files = self.files()
+        self.assertEqual(files, ['0.100s same 1700000000 (1).html', '0.100s same 1700000000 (2).html',
+                                 '0.100s same 1700000000.html'])
+
+    def test_file_stem(self):
+        stem = mw._profile_file_stem(1.23456, '/a/b/../c.d/', 1700000000.4)
+        self.assertEqual(stem, '1.235s a_b_c.d 1700000000')
+        self.assertEqual(mw._profile_file_stem(0.5, '/', 1.0), '0.500s root 1')
+
+
+@override_settings(DEBUG=True)
+class OldStyleMiddlewareTests(ProfileChecks, SimpleTestCase):
+    """The MIDDLEWARE_CLASSES protocol, driven directly (Django >= 2.0 no
+    longer reads that setting)."""
+
+    def test_process_request_and_response(self):
+        factory = RequestFactory()
+        middleware = ProfilerMiddleware()
+        request = factory.get('/alpha/', {'profile': ''})
+        self.assertIsNone(middleware.process_request(request))
+        response = middleware.process_response(request, views.alpha(request))
+        self.assertProfileOf(response, ALPHA, BETA)
+
+        request = factory.get('/beta/')
+        self.assertIsNone(middleware.process_request(request))
+        response = middleware.process_response(request, views.beta(request))
+        self.assertNormalPage(response, 'beta page\n')
+
+    def test_a_response_that_never_came_back_is_cleaned_up(self):
+        factory = RequestFactory()
+        middleware = ProfilerMiddleware()
+        lost = factory.get('/alpha/', {'profile': ''})
+        middleware.process_request(lost)  # process_response never called
+        request = factory.get('/beta/', {'profile': ''})
+        middleware.process_request(request)
+        response = middleware.process_response(request, views.beta(request))
+        self.assertProfileOf(response, BETA, ALPHA)
+        self.assertFalse(lost._pyinstrument_profiler.is_running)

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The Python-side suite, per Python version:
+#
+#   tests/python/run_suite.sh [3.6 3.8 3.11 3.13 ...]   default: all found
+#
+# For each version: ci/django_env.sh makes (or refreshes) its virtualenv with
+# Django and the README's install; then, in that virtualenv,
+#   - a fresh virtualenv gets the README's install too, and in it the API
+#     checks (plain python), `python -m pyinstrument` vs `pyinstrument`, and
+#     `from pyinstrument import Profiler`;
+#   - the API checks inside the installed runner (`pyinstrument script.py`);
+#   - Django's test client against tests/django_project (plain python, and
+#     inside the runner);
+#   - the live `manage.py runserver` checks (tests/python/django_live.py).
+# Every step has a time limit. Exits non-zero if anything failed.
+set -u
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+failures=()
+LIMIT="${PYINSTRUMENT_SUITE_STEP_TIMEOUT:-900}"
+
+step() {
+    local name="$1"; shift
+    echo "--- $name"
+    # (bash -c: the step may be one of the functions below, exported.)
+    if timeout -k 10 "$LIMIT" bash -c '"$@"' step "$@"; then
+        echo "    ok: $name"
+    else
+        echo "    FAILED ($?): $name"
+        failures+=("$name")
+    fi
+}
+
+same_as_the_command() {
+    # `python -m pyinstrument` and `pyinstrument`: same output, same status.
+    local venv="$1" scratch
+    scratch="$(mktemp -d)"
+    printf 'import sys\nprint("hello from the script", sys.argv[1:])\nsys.exit(3)\n' > "$scratch/exits3.py"
+    (
+        cd "$scratch" &&
+        "$venv/bin/python" -m pyinstrument -o m.txt exits3.py a b > m.out 2>&1; echo "status $?" >> m.out
+        "$venv/bin/pyinstrument" -o c.txt exits3.py a b > c.out 2>&1; echo "status $?" >> c.out
+        "$venv/bin/python" -m pyinstrument --version >> m.out 2>&1
+        "$venv/bin/pyinstrument" --version >> c.out 2>&1
+        cat m.out
+        diff m.out c.out && grep -q 'status 3' m.out && grep -q exits3 m.txt && grep -q exits3 c.txt
+    )
+    local status=$?
+    rm -rf "$scratch"
+    return $status
+}
+
+fresh_install() {
+    local python="$1" venv status
+    venv="$(mktemp -d)/venv"
+    "$python" -m venv "$venv" &&
+    (. "$venv/bin/activate" && cd "$REPO" && python -m pip install -q ./pyshim) &&
+    "$venv/bin/python" tests/python/api_checks.py &&
+    "$venv/bin/python" -c 'from pyinstrument import Profiler; p = Profiler(); p.start(); sum(range(10**5)); p.stop(); print(p.output_text())' &&
+    "$venv/bin/python" -m pyinstrument examples/demo.py > /dev/null &&
+    same_as_the_command "$venv"
+    status=$?
+    rm -rf "$(dirname "$venv")"
+    return $status
+}
+
+django_test_client() {
+    (cd tests/django_project && "$@" manage.py test testproject -v 1)
+}
+
+export REPO
+export -f same_as_the_command fresh_install django_test_client
+
+venvs="$(ci/django_env.sh "$@")" || failures+=("django_env.sh $*")
+while read -r _ version python; do
+    [ -n "${python:-}" ] || continue
+    venv="$(dirname "$(dirname "$python")")"
+    base="$("$python" -c 'import sys; print(getattr(sys, "base_prefix", sys.prefix))')/bin/python3"
+    echo "=== Python $version ($venv)"
+    step "$version fresh virtualenv install" fresh_install "$base"
+    step "$version API in plain python" "$python" tests/python/api_checks.py
+    # (inside the runner: its own report of the whole run is not wanted here)
+    step "$version API inside the runner" "$venv/bin/pyinstrument" -o /dev/null tests/python/api_checks.py
+    step "$version Django test client" django_test_client "$python"
+    step "$version Django test client inside the runner" django_test_client "$venv/bin/pyinstrument" -o /dev/null
+    step "$version Django live server" "$python" tests/python/django_live.py --runner "$venv/bin/pyinstrument"
+done <<< "$venvs"
+
+if [ ${#failures[@]} -ne 0 ]; then
+    echo "FAILED: ${failures[*]}"
+    exit 1
+fi
+echo "ALL OK"
