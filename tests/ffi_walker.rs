@@ -1,3 +1,4 @@
+#![cfg(feature = "python3")] // the 2.7 walker is exercised through the samplers instead
 //! Runs the signal-safe frame walker (`ffi::frames`) inside a real embedded
 //! interpreter: a C-level profile function calls `walk_thread` whenever a
 //! function named `target` starts, and the recorded stacks (innermost

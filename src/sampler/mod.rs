@@ -230,8 +230,45 @@ pub struct ProgramInfo {
     pub library_dirs: Vec<String>,
 }
 
+/// File name prefix of the embedded `pyinstrument` package's code.
+const OWN_CODE_PREFIX: &str = "<pyinstrument>";
+
 impl Recording {
+    /// Cuts each stack where pyinstrument's own Python code begins
+    /// (`Profiler.start()`/`stop()` and what they call): that time belongs
+    /// to the caller, and the profiler's frames would only be noise.
+    fn without_own_frames(mut self) -> Recording {
+        let own: Vec<bool> = self.frames.iter().map(|f| f.file.starts_with(OWN_CODE_PREFIX)).collect();
+        if !own.contains(&true) {
+            return self;
+        }
+        let mut merged: Vec<StackRecord> = Vec::with_capacity(self.stacks.len());
+        let mut index: std::collections::HashMap<Vec<u32>, usize> = std::collections::HashMap::new();
+        for mut stack in self.stacks.drain(..) {
+            if let Some(cut) = stack.frames.iter().position(|&f| own[f as usize]) {
+                stack.frames.truncate(cut.max(1));
+            }
+            match index.get(&stack.frames) {
+                Some(&existing) => {
+                    merged[existing].time += stack.time;
+                    merged[existing].samples += stack.samples;
+                }
+                None => {
+                    index.insert(stack.frames.clone(), merged.len());
+                    merged.push(stack);
+                }
+            }
+        }
+        self.stacks = merged;
+        self
+    }
+
     pub fn into_session(self, program: ProgramInfo) -> crate::session::Session {
+        let recording = self.without_own_frames();
+        recording.build_session(program)
+    }
+
+    fn build_session(self, program: ProgramInfo) -> crate::session::Session {
         crate::session::Session {
             format_version: crate::session::FORMAT_VERSION,
             start_time: self.start_time,
@@ -248,5 +285,40 @@ impl Recording {
             frames: self.frames,
             stacks: self.stacks,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyinstrument_frames_are_cut_and_their_time_goes_to_the_caller() {
+        let recording = Recording {
+            frames: vec![
+                FrameId::new("<module>", "app.py", 1),
+                FrameId::new("Profiler.stop", "<pyinstrument>/pyinstrument/profiler.py", 50),
+                FrameId::new("work", "app.py", 3),
+            ],
+            stacks: vec![
+                StackRecord { frames: vec![0, 2], time: 0.5, samples: 5 },
+                StackRecord { frames: vec![0, 1], time: 0.25, samples: 2 },
+                StackRecord { frames: vec![0], time: 0.125, samples: 1 },
+            ],
+            sample_count: 8,
+            start_time: 0.0,
+            duration: 0.875,
+            cpu_time: 0.0,
+            mode: Mode::Signal,
+            interval: 0.001,
+            notes: vec![],
+        };
+        let stacks = recording.without_own_frames().stacks;
+        assert_eq!(stacks.len(), 2);
+        let module_only = stacks.iter().find(|s| s.frames == [0]).unwrap();
+        assert_eq!(module_only.time, 0.375);
+        assert_eq!(module_only.samples, 3);
+        let total: f64 = stacks.iter().map(|s| s.time).sum();
+        assert_eq!(total, 0.875);
     }
 }
