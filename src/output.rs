@@ -127,7 +127,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = (|| {
         let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        // No fsync: the rename is what makes the report appear whole or not
+        // at all; surviving a power cut is not worth milliseconds per run.
         fs::rename(&temp, path)
     })();
     if let Err(e) = result {

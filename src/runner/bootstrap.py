@@ -21,14 +21,13 @@ def prepare_script(path):
     """
     global _prepared
     import os
-    if os.path.isdir(path) or _is_zipfile(path):
-        # python puts the directory or archive itself first on sys.path and
-        # runs its __main__ module.
-        sys.path[0] = path
-        return 'importer'
+    if os.path.isdir(path):
+        return _run_from_importer(path)
     try:
         with open(path, 'rb') as script:
             source = script.read()
+        if _looks_like_zipfile(source):
+            return _run_from_importer(path)
         code = compile(source, path, 'exec', 0, True)
     except BaseException as exc:
         _prepared = _without_traceback(exc)
@@ -45,12 +44,18 @@ def prepare_script(path):
     return 'code'
 
 
-def _is_zipfile(path):
-    try:
-        import zipfile
-        return zipfile.is_zipfile(path)
-    except Exception:
-        return False
+def _run_from_importer(path):
+    # python puts the directory or archive itself first on sys.path and
+    # runs its __main__ module.
+    sys.path[0] = path
+    return 'importer'
+
+
+def _looks_like_zipfile(source):
+    # A zip archive ends with its end-of-central-directory record (within
+    # the last 64 KiB, after an optional comment). Checked on the bytes
+    # already read, so ordinary scripts never import zipfile.
+    return b'PK\x05\x06' in source[-65536 - 22:] and source[:2] != b'#!' and not source.lstrip()[:1].isalpha()
 
 
 def set_module_path0():
@@ -74,19 +79,17 @@ def install_embedded_finder():
     if sys.version_info[0] < 3:
         sys.meta_path.insert(0, _Python2EmbeddedImporter())
         return
-    import importlib.abc
-    import importlib.util
+    # Duck-typed finder and loader: importing importlib.abc or .util here
+    # would slow every start-up down for the sake of a rare import.
+    from importlib.machinery import ModuleSpec
 
-    class EmbeddedPackageFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    class EmbeddedPackageFinder(object):
         def find_spec(self, fullname, path=None, target=None):
             if fullname not in _embedded_modules:
                 return None
             is_package = _embedded_modules[fullname][1]
-            spec = importlib.util.spec_from_loader(
-                fullname, self, origin='<pyinstrument>/' + fullname.replace('.', '/') + '.py',
-                is_package=is_package)
-            spec.has_location = False
-            return spec
+            origin = '<pyinstrument>/' + fullname.replace('.', '/') + '.py'
+            return ModuleSpec(fullname, self, origin=origin, is_package=is_package)
 
         def create_module(self, spec):
             return None

@@ -24,7 +24,9 @@ const NODE_CAPACITY: usize = 1 << 17;
 const STRING_ARENA_BYTES: usize = 4 << 20;
 /// Longest name or file kept, in bytes of code units.
 const MAX_STRING_BYTES: usize = 4096;
-const EMPTY: u32 = u32::MAX;
+/// An empty slot of an index table; slots hold a table id plus one, so
+/// that the tables can start as zeroed memory that costs nothing until used.
+const EMPTY: u32 = 0;
 /// Frame 0 stands for frames that did not fit in the frame table.
 const UNKNOWN_FRAME: u32 = 0;
 const ROOT: u32 = 0;
@@ -55,13 +57,14 @@ struct Node {
 pub struct Recorder {
     frame_capacity: usize,
     node_capacity: usize,
-    frames: Box<[FrameEntry]>,
-    frame_count: usize,
+    /// Append-only, with a fixed capacity reserved up front: pushing never
+    /// reallocates, and untouched capacity costs no memory.
+    frames: Vec<FrameEntry>,
     frame_index: Box<[u32]>,
     strings: Box<[u8]>,
     strings_used: usize,
-    nodes: Box<[Node]>,
-    node_count: usize,
+    /// Append-only like `frames`.
+    nodes: Vec<Node>,
     node_index: Box<[u32]>,
     path: Box<[u32]>,
     last_ns: u64,
@@ -92,13 +95,11 @@ impl Recorder {
         let mut recorder = Recorder {
             frame_capacity: frames,
             node_capacity: nodes,
-            frames: vec![FrameEntry::default(); frames].into_boxed_slice(),
-            frame_count: 0,
+            frames: Vec::with_capacity(frames),
             frame_index: vec![EMPTY; frames * 2].into_boxed_slice(),
             strings: vec![0u8; string_bytes].into_boxed_slice(),
             strings_used: 0,
-            nodes: vec![Node::default(); nodes].into_boxed_slice(),
-            node_count: 1, // the root
+            nodes: Vec::with_capacity(nodes),
             node_index: vec![EMPTY; nodes * 2].into_boxed_slice(),
             path: vec![0u32; MAX_DEPTH].into_boxed_slice(),
             last_ns: start_ns,
@@ -106,6 +107,7 @@ impl Recorder {
             sample_count: 0,
             overflowed_samples: 0,
         };
+        recorder.nodes.push(Node::default()); // the root
         let unknown = recorder.store_frame(0, 0, LiveStr::latin1(b"<unknown>"), LiveStr::latin1(b"<unknown>"));
         debug_assert_eq!(unknown, Some(UNKNOWN_FRAME));
         recorder
@@ -191,14 +193,15 @@ impl Recorder {
         let mask = self.frame_index.len() - 1;
         let mut slot = hash as usize & mask;
         for _ in 0..self.frame_index.len() {
-            let id = self.frame_index[slot];
-            if id == EMPTY {
+            let stored = self.frame_index[slot];
+            if stored == EMPTY {
                 let Some(id) = self.store_frame(code_addr, first_line, name, file) else {
                     return UNKNOWN_FRAME;
                 };
-                self.frame_index[slot] = id;
+                self.frame_index[slot] = id + 1;
                 return id;
             }
+            let id = stored - 1;
             if self.frame_matches(id, code_addr, first_line, name, file) {
                 return id;
             }
@@ -236,14 +239,13 @@ impl Recorder {
     }
 
     fn store_frame(&mut self, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> Option<u32> {
-        if self.frame_count == self.frame_capacity {
+        if self.frames.len() == self.frame_capacity {
             return None;
         }
         let name = self.store_string(name)?;
         let file = self.store_string(file)?;
-        let id = self.frame_count;
-        self.frames[id] = FrameEntry { code_addr, first_line, name, file };
-        self.frame_count += 1;
+        let id = self.frames.len();
+        self.frames.push(FrameEntry { code_addr, first_line, name, file });
         Some(id as u32)
     }
 
@@ -251,17 +253,17 @@ impl Recorder {
         let mask = self.node_index.len() - 1;
         let mut slot = mix(((parent as u64) << 32) | frame as u64) as usize & mask;
         for _ in 0..self.node_index.len() {
-            let id = self.node_index[slot];
-            if id == EMPTY {
-                if self.node_count == self.node_capacity {
+            let stored = self.node_index[slot];
+            if stored == EMPTY {
+                if self.nodes.len() == self.node_capacity {
                     return None;
                 }
-                let id = self.node_count as u32;
-                self.nodes[id as usize] = Node { parent, frame, time_ns: 0, samples: 0 };
-                self.node_count += 1;
-                self.node_index[slot] = id;
+                let id = self.nodes.len() as u32;
+                self.nodes.push(Node { parent, frame, time_ns: 0, samples: 0 });
+                self.node_index[slot] = id + 1;
                 return Some(id);
             }
+            let id = stored - 1;
             let node = &self.nodes[id as usize];
             if node.parent == parent && node.frame == frame {
                 return Some(id);
@@ -276,8 +278,8 @@ impl Recorder {
     pub fn into_aggregate(self) -> Aggregate {
         let mut unique: HashMap<FrameId, u32> = HashMap::new();
         let mut frames: Vec<FrameId> = Vec::new();
-        let mut frame_map: Vec<u32> = Vec::with_capacity(self.frame_count);
-        for entry in &self.frames[..self.frame_count] {
+        let mut frame_map: Vec<u32> = Vec::with_capacity(self.frames.len());
+        for entry in &self.frames {
             let id = FrameId {
                 function: self.decode(entry.name),
                 file: self.decode(entry.file),
@@ -292,7 +294,7 @@ impl Recorder {
 
         let mut by_path: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut stacks: Vec<StackRecord> = Vec::new();
-        for id in 1..self.node_count {
+        for id in 1..self.nodes.len() {
             let node = self.nodes[id];
             if node.time_ns == 0 && node.samples == 0 {
                 continue;
