@@ -21,10 +21,11 @@ pub fn python_program() -> String {
         }
     }
     // A virtualenv's python first on PATH (used without activating it).
+    // Only the first directory that has a python counts, as for a shell.
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
-            let candidate = dir.join("python3");
-            if candidate.is_file() {
+            let candidate = ["python", "python3"].iter().map(|n| dir.join(n)).find(|p| p.is_file());
+            if candidate.is_some() {
                 if let Some(venv) = dir.parent() {
                     if venv.join("pyvenv.cfg").is_file() {
                         if let Some(python) = venv_python(venv) {
@@ -57,7 +58,8 @@ fn venv_python(venv: &Path) -> Option<String> {
         );
         return None;
     }
-    ["python3", "python"]
+    // `python` first: what `python script.py` in the virtualenv reports.
+    ["python", "python3"]
         .iter()
         .map(|name| venv.join("bin").join(name))
         .find(|p| p.exists())
