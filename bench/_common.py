@@ -58,11 +58,33 @@ def base_parser(description, runs_default):
     return p
 
 
-def check_binary(path):
+def check_binary(path, python=None):
+    """Checks the binary exists and, given `python`, that it embeds the same
+    Python version (a binary rebuilt against another python would make every
+    comparison meaningless)."""
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         sys.exit("error: no pyinstrument binary at %s (build it: "
                  "CARGO_TARGET_DIR=%s/target cargo build --release)" % (path, REPO_DIR))
-    return os.path.abspath(path)
+    path = os.path.abspath(path)
+    if python:
+        import tempfile
+        d = tempfile.mkdtemp(prefix="pyi-check-")
+        try:
+            script = os.path.join(d, "v.py")
+            with open(script, "w") as f:
+                f.write("import platform; print('VERSION', platform.python_version())\n")
+            out = subprocess.run([path, "-o", os.path.join(d, "out.txt"), script],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 universal_newlines=True, env=plain_env(), timeout=60)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        got = [l.split()[1] for l in out.stdout.splitlines() if l.startswith("VERSION ")]
+        want = python_version(python)
+        if got != [want]:
+            sys.exit("error: %s runs Python %s but --python %s is %s; rebuild it with "
+                     "PYTHON_SYS_EXECUTABLE=%s or pass the matching --python\n%s"
+                     % (path, got[0] if got else "?", python, want, python, out.stderr.strip()))
+    return path
 
 
 def python_version(python):

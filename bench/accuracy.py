@@ -83,7 +83,7 @@ def main():
     p.add_argument("--rounds", type=int, default=10,
                    help="interleaved rounds of a,b,c,d (default: %(default)s)")
     args = p.parse_args()
-    ours = C.check_binary(args.pyinstrument)
+    ours = C.check_binary(args.pyinstrument, args.python)
     venv = None if args.no_peer else C.ensure_venv(args.python, need_django=False, need_peer=True)
 
     tmpdir = tempfile.mkdtemp(prefix="pyi-acc-")

@@ -27,7 +27,7 @@ def main():
     p.add_argument("--seconds", type=float, default=60.0,
                    help="length of the call-heavy run (default: %(default)s)")
     args = p.parse_args()
-    ours = C.check_binary(args.pyinstrument)
+    ours = C.check_binary(args.pyinstrument, args.python)
     venv = None if args.no_peer else C.ensure_venv(args.python, need_django=False, need_peer=True)
 
     tmpdir = tempfile.mkdtemp(prefix="pyi-mem-")

@@ -89,7 +89,7 @@ def main():
     p.add_argument("--sizes", default="",
                    help="override sizes, e.g. django=4000,calls=100000")
     args = p.parse_args()
-    ours = C.check_binary(args.pyinstrument)
+    ours = C.check_binary(args.pyinstrument, args.python)
     venv = C.ensure_venv(args.python, need_django=True, need_peer=not args.no_peer)
     env_venv = C.venv_env(venv)
 

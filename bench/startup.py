@@ -27,7 +27,7 @@ def main():
     p.add_argument("--setprofile", action="store_true",
                    help="also time ours with --setprofile")
     args = p.parse_args()
-    ours = C.check_binary(args.pyinstrument)
+    ours = C.check_binary(args.pyinstrument, args.python)
     venv = None if args.no_peer else C.ensure_venv(args.python, need_django=False, need_peer=True)
     empty = os.path.join(C.WORKLOADS, "empty.py")
     if not os.path.exists(empty):
