@@ -29,6 +29,7 @@ fn main() {
         println!("cargo::rustc-check-cfg=cfg(py_3_{minor})");
     }
     println!("cargo::rustc-check-cfg=cfg(py_2_7)");
+    println!("cargo::rustc-check-cfg=cfg(py_run_main)");
 
     let python = env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python3".to_string());
     let output = match Command::new(&python).arg("-c").arg(PROBE).output() {
@@ -91,6 +92,10 @@ fn main() {
 
     if major == "3" {
         println!("cargo:rustc-cfg=py_3_{minor}");
+        if minor >= 8 {
+            // PEP 587: initialise from python's own command line, run with Py_RunMain.
+            println!("cargo:rustc-cfg=py_run_main");
+        }
     } else {
         println!("cargo:rustc-cfg=py_2_7");
     }

@@ -17,7 +17,7 @@ thread_local! {
     static SAMPLERS: RefCell<Vec<(i64, Sampler)>> = const { RefCell::new(Vec::new()) };
 }
 
-static FUNCTIONS: [Function; 3] = [
+static FUNCTIONS: [Function; 4] = [
     Function {
         name: c"start",
         doc: c"start(use_signal, interval) -> handle: profile the calling thread",
@@ -27,6 +27,11 @@ static FUNCTIONS: [Function; 3] = [
         name: c"stop",
         doc: c"stop(handle, command_line, sys_path, library_dirs, python_version) -> session JSON",
         call: stop,
+    },
+    Function {
+        name: c"finish_run",
+        doc: c"finish_run(): the runner's end of profiling (registered with atexit)",
+        call: finish_run,
     },
     Function {
         name: c"render",
@@ -98,6 +103,11 @@ fn stop(args: &[Value]) -> Result<Value, Raise> {
         library_dirs: library_dirs.clone(),
     });
     Ok(Value::Str(session.to_json()))
+}
+
+fn finish_run(_args: &[Value]) -> Result<Value, Raise> {
+    crate::runner::finish_run();
+    Ok(Value::None)
 }
 
 fn render_session(args: &[Value]) -> Result<Value, Raise> {

@@ -329,11 +329,11 @@ pub fn exit_by_sigint() -> ! {
     std::process::exit(128 + libc::SIGINT)
 }
 
-/// Flushes `sys.stdout` and `sys.stderr`, ignoring errors (as CPython does
-/// before printing its own messages).
+/// Flushes `sys.stderr` then `sys.stdout`, ignoring errors, as CPython
+/// does before it prints an uncaught exception.
 pub fn flush_std_streams() {
     unsafe {
-        for name in [c"stdout", c"stderr"] {
+        for name in [c"stderr", c"stdout"] {
             let stream = py::PySys_GetObject(name.as_ptr() as *mut c_char); // borrowed
             if !stream.is_null() {
                 let result = py::PyObject_CallMethod(
@@ -405,4 +405,109 @@ pub fn describe_pending_exception() {
 /// to call before `initialize`.
 pub fn runtime_version_string() -> String {
     unsafe { CStr::from_ptr(py::Py_GetVersion()).to_string_lossy().into_owned() }
+}
+
+#[cfg(py_run_main)]
+mod run_main {
+    use super::super::layout::{PyConfigStorage, PyStatus};
+    use std::ffi::{c_char, c_int, c_void, CString};
+
+    extern "C" {
+        fn PyConfig_InitPythonConfig(config: *mut c_void);
+        fn PyConfig_SetBytesArgv(config: *mut c_void, argc: isize, argv: *const *mut c_char) -> PyStatus;
+        fn PyConfig_Clear(config: *mut c_void);
+        fn Py_InitializeFromConfig(config: *const c_void) -> PyStatus;
+        fn PyStatus_Exception(status: PyStatus) -> c_int;
+        fn Py_ExitStatusException(status: PyStatus) -> !;
+        fn Py_RunMain() -> c_int;
+    }
+
+    /// Starts the interpreter from `argv` exactly as `python` parses its own
+    /// command line (PEP 587's "Python Configuration"): the same environment
+    /// variables, locale coercion, UTF-8 mode, `sys.orig_argv`, `sys.flags`.
+    /// `argv[0]` is the python executable the program should see. An
+    /// invalid configuration is reported and exits as python would.
+    pub fn initialize_from_command_line(argv: &[String]) {
+        let c_args: Vec<CString> =
+            argv.iter().map(|a| CString::new(a.replace('\0', "")).unwrap_or_default()).collect();
+        let pointers: Vec<*mut c_char> = c_args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+        let mut storage = Box::new(PyConfigStorage([0; 4096]));
+        let config = storage.0.as_mut_ptr() as *mut c_void;
+        unsafe {
+            PyConfig_InitPythonConfig(config);
+            let status = PyConfig_SetBytesArgv(config, pointers.len() as isize, pointers.as_ptr());
+            if PyStatus_Exception(status) != 0 {
+                PyConfig_Clear(config);
+                Py_ExitStatusException(status);
+            }
+            let status = Py_InitializeFromConfig(config);
+            PyConfig_Clear(config);
+            if PyStatus_Exception(status) != 0 {
+                Py_ExitStatusException(status);
+            }
+        }
+    }
+
+    /// Runs what the command line says (script, `-m` module, ...) the way
+    /// `python` does, then finalizes the interpreter; returns python's exit
+    /// status. Dies of SIGINT after an uncaught KeyboardInterrupt, as python.
+    pub fn run_main() -> i32 {
+        unsafe { Py_RunMain() }
+    }
+}
+
+#[cfg(py_run_main)]
+pub use run_main::{initialize_from_command_line, run_main};
+
+/// Sets the start-up flags python's command line would set from the
+/// environment, for interpreters started the legacy way (2.7, 3.6, 3.7),
+/// where `Py_Initialize` does not read them itself.
+#[cfg(not(py_run_main))]
+pub fn apply_legacy_environment_flags() {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    unsafe {
+        #[cfg(not(py_2_7))]
+        if set("PYTHONUNBUFFERED") {
+            py::Py_UnbufferedStdioFlag = 1;
+        }
+        if set("PYTHONNOUSERSITE") {
+            py::Py_NoUserSiteDirectory = 1;
+        }
+    }
+    if let Ok(warnings) = std::env::var("PYTHONWARNINGS") {
+        for option in warnings.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            add_warn_option(option);
+        }
+    }
+}
+
+#[cfg(all(not(py_run_main), py_2_7))]
+fn add_warn_option(option: &str) {
+    let option = CString::new(option).unwrap_or_default();
+    unsafe { py::PySys_AddWarnOption(option.into_raw()) }
+}
+
+#[cfg(all(not(py_run_main), not(py_2_7)))]
+fn add_warn_option(option: &str) {
+    let wide = leak_wide(option);
+    if !wide.is_null() {
+        unsafe { py::PySys_AddWarnOption(wide) }
+    }
+}
+
+/// Runs `f` with the pending exception (if any) set aside, so that Python
+/// calls made by `f` cannot clear or replace it.
+pub fn preserving_pending_exception<R>(f: impl FnOnce() -> R) -> R {
+    unsafe {
+        let (mut kind, mut value, mut traceback) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+        py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+        let result = f();
+        py::PyErr_Restore(kind, value, traceback);
+        result
+    }
+}
+
+/// Clears any pending exception.
+pub fn clear_pending_exception() {
+    unsafe { py::PyErr_Clear() }
 }

@@ -26,6 +26,8 @@ def prepare_script(path):
     try:
         with open(path, 'rb') as script:
             source = script.read()
+        global _script_path
+        _script_path = path
         if _looks_like_zipfile(source):
             return _run_from_importer(path)
         code = compile(source, path, 'exec', 0, True)
@@ -35,11 +37,9 @@ def prepare_script(path):
     main = sys.modules['__main__']
     main.__file__ = path
     main.__cached__ = None
-    try:
-        from importlib.machinery import SourceFileLoader
-        main.__loader__ = SourceFileLoader('__main__', path)
-    except ImportError:
-        pass
+    loaders = sys.modules.get('_frozen_importlib_external')
+    if loaders is not None:
+        main.__loader__ = loaders.SourceFileLoader('__main__', path)
     _prepared = code
     return 'code'
 
@@ -52,10 +52,38 @@ def _run_from_importer(path):
 
 
 def _looks_like_zipfile(source):
-    # A zip archive ends with its end-of-central-directory record (within
-    # the last 64 KiB, after an optional comment). Checked on the bytes
-    # already read, so ordinary scripts never import zipfile.
-    return b'PK\x05\x06' in source[-65536 - 22:] and source[:2] != b'#!' and not source.lstrip()[:1].isalpha()
+    # A zip archive (a zipapp may start with a #! line) ends with its
+    # end-of-central-directory record, within the last 64 KiB. Only then is
+    # zipimport asked, so ordinary scripts import nothing.
+    if b'PK\x05\x06' not in source[-(65536 + 22):]:
+        return False
+    try:
+        import zipimport
+        zipimport.zipimporter(_script_path)
+        return True
+    except Exception:
+        return False
+
+
+def register_finish():
+    """Stop profiling when the program is over: in an atexit handler
+    registered before any of the program's, so it runs after all of them,
+    while the interpreter is still whole."""
+    import atexit
+    import _pyinstrument
+    atexit.register(_pyinstrument.finish_run)
+    # The program did not import it: keep sys.modules as python has it.
+    # (A later import simply creates the module again.)
+    del sys.modules['_pyinstrument']
+
+
+def program_never_started():
+    """True when python could not even compile the script (or find the
+    module): it printed the error and nothing of the program ran."""
+    last_type = getattr(sys, 'last_type', None)
+    if last_type is None or getattr(sys, 'last_traceback', None) is not None:
+        return False
+    return issubclass(last_type, SyntaxError)
 
 
 def set_module_path0():
@@ -79,9 +107,10 @@ def install_embedded_finder():
     if sys.version_info[0] < 3:
         sys.meta_path.insert(0, _Python2EmbeddedImporter())
         return
-    # Duck-typed finder and loader: importing importlib.abc or .util here
-    # would slow every start-up down for the sake of a rare import.
-    from importlib.machinery import ModuleSpec
+    # Duck-typed finder and loader: importing importlib.abc or .util (or
+    # even importlib.machinery) here would show in the program's
+    # sys.modules and slow every start-up down for the sake of a rare import.
+    ModuleSpec = sys.modules['_frozen_importlib'].ModuleSpec
 
     class EmbeddedPackageFinder(object):
         def find_spec(self, fullname, path=None, target=None):

@@ -8,11 +8,14 @@ mod environment;
 
 use crate::cli::{RunOptions, Target};
 use crate::error::{Error, Result};
-use crate::ffi::interpreter::{self as interp, Arg, PyRef, Raised};
+use crate::ffi::interpreter::{self as interp, Arg, PyRef};
+#[cfg(not(py_run_main))]
+use crate::ffi::interpreter::Raised;
 use crate::output::OutputPlan;
 use crate::sampler::{self, ProgramInfo, Sampler};
 use crate::session::Session;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
@@ -30,10 +33,19 @@ const BOOTSTRAP_NAME: &str = "<pyinstrument>";
 /// The report waiting for the interpreter to finish shutting down.
 static PENDING_REPORT: Mutex<Option<(Session, OutputPlan)>> = Mutex::new(None);
 static REPORT_FAILED: AtomicBool = AtomicBool::new(false);
+/// The process that runs the program; a child it forks must not report.
+static RUNNER_PID: AtomicU32 = AtomicU32::new(0);
+
+fn in_runner_process() -> bool {
+    RUNNER_PID.load(Ordering::SeqCst) == std::process::id()
+}
 
 /// Called by CPython at the very end of finalization, including when the
 /// program exits through `sys.exit()` (where CPython calls `exit()` itself).
 extern "C" fn write_pending_report() {
+    if !in_runner_process() {
+        return;
+    }
     let pending = PENDING_REPORT.lock().map(|mut slot| slot.take()).unwrap_or(None);
     if let Some((session, plan)) = pending {
         if let Err(error) = plan.write(&session) {
@@ -43,63 +55,190 @@ extern "C" fn write_pending_report() {
     }
 }
 
-/// What `python` would run.
-enum Prepared {
-    Code(PyRef),
-    MainFromImporter,
-    Module(String),
+/// What is needed to turn the recording into a report, once the program ends.
+struct ActiveRun {
+    sampler: Sampler,
+    plan: OutputPlan,
+    command_line: Vec<String>,
+}
+
+thread_local! {
+    /// The profiling of the program, on the main thread.
+    static ACTIVE_RUN: RefCell<Option<ActiveRun>> = const { RefCell::new(None) };
+}
+
+/// Stops sampling and leaves the report for `write_pending_report`. Runs
+/// on the main thread while the interpreter is still whole: from a Python
+/// atexit handler registered before the program's own (so it runs after
+/// them), or, for legacy start-up, right after the program returns.
+pub fn finish_run() {
+    if !in_runner_process() {
+        return;
+    }
+    let Some(run) = ACTIVE_RUN.with(|active| active.borrow_mut().take()) else {
+        return;
+    };
+    let recording = interp::preserving_pending_exception(|| run.sampler.stop());
+    let (program, never_started) = interp::preserving_pending_exception(|| program_info(run.command_line));
+    if never_started {
+        return; // python reported why; like it, make nothing
+    }
+    let session = recording.into_session(program);
+    if let Ok(mut slot) = PENDING_REPORT.lock() {
+        *slot = Some((session, run.plan));
+    }
+}
+
+/// Facts about the program read from the interpreter at the end of the run
+/// (so that nothing is imported before the program starts), and whether
+/// the program never started (its script did not compile).
+fn program_info(command_line: Vec<String>) -> (ProgramInfo, bool) {
+    let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
+    let facts = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME).ok();
+    let call = |name: &str| facts.as_ref().and_then(|ns| interp::call_in_namespace(ns, name, &[]).ok());
+    let info = ProgramInfo {
+        command_line,
+        python_version: call("python_version").and_then(|v| v.to_string_lossy()).unwrap_or_default(),
+        sys_path: call("sys_path").map(|v| v.to_string_list()).unwrap_or_default(),
+        library_dirs: call("library_dirs").map(|v| v.to_string_list()).unwrap_or_default(),
+    };
+    let never_started = call("program_never_started").is_some_and(|v| v.is_true());
+    interp::clear_pending_exception();
+    (info, never_started)
 }
 
 /// Runs the program and returns the exit status python would have.
 pub fn run(options: RunOptions) -> Result<i32> {
     let plan = OutputPlan::prepare(&options.output)?;
     check_runtime_version()?;
-    let (argv, command_line) = match &options.target {
+    if let Target::Script { path, .. } = &options.target {
+        environment::check_script_readable(path)?;
+    }
+    RUNNER_PID.store(std::process::id(), Ordering::SeqCst);
+    let python = environment::python_program();
+    let command_line = match &options.target {
+        Target::Script { path, args } => std::iter::once(path.clone()).chain(args.iter().cloned()).collect(),
+        Target::Module { name, args } => {
+            ["-m".to_string(), name.clone()].into_iter().chain(args.iter().cloned()).collect()
+        }
+    };
+    let mode = match options.mode {
+        crate::cli::Mode::Signal => sampler::Mode::Signal,
+        crate::cli::Mode::Setprofile => sampler::Mode::Setprofile,
+    };
+    interp::register_builtin_module(c"_pyinstrument", crate::api::MODULE_INIT);
+    let status = run_program(&python, &options.target, mode, options.interval, plan, command_line)?;
+    if REPORT_FAILED.load(Ordering::SeqCst) && status == 0 {
+        return Ok(1);
+    }
+    Ok(status)
+}
+
+/// Loads the bootstrap code and the import hook serving the `pyinstrument`
+/// package to the program.
+fn load_bootstrap() -> Result<PyRef> {
+    let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
+    let bootstrap = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME).map_err(|_| bootstrap_failed("load"))?;
+    for (name, source, is_package) in EMBEDDED_PACKAGE {
+        interp::call_in_namespace(&bootstrap, "add_embedded_module", &[Arg::Str(name), Arg::Str(source), Arg::Bool(*is_package)])
+            .map_err(|_| bootstrap_failed("add_embedded_module"))?;
+    }
+    interp::call_in_namespace(&bootstrap, "install_embedded_finder", &[])
+        .map_err(|_| bootstrap_failed("install_embedded_finder"))?;
+    Ok(bootstrap)
+}
+
+fn bootstrap_failed(step: &str) -> Error {
+    interp::describe_pending_exception();
+    Error::Python(format!("pyinstrument's start-up step '{step}' failed (see above)"))
+}
+
+fn start_sampling(mode: sampler::Mode, interval: f64, plan: OutputPlan, command_line: Vec<String>) -> Result<()> {
+    let sampler = Sampler::start(mode, interval)?;
+    ACTIVE_RUN.with(|active| *active.borrow_mut() = Some(ActiveRun { sampler, plan, command_line }));
+    Ok(())
+}
+
+/// 3.8+: python's own start-up and `Py_RunMain` run the program, so every
+/// detail of `python script.py` (sys.path[0], __file__, flags, tracebacks,
+/// exit status, KeyboardInterrupt) is python's by construction. Sampling
+/// starts just before, and stops in an atexit handler registered first.
+#[cfg(py_run_main)]
+fn run_program(
+    python: &str,
+    target: &Target,
+    mode: sampler::Mode,
+    interval: f64,
+    plan: OutputPlan,
+    command_line: Vec<String>,
+) -> Result<i32> {
+    let mut argv = vec![python.to_string()];
+    match target {
         Target::Script { path, args } => {
-            environment::check_script_readable(path)?;
-            let argv: Vec<String> = std::iter::once(path.clone()).chain(args.iter().cloned()).collect();
-            (argv.clone(), argv)
+            if path.starts_with('-') {
+                argv.push("--".to_string());
+            }
+            argv.push(path.clone());
+            argv.extend(args.iter().cloned());
         }
         Target::Module { name, args } => {
-            let argv: Vec<String> = std::iter::once("-m".to_string()).chain(args.iter().cloned()).collect();
-            let command_line = ["-m".to_string(), name.clone()].into_iter().chain(args.iter().cloned()).collect();
-            (argv, command_line)
+            argv.extend(["-m".to_string(), name.clone()]);
+            argv.extend(args.iter().cloned());
         }
-    };
+    }
+    interp::initialize_from_command_line(&argv);
+    let bootstrap = load_bootstrap()?;
+    interp::call_in_namespace(&bootstrap, "register_finish", &[]).map_err(|_| bootstrap_failed("register_finish"))?;
+    drop(bootstrap);
+    interp::at_exit(write_pending_report);
+    start_sampling(mode, interval, plan, command_line)?;
+    Ok(interp::run_main())
+}
 
-    interp::set_program_name(&environment::python_program());
-    interp::register_builtin_module(c"_pyinstrument", crate::api::MODULE_INIT);
+/// What `python` would run, on the legacy start-up path.
+#[cfg(not(py_run_main))]
+enum Prepared {
+    Code(PyRef),
+    MainFromImporter,
+    Module(String),
+}
+
+/// 2.7, 3.6, 3.7: no PEP 587, so the runner does python's start-up steps
+/// itself: argv and sys.path[0], `__main__`, compiling the script, and
+/// printing an uncaught exception the way python does.
+#[cfg(not(py_run_main))]
+fn run_program(
+    python: &str,
+    target: &Target,
+    mode: sampler::Mode,
+    interval: f64,
+    plan: OutputPlan,
+    command_line: Vec<String>,
+) -> Result<i32> {
+    let argv: Vec<String> = match target {
+        Target::Script { path, args } => std::iter::once(path.clone()).chain(args.iter().cloned()).collect(),
+        Target::Module { args, .. } => std::iter::once("-m".to_string()).chain(args.iter().cloned()).collect(),
+    };
+    interp::set_program_name(python);
+    interp::apply_legacy_environment_flags();
     interp::initialize();
     interp::set_argv(&argv, true);
-
-    let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
-    let bootstrap = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME).map_err(|_| {
-        interp::describe_pending_exception();
-        Error::Python("pyinstrument's start-up code failed (see above)".to_string())
-    })?;
-    let call = |name: &str, args: &[Arg]| {
-        interp::call_in_namespace(&bootstrap, name, args).map_err(|_| {
-            interp::describe_pending_exception();
-            Error::Python(format!("pyinstrument's start-up step '{name}' failed (see above)"))
-        })
-    };
-
-    for (name, source, is_package) in EMBEDDED_PACKAGE {
-        call("add_embedded_module", &[Arg::Str(name), Arg::Str(source), Arg::Bool(*is_package)])?;
-    }
-    call("install_embedded_finder", &[])?;
-
-    let prepared = match &options.target {
+    let bootstrap = load_bootstrap()?;
+    let prepared = match target {
         Target::Script { path, .. } => {
-            let kind = call("prepare_script", &[Arg::Str(path)])?.to_string_lossy().unwrap_or_default();
+            let kind = interp::call_in_namespace(&bootstrap, "prepare_script", &[Arg::Str(path)])
+                .map_err(|_| bootstrap_failed("prepare_script"))?
+                .to_string_lossy()
+                .unwrap_or_default();
             let value = interp::namespace_get(&bootstrap, "_prepared");
             match (kind.as_str(), value) {
                 ("code", Some(code)) => Prepared::Code(code),
                 ("importer", _) => Prepared::MainFromImporter,
                 (_, Some(exception)) => {
-                    // A SyntaxError (or an unreadable file): reported exactly
-                    // as python reports it, and no profile: nothing ran.
+                    // A SyntaxError: reported exactly as python reports it,
+                    // and no profile: nothing ran.
                     interp::set_pending_exception(&exception);
+                    interp::flush_std_streams();
                     interp::print_pending_exception();
                     let flushed = interp::finalize();
                     return Ok(if flushed { 1 } else { 120 });
@@ -108,22 +247,15 @@ pub fn run(options: RunOptions) -> Result<i32> {
             }
         }
         Target::Module { name, .. } => {
-            call("set_module_path0", &[])?;
+            interp::call_in_namespace(&bootstrap, "set_module_path0", &[])
+                .map_err(|_| bootstrap_failed("set_module_path0"))?;
             Prepared::Module(name.clone())
         }
     };
-
-    let python_version = call("python_version", &[])?.to_string_lossy().unwrap_or_default();
-    let sys_path = call("sys_path", &[])?.to_string_list();
-    let library_dirs = call("library_dirs", &[])?.to_string_list();
     drop(bootstrap);
 
     interp::at_exit(write_pending_report);
-    let mode = match options.mode {
-        crate::cli::Mode::Signal => sampler::Mode::Signal,
-        crate::cli::Mode::Setprofile => sampler::Mode::Setprofile,
-    };
-    let sampler = Sampler::start(mode, options.interval)?;
+    start_sampling(mode, interval, plan, command_line)?;
     let outcome = match &prepared {
         Prepared::Code(code) => interp::eval_in_main(code),
         Prepared::MainFromImporter => {
@@ -133,20 +265,17 @@ pub fn run(options: RunOptions) -> Result<i32> {
             interp::import_and_call("runpy", "_run_module_as_main", &[Arg::Str(name), Arg::Bool(true)])
         }
     };
-    let recording = sampler.stop();
+    finish_run();
     drop(prepared);
-
-    let session = recording.into_session(ProgramInfo { command_line, python_version, sys_path, library_dirs });
-    if let Ok(mut slot) = PENDING_REPORT.lock() {
-        *slot = Some((session, plan));
-    }
 
     let mut status = 0;
     let mut interrupted = false;
     if let Err(raised) = outcome {
         interrupted = raised == Raised::KeyboardInterrupt;
-        // For SystemExit, CPython finalizes and exits from in here, after
-        // writing the report through `write_pending_report`.
+        // As python: flush the program's output first. For SystemExit,
+        // CPython finalizes and exits from in here, after writing the
+        // report through `write_pending_report`.
+        interp::flush_std_streams();
         interp::print_pending_exception();
         status = 1;
     } else {
@@ -156,13 +285,7 @@ pub fn run(options: RunOptions) -> Result<i32> {
     if interrupted && interp::runtime_version() >= (3, 8) {
         interp::exit_by_sigint();
     }
-    if !flushed {
-        status = 120;
-    }
-    if REPORT_FAILED.load(Ordering::SeqCst) && status == 0 {
-        status = 1;
-    }
-    Ok(status)
+    Ok(if flushed { status } else { 120 })
 }
 
 fn check_runtime_version() -> Result<()> {

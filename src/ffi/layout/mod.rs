@@ -66,6 +66,22 @@ pub const LAYOUT: Layout = current::LAYOUT;
 /// Every offset, size and constant the walker relies on, named in C terms.
 pub const OFFSETS: &[(&str, usize)] = current::OFFSETS;
 
+/// `PyStatus` (PEP 587, 3.8+): what the configuration functions return,
+/// by value. The same in 3.8-3.13.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PyStatus {
+    pub _type: std::ffi::c_int,
+    pub func: *const std::ffi::c_char,
+    pub err_msg: *const std::ffi::c_char,
+    pub exitcode: std::ffi::c_int,
+}
+
+/// Room for a `PyConfig`, which we only ever pass to CPython's functions
+/// (360 to 448 bytes in 3.8-3.13; tests/ffi_offsets.rs checks it fits).
+#[repr(C, align(16))]
+pub struct PyConfigStorage(pub [u8; 4096]);
+
 /// `PyObject` header of a release (non-`Py_TRACE_REFS`, GIL) build; the
 /// same in every supported minor. (3.12+ turns `ob_refcnt` into a union of
 /// the same size; free-threaded 3.13t builds differ and are not supported.)
