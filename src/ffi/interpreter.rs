@@ -329,10 +329,11 @@ pub fn exit_by_sigint() -> ! {
     std::process::exit(128 + libc::SIGINT)
 }
 
-/// Flushes `sys.stderr` then `sys.stdout`, ignoring errors, as CPython
-/// does before it prints an uncaught exception.
+/// Flushes `sys.stderr` then `sys.stdout`, ignoring errors, as CPython's
+/// `flush_io` does when the main module's code returns or raises. A
+/// pending exception is kept.
 pub fn flush_std_streams() {
-    unsafe {
+    preserving_pending_exception(|| unsafe {
         for name in [c"stderr", c"stdout"] {
             let stream = py::PySys_GetObject(name.as_ptr() as *mut c_char); // borrowed
             if !stream.is_null() {
@@ -348,7 +349,7 @@ pub fn flush_std_streams() {
                 }
             }
         }
-    }
+    })
 }
 
 /// `namespace[name]`, if present.

@@ -69,12 +69,16 @@ def register_finish():
     """Stop profiling when the program is over: in an atexit handler
     registered before any of the program's, so it runs after all of them,
     while the interpreter is still whole."""
+    atexit_was_imported = 'atexit' in sys.modules
     import atexit
     import _pyinstrument
     atexit.register(_pyinstrument.finish_run)
-    # The program did not import it: keep sys.modules as python has it.
-    # (A later import simply creates the module again.)
+    # The program did not import these: keep sys.modules as python has it.
+    # (A later import simply creates the module again; since 3.10 atexit
+    # keeps its handlers in the interpreter, not in the module.)
     del sys.modules['_pyinstrument']
+    if not atexit_was_imported and sys.version_info >= (3, 10):
+        del sys.modules['atexit']
 
 
 def program_never_started():

@@ -72,13 +72,13 @@ thread_local! {
 /// atexit handler registered before the program's own (so it runs after
 /// them), or, for legacy start-up, right after the program returns.
 pub fn finish_run() {
-    if !in_runner_process() {
-        return;
-    }
     let Some(run) = ACTIVE_RUN.with(|active| active.borrow_mut().take()) else {
         return;
     };
     let recording = interp::preserving_pending_exception(|| run.sampler.stop());
+    if !in_runner_process() {
+        return; // a forked child: it inherited the profiler, not the report
+    }
     let (program, never_started) = interp::preserving_pending_exception(|| program_info(run.command_line));
     if never_started {
         return; // python reported why; like it, make nothing
@@ -265,6 +265,9 @@ fn run_program(
             interp::import_and_call("runpy", "_run_module_as_main", &[Arg::Str(name), Arg::Bool(true)])
         }
     };
+    // As python does when the main module returns or raises: stderr, then
+    // stdout, before anything else is printed.
+    interp::flush_std_streams();
     finish_run();
     drop(prepared);
 
@@ -272,10 +275,8 @@ fn run_program(
     let mut interrupted = false;
     if let Err(raised) = outcome {
         interrupted = raised == Raised::KeyboardInterrupt;
-        // As python: flush the program's output first. For SystemExit,
-        // CPython finalizes and exits from in here, after writing the
-        // report through `write_pending_report`.
-        interp::flush_std_streams();
+        // For SystemExit, CPython finalizes and exits from in here, after
+        // writing the report through `write_pending_report`.
         interp::print_pending_exception();
         status = 1;
     } else {
