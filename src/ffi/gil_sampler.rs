@@ -49,6 +49,8 @@ unsafe impl<T> Send for SendPtr<T> {}
 pub struct GilSampler<T: 'static> {
     shared: *const Shared<T>,
     thread: JoinHandle<()>,
+    /// The process that started the thread: a forked child has no copy of it.
+    pid: u32,
 }
 
 extern "C" fn pending_tick<T>(arg: *mut c_void) -> c_int {
@@ -121,7 +123,7 @@ impl<T: 'static> GilSampler<T> {
                 }
                 format!("cannot start the sampling thread: {e}")
             })?;
-        Ok(GilSampler { shared, thread })
+        Ok(GilSampler { shared, thread, pid: std::process::id() })
     }
 
     /// Stops sampling and returns the state. Called on the profiled thread,
@@ -130,6 +132,12 @@ impl<T: 'static> GilSampler<T> {
         unsafe {
             let shared = &*self.shared;
             shared.stopped.store(true, SeqCst);
+            if std::process::id() != self.pid {
+                // A forked child: fork copied only the calling thread, so
+                // there is no sampling thread to wait for.
+                std::mem::forget(self.thread);
+                return Box::from_raw(shared.state);
+            }
             let saved = py::PyEval_SaveThread();
             let joined = self.thread.join();
             py::PyEval_RestoreThread(saved);

@@ -471,6 +471,19 @@ pub fn apply_legacy_environment_flags() {
         if set("PYTHONUNBUFFERED") {
             py::Py_UnbufferedStdioFlag = 1;
         }
+        // 2.7's sys.stdout writes through C stdio, which its Py_Main makes
+        // unbuffered itself.
+        #[cfg(py_2_7)]
+        if set("PYTHONUNBUFFERED") {
+            extern "C" {
+                static mut stdin: *mut libc::FILE;
+                static mut stdout: *mut libc::FILE;
+                static mut stderr: *mut libc::FILE;
+            }
+            for stream in [stdin, stdout, stderr] {
+                libc::setvbuf(stream, std::ptr::null_mut(), libc::_IONBF, libc::BUFSIZ as usize);
+            }
+        }
         if set("PYTHONNOUSERSITE") {
             py::Py_NoUserSiteDirectory = 1;
         }

@@ -36,7 +36,8 @@ def prepare_script(path):
         return 'error'
     main = sys.modules['__main__']
     main.__file__ = path
-    main.__cached__ = None
+    if sys.version_info[0] >= 3:
+        main.__cached__ = None
     loaders = sys.modules.get('_frozen_importlib_external')
     if loaders is not None:
         main.__loader__ = loaders.SourceFileLoader('__main__', path)

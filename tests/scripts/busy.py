@@ -1,4 +1,6 @@
 """A little CPU work in named functions, for report contents."""
+from __future__ import print_function
+
 import sys
 
 

@@ -1,5 +1,7 @@
 """Changes directory before doing its work; the -o report must still land
 relative to where pyinstrument was started."""
+from __future__ import print_function
+
 import os
 import sys
 

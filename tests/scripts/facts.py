@@ -1,5 +1,8 @@
 """Prints facts about how it was started; the first argument picks which.
-Run under python and under pyinstrument, the output must be identical."""
+Run under python and under pyinstrument, the output must be identical.
+Python 2 and 3: what a version lacks (__spec__, __loader__ of a script on
+2.7, ...) is shown as "n/a". (No `from __future__ import print_function`:
+it would show in globals() and sys.modules; every print has one argument.)"""
 import os
 import sys
 
@@ -19,16 +22,16 @@ elif group == "path0":
 elif group == "main":
     show("__name__", __name__)
     show("__package__", __package__)
-    show("__spec__", __spec__)
+    show("__spec__", globals().get("__spec__", "n/a"))
     show("__doc__", __doc__[:20])
-    show("loader type", type(__loader__).__name__)
+    show("loader type", type(globals().get("__loader__", "n/a")).__name__)
     show("__builtins__", getattr(__builtins__, "__name__", type(__builtins__).__name__))
     show("main module is this module", sys.modules["__main__"].__dict__ is globals())
 elif group == "file":
     show("__file__", __file__)
     show("__cached__", globals().get("__cached__", "<unset>"))
-    show("loader name", getattr(__loader__, "name", None))
-    show("loader path", getattr(__loader__, "path", None))
+    show("loader name", getattr(globals().get("__loader__"), "name", None))
+    show("loader path", getattr(globals().get("__loader__"), "path", None))
 elif group == "globals":
     show("globals", sorted(globals()))
 elif group == "pickle":
@@ -69,18 +72,23 @@ elif group == "flags":
     else:
         show("assert", "skipped")
     import warnings
-    show("warnings.filters[:2]", [f[:1] + f[2:] for f in warnings.filters[:2]])
+    # (action, message, category, module, lineno) without the message; a
+    # compiled pattern (2.7 compiles even an empty one) as its text, its
+    # repr would show an address.
+    show("warnings.filters[:2]", [tuple(getattr(x, "pattern", x) for x in f[:1] + f[2:]) for f in warnings.filters[:2]])
     show("sys.path", sys.path)
 elif group == "encoding":
-    show("stdout", (sys.stdout.encoding, sys.stdout.errors, sys.stdout.line_buffering))
-    show("stderr", (sys.stderr.encoding, sys.stderr.errors, sys.stderr.line_buffering))
+    show("stdout", (sys.stdout.encoding, sys.stdout.errors, getattr(sys.stdout, "line_buffering", "n/a")))
+    show("stderr", (sys.stderr.encoding, sys.stderr.errors, getattr(sys.stderr, "line_buffering", "n/a")))
     show("stdin", (sys.stdin.encoding, sys.stdin.errors))
     show("filesystem", sys.getfilesystemencoding())
-    show("utf8_mode", getattr(sys.flags, "utf8_mode", None))
+    show("utf8_mode", getattr(sys.flags, "utf8_mode", "n/a"))
     import locale
     show("preferred", locale.getpreferredencoding(False))
     show("LC_CTYPE", os.environ.get("LC_CTYPE"))
-    print("non-ascii: h\u00e9llo w\u00f6rld \u2603")
+    # A unicode string on 2.7 too: printed with the stream's encoding (on
+    # 2.7 none for a pipe, so ASCII, unless PYTHONIOENCODING says).
+    print(u"non-ascii: h\u00e9llo w\u00f6rld \u2603")
 elif group == "modules":
     # What the program can see was imported before it started.
     show("sys.modules", sorted(sys.modules))

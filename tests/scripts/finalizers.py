@@ -1,5 +1,8 @@
 """atexit handlers, __del__ finalizers, weakref.finalize and non-daemon
-threads must all run, in the same order, as under python."""
+threads must all run, in the same order, as under python. (Python 2 and 3;
+2.7 has no weakref.finalize: a weakref callback stands in for it there.)"""
+from __future__ import print_function
+
 import atexit
 import sys
 import threading
@@ -28,12 +31,20 @@ del temporary  # collected right away
 
 kept = Noisy("module global")  # collected at interpreter shutdown
 
-target = Noisy("finalize target")
-weakref.finalize(target, print, "weakref.finalize callback")
-del target
+if hasattr(weakref, "finalize"):
+    target = Noisy("finalize target")
+    weakref.finalize(target, print, "weakref.finalize callback")
+    del target
 
-survivor = Noisy("finalize survivor")
-weakref.finalize(survivor, print, "weakref.finalize at exit")
+    survivor = Noisy("finalize survivor")
+    weakref.finalize(survivor, print, "weakref.finalize at exit")
+else:
+    target = Noisy("weakref target")
+    target_ref = weakref.ref(target, lambda ref: print("weakref callback"))
+    del target
+
+    survivor = Noisy("weakref survivor")
+    survivor_ref = weakref.ref(survivor, lambda ref: print("weakref callback at exit"))
 
 
 def worker():
@@ -48,5 +59,7 @@ def daemon():
 
 
 threading.Thread(target=worker).start()
-threading.Thread(target=daemon, daemon=True).start()
+daemon_thread = threading.Thread(target=daemon)
+daemon_thread.daemon = True  # Thread(daemon=True) is 3.3+
+daemon_thread.start()
 print("main body done")

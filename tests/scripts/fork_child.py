@@ -1,4 +1,6 @@
 """Forks; the child prints and exits through sys.exit, the parent waits."""
+from __future__ import print_function
+
 import os, sys, time
 print("before fork"); sys.stdout.flush()
 pid = os.fork()

@@ -1,4 +1,5 @@
 # -*- coding: latin-1 -*-
+from __future__ import print_function
 import sys
 s = "café naïve"
 print(len(s), repr(s))

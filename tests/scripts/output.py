@@ -1,11 +1,25 @@
-"""Writes to stdout and stderr in various ways; argv[1] says how."""
+"""Writes to stdout and stderr in various ways; argv[1] says how. (Python 2
+and 3; on 2.7 text goes out as UTF-8 bytes, a pipe having no encoding.)"""
+from __future__ import print_function
+
 import sys
+
+PY2 = sys.version_info[0] < 3
+
+
+def write_text(stream, text):
+    stream.write(text.encode("utf-8") if PY2 else text)
+
 
 mode = sys.argv[1]
 if mode == "nonascii":
-    print("caf\u00e9 \u00fcber na\u00efve \u2014 \u65e5\u672c\u8a9e \U0001F600")
-    sys.stderr.write("err: \u00e9\u00e8\u00ea \u2603\n")
-    sys.stdout.buffer.write(b"raw bytes: \xff\xfe\x00\x01\n")
+    text = u"caf\u00e9 \u00fcber na\u00efve \u2014 \u65e5\u672c\u8a9e \U0001F600"
+    if PY2:
+        write_text(sys.stdout, text + u"\n")
+    else:
+        print(text)
+    write_text(sys.stderr, u"err: \u00e9\u00e8\u00ea \u2603\n")
+    getattr(sys.stdout, "buffer", sys.stdout).write(b"raw bytes: \xff\xfe\x00\x01\n")
 elif mode == "no_newline":
     sys.stdout.write("no newline on stdout")
     sys.stderr.write("no newline on stderr")
@@ -24,7 +38,8 @@ elif mode == "interleave":
     sys.stderr.write("last err")
 elif mode == "unbuffered_interleave":
     for i in range(20):
-        print("out %d" % i, flush=True)
+        print("out %d" % i)  # print(..., flush=True) is 3.3+
+        sys.stdout.flush()
         sys.stderr.write("err %d\n" % i)
         sys.stderr.flush()
 elif mode == "print_file":

@@ -15,7 +15,8 @@ show("argv", sys.argv)
 show("sys.path[0]", sys.path[0])
 show("__name__", __name__)
 show("__package__", __package__)
-show("__spec__.name", __spec__.name)
+# No __spec__ on 2.7.
+show("__spec__.name", getattr(globals().get("__spec__"), "name", "n/a"))
 show("__file__", __file__)
 show("loader type", type(__loader__).__name__)
 if __name__ == "__main__" and "--raise" in sys.argv:

@@ -9,7 +9,8 @@ show("argv", sys.argv)
 show("sys.path[0]", sys.path[0])
 show("__name__", __name__)
 show("__file__", __file__)
-show("__spec__.name", getattr(__spec__, "name", None))
+# No __spec__ on 2.7.
+show("__spec__.name", getattr(globals().get("__spec__", "n/a"), "name", None))
 show("__package__", __package__)
 import helper_mod
 show("helper", helper_mod.VALUE)
