@@ -89,10 +89,20 @@ fn prune_in_place(node: &mut Node, threshold: f64) {
 /// the first node with more than one child (or a leaf). Unlike a pure
 /// "first node with more than one child" rule it stops at a node whose own
 /// time is at least `min_fraction` of the total, so no visible time is hidden.
+/// A tree that never branches is shown whole, from its root, as the seed
+/// does: skipping to its leaf would hide every caller.
 pub fn focus_first_branch(root: Node, ctx: &Context) -> Node {
     let min_self = ctx.min_fraction * ctx.total;
+    let skippable = |node: &Node| node.children.len() == 1 && node.self_time < min_self.max(f64::MIN_POSITIVE);
+    let mut probe = &root;
+    while skippable(probe) {
+        probe = &probe.children[0];
+    }
+    if probe.children.is_empty() {
+        return root; // no branch anywhere
+    }
     let mut node = root;
-    while node.children.len() == 1 && node.self_time < min_self.max(f64::MIN_POSITIVE) {
+    while skippable(&node) {
         node = node.children.pop().expect("one child");
     }
     node
@@ -123,6 +133,18 @@ mod tests {
             .iter()
             .map(|c| frames[c.frame.unwrap() as usize].function.clone())
             .collect()
+    }
+
+    #[test]
+    fn a_tree_without_branches_keeps_its_root() {
+        let f = frames();
+        // <module> -> main -> b, all time in b.
+        let tree = Node::new(None, 0.0, vec![Node::new(Some(0), 0.0, vec![Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0)])])]);
+        tree.check_invariant().unwrap();
+        let focused = focus_first_branch(tree, &ctx(&f, 1.0, 0.01));
+        focused.check_invariant().unwrap();
+        assert_eq!(focused.frame, None, "the root is kept");
+        assert_eq!(names(&focused, &f), ["<module>"]);
     }
 
     #[test]
@@ -190,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn focus_stops_at_a_node_with_own_time_or_a_leaf() {
+    fn focus_stops_at_a_node_with_own_time_or_keeps_a_chain_whole() {
         let f = frames();
         let module = Node::new(
             Some(0),
@@ -207,9 +229,10 @@ mod tests {
             0.0,
             vec![Node::new(Some(0), 0.0, vec![Node::leaf(1, 1.0)])],
         );
-        let focused = focus_first_branch(chain, &ctx(&f, 1.0, 0.01));
+        // A chain that never branches is kept whole (see the test below).
+        let focused = focus_first_branch(chain.clone(), &ctx(&f, 1.0, 0.01));
         focused.check_invariant().unwrap();
-        assert_eq!(focused, Node::leaf(1, 1.0));
+        assert_eq!(focused, chain);
 
         // Several top-level frames: the synthetic root is the branch.
         let two = Node::new(None, 0.0, vec![Node::leaf(0, 1.0), Node::leaf(1, 1.0)]);

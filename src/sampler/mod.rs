@@ -234,9 +234,10 @@ pub struct ProgramInfo {
 const OWN_CODE_PREFIX: &str = "<pyinstrument>";
 
 impl Recording {
-    /// Cuts each stack where pyinstrument's own Python code begins
-    /// (`Profiler.start()`/`stop()` and what they call): that time belongs
-    /// to the caller, and the profiler's frames would only be noise.
+    /// Takes pyinstrument's own Python frames out of every stack
+    /// (`Profiler.start()`/`stop()`, the Django middleware's `__call__`):
+    /// their time goes to their caller or to what they called, and the
+    /// profiler's frames would only be noise.
     fn without_own_frames(mut self) -> Recording {
         let own: Vec<bool> = self.frames.iter().map(|f| f.file.starts_with(OWN_CODE_PREFIX)).collect();
         if !own.contains(&true) {
@@ -245,8 +246,12 @@ impl Recording {
         let mut merged: Vec<StackRecord> = Vec::with_capacity(self.stacks.len());
         let mut index: std::collections::HashMap<Vec<u32>, usize> = std::collections::HashMap::new();
         for mut stack in self.stacks.drain(..) {
-            if let Some(cut) = stack.frames.iter().position(|&f| own[f as usize]) {
-                stack.frames.truncate(cut.max(1));
+            if stack.frames.iter().any(|&f| own[f as usize]) {
+                let outermost = stack.frames[0];
+                stack.frames.retain(|&f| !own[f as usize]);
+                if stack.frames.is_empty() {
+                    stack.frames.push(outermost);
+                }
             }
             match index.get(&stack.frames) {
                 Some(&existing) => {
@@ -291,6 +296,27 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pyinstrument_frames_in_the_middle_are_spliced_out() {
+        let recording = Recording {
+            frames: vec![
+                FrameId::new("handler", "django/core/handlers/base.py", 1),
+                FrameId::new("ProfilerMiddleware.__call__", "<pyinstrument>/pyinstrument/middleware.py", 50),
+                FrameId::new("view", "app/views.py", 3),
+            ],
+            stacks: vec![StackRecord { frames: vec![0, 1, 2], time: 0.5, samples: 5 }],
+            sample_count: 5,
+            start_time: 0.0,
+            duration: 0.5,
+            cpu_time: 0.0,
+            mode: Mode::Signal,
+            interval: 0.001,
+            notes: vec![],
+        };
+        let stacks = recording.without_own_frames().stacks;
+        assert_eq!(stacks[0].frames, [0, 2]);
+    }
 
     #[test]
     fn pyinstrument_frames_are_cut_and_their_time_goes_to_the_caller() {
