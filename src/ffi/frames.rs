@@ -99,8 +99,8 @@ pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize 
 
     let mut depth = 0usize;
     let mut chain = Chain::new(layout, tstate as *const u8);
-    while let Some(frame) = chain.next_frame() {
-        if !skipped(layout, frame) {
+    while let Some((frame, reach)) = chain.next_frame() {
+        if !skipped(layout, frame, reach) {
             depth += 1;
         }
     }
@@ -109,17 +109,17 @@ pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize 
     let mut written = 0usize;
     let mut chain = Chain::new(layout, tstate as *const u8);
     while written < out.len() {
-        let Some(frame) = chain.next_frame() else {
+        let Some((frame, reach)) = chain.next_frame() else {
             break;
         };
-        if skipped(layout, frame) {
+        if skipped(layout, frame, reach) {
             continue;
         }
         if to_skip > 0 {
             to_skip -= 1;
             continue;
         }
-        out[written] = read_frame(layout, frame);
+        out[written] = read_frame(layout, frame, reach);
         written += 1;
     }
     written
@@ -207,7 +207,22 @@ struct Chain<'a> {
     saved: *const u8,
     power: usize,
     since_saved: usize,
+    /// 3.11+: address ranges of the thread's linked data-stack chunks,
+    /// where frames may be read without a probe.
+    chunks: [(usize, usize); MAX_CHUNKS],
+    chunk_count: usize,
+    /// Lowest address of the walking thread's stack in use (a local's
+    /// address): entry frames of 3.12+ live on that stack, above it.
+    stack_low: usize,
 }
+
+/// Chunks listed per walk; frames in further chunks are probed instead.
+const MAX_CHUNKS: usize = 32;
+/// How far above the stack pointer a frame still counts as on the stack.
+const STACK_SPAN: usize = 16 << 20;
+/// Bytes of a frame the walker may read (every field offset it uses is
+/// below this).
+const FRAME_PROBE_BYTES: usize = 80;
 
 impl<'a> Chain<'a> {
     unsafe fn new(layout: &'a Layout, tstate: *const u8) -> Self {
@@ -219,19 +234,80 @@ impl<'a> Chain<'a> {
             }
             p = load::<*const u8>(p, offset);
         }
-        Chain {
+        let mut chain = Chain {
             layout,
             next: p,
             hops: 0,
             saved: ptr::null(),
             power: 1,
             since_saved: 0,
+            chunks: [(0, 0); MAX_CHUNKS],
+            chunk_count: 0,
+            stack_low: 0,
+        };
+        chain.stack_low = ptr::addr_of!(chain) as usize;
+        if let Some(offset) = layout.datastack_chunk {
+            // The chunk list is updated before a chunk is freed, and we run
+            // on the thread that updates it, so every linked chunk is mapped.
+            let mut chunk = if plausible(tstate) { load::<*const u8>(tstate, offset) } else { ptr::null() };
+            while plausible(chunk) && chain.chunk_count < MAX_CHUNKS {
+                let size = load::<usize>(chunk, 8);
+                chain.chunks[chain.chunk_count] = (chunk as usize, (chunk as usize).saturating_add(size));
+                chain.chunk_count += 1;
+                chunk = load::<*const u8>(chunk, 0);
+            }
+        }
+        chain
+    }
+
+    /// Whether `frame` can be read. Always on 3.6-3.10 (heap frame objects,
+    /// unlinked before they are freed). On 3.11+, CPython may unmap the
+    /// chunk of a returning frame while `current_frame` still points into
+    /// it: frames inside linked chunks or on this thread's stack are
+    /// trusted, any other (generator and frame-object frames, or a dying
+    /// one) is probed with one system call first.
+    ///
+    /// The innermost frame gets no benefit of the doubt from the stack
+    /// rule: while `_PyEval_EvalFrameDefault` starts, `current_frame` can
+    /// briefly be an uninitialised stack word, and only entry frames (never
+    /// innermost) live on the C stack. A frame trusted by neither rule also
+    /// has its code object probed before use (`Reach::Probed`).
+    unsafe fn reach(&self, frame: *const u8) -> Reach {
+        if self.layout.datastack_chunk.is_none() {
+            return Reach::Trusted;
+        }
+        let address = frame as usize;
+        let end = address.saturating_add(FRAME_PROBE_BYTES);
+        if self.chunks[..self.chunk_count].iter().any(|&(start, stop)| address >= start && end <= stop) {
+            return Reach::Trusted;
+        }
+        let on_stack = address >= self.stack_low && address < self.stack_low.saturating_add(STACK_SPAN);
+        if on_stack && self.hops > 0 {
+            // Stack memory is mapped; only an entry frame belongs there.
+            let owner = self.layout.frame_owner.map(|offset| load::<u8>(frame, offset));
+            if owner.is_some() && owner == self.layout.owner_cstack {
+                return Reach::Trusted;
+            }
+        }
+        if memory_is_readable(frame, FRAME_PROBE_BYTES) {
+            Reach::Probed
+        } else {
+            Reach::Unreadable
         }
     }
 
-    unsafe fn next_frame(&mut self) -> Option<*const u8> {
+    unsafe fn next_frame(&mut self) -> Option<(*const u8, Reach)> {
         let frame = self.next;
         if !plausible(frame) || self.hops >= MAX_CHAIN || frame == self.saved {
+            return None;
+        }
+        let reach = self.reach(frame);
+        if reach == Reach::Unreadable {
+            return None;
+        }
+        if reach == Reach::Probed && !self.is_entry_frame(frame) && !is_code(self.layout, frame_code(self.layout, frame, reach)) {
+            // Not a frame after all (a stale or half-made pointer): stop
+            // rather than follow its links.
             return None;
         }
         self.hops += 1;
@@ -242,15 +318,45 @@ impl<'a> Chain<'a> {
             self.since_saved = 0;
         }
         self.next = load::<*const u8>(frame, self.layout.frame_back);
-        Some(frame)
+        Some((frame, reach))
     }
+}
+
+impl Chain<'_> {
+    unsafe fn is_entry_frame(&self, frame: *const u8) -> bool {
+        match (self.layout.frame_owner, self.layout.owner_cstack) {
+            (Some(offset), Some(cstack)) => load::<u8>(frame, offset) == cstack,
+            _ => false,
+        }
+    }
+}
+
+/// How far a frame may be trusted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// In memory that cannot have been freed under us.
+    Trusted,
+    /// The frame's bytes were readable a moment ago, but it may be garbage:
+    /// probe what it points to before reading that.
+    Probed,
+    Unreadable,
+}
+
+/// The frame's code object, if it can be read: probed first when the
+/// frame itself was not trusted.
+unsafe fn frame_code(layout: &Layout, frame: *const u8, reach: Reach) -> *const u8 {
+    let code = load::<*const u8>(frame, layout.frame_code);
+    if reach == Reach::Probed && !memory_is_readable(code, 2 * size_of::<usize>()) {
+        return ptr::null();
+    }
+    code
 }
 
 /// True for frames tracebacks do not show: entry frames owned by the C
 /// stack (3.12+) and incomplete frames (3.11+): not owned by a generator
 /// and not yet past `_co_firsttraceable` (still running the prologue that
 /// copies free variables / makes cells, before RESUME).
-unsafe fn skipped(layout: &Layout, frame: *const u8) -> bool {
+unsafe fn skipped(layout: &Layout, frame: *const u8, reach: Reach) -> bool {
     let owner = match layout.frame_owner {
         Some(offset) => load::<u8>(frame, offset),
         None => return false,
@@ -268,7 +374,7 @@ unsafe fn skipped(layout: &Layout, frame: *const u8) -> bool {
     ) else {
         return false;
     };
-    let code = load::<*const u8>(frame, layout.frame_code);
+    let code = frame_code(layout, frame, reach);
     if !is_code(layout, code) {
         return false;
     }
@@ -280,8 +386,8 @@ unsafe fn skipped(layout: &Layout, frame: *const u8) -> bool {
     instr < start
 }
 
-unsafe fn read_frame(layout: &Layout, frame: *const u8) -> RawFrame {
-    let code = load::<*const u8>(frame, layout.frame_code);
+unsafe fn read_frame(layout: &Layout, frame: *const u8, reach: Reach) -> RawFrame {
+    let code = frame_code(layout, frame, reach);
     if !is_code(layout, code) {
         return RawFrame {
             code: code as *const c_void,
@@ -341,6 +447,18 @@ unsafe fn read_bytes_str(layout: &Layout, bytes: crate::ffi::layout::BytesStr, o
         return RawStr::UNREADABLE;
     }
     RawStr { data: obj.add(bytes.data), len: len as usize, kind: 1 }
+}
+
+/// Whether `len` bytes at `address` can be read, asked of the kernel
+/// (`process_vm_readv` on ourselves fails with EFAULT instead of faulting).
+/// Signal safe: two system calls, errno restored by the caller's handler.
+fn memory_is_readable(address: *const u8, len: usize) -> bool {
+    let mut buffer = [0u8; FRAME_PROBE_BYTES];
+    let len = len.min(buffer.len());
+    let local = libc::iovec { iov_base: buffer.as_mut_ptr() as *mut c_void, iov_len: len };
+    let remote = libc::iovec { iov_base: address as *mut c_void, iov_len: len };
+    let copied = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    copied == len as isize
 }
 
 unsafe fn is_code(layout: &Layout, obj: *const u8) -> bool {

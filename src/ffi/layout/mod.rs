@@ -139,6 +139,12 @@ pub struct Layout {
     pub state_ascii_bit: u32,
     /// 3.6-3.11: the `ready` bit, which must be set (3.12+: no such bit).
     pub state_ready_bit: Option<u32>,
+    /// 3.11+: `PyThreadState.datastack_chunk`, the newest of the chunks
+    /// that hold the thread's frames (`_PyStackChunk`: previous at 0, size
+    /// at 8). The walker trusts frames inside a linked chunk, and probes any
+    /// other address before reading it: CPython unlinks and unmaps a chunk
+    /// while `current_frame` may still point into it.
+    pub datastack_chunk: Option<usize>,
     /// 2.7 only: names and files are byte strings (`PyStringObject`), whose
     /// length is at `ob_size` and bytes at `ob_sval`. None on 3.x.
     pub bytes_str: Option<BytesStr>,

@@ -79,6 +79,7 @@ pub const LAYOUT: Layout = Layout {
         size: offset_of!(PyStringObject, ob_size),
         data: offset_of!(PyStringObject, ob_sval),
     }),
+    datastack_chunk: None,
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[

@@ -106,6 +106,10 @@ pub struct PyCompactUnicodeObject {
 const CFRAME: usize = offset_of!(PyThreadState, cframe);
 const CURRENT_FRAME: usize = offset_of!(PyCFrame, current_frame);
 
+/// `offsetof(PyThreadState, datastack_chunk)`: past two dozen fields we
+/// never read, so given as a number rather than mirrored field by field.
+const DATASTACK_CHUNK: usize = 296;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[CFRAME, CURRENT_FRAME],
@@ -130,9 +134,13 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
     bytes_str: None,
+    datastack_chunk: Some(DATASTACK_CHUNK),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
+    ("_PyStackChunk.previous", 0),
+    ("_PyStackChunk.size", 8),
     // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
     ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
     ("PyStatus.exitcode", std::mem::offset_of!(super::PyStatus, exitcode)),

@@ -86,6 +86,7 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
     bytes_str: None,
+    datastack_chunk: None,
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
