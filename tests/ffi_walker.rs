@@ -568,14 +568,19 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
         assert_eq!(read(out[n - 1].name), "<module>");
         assert_eq!(read(out[n - 1].file), "fake.py");
 
-        // A frame whose code is not a code object gives placeholders.
+        // A frame whose code is not a code object means the stack is caught
+        // mid-change (or corrupt): the walk gives no frames at all rather
+        // than a stack with a hole, whether the bad frame is innermost...
         let not_code = Fake::new();
-        let bogus = fake_frame(not_code.addr(), 0, thread_owned, complete);
+        let outer = fake_frame(code_addr, 0, thread_owned, complete);
+        let bogus = fake_frame(not_code.addr(), outer.addr(), thread_owned, complete);
         let t = fake_thread(bogus.addr());
-        assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 1);
-        assert_eq!(out[0].code as usize, not_code.addr());
-        assert!(!out[0].name.is_readable() && !out[0].file.is_readable());
-        assert_eq!(out[0].first_line, 0);
+        assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 0);
+        // ...or further out.
+        let bogus_outer = fake_frame(not_code.addr(), 0, thread_owned, complete);
+        let inner = fake_frame(code_addr, bogus_outer.addr(), thread_owned, complete);
+        let t = fake_thread(inner.addr());
+        assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 0);
 
         // 3.11+: incomplete frames are skipped unless a generator owns them;
         // 3.12+: frames owned by the C stack are always skipped.

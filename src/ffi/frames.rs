@@ -101,6 +101,12 @@ pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize 
     let mut chain = Chain::new(layout, tstate as *const u8);
     while let Some((frame, reach)) = chain.next_frame() {
         if !skipped(layout, frame, reach) {
+            if !is_code(layout, frame_code(layout, frame, reach)) {
+                // A frame without a code object: the stack is caught in a
+                // transition (or corrupt). No sample rather than a wrong
+                // one; the time goes to the next sample.
+                return 0;
+            }
             depth += 1;
         }
     }
@@ -305,11 +311,7 @@ impl<'a> Chain<'a> {
         if reach == Reach::Unreadable {
             return None;
         }
-        if reach == Reach::Probed && !self.is_entry_frame(frame) && !is_code(self.layout, frame_code(self.layout, frame, reach)) {
-            // Not a frame after all (a stale or half-made pointer): stop
-            // rather than follow its links.
-            return None;
-        }
+
         self.hops += 1;
         self.since_saved += 1;
         if self.since_saved == self.power {
@@ -319,15 +321,6 @@ impl<'a> Chain<'a> {
         }
         self.next = load::<*const u8>(frame, self.layout.frame_back);
         Some((frame, reach))
-    }
-}
-
-impl Chain<'_> {
-    unsafe fn is_entry_frame(&self, frame: *const u8) -> bool {
-        match (self.layout.frame_owner, self.layout.owner_cstack) {
-            (Some(offset), Some(cstack)) => load::<u8>(frame, offset) == cstack,
-            _ => false,
-        }
     }
 }
 

@@ -31,6 +31,10 @@ struct Slot {
     trampoline: AtomicUsize,
     /// The user's `fn(&mut T)`.
     tick: AtomicUsize,
+    /// The POSIX timer (`timer_t`), re-armed after each tick.
+    timer: AtomicUsize,
+    /// The interval in nanoseconds.
+    interval_ns: AtomicUsize,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -42,6 +46,8 @@ const EMPTY_SLOT: Slot = Slot {
     state: AtomicPtr::new(std::ptr::null_mut()),
     trampoline: AtomicUsize::new(0),
     tick: AtomicUsize::new(0),
+    timer: AtomicUsize::new(0),
+    interval_ns: AtomicUsize::new(0),
 };
 
 static SLOTS: [Slot; SLOT_COUNT] = [EMPTY_SLOT; SLOT_COUNT];
@@ -79,8 +85,22 @@ unsafe fn dispatch(index: usize, generation: u32) {
         TICKS_IN_PROGRESS.fetch_add(1, SeqCst);
         trampoline(state, slot.tick.load(SeqCst));
         TICKS_IN_PROGRESS.fetch_sub(1, SeqCst);
+        // One-shot timer, re-armed once the tick is done: however long a
+        // tick takes (a very deep stack), the program always runs a whole
+        // interval before the next one. (timer_settime is signal safe.)
+        let spec = one_shot(slot.interval_ns.load(SeqCst) as u64);
+        libc::timer_settime(slot.timer.load(SeqCst) as libc::timer_t, 0, &spec, std::ptr::null_mut());
     }
     slot.busy.store(false, SeqCst);
+}
+
+fn one_shot(interval_ns: u64) -> libc::itimerspec {
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let value = libc::timespec {
+        tv_sec: (interval_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (interval_ns % 1_000_000_000) as libc::c_long,
+    };
+    libc::itimerspec { it_interval: zero, it_value: value }
 }
 
 fn install_handler() -> Result<(), String> {
@@ -152,11 +172,9 @@ impl<T: 'static> ThreadTimer<T> {
                 drop(Self::release_slot(slot_index));
                 return Err(message);
             }
-            let interval = libc::timespec {
-                tv_sec: (interval_ns / 1_000_000_000) as libc::time_t,
-                tv_nsec: (interval_ns % 1_000_000_000) as libc::c_long,
-            };
-            let spec = libc::itimerspec { it_interval: interval, it_value: interval };
+            slot.timer.store(timer as usize, SeqCst);
+            slot.interval_ns.store(interval_ns as usize, SeqCst);
+            let spec = one_shot(interval_ns);
             if libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) != 0 {
                 let message = format!("cannot start the sampling timer: {}", std::io::Error::last_os_error());
                 libc::timer_delete(timer);

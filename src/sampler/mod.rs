@@ -66,6 +66,9 @@ struct SetprofileState {
     recorder: Recorder,
     scratch: Box<[RawFrame]>,
     interval_ns: u64,
+    /// No sample before this time: an interval after the previous sample
+    /// was *finished*, so a slow walk cannot make every event sample.
+    next_sample_ns: u64,
     name_buffer: [u8; 256],
 }
 
@@ -73,7 +76,7 @@ struct SetprofileState {
 /// interval has elapsed.
 fn setprofile_event(state: &mut SetprofileState, event: &Event) {
     let now = monotonic_ns();
-    if now < state.recorder.last_sample_ns() + state.interval_ns {
+    if now < state.next_sample_ns {
         return;
     }
     let SetprofileState { recorder, scratch, name_buffer, .. } = state;
@@ -86,6 +89,7 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         EventKind::CReturn => (0, Some(event.builtin_name(name_buffer))),
     };
     with_live_stack(event.thread(), scratch, |frames| recorder.record(frames, skip_innermost, builtin, now));
+    state.next_sample_ns = monotonic_ns() + state.interval_ns;
 }
 
 enum Engine {
@@ -153,6 +157,7 @@ impl Sampler {
             recorder: Recorder::new(start_ns),
             scratch: scratch(),
             interval_ns,
+            next_sample_ns: start_ns + interval_ns,
             name_buffer: [0; 256],
         });
         let hook = ProfileHook::install(state, setprofile_event).map_err(Error::Sampler)?;
