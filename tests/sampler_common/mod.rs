@@ -138,6 +138,10 @@ fn tail(s: &str) -> String {
 /// Runs `program args` in `cwd` with a clean, predictable environment;
 /// kills it after [`TIMEOUT`].
 pub fn run(program: &Path, args: &[String], cwd: &Path) -> Output {
+    run_with_timeout(program, args, cwd, TIMEOUT)
+}
+
+pub fn run_with_timeout(program: &Path, args: &[String], cwd: &Path, timeout: Duration) -> Output {
     let command = format!("(cd {} && {} {})", cwd.display(), program.display(), args.join(" "));
     let mut cmd = Command::new(program);
     cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -163,12 +167,12 @@ pub fn run(program: &Path, args: &[String], cwd: &Path) -> Output {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        if started.elapsed() > TIMEOUT {
+        if started.elapsed() > timeout {
             let _ = child.kill();
             let status = child.wait().expect("wait after kill");
             let stdout = String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned();
             let stderr = String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned();
-            panic!("{command} did not finish within {TIMEOUT:?} (killed: {status:?})\nstdout: {}\nstderr: {}", tail(&stdout), tail(&stderr));
+            panic!("{command} did not finish within {timeout:?} (killed: {status:?})\nstdout: {}\nstderr: {}", tail(&stdout), tail(&stderr));
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -194,6 +198,17 @@ pub fn run_profiled(
     script: &str,
     args: &[&str],
 ) -> (Output, Option<Profile>) {
+    run_profiled_with_timeout(dir, mode, interval, script, args, TIMEOUT)
+}
+
+pub fn run_profiled_with_timeout(
+    dir: &Workdir,
+    mode: Mode,
+    interval: Option<f64>,
+    script: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> (Output, Option<Profile>) {
     static N: AtomicUsize = AtomicUsize::new(0);
     let report = dir.join(&format!("report-{}-{}.json", mode.name(), N.fetch_add(1, Ordering::SeqCst)));
     let mut all: Vec<String> = Vec::new();
@@ -207,7 +222,7 @@ pub fn run_profiled(
     all.extend(["-r".to_string(), "json".to_string(), "-o".to_string(), report.display().to_string()]);
     all.push(script.to_string());
     all.extend(args.iter().map(|s| s.to_string()));
-    let output = run(&pyinstrument(), &all, dir.path());
+    let output = run_with_timeout(&pyinstrument(), &all, dir.path(), timeout);
     let profile = std::fs::read_to_string(&report).ok().map(|text| {
         Profile::parse(&text).unwrap_or_else(|e| panic!("{}: unreadable JSON report ({e}): {}", output.command, tail(&text)))
     });

@@ -1,6 +1,7 @@
 """Sampler stress: code-object churn, recursion to the limit, threads with
 generators thrown into and closed, and an asyncio gather of many tasks.
-Prints only deterministic results.
+Prints only deterministic results. Arguments (churn, recursion, generators,
+asyncio) run only those parts.
 
 The churned functions are f0 .. f{CHURN-1}; fN is compiled from the file
 name '<churn-N>' with its 'def' on line (N % 37) + 1, so a report can check
@@ -139,9 +140,14 @@ def run_asyncio(count):
         loop.close()
 
 
-print("churn", churn())
-print("recursion default limit", recursion(1000, 3))
-print("recursion deep limit", recursion(2600, 2))
-print("generators", threads_with_generators(20, 150))
-print("asyncio", run_asyncio(1000))
+PARTS = sys.argv[1:] or ["churn", "recursion", "generators", "asyncio"]
+if "churn" in PARTS:
+    print("churn", churn())
+if "recursion" in PARTS:
+    print("recursion default limit", recursion(1000, 3))
+    print("recursion deep limit", recursion(2600, 2))
+if "generators" in PARTS:
+    print("generators", threads_with_generators(20, 150))
+if "asyncio" in PARTS:
+    print("asyncio", run_asyncio(1000))
 print("done")
