@@ -4,6 +4,8 @@
 # README's command (`python -m pip install ./pyshim`, run from the repository).
 #
 #   ci/django_env.sh [3.6 3.8 3.11 ...]     default: every 3.6-3.13 found
+#   ci/django_env.sh --list                 which versions are found
+#   PYINSTRUMENT_DJANGO_ONLY=1 ci/django_env.sh 3.11   Django only, no pyinstrument
 #
 # Python versions are found as $PYENV_ROOT/versions/3.N.*/bin/python, else
 # python3.N on PATH. Virtualenvs live in $PYINSTRUMENT_VENVS (default
@@ -63,6 +65,11 @@ EOF
         log "installing $django_req into $venv"
         "$venv/bin/python" -m pip install -q "$django_req" >&2 || { log "cannot install $django_req"; return 1; }
     fi
+    if [ -n "${PYINSTRUMENT_DJANGO_ONLY:-}" ]; then
+        # Enough for the runner, which serves the package itself.
+        echo "venv $version $venv/bin/python"
+        return 0
+    fi
     log "installing pyinstrument into $venv"
     # The README's command, run from the repository in the activated venv.
     (
@@ -74,6 +81,14 @@ EOF
 }
 
 versions=("$@")
+if [ "${1:-}" = "--list" ]; then
+    # Just say which versions are found (the default list).
+    versions=()
+    for v in 3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13; do
+        find_python "$v" >/dev/null && echo "$v"
+    done
+    exit 0
+fi
 if [ ${#versions[@]} -eq 0 ]; then
     for v in 3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13; do
         find_python "$v" >/dev/null && versions+=("$v")

@@ -8,11 +8,11 @@ if ! command -v chromium >/dev/null 2>&1; then
         || echo "!! could not install chromium; the browser test will fail"
 fi
 
-# A virtualenv with Django for the given Python (created once, cached in
-# .venvs/). Prints its path, or nothing if it cannot be made.
-django_venv_for() {
-    local python="$1" minor="$2"
-    if [ -x "$repo/ci/django_env.sh" ]; then
-        "$repo/ci/django_env.sh" "$python" "$minor" 2>>"$log_dir/django-env-$minor.log" | tail -n 1
-    fi
+# A virtualenv with Django for the given minor (created once, cached in
+# .venvs/django-pyX.Y, where tests/django.rs looks for it). The runner
+# serves the pyinstrument package itself, so only Django is installed.
+prepare_django_venv() {
+    local minor="$1"
+    PYINSTRUMENT_DJANGO_ONLY=1 "$repo/ci/django_env.sh" "$minor" >>"$log_dir/django-env-$minor.log" 2>&1 \
+        || echo "   (no Django virtualenv for $minor: see $log_dir/django-env-$minor.log)"
 }

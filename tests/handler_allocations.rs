@@ -1,3 +1,4 @@
+#![cfg(feature = "python3")] // 2.7 samples from a thread: no signal handler to check (see below)
 //! Proves that signal-mode ticks never allocate: a counting global allocator
 //! records every allocation made on the sampled thread while a tick is in
 //! progress (`TICKS_IN_PROGRESS > 0`), and a real workload (nested calls,
