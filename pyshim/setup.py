@@ -123,8 +123,10 @@ class BuildNative(build_ext):
         import fcntl
         with open(os.path.join(target_dir, '.pyshim-build.lock'), 'w') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            _cargo(crate, target_dir, ['rustc', '--release', '--lib', '--crate-type', 'cdylib'])
-            _cargo(crate, target_dir, ['build', '--release', '--bin', 'pyinstrument'])
+            # Python 2.7 builds through python27-sys instead of python3-sys.
+            features = ['--no-default-features', '--features', 'python27'] if sys.version_info[0] == 2 else []
+            _cargo(crate, target_dir, ['rustc', '--release', '--lib', '--crate-type', 'cdylib'] + features)
+            _cargo(crate, target_dir, ['build', '--release', '--bin', 'pyinstrument'] + features)
             release = os.path.join(target_dir, 'release')
             _copy_executable(os.path.join(release, 'libpyinstrument.so'), self.get_ext_fullpath(ext.name))
             _copy_executable(os.path.join(release, 'pyinstrument'), BINARY)
@@ -139,7 +141,9 @@ setup(
     cmdclass={'build_ext': BuildNative},
     # The command: the native binary itself, installed to <prefix>/bin.
     data_files=[('bin', [BINARY])],
-    python_requires='>=3.6',
+    python_requires='>=2.7',
     zip_safe=False,
-    options={'build': {'build_base': BUILD_BASE}},
+    # Nothing is written into the repository: setuptools' build directory
+    # and its metadata (egg-info) go to BUILD_BASE.
+    options={'build': {'build_base': BUILD_BASE}, 'egg_info': {'egg_base': BUILD_BASE}},
 )

@@ -29,7 +29,9 @@ fn shapes(mode: Mode) -> &'static Profile {
         let dir = Workdir::new(&format!("shapes-{}", mode.name()));
         let leaf = LEAF.to_string();
         let (output, profile) = profile_ok(&dir, mode, None, "shapes.py", &[&leaf]);
-        assert_eq!(output.stdout, "4\n1\ndone\n", "[{}] {}", mode.name(), output.describe());
+        // No asyncio part (and so no "1") on Python 2.
+        let expected = if is_python2() { "4\ndone\n" } else { "4\n1\ndone\n" };
+        assert_eq!(output.stdout, expected, "[{}] {}", mode.name(), output.describe());
         assert_eq!(profile.mode, mode.name(), "the report names another mode: {:?}", profile.notes);
         profile
     })
@@ -121,6 +123,10 @@ fn tree_lambda() {
 
 #[test]
 fn tree_asyncio() {
+    if is_python2() {
+        skip_on_python2("asyncio does not exist");
+        return;
+    }
     for mode in MODES {
         // The event loop's own frames are library code, filtered out here.
         assert_path(mode, &["<module>", "run_async", "parent_coro", "leaf_coro"], 0.9);
@@ -152,8 +158,10 @@ fn both_samplers_agree_on_the_tree() {
         shapes(Mode::Signal).dump("shapes.py"),
         shapes(Mode::Setprofile).dump("shapes.py")
     );
-    // Seven leaves of LEAF seconds each, nothing else heavy.
-    assert_eq!(a.len(), 7, "expected the 7 leaves: {a:?}");
+    // Seven leaves of LEAF seconds each (six on Python 2: no asyncio),
+    // nothing else heavy.
+    let leaves = if is_python2() { 6 } else { 7 };
+    assert_eq!(a.len(), leaves, "expected the {leaves} leaves: {a:?}");
     // And they saw the same application functions (those with >= 5% of
     // the time inside them: a class body or a call of a few microseconds
     // may or may not be caught by either sampler).
@@ -260,10 +268,11 @@ fn sleep_sleeps_its_full_time() {
     std::fs::write(
         dir.join("sleeper.py"),
         "import time\n\
+         clock = getattr(time, 'monotonic', time.time)  # no monotonic on Python 2\n\
          for i in range(3):\n\
-         \x20   start = time.monotonic()\n\
+         \x20   start = clock()\n\
          \x20   time.sleep(0.3)\n\
-         \x20   print('%.4f' % (time.monotonic() - start))\n",
+         \x20   print('%.4f' % (clock() - start))\n",
     )
     .unwrap();
     for mode in MODES {
@@ -335,6 +344,11 @@ fn program_taking_over_sigprof_is_reported() {
     let (output, profile) = run_profiled(&dir, Mode::Signal, None, "takeover.py", &[]);
     assert_eq!((output.code(), &output.stdout, &output.stderr), (plain.code(), &plain.stdout, &plain.stderr));
     let profile = profile.expect("report");
+    if is_python2() {
+        // The program still runs as under python (checked above).
+        skip_on_python2("the SIGPROF note: signal mode samples from a thread, there is no SIGPROF handler to take over");
+        return;
+    }
     assert!(
         profile.notes.iter().any(|n| n.contains("SIGPROF")),
         "no note about the replaced handler: {:?}",

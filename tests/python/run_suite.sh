@@ -71,11 +71,20 @@ django_test_client() {
 export REPO
 export -f same_as_the_command fresh_install django_test_client
 
-venvs="$(ci/django_env.sh "$@")" || failures+=("django_env.sh $*")
-while read -r _ version python; do
-    [ -n "${python:-}" ] || continue
+versions=("$@")
+[ ${#versions[@]} -ne 0 ] || versions=($(ci/django_env.sh --list))
+# One version at a time, so that cargo builds for each Python once (the
+# virtualenv's install and the fresh one share the build).
+for version in "${versions[@]}"; do
+    line="$(ci/django_env.sh "$version")"
+    python="${line##* }"
+    if [ -z "$line" ] || [ ! -x "$python" ]; then
+        echo "=== Python $version: FAILED to set up its virtualenv"
+        failures+=("$version virtualenv")
+        continue
+    fi
     venv="$(dirname "$(dirname "$python")")"
-    base="$("$python" -c 'import sys; print(getattr(sys, "base_prefix", sys.prefix))')/bin/python3"
+    base="$("$python" -c 'import sys; print(getattr(sys, "base_prefix", sys.prefix))')/bin/python$version"
     echo "=== Python $version ($venv)"
     step "$version fresh virtualenv install" fresh_install "$base"
     step "$version API in plain python" "$python" tests/python/api_checks.py
@@ -84,7 +93,7 @@ while read -r _ version python; do
     step "$version Django test client" django_test_client "$python"
     step "$version Django test client inside the runner" django_test_client "$venv/bin/pyinstrument" -o /dev/null
     step "$version Django live server" "$python" tests/python/django_live.py --runner "$venv/bin/pyinstrument"
-done <<< "$venvs"
+done
 
 if [ ${#failures[@]} -ne 0 ]; then
     echo "FAILED: ${failures[*]}"

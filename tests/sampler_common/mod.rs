@@ -50,6 +50,17 @@ pub fn has_qualnames() -> bool {
     python_version() >= (3, 11)
 }
 
+/// Python 2.7: no asyncio, no qualified names, and signal mode samples
+/// from a thread (no SIGPROF handler).
+pub fn is_python2() -> bool {
+    python_version().0 == 2
+}
+
+/// Prints why a test (or a part of one) does not apply on Python 2.7.
+pub fn skip_on_python2(reason: &str) {
+    eprintln!("skipped on Python 2.7: {reason}");
+}
+
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("sampler_scripts")
 }

@@ -7,11 +7,16 @@ Expected application paths (outermost first, names without qualification):
   <module> > run_methods > Worker.klass       (classmethod)
   <module> > run_generator > producer
   <module> > run_lambda > <lambda> > lambda_leaf
-  <module> > run_async > parent_coro > leaf_coro
+  <module> > run_async > parent_coro > leaf_coro   (not on Python 2)
 """
-import asyncio
+from __future__ import print_function
+
 import sys
 import time
+
+HAVE_ASYNCIO = sys.version_info >= (3, 5)
+if HAVE_ASYNCIO:
+    import asyncio
 
 LEAF = float(sys.argv[1]) if len(sys.argv) > 1 else 0.2
 
@@ -95,6 +100,9 @@ def run_lambda():
     f()
 
 
+# `async def` is a syntax error before 3.5: compiled only where it exists
+# (asyncio does not exist on Python 2), under this file's name.
+ASYNC_SOURCE = """
 async def leaf_coro():
     end = time.time() + LEAF
     while time.time() < end:
@@ -105,6 +113,9 @@ async def leaf_coro():
 async def parent_coro():
     await asyncio.sleep(0)
     return await leaf_coro()
+"""
+if HAVE_ASYNCIO:
+    exec(compile(ASYNC_SOURCE, __file__, "exec"))
 
 
 def run_async():
@@ -120,5 +131,6 @@ run_recursion()
 run_methods()
 print(run_generator())
 run_lambda()
-print(run_async())
+if HAVE_ASYNCIO:
+    print(run_async())
 print("done")

@@ -6,10 +6,20 @@ asyncio) run only those parts.
 The churned functions are f0 .. f{CHURN-1}; fN is compiled from the file
 name '<churn-N>' with its 'def' on line (N % 37) + 1, so a report can check
 that every fN it shows comes with its own file and line."""
-import asyncio
+from __future__ import print_function
+
 import gc
 import sys
 import threading
+
+# Python 2 has no asyncio, no `yield from` and no RecursionError.
+HAVE_ASYNCIO = sys.version_info >= (3, 5)
+if HAVE_ASYNCIO:
+    import asyncio
+try:
+    RecursionError
+except NameError:
+    RecursionError = RuntimeError
 
 CHURN = 3000
 
@@ -67,9 +77,33 @@ def counter(start):
         pass
 
 
+if sys.version_info >= (3, 3):
+    exec(compile("""
 def delegate(start):
     result = yield from counter(start)
     return result
+""", __file__, "exec"))
+else:
+    def delegate(start):
+        # What `yield from counter(start)` does, for Python 2.
+        inner = counter(start)
+        value = next(inner)
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                inner.close()
+                raise
+            except BaseException:
+                try:
+                    value = inner.throw(*sys.exc_info())
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = inner.send(sent)
+                except StopIteration:
+                    return
 
 
 def generator_work(rounds):
@@ -110,6 +144,9 @@ def threads_with_generators(count, rounds):
     return sum(results) + mine
 
 
+# `async def` is a syntax error before 3.5: compiled only where asyncio
+# exists, under this file's name.
+ASYNC_SOURCE = """
 async def task_leaf(i):
     await asyncio.sleep(0)
     total = 0
@@ -130,6 +167,9 @@ async def task(i):
 async def gather_all(count):
     results = await asyncio.gather(*[task(i) for i in range(count)])
     return sum(results)
+"""
+if HAVE_ASYNCIO:
+    exec(compile(ASYNC_SOURCE, __file__, "exec"))
 
 
 def run_asyncio(count):
@@ -140,14 +180,20 @@ def run_asyncio(count):
         loop.close()
 
 
-PARTS = sys.argv[1:] or ["churn", "recursion", "generators", "asyncio"]
+# Python 2 runs the recursion and generator parts in a fraction of the time
+# 3.x takes (and does not profile interpreter start-up and shutdown): it
+# repeats them, so that each part alone still gives the sampler a few
+# hundred ticks.
+REPEAT = 10 if sys.version_info[0] == 2 else 1
+
+PARTS = sys.argv[1:] or ["churn", "recursion", "generators"] + (["asyncio"] if HAVE_ASYNCIO else [])
 if "churn" in PARTS:
     print("churn", churn())
 if "recursion" in PARTS:
-    print("recursion default limit", recursion(1000, 3))
-    print("recursion deep limit", recursion(2600, 2))
+    print("recursion default limit", recursion(1000, 3 * REPEAT))
+    print("recursion deep limit", recursion(2600, 2 * REPEAT))
 if "generators" in PARTS:
-    print("generators", threads_with_generators(20, 150))
+    print("generators", threads_with_generators(20, 150 * REPEAT))
 if "asyncio" in PARTS:
     print("asyncio", run_asyncio(1000))
 print("done")

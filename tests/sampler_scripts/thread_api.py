@@ -5,6 +5,8 @@ Writes OUTDIR/worker.json (a profiler in a worker thread running worker_fn
 while the main thread runs main_fn), then OUTDIR/a.json and OUTDIR/b.json
 (two threads profiling themselves at the same time, running fn_a and fn_b).
 """
+from __future__ import print_function
+
 import os
 import sys
 import threading
@@ -68,7 +70,22 @@ main_fn(done)
 worker.join()
 
 # 2. Two threads profile themselves concurrently.
-barrier = threading.Barrier(2)
+if hasattr(threading, "Barrier"):
+    barrier = threading.Barrier(2)
+else:  # Python 2: a two-party barrier from a condition
+    class TwoPartyBarrier(object):
+        def __init__(self):
+            self.arrived = 0
+            self.cond = threading.Condition()
+
+        def wait(self):
+            with self.cond:
+                self.arrived += 1
+                self.cond.notify_all()
+                while self.arrived < 2:
+                    self.cond.wait(0.01)
+
+    barrier = TwoPartyBarrier()
 
 
 class Started(object):
