@@ -5,23 +5,19 @@ import sys
 
 def library_dirs():
     """Directories holding code that is not the application's own: the
-    standard library and site-packages, of this environment and its base."""
-    import sysconfig
-    dirs = []
-    paths = sysconfig.get_paths()
-    for key in ('stdlib', 'platstdlib', 'purelib', 'platlib'):
-        if paths.get(key):
-            dirs.append(paths[key])
-    bases = set([getattr(sys, 'base_prefix', sys.prefix), getattr(sys, 'base_exec_prefix', sys.exec_prefix)])
-    for base in bases:
-        base_paths = sysconfig.get_paths(vars={'base': base, 'platbase': base})
-        dirs.extend([base_paths['stdlib'], base_paths['platstdlib']])
+    standard library and site-packages, of this environment and its base.
+    (Read from modules already imported: sysconfig would cost start-up time.)"""
+    import os
+    dirs = [os.path.dirname(os.__file__)]
     try:
         import site
         dirs.extend(site.getsitepackages())
         dirs.append(site.getusersitepackages())
     except Exception:
         pass
+    # Old virtualenvs' site.py has no getsitepackages(); sys.path names them.
+    dirs.extend(p for p in sys.path
+                if isinstance(p, str) and os.path.basename(p) in ('site-packages', 'dist-packages'))
     unique = []
     for d in dirs:
         if d and d not in unique:

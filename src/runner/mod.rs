@@ -60,6 +60,8 @@ struct ActiveRun {
     sampler: Sampler,
     plan: OutputPlan,
     command_line: Vec<String>,
+    /// The bootstrap namespace, kept to read the program's facts at the end.
+    bootstrap: PyRef,
 }
 
 thread_local! {
@@ -79,7 +81,9 @@ pub fn finish_run() {
     if !in_runner_process() {
         return; // a forked child: it inherited the profiler, not the report
     }
-    let (program, never_started) = interp::preserving_pending_exception(|| program_info(run.command_line));
+    let (program, never_started) =
+        interp::preserving_pending_exception(|| program_info(&run.bootstrap, run.command_line));
+    drop(run.bootstrap);
     if never_started {
         return; // python reported why; like it, make nothing
     }
@@ -92,10 +96,8 @@ pub fn finish_run() {
 /// Facts about the program read from the interpreter at the end of the run
 /// (so that nothing is imported before the program starts), and whether
 /// the program never started (its script did not compile).
-fn program_info(command_line: Vec<String>) -> (ProgramInfo, bool) {
-    let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
-    let facts = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME).ok();
-    let call = |name: &str| facts.as_ref().and_then(|ns| interp::call_in_namespace(ns, name, &[]).ok());
+fn program_info(bootstrap: &PyRef, command_line: Vec<String>) -> (ProgramInfo, bool) {
+    let call = |name: &str| interp::call_in_namespace(bootstrap, name, &[]).ok();
     let info = ProgramInfo {
         command_line,
         python_version: call("python_version").and_then(|v| v.to_string_lossy()).unwrap_or_default(),
@@ -153,9 +155,15 @@ fn bootstrap_failed(step: &str) -> Error {
     Error::Python(format!("pyinstrument's start-up step '{step}' failed (see above)"))
 }
 
-fn start_sampling(mode: sampler::Mode, interval: f64, plan: OutputPlan, command_line: Vec<String>) -> Result<()> {
+fn start_sampling(
+    mode: sampler::Mode,
+    interval: f64,
+    plan: OutputPlan,
+    command_line: Vec<String>,
+    bootstrap: PyRef,
+) -> Result<()> {
     let sampler = Sampler::start(mode, interval)?;
-    ACTIVE_RUN.with(|active| *active.borrow_mut() = Some(ActiveRun { sampler, plan, command_line }));
+    ACTIVE_RUN.with(|active| *active.borrow_mut() = Some(ActiveRun { sampler, plan, command_line, bootstrap }));
     Ok(())
 }
 
@@ -189,9 +197,8 @@ fn run_program(
     interp::initialize_from_command_line(&argv);
     let bootstrap = load_bootstrap()?;
     interp::call_in_namespace(&bootstrap, "register_finish", &[]).map_err(|_| bootstrap_failed("register_finish"))?;
-    drop(bootstrap);
     interp::at_exit(write_pending_report);
-    start_sampling(mode, interval, plan, command_line)?;
+    start_sampling(mode, interval, plan, command_line, bootstrap)?;
     Ok(interp::run_main())
 }
 
@@ -252,10 +259,8 @@ fn run_program(
             Prepared::Module(name.clone())
         }
     };
-    drop(bootstrap);
-
     interp::at_exit(write_pending_report);
-    start_sampling(mode, interval, plan, command_line)?;
+    start_sampling(mode, interval, plan, command_line, bootstrap)?;
     let outcome = match &prepared {
         Prepared::Code(code) => interp::eval_in_main(code),
         Prepared::MainFromImporter => {
