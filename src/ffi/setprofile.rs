@@ -69,6 +69,9 @@ impl Event {
 struct Installed<T> {
     state: Box<T>,
     on_event: fn(&mut T, &Event),
+    /// Set while uninstalling: the Python calls made then (which can run
+    /// the garbage collector and finalize generators) are not the program's.
+    stopping: bool,
 }
 
 unsafe extern "C" fn profile_callback<T>(
@@ -90,6 +93,9 @@ unsafe extern "C" fn profile_callback<T>(
         return 0;
     }
     let installed = &mut *installed;
+    if installed.stopping {
+        return 0;
+    }
     let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) { arg } else { std::ptr::null_mut() };
     let event = Event { kind, callable };
     (installed.on_event)(&mut installed.state, &event);
@@ -105,7 +111,7 @@ pub struct ProfileHook<T: 'static> {
 impl<T: 'static> ProfileHook<T> {
     /// Installs the hook on the calling thread, which holds the GIL.
     pub fn install(state: Box<T>, on_event: fn(&mut T, &Event)) -> Result<ProfileHook<T>, String> {
-        let installed = Box::into_raw(Box::new(Installed { state, on_event }));
+        let installed = Box::into_raw(Box::new(Installed { state, on_event, stopping: false }));
         unsafe {
             let capsule = py::PyCapsule_New(installed as *mut c_void, CAPSULE_NAME.as_ptr(), None);
             let Some(capsule) = PyRef::from_owned(capsule) else {
@@ -122,6 +128,7 @@ impl<T: 'static> ProfileHook<T> {
     /// state, and whether the program had replaced our hook in the meantime.
     pub fn uninstall(self) -> (Box<T>, bool) {
         unsafe {
+            (*self.installed).stopping = true;
             let replaced = !current_profile_object_is(self.capsule.as_ptr());
             if !replaced {
                 PyEval_SetProfile(None, std::ptr::null_mut());

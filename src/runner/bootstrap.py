@@ -75,11 +75,14 @@ def register_finish():
     import _pyinstrument
     atexit.register(_pyinstrument.finish_run)
     # The program did not import these: keep sys.modules as python has it.
-    # (A later import simply creates the module again; since 3.10 atexit
-    # keeps its handlers in the interpreter, not in the module.)
+    # (A later import of _pyinstrument simply creates it again.) atexit must
+    # stay the same module object, since before 3.10 its handlers live in
+    # the module: the import hook hands this very object back when the
+    # program imports it.
     del sys.modules['_pyinstrument']
-    if not atexit_was_imported and sys.version_info >= (3, 10):
-        del sys.modules['atexit']
+    if not atexit_was_imported:
+        _stashed_modules['atexit'] = sys.modules.pop('atexit')
+        _stashed_specs['atexit'] = atexit.__spec__
 
 
 def program_never_started():
@@ -93,12 +96,16 @@ def program_never_started():
 
 def set_module_path0():
     # python -m puts the current directory first on sys.path: as a full
-    # path since 3.8, as '' before.
+    # path since 3.7, as '' before.
     import os
-    sys.path[0] = os.getcwd() if sys.version_info >= (3, 8) else ''
+    sys.path[0] = os.getcwd() if sys.version_info >= (3, 7) else ''
 
 
 _embedded_modules = {}
+# Modules imported by the runner, taken out of sys.modules, returned as they
+# are when the program imports them.
+_stashed_modules = {}
+_stashed_specs = {}
 
 
 def add_embedded_module(name, source, is_package):
@@ -119,6 +126,8 @@ def install_embedded_finder():
 
     class EmbeddedPackageFinder(object):
         def find_spec(self, fullname, path=None, target=None):
+            if fullname in _stashed_modules:
+                return ModuleSpec(fullname, self, origin='built-in')
             if fullname not in _embedded_modules:
                 return None
             is_package = _embedded_modules[fullname][1]
@@ -126,9 +135,13 @@ def install_embedded_finder():
             return ModuleSpec(fullname, self, origin=origin, is_package=is_package)
 
         def create_module(self, spec):
-            return None
+            return _stashed_modules.pop(spec.name, None)
 
         def exec_module(self, module):
+            if module.__name__ in _stashed_specs:
+                # Already initialised; undo the import system's new __spec__.
+                module.__spec__ = _stashed_specs.pop(module.__name__)
+                return
             source, is_package = _embedded_modules[module.__name__]
             if is_package:
                 module.__path__ = []
