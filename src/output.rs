@@ -98,10 +98,20 @@ fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.pyinstrument-{}.tmp", std::process::id()))
 }
 
+/// True when `path` exists and is not a regular file (a device such as
+/// /dev/null or /dev/stdout, a FIFO): such targets are written in place,
+/// never replaced by a rename.
+fn is_special_file(path: &Path) -> bool {
+    fs::metadata(path).map(|m| !m.is_file() && !m.is_dir()).unwrap_or(false)
+}
+
 fn check_writable(path: &Path, as_given: &str) -> Result<()> {
     let fail = |reason: String| Error::Output(format!("cannot write the report to '{as_given}': {reason}"));
     if path.is_dir() {
         return Err(fail("it is a directory".to_string()));
+    }
+    if is_special_file(path) {
+        return fs::OpenOptions::new().write(true).open(path).map(|_| ()).map_err(|e| fail(e.to_string()));
     }
     let probe = temp_path_for(path);
     match fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
@@ -120,9 +130,18 @@ fn check_writable(path: &Path, as_given: &str) -> Result<()> {
 }
 
 /// Writes through a temporary file in the same directory and renames it
-/// over `path`, so readers never see half a report.
+/// over `path`, so readers never see half a report. A device or FIFO (say
+/// /dev/null) is written in place: renaming over it would replace the
+/// device itself for the whole system.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let fail = |e: std::io::Error| Error::Output(format!("cannot write the report to '{}': {e}", path.display()));
+    if is_special_file(path) {
+        return fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(bytes))
+            .map_err(fail);
+    }
     let temp = temp_path_for(path);
     let result = (|| {
         let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temp)?;
@@ -136,4 +155,32 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(fail(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        let null = Path::new("/dev/null");
+        check_writable(null, "/dev/null").unwrap();
+        write_atomically(null, b"report").unwrap();
+        let metadata = fs::metadata(null).unwrap();
+        assert!(!metadata.is_file(), "/dev/null must still be a device");
+        assert_eq!(fs::read(null).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_regular_file_is_replaced_whole() {
+        let dir = std::env::temp_dir().join(format!("pyinstrument-output-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("report.txt");
+        fs::write(&path, b"old and longer").unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
