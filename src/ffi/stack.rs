@@ -71,12 +71,6 @@ pub fn with_live_stack<R>(
     visit(&mut frames)
 }
 
-/// An empty frame for preallocating walk buffers.
-pub fn empty_raw_frame() -> RawFrame {
-    let empty = RawStr { data: std::ptr::null(), len: 0, kind: 1 };
-    RawFrame { code: std::ptr::null(), first_line: 0, name: empty, file: empty }
-}
-
 /// Monotonic clock in nanoseconds. Signal safe (clock_gettime is).
 pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)

@@ -12,7 +12,7 @@ pub mod recorder;
 use crate::error::{Error, Result};
 use crate::ffi::frames::RawFrame;
 use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
-use crate::ffi::stack::{empty_raw_frame, monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
+use crate::ffi::stack::{monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
 #[cfg(py_2_7)]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
 #[cfg(not(py_2_7))]
@@ -109,7 +109,7 @@ pub struct Sampler {
 }
 
 fn scratch() -> Box<[RawFrame]> {
-    vec![empty_raw_frame(); MAX_DEPTH].into_boxed_slice()
+    vec![RawFrame::EMPTY; MAX_DEPTH].into_boxed_slice()
 }
 
 impl Sampler {

@@ -113,11 +113,6 @@ impl Recorder {
         recorder
     }
 
-    /// When the previous sample was taken (or profiling started).
-    pub fn last_sample_ns(&self) -> u64 {
-        self.last_ns
-    }
-
     /// Records one sample: the stack given innermost first, minus its
     /// `skip_innermost` innermost frames, plus an optional C-function leaf,
     /// weighted by the time since the previous sample. A sample with no
