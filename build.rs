@@ -47,8 +47,9 @@ fn main() {
     if lines.len() < 8 {
         fail(&format!("unexpected answer from `{python}`: {text}"));
     }
-    let (executable, version, shared, libdir, ldlibrary, include, hexversion) =
-        (lines[0], lines[1], lines[2], lines[3], lines[4], lines[5], lines[6]);
+    let (executable, version, shared, libdir, ldlibrary, include, hexversion) = (
+        lines[0], lines[1], lines[2], lines[3], lines[4], lines[5], lines[6],
+    );
 
     let (major, minor) = version.split_once('.').unwrap_or(("0", "0"));
     let minor: u32 = minor.parse().unwrap_or(0);

@@ -60,7 +60,8 @@ pub extern "C" fn init_pyinstrument() {
 
 /// The module's init function, for registering it as a built-in.
 #[cfg(not(py_2_7))]
-pub const MODULE_INIT: extern "C" fn() -> crate::ffi::native_module::ModulePtr = PyInit__pyinstrument;
+pub const MODULE_INIT: extern "C" fn() -> crate::ffi::native_module::ModulePtr =
+    PyInit__pyinstrument;
 #[cfg(py_2_7)]
 pub const MODULE_INIT: extern "C" fn() = init_pyinstrument;
 
@@ -68,9 +69,17 @@ fn start(args: &[Value]) -> Result<Value, Raise> {
     let (use_signal, interval) = match args {
         [Value::Bool(use_signal), Value::Float(interval)] => (*use_signal, *interval),
         [Value::Bool(use_signal), Value::Int(interval)] => (*use_signal, *interval as f64),
-        _ => return Err(Raise::TypeError("start(use_signal: bool, interval: float)".to_string())),
+        _ => {
+            return Err(Raise::TypeError(
+                "start(use_signal: bool, interval: float)".to_string(),
+            ))
+        }
     };
-    let mode = if use_signal { Mode::Signal } else { Mode::Setprofile };
+    let mode = if use_signal {
+        Mode::Signal
+    } else {
+        Mode::Setprofile
+    };
     let sampler = Sampler::start(mode, interval).map_err(|e| Raise::ValueError(e.to_string()))?;
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst);
     SAMPLERS.with(|samplers| samplers.borrow_mut().push((handle, sampler)));
@@ -111,14 +120,24 @@ fn finish_run(_args: &[Value]) -> Result<Value, Raise> {
 }
 
 fn render_session(args: &[Value]) -> Result<Value, Raise> {
-    let [Value::Str(json), Value::Str(renderer), Value::Bool(unicode), Value::Bool(color), Value::Bool(show_all)] = args
+    let [Value::Str(json), Value::Str(renderer), Value::Bool(unicode), Value::Bool(color), Value::Bool(show_all)] =
+        args
     else {
-        return Err(Raise::TypeError("render(session_json, renderer, unicode, color, show_all)".to_string()));
+        return Err(Raise::TypeError(
+            "render(session_json, renderer, unicode, color, show_all)".to_string(),
+        ));
     };
     let format = Format::from_name(renderer).ok_or_else(|| {
-        Raise::ValueError(format!("unknown renderer '{renderer}' (choose from {})", Format::names().join(", ")))
+        Raise::ValueError(format!(
+            "unknown renderer '{renderer}' (choose from {})",
+            Format::names().join(", ")
+        ))
     })?;
     let session = Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()))?;
-    let options = RenderOptions { unicode: *unicode, color: *color, show_all: *show_all };
+    let options = RenderOptions {
+        unicode: *unicode,
+        color: *color,
+        show_all: *show_all,
+    };
     Ok(Value::Str(render(&session, format, &options)))
 }

@@ -4,8 +4,8 @@
 use pyinstrument::cli::{self, CliError, Command};
 use pyinstrument::error::Error;
 use pyinstrument::output::OutputPlan;
-use pyinstrument::session::Session;
 use pyinstrument::runner;
+use pyinstrument::session::Session;
 
 fn main() {
     install_panic_hook();
@@ -66,7 +66,10 @@ fn report(error: Error) -> i32 {
 /// A bug must never greet the user with a Rust panic and backtrace.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let message = info
             .payload()
             .downcast_ref::<&str>()

@@ -25,8 +25,9 @@ impl OutputPlan {
     pub fn prepare(output: &OutputOptions) -> Result<OutputPlan> {
         let file = match &output.outfile {
             Some(path) => {
-                let cwd = std::env::current_dir()
-                    .map_err(|e| Error::Output(format!("cannot read the current directory: {e}")))?;
+                let cwd = std::env::current_dir().map_err(|e| {
+                    Error::Output(format!("cannot read the current directory: {e}"))
+                })?;
                 let absolute = cwd.join(path);
                 check_writable(&absolute, path)?;
                 Some(absolute)
@@ -35,16 +36,31 @@ impl OutputPlan {
         };
         let format = match &output.renderer {
             Some(name) => Format::from_name(name).ok_or_else(|| {
-                Error::Usage(format!("unknown renderer '{name}' (choose from {})", Format::names().join(", ")))
+                Error::Usage(format!(
+                    "unknown renderer '{name}' (choose from {})",
+                    Format::names().join(", ")
+                ))
             })?,
-            None => output.outfile.as_deref().and_then(Format::from_path).unwrap_or(Format::Text),
+            None => output
+                .outfile
+                .as_deref()
+                .and_then(Format::from_path)
+                .unwrap_or(Format::Text),
         };
         let to_terminal = file.is_none() && std::io::stdout().is_terminal();
-        let color = output.color.unwrap_or_else(|| to_terminal && color_allowed_by_environment());
-        let unicode = output.unicode.unwrap_or_else(|| file.is_some() || locale_is_utf8());
+        let color = output
+            .color
+            .unwrap_or_else(|| to_terminal && color_allowed_by_environment());
+        let unicode = output
+            .unicode
+            .unwrap_or_else(|| file.is_some() || locale_is_utf8());
         Ok(OutputPlan {
             format,
-            options: RenderOptions { unicode, color, show_all: output.show_all },
+            options: RenderOptions {
+                unicode,
+                color,
+                show_all: output.show_all,
+            },
             file,
         })
     }
@@ -94,7 +110,10 @@ fn locale_is_utf8() -> bool {
 }
 
 fn temp_path_for(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.pyinstrument-{}.tmp", std::process::id()))
 }
 
@@ -102,19 +121,31 @@ fn temp_path_for(path: &Path) -> PathBuf {
 /// /dev/null or /dev/stdout, a FIFO): such targets are written in place,
 /// never replaced by a rename.
 fn is_special_file(path: &Path) -> bool {
-    fs::metadata(path).map(|m| !m.is_file() && !m.is_dir()).unwrap_or(false)
+    fs::metadata(path)
+        .map(|m| !m.is_file() && !m.is_dir())
+        .unwrap_or(false)
 }
 
 fn check_writable(path: &Path, as_given: &str) -> Result<()> {
-    let fail = |reason: String| Error::Output(format!("cannot write the report to '{as_given}': {reason}"));
+    let fail = |reason: String| {
+        Error::Output(format!("cannot write the report to '{as_given}': {reason}"))
+    };
     if path.is_dir() {
         return Err(fail("it is a directory".to_string()));
     }
     if is_special_file(path) {
-        return fs::OpenOptions::new().write(true).open(path).map(|_| ()).map_err(|e| fail(e.to_string()));
+        return fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(|_| ())
+            .map_err(|e| fail(e.to_string()));
     }
     let probe = temp_path_for(path);
-    match fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
         Ok(_) => {
             let _ = fs::remove_file(&probe);
         }
@@ -134,7 +165,12 @@ fn check_writable(path: &Path, as_given: &str) -> Result<()> {
 /// /dev/null) is written in place: renaming over it would replace the
 /// device itself for the whole system.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let fail = |e: std::io::Error| Error::Output(format!("cannot write the report to '{}': {e}", path.display()));
+    let fail = |e: std::io::Error| {
+        Error::Output(format!(
+            "cannot write the report to '{}': {e}",
+            path.display()
+        ))
+    };
     if is_special_file(path) {
         return fs::OpenOptions::new()
             .write(true)
@@ -144,7 +180,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     let temp = temp_path_for(path);
     let result = (|| {
-        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)?;
         file.write_all(bytes)?;
         // No fsync: the rename is what makes the report appear whole or not
         // at all; surviving a power cut is not worth milliseconds per run.
@@ -173,13 +213,17 @@ mod tests {
 
     #[test]
     fn a_regular_file_is_replaced_whole() {
-        let dir = std::env::temp_dir().join(format!("pyinstrument-output-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("pyinstrument-output-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("report.txt");
         fs::write(&path, b"old and longer").unwrap();
         write_atomically(&path, b"new").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
-        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
         fs::remove_dir_all(&dir).unwrap();
     }

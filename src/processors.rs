@@ -93,7 +93,8 @@ fn prune_in_place(node: &mut Node, threshold: f64) {
 /// does: skipping to its leaf would hide every caller.
 pub fn focus_first_branch(root: Node, ctx: &Context) -> Node {
     let min_self = ctx.min_fraction * ctx.total;
-    let skippable = |node: &Node| node.children.len() == 1 && node.self_time < min_self.max(f64::MIN_POSITIVE);
+    let skippable =
+        |node: &Node| node.children.len() == 1 && node.self_time < min_self.max(f64::MIN_POSITIVE);
     let mut probe = &root;
     while skippable(probe) {
         probe = &probe.children[0];
@@ -139,7 +140,15 @@ mod tests {
     fn a_tree_without_branches_keeps_its_root() {
         let f = frames();
         // <module> -> main -> b, all time in b.
-        let tree = Node::new(None, 0.0, vec![Node::new(Some(0), 0.0, vec![Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0)])])]);
+        let tree = Node::new(
+            None,
+            0.0,
+            vec![Node::new(
+                Some(0),
+                0.0,
+                vec![Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0)])],
+            )],
+        );
         tree.check_invariant().unwrap();
         let focused = focus_first_branch(tree, &ctx(&f, 1.0, 0.01));
         focused.check_invariant().unwrap();

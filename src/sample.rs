@@ -18,7 +18,11 @@ pub struct FrameId {
 
 impl FrameId {
     pub fn new(function: &str, file: &str, line: u32) -> FrameId {
-        FrameId { function: function.to_string(), file: file.to_string(), line }
+        FrameId {
+            function: function.to_string(),
+            file: file.to_string(),
+            line,
+        }
     }
 
     pub fn is_builtin(&self) -> bool {

@@ -57,8 +57,9 @@ impl Session {
     /// with a message naming the problem.
     pub fn from_json(text: &str) -> crate::error::Result<Session> {
         use crate::error::Error;
-        let probe: VersionProbe = serde_json::from_str(text)
-            .map_err(|e| Error::Load(format!("not a pyinstrument profile (invalid JSON: {})", e)))?;
+        let probe: VersionProbe = serde_json::from_str(text).map_err(|e| {
+            Error::Load(format!("not a pyinstrument profile (invalid JSON: {})", e))
+        })?;
         match probe.format_version {
             None => {
                 return Err(Error::Load(
@@ -108,8 +109,13 @@ pub(crate) mod tests {
     #[test]
     fn round_trip() {
         let mut s = Session::from_json(MINIMAL).unwrap();
-        s.frames.push(FrameId::new("f\u{2028}</script>", "a&\"<>.py", 3));
-        s.stacks.push(StackRecord { frames: vec![0], time: 0.1 + 0.2, samples: 3 });
+        s.frames
+            .push(FrameId::new("f\u{2028}</script>", "a&\"<>.py", 3));
+        s.stacks.push(StackRecord {
+            frames: vec![0],
+            time: 0.1 + 0.2,
+            samples: 3,
+        });
         let text = s.to_json();
         assert_eq!(Session::from_json(&text).unwrap(), s);
     }
@@ -128,16 +134,27 @@ pub(crate) mod tests {
     fn rejects_other_versions_and_garbage() {
         let v2 = MINIMAL.replace("\"format_version\":1", "\"format_version\":2");
         match Session::from_json(&v2) {
-            Err(Error::Load(m)) => assert!(m.contains("unsupported profile format version 2"), "{}", m),
+            Err(Error::Load(m)) => {
+                assert!(m.contains("unsupported profile format version 2"), "{}", m)
+            }
             other => panic!("{:?}", other),
         }
         let none = MINIMAL.replace("\"format_version\":1,", "");
-        assert!(matches!(Session::from_json(&none), Err(Error::Load(m)) if m.contains("no \"format_version\"")));
-        assert!(matches!(Session::from_json("{"), Err(Error::Load(m)) if m.contains("invalid JSON")));
+        assert!(
+            matches!(Session::from_json(&none), Err(Error::Load(m)) if m.contains("no \"format_version\""))
+        );
+        assert!(
+            matches!(Session::from_json("{"), Err(Error::Load(m)) if m.contains("invalid JSON"))
+        );
         assert!(matches!(Session::from_json("[1]"), Err(Error::Load(_))));
         let missing = MINIMAL.replace("\"mode\":\"signal\",", "");
         assert!(matches!(Session::from_json(&missing), Err(Error::Load(m)) if m.contains("mode")));
-        let bad_frame = MINIMAL.replace("\"stacks\":[]", "\"stacks\":[{\"frames\":[0],\"time\":1,\"samples\":1}]");
-        assert!(matches!(Session::from_json(&bad_frame), Err(Error::Load(m)) if m.contains("refers to frame 0")));
+        let bad_frame = MINIMAL.replace(
+            "\"stacks\":[]",
+            "\"stacks\":[{\"frames\":[0],\"time\":1,\"samples\":1}]",
+        );
+        assert!(
+            matches!(Session::from_json(&bad_frame), Err(Error::Load(m)) if m.contains("refers to frame 0"))
+        );
     }
 }

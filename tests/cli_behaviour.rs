@@ -18,7 +18,11 @@ fn assert_status(out: &Output, want: i32) {
 /// source tree); returns (dir guard, dir).
 fn demo_dir(label: &str) -> TempDir {
     let dir = TempDir::new(label);
-    std::fs::copy(crate_dir().join("examples").join("demo.py"), dir.join("demo.py")).expect("copy demo.py");
+    std::fs::copy(
+        crate_dir().join("examples").join("demo.py"),
+        dir.join("demo.py"),
+    )
+    .expect("copy demo.py");
     dir
 }
 
@@ -28,8 +32,16 @@ fn no_arguments_prints_help_and_exits_2() {
     let out = pyinstrument_in(dir.path()).output();
     assert_status(&out, 2);
     let stdout = out.stdout_text();
-    assert!(stdout.starts_with("usage: pyinstrument"), "{}", out.describe());
-    assert!(stdout.contains("Options:") && stdout.contains("--outfile"), "{}", out.describe());
+    assert!(
+        stdout.starts_with("usage: pyinstrument"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        stdout.contains("Options:") && stdout.contains("--outfile"),
+        "{}",
+        out.describe()
+    );
     assert!(out.stderr.is_empty(), "{}", out.describe());
 }
 
@@ -40,9 +52,20 @@ fn help_option_prints_help_and_exits_0() {
     for flag in ["--help", "-h", "--he"] {
         let out = pyinstrument_in(dir.path()).arg(flag).output();
         assert_status(&out, 0);
-        assert!(out.stdout_text().starts_with("usage: pyinstrument"), "{flag}: {}", out.describe());
-        assert_eq!(out.stdout, no_args.stdout, "{flag}: help differs from the no-argument help");
-        assert!(out.stdout.ends_with(b"\n"), "{flag}: the help should end with a newline: {}", out.describe());
+        assert!(
+            out.stdout_text().starts_with("usage: pyinstrument"),
+            "{flag}: {}",
+            out.describe()
+        );
+        assert_eq!(
+            out.stdout, no_args.stdout,
+            "{flag}: help differs from the no-argument help"
+        );
+        assert!(
+            out.stdout.ends_with(b"\n"),
+            "{flag}: the help should end with a newline: {}",
+            out.describe()
+        );
         assert!(out.stderr.is_empty(), "{flag}: {}", out.describe());
     }
 }
@@ -53,31 +76,55 @@ fn help_after_the_script_belongs_to_the_script() {
     let dir = TempDir::new("cli-help-script");
     let scripts = copy_scripts(&dir);
     let out = pyinstrument_in(&scripts)
-        .args(["-o", dir.join("r.txt").to_str().unwrap(), "facts.py", "argv", "--help"])
+        .args([
+            "-o",
+            dir.join("r.txt").to_str().unwrap(),
+            "facts.py",
+            "argv",
+            "--help",
+        ])
         .output();
     assert_status(&out, 0);
-    assert_eq!(out.stdout_text(), "argv: ['facts.py', 'argv', '--help']\n", "{}", out.describe());
+    assert_eq!(
+        out.stdout_text(),
+        "argv: ['facts.py', 'argv', '--help']\n",
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
 fn unknown_option_is_a_usage_error() {
     let dir = TempDir::new("cli-unknown");
-    for args in [vec!["--bogus", "x.py"], vec!["-Z", "x.py"], vec!["--no", "x.py"]] {
+    for args in [
+        vec!["--bogus", "x.py"],
+        vec!["-Z", "x.py"],
+        vec!["--no", "x.py"],
+    ] {
         let out = pyinstrument_in(dir.path()).args(&args).output();
         assert_status(&out, 2);
         let stderr = out.stderr_text();
         let mut lines = stderr.lines();
         assert!(
-            lines.next().unwrap_or("").starts_with("usage: pyinstrument"),
+            lines
+                .next()
+                .unwrap_or("")
+                .starts_with("usage: pyinstrument"),
             "{args:?}: the usage line should come first: {}",
             out.describe()
         );
         assert!(
-            stderr.lines().any(|l| l.starts_with("pyinstrument: error: ")),
+            stderr
+                .lines()
+                .any(|l| l.starts_with("pyinstrument: error: ")),
             "{args:?}: an optparse-style error line: {}",
             out.describe()
         );
-        assert!(stderr.contains(args[0]), "{args:?}: the error should name the option: {}", out.describe());
+        assert!(
+            stderr.contains(args[0]),
+            "{args:?}: the error should name the option: {}",
+            out.describe()
+        );
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.describe());
     }
 }
@@ -85,12 +132,26 @@ fn unknown_option_is_a_usage_error() {
 #[test]
 fn missing_option_value_is_a_usage_error() {
     let dir = TempDir::new("cli-missing-value");
-    for args in [vec!["-o"], vec!["--outfile"], vec!["-r"], vec!["-m"], vec!["--interval"]] {
+    for args in [
+        vec!["-o"],
+        vec!["--outfile"],
+        vec!["-r"],
+        vec!["-m"],
+        vec!["--interval"],
+    ] {
         let out = pyinstrument_in(dir.path()).args(&args).output();
         assert_status(&out, 2);
         let stderr = out.stderr_text();
-        assert!(stderr.starts_with("usage: pyinstrument"), "{args:?}: {}", out.describe());
-        assert!(stderr.contains("pyinstrument: error: "), "{args:?}: {}", out.describe());
+        assert!(
+            stderr.starts_with("usage: pyinstrument"),
+            "{args:?}: {}",
+            out.describe()
+        );
+        assert!(
+            stderr.contains("pyinstrument: error: "),
+            "{args:?}: {}",
+            out.describe()
+        );
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.describe());
     }
 }
@@ -106,10 +167,21 @@ fn bad_option_values_are_usage_errors() {
         vec!["--interval=abc"],
         vec!["-r", "nosuchrenderer"],
     ] {
-        let out = pyinstrument_in(&scripts).args(&args).arg("marker.py").arg(&marker).output();
+        let out = pyinstrument_in(&scripts)
+            .args(&args)
+            .arg("marker.py")
+            .arg(&marker)
+            .output();
         assert_status(&out, 2);
-        assert!(out.stderr_text().contains("pyinstrument: error: "), "{args:?}: {}", out.describe());
-        assert!(!marker.exists(), "{args:?}: the program ran despite the bad option");
+        assert!(
+            out.stderr_text().contains("pyinstrument: error: "),
+            "{args:?}: {}",
+            out.describe()
+        );
+        assert!(
+            !marker.exists(),
+            "{args:?}: the program ran despite the bad option"
+        );
     }
 }
 
@@ -121,8 +193,16 @@ fn version() {
     let stdout = out.stdout_text();
     let (major, minor) = python_version();
     assert!(stdout.starts_with("pyinstrument "), "{}", out.describe());
-    assert!(stdout.contains(&format!("{major}.{minor}")), "should name the Python version: {}", out.describe());
-    assert!(stdout.ends_with('\n') && stdout.lines().count() == 1, "{}", out.describe());
+    assert!(
+        stdout.contains(&format!("{major}.{minor}")),
+        "should name the Python version: {}",
+        out.describe()
+    );
+    assert!(
+        stdout.ends_with('\n') && stdout.lines().count() == 1,
+        "{}",
+        out.describe()
+    );
 }
 
 /// The demo's own output comes first, byte for byte as under python, then
@@ -134,7 +214,12 @@ fn demo_report_follows_program_output() {
     assert_status(&expected, 0);
     let out = pyinstrument_in(dir.path()).arg("demo.py").output();
     assert_status(&out, 0);
-    assert_eq!(out.stderr, expected.stderr, "stderr differs: {}", out.describe());
+    assert_eq!(
+        out.stderr,
+        expected.stderr,
+        "stderr differs: {}",
+        out.describe()
+    );
     assert!(
         out.stdout.starts_with(&expected.stdout),
         "the program's output should come first, unchanged:\npython: {}\n{}",
@@ -143,8 +228,14 @@ fn demo_report_follows_program_output() {
     );
     let report = String::from_utf8_lossy(&out.stdout[expected.stdout.len()..]).into_owned();
     assert!(report.contains("main"), "report lacks 'main':\n{report}");
-    assert!(report.contains("count_words"), "report lacks 'count_words':\n{report}");
-    assert!(report.contains("demo.py"), "report lacks the file name:\n{report}");
+    assert!(
+        report.contains("count_words"),
+        "report lacks 'count_words':\n{report}"
+    );
+    assert!(
+        report.contains("demo.py"),
+        "report lacks the file name:\n{report}"
+    );
     // count_words is called from main: its line must be indented deeper.
     let indent = |name: &str| {
         report
@@ -157,7 +248,10 @@ fn demo_report_follows_program_output() {
         matches!((main_at, count_at), (Some(m), Some(c)) if c > m),
         "count_words should be nested under main (indents {main_at:?}, {count_at:?}):\n{report}"
     );
-    assert!(!report.contains('\x1b'), "no colour codes when stdout is not a terminal:\n{report}");
+    assert!(
+        !report.contains('\x1b'),
+        "no colour codes when stdout is not a terminal:\n{report}"
+    );
 }
 
 /// `-r json -o x.json`, then `--load x.json` renders the same call tree as
@@ -165,26 +259,49 @@ fn demo_report_follows_program_output() {
 #[test]
 fn json_save_and_load() {
     let dir = demo_dir("cli-json");
-    let out = pyinstrument_in(dir.path()).args(["-r", "json", "-o", "x.json", "demo.py"]).output();
+    let out = pyinstrument_in(dir.path())
+        .args(["-r", "json", "-o", "x.json", "demo.py"])
+        .output();
     assert_status(&out, 0);
     let json = std::fs::read_to_string(dir.join("x.json")).expect("x.json written");
-    assert!(json.trim_start().starts_with('{'), "not JSON: {}", excerpt(json.as_bytes()));
-    assert!(json.contains("count_words"), "the saved profile lacks count_words");
+    assert!(
+        json.trim_start().starts_with('{'),
+        "not JSON: {}",
+        excerpt(json.as_bytes())
+    );
+    assert!(
+        json.contains("count_words"),
+        "the saved profile lacks count_words"
+    );
 
-    let loaded = pyinstrument_in(dir.path()).args(["--load", "x.json"]).output();
+    let loaded = pyinstrument_in(dir.path())
+        .args(["--load", "x.json"])
+        .output();
     assert_status(&loaded, 0);
     let text = loaded.stdout_text();
-    assert!(text.contains("main") && text.contains("count_words"), "{}", loaded.describe());
+    assert!(
+        text.contains("main") && text.contains("count_words"),
+        "{}",
+        loaded.describe()
+    );
 
-    let to_file = pyinstrument_in(dir.path()).args(["--load", "x.json", "-o", "again.txt"]).output();
+    let to_file = pyinstrument_in(dir.path())
+        .args(["--load", "x.json", "-o", "again.txt"])
+        .output();
     assert_status(&to_file, 0);
     let again = std::fs::read_to_string(dir.join("again.txt")).expect("again.txt written");
     assert!(again.contains("count_words"), "{again}");
     assert!(to_file.stdout.is_empty(), "{}", to_file.describe());
 
-    let missing = pyinstrument_in(dir.path()).args(["--load", "no-such.json"]).output();
+    let missing = pyinstrument_in(dir.path())
+        .args(["--load", "no-such.json"])
+        .output();
     assert_ne!(missing.code(), 0, "{}", missing.describe());
-    assert!(missing.stderr_text().contains("no-such.json"), "{}", missing.describe());
+    assert!(
+        missing.stderr_text().contains("no-such.json"),
+        "{}",
+        missing.describe()
+    );
 }
 
 /// `--setprofile` profiles the demo too.
@@ -192,11 +309,20 @@ fn json_save_and_load() {
 fn setprofile_mode_on_demo() {
     let dir = demo_dir("cli-setprofile");
     let expected = Run::new(python(), dir.path()).arg("demo.py").output();
-    let out = pyinstrument_in(dir.path()).args(["--setprofile", "demo.py"]).output();
+    let out = pyinstrument_in(dir.path())
+        .args(["--setprofile", "demo.py"])
+        .output();
     assert_status(&out, 0);
-    assert!(out.stdout.starts_with(&expected.stdout), "{}", out.describe());
+    assert!(
+        out.stdout.starts_with(&expected.stdout),
+        "{}",
+        out.describe()
+    );
     let report = String::from_utf8_lossy(&out.stdout[expected.stdout.len()..]).into_owned();
-    assert!(report.contains("main") && report.contains("count_words"), "report:\n{report}");
+    assert!(
+        report.contains("main") && report.contains("count_words"),
+        "report:\n{report}"
+    );
 }
 
 /// optparse accepts unique prefixes of long options.
@@ -204,11 +330,20 @@ fn setprofile_mode_on_demo() {
 fn long_option_prefixes() {
     let dir = TempDir::new("cli-prefix");
     let scripts = copy_scripts(&dir);
-    let out = pyinstrument_in(&scripts).args(["--setprof", "--out=r.txt", "busy.py"]).output();
+    let out = pyinstrument_in(&scripts)
+        .args(["--setprof", "--out=r.txt", "busy.py"])
+        .output();
     assert_status(&out, 0);
-    assert!(out.stdout_text().starts_with("busy done"), "{}", out.describe());
+    assert!(
+        out.stdout_text().starts_with("busy done"),
+        "{}",
+        out.describe()
+    );
     let report = std::fs::read_to_string(scripts.join("r.txt")).expect("report written");
-    assert!(report.contains("leaf") || report.contains("branch"), "{report}");
+    assert!(
+        report.contains("leaf") || report.contains("branch"),
+        "{report}"
+    );
 }
 
 /// `python -m pyinstrument`-style options before `-m`: the module's own
@@ -218,9 +353,24 @@ fn module_arguments_after_m() {
     let dir = TempDir::new("cli-m");
     let scripts = copy_scripts(&dir);
     let out = pyinstrument_in(&scripts)
-        .args(["-o", dir.join("r.txt").to_str().unwrap(), "-m", "parity_mod", "-o", "--html"])
+        .args([
+            "-o",
+            dir.join("r.txt").to_str().unwrap(),
+            "-m",
+            "parity_mod",
+            "-o",
+            "--html",
+        ])
         .output();
     assert_status(&out, 0);
-    assert!(out.stdout_text().starts_with("argv: ['"), "{}", out.describe());
-    assert!(out.stdout_text().contains("'-o', '--html']"), "{}", out.describe());
+    assert!(
+        out.stdout_text().starts_with("argv: ['"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout_text().contains("'-o', '--html']"),
+        "{}",
+        out.describe()
+    );
 }

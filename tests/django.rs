@@ -34,7 +34,9 @@ fn api_inside_the_runner() {
 #[test]
 fn django_test_client_inside_the_runner() {
     let (major, minor) = python_version();
-    let venv = crate_dir().join(".venvs").join(format!("django-py{major}.{minor}"));
+    let venv = crate_dir()
+        .join(".venvs")
+        .join(format!("django-py{major}.{minor}"));
     if !venv.join("bin").join("python").exists() {
         eprintln!(
             "skipped: no {} (make it with `ci/django_env.sh {major}.{minor}`)",
@@ -43,10 +45,13 @@ fn django_test_client_inside_the_runner() {
         return;
     }
     let venv_text = venv.to_string_lossy().into_owned();
-    let out = Run::new(pyinstrument(), &crate_dir().join("tests").join("django_project"))
-        .env("VIRTUAL_ENV", Some(&venv_text))
-        .args(["-o", "/dev/null", "manage.py", "test", "testproject"])
-        .output();
+    let out = Run::new(
+        pyinstrument(),
+        &crate_dir().join("tests").join("django_project"),
+    )
+    .env("VIRTUAL_ENV", Some(&venv_text))
+    .args(["-o", "/dev/null", "manage.py", "test", "testproject"])
+    .output();
     let stderr = out.stderr_text();
     assert!(
         out.status.success() && stderr.lines().any(|line| line.starts_with("OK")),
@@ -62,19 +67,27 @@ fn python_suite_when_asked() {
         return;
     };
     let versions = versions.to_string_lossy().into_owned();
-    let versions: Vec<&str> = versions.split_whitespace().filter(|v| *v != "all").collect();
+    let versions: Vec<&str> = versions
+        .split_whitespace()
+        .filter(|v| *v != "all")
+        .collect();
     let target = std::env::var_os("PYINSTRUMENT_SUITE_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| crate_dir().join("target-pyshim"));
-    let mut child = Command::new(crate_dir().join("tests").join("python").join("run_suite.sh"))
-        .args(&versions)
-        .current_dir(crate_dir())
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("VIRTUAL_ENV")
-        .env_remove("PYTHONPATH")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start tests/python/run_suite.sh");
+    let mut child = Command::new(
+        crate_dir()
+            .join("tests")
+            .join("python")
+            .join("run_suite.sh"),
+    )
+    .args(&versions)
+    .current_dir(crate_dir())
+    .env("CARGO_TARGET_DIR", &target)
+    .env_remove("VIRTUAL_ENV")
+    .env_remove("PYTHONPATH")
+    .stdin(Stdio::null())
+    .spawn()
+    .expect("start tests/python/run_suite.sh");
     // Each step of the suite has its own time limit; this one only guards
     // against the suite itself hanging.
     let limit = Duration::from_secs(3 * 3600);
@@ -90,5 +103,8 @@ fn python_suite_when_asked() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(status.success(), "tests/python/run_suite.sh failed: {status:?} (see its output above)");
+    assert!(
+        status.success(),
+        "tests/python/run_suite.sh failed: {status:?} (see its output above)"
+    );
 }

@@ -105,11 +105,18 @@ fn signal_ticks_never_allocate() {
         let probe = std::hint::black_box(Box::new(42u64));
         TICKS_IN_PROGRESS.fetch_sub(1, SeqCst);
         drop(probe);
-        assert!(DURING_TICKS.load(SeqCst) >= 1, "the counting allocator does not count");
+        assert!(
+            DURING_TICKS.load(SeqCst) >= 1,
+            "the counting allocator does not count"
+        );
         DURING_TICKS.store(0, SeqCst);
 
         let sampler = Sampler::start(Mode::Signal, 0.0005).expect("start the signal sampler");
-        assert_eq!(sampler.mode(), Mode::Signal, "signal mode fell back to setprofile");
+        assert_eq!(
+            sampler.mode(),
+            Mode::Signal,
+            "signal mode fell back to setprofile"
+        );
         let code = CString::new(WORKLOAD).unwrap();
         let status = py::PyRun_SimpleStringFlags(code.as_ptr(), std::ptr::null_mut());
         let recording = sampler.stop();
@@ -123,9 +130,17 @@ fn signal_ticks_never_allocate() {
             recording.duration,
             recording.notes
         );
-        assert_eq!(allocations, 0, "{allocations} allocations inside {} ticks", recording.sample_count);
+        assert_eq!(
+            allocations, 0,
+            "{allocations} allocations inside {} ticks",
+            recording.sample_count
+        );
         // The samples saw the workload's functions.
-        let names: Vec<&str> = recording.frames.iter().map(|f| f.function.as_str()).collect();
+        let names: Vec<&str> = recording
+            .frames
+            .iter()
+            .map(|f| f.function.as_str())
+            .collect();
         for want in ["leaf", "middle", "outer"] {
             assert!(names.contains(&want), "no {want} in {names:?}");
         }

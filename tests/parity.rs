@@ -481,9 +481,15 @@ fn check(name: &str, case: Case) {
     }
     if version < case.min_python {
         if version.0 < 3 {
-            eprintln!("{name}: skipped on Python 2.7: needs Python {}.{}", case.min_python.0, case.min_python.1);
+            eprintln!(
+                "{name}: skipped on Python 2.7: needs Python {}.{}",
+                case.min_python.0, case.min_python.1
+            );
         } else {
-            eprintln!("SKIPPED {name}: needs Python {:?}, this build is {:?}", case.min_python, version);
+            eprintln!(
+                "SKIPPED {name}: needs Python {:?}, this build is {:?}",
+                case.min_python, version
+            );
         }
         return;
     }
@@ -494,7 +500,11 @@ fn check(name: &str, case: Case) {
     }
     let work_str = work.path().to_str().expect("utf-8 temp path").to_string();
     let cwd = work.join(case.cwd);
-    let args: Vec<String> = case.args.iter().map(|a| a.replace("{work}", &work_str)).collect();
+    let args: Vec<String> = case
+        .args
+        .iter()
+        .map(|a| a.replace("{work}", &work_str))
+        .collect();
 
     let prepare = |mut run: Run| {
         for (key, value) in case.env {
@@ -520,7 +530,10 @@ fn check(name: &str, case: Case) {
 
     // Both sampling modes must be invisible to the program.
     let mut failures = Vec::new();
-    for (mode, options) in [("signal mode", &[][..]), ("--setprofile", &["--setprofile"][..])] {
+    for (mode, options) in [
+        ("signal mode", &[][..]),
+        ("--setprofile", &["--setprofile"][..]),
+    ] {
         let reports = TempDir::new(&format!("{name}-report"));
         let (outfile_arg, report_path) = match case.outfile {
             None => {
@@ -535,7 +548,11 @@ fn check(name: &str, case: Case) {
             report_path.display()
         );
         let mut actual = prepare(
-            Run::new(pyinstrument(), &cwd).args(options).arg("-o").arg(&outfile_arg).args(&args),
+            Run::new(pyinstrument(), &cwd)
+                .args(options)
+                .arg("-o")
+                .arg(&outfile_arg)
+                .args(&args),
         )
         .output();
         if case.hide_addresses {
@@ -544,7 +561,9 @@ fn check(name: &str, case: Case) {
         }
 
         let mut problems = Vec::new();
-        if expected.status.code() != actual.status.code() || expected.status.signal() != actual.status.signal() {
+        if expected.status.code() != actual.status.code()
+            || expected.status.signal() != actual.status.signal()
+        {
             problems.push(format!(
                 "exit: python {}, pyinstrument {}",
                 describe_status(&expected.status),
@@ -557,11 +576,20 @@ fn check(name: &str, case: Case) {
         if let Some(diff) = difference(&expected.stderr, &actual.stderr) {
             problems.push(format!("stderr differs: {diff}"));
         }
-        problems.extend(check_report(&report_path, case.report, case.outfile.is_none()));
+        problems.extend(check_report(
+            &report_path,
+            case.report,
+            case.outfile.is_none(),
+        ));
         if let Some(elsewhere) = case.mkdirs.first() {
-            let stray = work.join(elsewhere).join(case.outfile.unwrap_or("report.txt"));
+            let stray = work
+                .join(elsewhere)
+                .join(case.outfile.unwrap_or("report.txt"));
             if stray.exists() && stray != report_path {
-                problems.push(format!("a report landed in the program's directory: {}", stray.display()));
+                problems.push(format!(
+                    "a report landed in the program's directory: {}",
+                    stray.display()
+                ));
             }
             let _ = std::fs::remove_file(&stray);
         }
@@ -599,11 +627,20 @@ fn check(name: &str, case: Case) {
 /// Python version ("" if none does).
 fn known_note(bugs: &[KnownBug]) -> String {
     let version = python_version();
-    let known: Vec<&str> = bugs.iter().filter(|b| b.from <= version && version <= b.to).map(|b| b.what).collect();
+    let known: Vec<&str> = bugs
+        .iter()
+        .filter(|b| b.from <= version && version <= b.to)
+        .map(|b| b.what)
+        .collect();
     if known.is_empty() {
         String::new()
     } else {
-        format!("\nKNOWN RUNNER BUG (Python {}.{}): {}\n", version.0, version.1, known.join("\nand: "))
+        format!(
+            "\nKNOWN RUNNER BUG (Python {}.{}): {}\n",
+            version.0,
+            version.1,
+            known.join("\nand: ")
+        )
     }
 }
 
@@ -624,7 +661,10 @@ fn check_report(path: &Path, want: Report, private_dir: bool) -> Vec<String> {
         }
         Report::Absent => {
             if path.exists() {
-                problems.push(format!("a report was written to {} though nothing ran", path.display()));
+                problems.push(format!(
+                    "a report was written to {} though nothing ran",
+                    path.display()
+                ));
             }
         }
     }
@@ -633,10 +673,16 @@ fn check_report(path: &Path, want: Report, private_dir: bool) -> Vec<String> {
     let report_name = path.file_name().unwrap().to_string_lossy().into_owned();
     let stray: Vec<&String> = names
         .iter()
-        .filter(|n| **n != report_name && (private_dir || n.contains("pyinstrument") || n.ends_with(".tmp")))
+        .filter(|n| {
+            **n != report_name && (private_dir || n.contains("pyinstrument") || n.ends_with(".tmp"))
+        })
         .collect();
     if !stray.is_empty() {
-        problems.push(format!("files left next to the report in {}: {:?}", dir.display(), stray));
+        problems.push(format!(
+            "files left next to the report in {}: {:?}",
+            dir.display(),
+            stray
+        ));
     }
     problems
 }
@@ -674,7 +720,10 @@ fn hide_addresses(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'0' && bytes.get(i + 1) == Some(&b'x') && bytes.get(i + 2).is_some_and(|b| b.is_ascii_hexdigit()) {
+        if bytes[i] == b'0'
+            && bytes.get(i + 1) == Some(&b'x')
+            && bytes.get(i + 2).is_some_and(|b| b.is_ascii_hexdigit())
+        {
             out.extend_from_slice(b"0x?");
             i += 2;
             while i < bytes.len() && bytes[i].is_ascii_hexdigit() {
@@ -718,15 +767,44 @@ fn ctrl_c_in_mode(options: &[&str]) {
         running.wait()
     };
     let expected = interrupt(Run::new(python(), &scripts).arg("sigint.py"));
-    let actual = interrupt(Run::new(pyinstrument(), &scripts).args(options).arg("-o").arg(&report).arg("sigint.py"));
+    let actual = interrupt(
+        Run::new(pyinstrument(), &scripts)
+            .args(options)
+            .arg("-o")
+            .arg(&report)
+            .arg("sigint.py"),
+    );
 
-    let want_signal = if python_version() >= (3, 8) { Some(libc::SIGINT) } else { None };
-    assert_eq!(expected.status.signal(), want_signal, "python itself: {}", expected.describe());
-    let last_line = |o: &Output| o.stderr_text().trim_end().lines().last().unwrap_or("").to_string();
-    assert_eq!(last_line(&expected), "KeyboardInterrupt", "python itself: {}", expected.describe());
+    let want_signal = if python_version() >= (3, 8) {
+        Some(libc::SIGINT)
+    } else {
+        None
+    };
+    assert_eq!(
+        expected.status.signal(),
+        want_signal,
+        "python itself: {}",
+        expected.describe()
+    );
+    let last_line = |o: &Output| {
+        o.stderr_text()
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        last_line(&expected),
+        "KeyboardInterrupt",
+        "python itself: {}",
+        expected.describe()
+    );
 
     let mut problems = Vec::new();
-    if expected.status.code() != actual.status.code() || expected.status.signal() != actual.status.signal() {
+    if expected.status.code() != actual.status.code()
+        || expected.status.signal() != actual.status.signal()
+    {
         problems.push(format!(
             "exit: python {}, pyinstrument {}",
             describe_status(&expected.status),
@@ -734,12 +812,22 @@ fn ctrl_c_in_mode(options: &[&str]) {
         ));
     }
     if expected.stdout != actual.stdout {
-        problems.push(format!("stdout: python {:?}, pyinstrument {:?}", expected.stdout_text(), actual.stdout_text()));
+        problems.push(format!(
+            "stdout: python {:?}, pyinstrument {:?}",
+            expected.stdout_text(),
+            actual.stdout_text()
+        ));
     }
     if last_line(&actual) != "KeyboardInterrupt" {
-        problems.push(format!("last stderr line is {:?}, not 'KeyboardInterrupt'", last_line(&actual)));
+        problems.push(format!(
+            "last stderr line is {:?}, not 'KeyboardInterrupt'",
+            last_line(&actual)
+        ));
     }
-    if !actual.stderr_text().starts_with("Traceback (most recent call last):\n") {
+    if !actual
+        .stderr_text()
+        .starts_with("Traceback (most recent call last):\n")
+    {
         problems.push("stderr does not start with python's traceback header".to_string());
     }
     // Our own code is compiled as "<pyinstrument>"; the temporary
@@ -748,7 +836,11 @@ fn ctrl_c_in_mode(options: &[&str]) {
         problems.push("the traceback mentions pyinstrument".to_string());
     }
     problems.extend(check_report(&report, Report::Written, true));
-    let bugs: &[KnownBug] = if options.is_empty() { &[] } else { &[SETPROFILE_LOSES_TRACEBACK] };
+    let bugs: &[KnownBug] = if options.is_empty() {
+        &[]
+    } else {
+        &[SETPROFILE_LOSES_TRACEBACK]
+    };
     assert!(
         problems.is_empty(),
         "Ctrl-C under pyinstrument {options:?} differs from python:\n  - {}\n{}\n--- python: {}\n--- pyinstrument: {}",
@@ -779,9 +871,17 @@ mod virtualenv {
         if python_version() >= (3, 3) {
             return Ok(&["-m", "venv", "--without-pip"]);
         }
-        let probe = Run::new(python(), &std::env::temp_dir()).args(["-c", "import virtualenv"]).output();
+        let probe = Run::new(python(), &std::env::temp_dir())
+            .args(["-c", "import virtualenv"])
+            .output();
         if probe.status.success() {
-            Ok(&["-m", "virtualenv", "--no-pip", "--no-setuptools", "--no-wheel"])
+            Ok(&[
+                "-m",
+                "virtualenv",
+                "--no-pip",
+                "--no-setuptools",
+                "--no-wheel",
+            ])
         } else {
             Err("there is no venv module, and this python has no virtualenv package to make one with \
                  (pip install virtualenv into it to run these cases)")
@@ -793,24 +893,46 @@ mod virtualenv {
         let scripts = copy_scripts(&dir);
         let root = dir.join("venv");
         let made = Run::new(python(), dir.path()).args(how).arg(&root).output();
-        assert!(made.status.success(), "cannot create a virtualenv: {}", made.describe());
+        assert!(
+            made.status.success(),
+            "cannot create a virtualenv: {}",
+            made.describe()
+        );
         let site = Run::new(root.join("bin").join("python"), dir.path())
-            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ])
             .output();
         assert!(site.status.success(), "{}", site.describe());
         let site = PathBuf::from(site.stdout_text().trim());
         let package = site.join("venvonly_pkg");
         std::fs::create_dir_all(&package).expect("mkdir package");
-        std::fs::write(package.join("__init__.py"), "WHERE = 'inside the virtualenv'\n").expect("write package");
-        Venv { _dir: dir, root, scripts }
+        std::fs::write(
+            package.join("__init__.py"),
+            "WHERE = 'inside the virtualenv'\n",
+        )
+        .expect("write package");
+        Venv {
+            _dir: dir,
+            root,
+            scripts,
+        }
     }
 
     fn path_with_venv_first(venv: &Venv) -> String {
         let base = base_env();
-        let path = base.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
+        let path = base
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let mut dirs = vec![venv.root.join("bin")];
         dirs.extend(std::env::split_paths(&path));
-        std::env::join_paths(dirs).unwrap().to_string_lossy().into_owned()
+        std::env::join_paths(dirs)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn compare(label: &str, virtual_env: bool, on_path: bool) {
@@ -835,9 +957,22 @@ mod virtualenv {
             }
             run
         };
-        let expected = configure(Run::new(venv.root.join("bin").join("python"), &venv.scripts).arg("venv_facts.py")).output();
-        assert!(expected.status.success(), "the virtualenv's python itself: {}", expected.describe());
-        let actual = configure(Run::new(pyinstrument(), &venv.scripts).arg("-o").arg(&report).arg("venv_facts.py")).output();
+        let expected = configure(
+            Run::new(venv.root.join("bin").join("python"), &venv.scripts).arg("venv_facts.py"),
+        )
+        .output();
+        assert!(
+            expected.status.success(),
+            "the virtualenv's python itself: {}",
+            expected.describe()
+        );
+        let actual = configure(
+            Run::new(pyinstrument(), &venv.scripts)
+                .arg("-o")
+                .arg(&report)
+                .arg("venv_facts.py"),
+        )
+        .output();
         let mut problems = Vec::new();
         if expected.status.code() != actual.status.code() {
             problems.push(format!(
@@ -909,13 +1044,30 @@ fn outfile_error(outfile: &str, mention: &str) {
         .arg("marker.py")
         .arg(&marker)
         .output();
-    assert!(!marker.exists(), "the program ran although -o {outfile} cannot be written: {}", out.describe());
+    assert!(
+        !marker.exists(),
+        "the program ran although -o {outfile} cannot be written: {}",
+        out.describe()
+    );
     assert_ne!(out.code(), 0, "-o {outfile}: {}", out.describe());
     let stderr = out.stderr_text();
-    assert!(stderr.starts_with("pyinstrument: ") || stderr.contains("\npyinstrument: "), "-o {outfile}: {}", out.describe());
-    assert!(stderr.contains(mention), "-o {outfile}: the message should name the file: {}", out.describe());
+    assert!(
+        stderr.starts_with("pyinstrument: ") || stderr.contains("\npyinstrument: "),
+        "-o {outfile}: {}",
+        out.describe()
+    );
+    assert!(
+        stderr.contains(mention),
+        "-o {outfile}: the message should name the file: {}",
+        out.describe()
+    );
     assert!(out.stdout.is_empty(), "-o {outfile}: {}", out.describe());
-    assert_eq!(before, list_dir(work.path()), "-o {outfile}: files appeared in {}", work.path().display());
+    assert_eq!(
+        before,
+        list_dir(work.path()),
+        "-o {outfile}: files appeared in {}",
+        work.path().display()
+    );
 }
 
 /// A missing script: exit 2 and "can't open file", like python (whose
@@ -938,9 +1090,18 @@ fn unopenable_script(script: &str, errno: &str) {
     let reports = TempDir::new("unopenable-report");
     let report = reports.join("report.txt");
     let expected = Run::new(python(), &scripts).arg(script).arg("x").output();
-    let actual = Run::new(pyinstrument(), &scripts).arg("-o").arg(&report).arg(script).arg("x").output();
+    let actual = Run::new(pyinstrument(), &scripts)
+        .arg("-o")
+        .arg(&report)
+        .arg(script)
+        .arg("x")
+        .output();
     assert_eq!(expected.code(), 2, "python itself: {}", expected.describe());
-    assert!(expected.stderr_text().contains("can't open file"), "python itself: {}", expected.describe());
+    assert!(
+        expected.stderr_text().contains("can't open file"),
+        "python itself: {}",
+        expected.describe()
+    );
     assert_eq!(actual.code(), 2, "{}", actual.describe());
     let stderr = actual.stderr_text();
     assert!(
@@ -951,7 +1112,10 @@ fn unopenable_script(script: &str, errno: &str) {
     );
     assert!(actual.stdout.is_empty(), "{}", actual.describe());
     assert!(!report.exists(), "a report was written though nothing ran");
-    assert!(list_dir(reports.path()).is_empty(), "files left in the report directory");
+    assert!(
+        list_dir(reports.path()).is_empty(),
+        "files left in the report directory"
+    );
 }
 
 /// `os.fork()` with a child that leaves through `sys.exit` (so it runs the
@@ -964,7 +1128,9 @@ fn forked_child_prints_no_report() {
     let scripts = copy_scripts(&work);
     let expected = Run::new(python(), &scripts).arg("fork_child.py").output();
     assert_eq!(expected.code(), 0, "python itself: {}", expected.describe());
-    let actual = Run::new(pyinstrument(), &scripts).arg("fork_child.py").output();
+    let actual = Run::new(pyinstrument(), &scripts)
+        .arg("fork_child.py")
+        .output();
     assert_eq!(actual.code(), 0, "{}", actual.describe());
     let reports = actual.stdout_text().matches("Duration:").count();
     assert!(
@@ -996,10 +1162,18 @@ fn zip_file_with_main() {
     let report = reports.join("report.txt");
     for args in [vec!["app.pyz", "a1"], vec!["app.pyz", "--raise"]] {
         let expected = Run::new(python(), &scripts).args(&args).output();
-        let actual = Run::new(pyinstrument(), &scripts).arg("-o").arg(&report).args(&args).output();
+        let actual = Run::new(pyinstrument(), &scripts)
+            .arg("-o")
+            .arg(&report)
+            .args(&args)
+            .output();
         let mut problems = Vec::new();
         if expected.code() != actual.code() {
-            problems.push(format!("exit: python {}, pyinstrument {}", expected.code(), actual.code()));
+            problems.push(format!(
+                "exit: python {}, pyinstrument {}",
+                expected.code(),
+                actual.code()
+            ));
         }
         if let Some(diff) = difference(&expected.stdout, &actual.stdout) {
             problems.push(format!("stdout differs: {diff}"));

@@ -30,9 +30,24 @@ fn shapes(mode: Mode) -> &'static Profile {
         let leaf = LEAF.to_string();
         let (output, profile) = profile_ok(&dir, mode, None, "shapes.py", &[&leaf]);
         // No asyncio part (and so no "1") on Python 2.
-        let expected = if is_python2() { "4\ndone\n" } else { "4\n1\ndone\n" };
-        assert_eq!(output.stdout, expected, "[{}] {}", mode.name(), output.describe());
-        assert_eq!(profile.mode, mode.name(), "the report names another mode: {:?}", profile.notes);
+        let expected = if is_python2() {
+            "4\ndone\n"
+        } else {
+            "4\n1\ndone\n"
+        };
+        assert_eq!(
+            output.stdout,
+            expected,
+            "[{}] {}",
+            mode.name(),
+            output.describe()
+        );
+        assert_eq!(
+            profile.mode,
+            mode.name(),
+            "the report names another mode: {:?}",
+            profile.notes
+        );
         profile
     })
 }
@@ -46,10 +61,21 @@ fn assert_path(mode: Mode, want: &[&str], leaf_share: f64) {
     let in_leaf: f64 = profile
         .app_paths("shapes.py")
         .iter()
-        .filter(|(path, _)| find_run(path, want).map(|i| i + want.len() == path.len()).unwrap_or(false))
+        .filter(|(path, _)| {
+            find_run(path, want)
+                .map(|i| i + want.len() == path.len())
+                .unwrap_or(false)
+        })
         .map(|(_, t)| *t)
         .sum();
-    let context = || format!("[{}] path {:?}\n{}", mode.name(), want, profile.dump("shapes.py"));
+    let context = || {
+        format!(
+            "[{}] path {:?}\n{}",
+            mode.name(),
+            want,
+            profile.dump("shapes.py")
+        )
+    };
     assert!(under > 0.0, "{}: path never sampled", context());
     assert!(
         under >= LEAF * 0.7 && under <= LEAF * 2.0 + 0.1,
@@ -77,19 +103,36 @@ fn method_name(class: &str, method: &str) -> String {
 #[test]
 fn tree_nested_functions() {
     for mode in MODES {
-        assert_path(mode, &["<module>", "run_nested", "outer", "middle", "inner"], 0.9);
+        assert_path(
+            mode,
+            &["<module>", "run_nested", "outer", "middle", "inner"],
+            0.9,
+        );
     }
 }
 
 #[test]
 fn tree_recursion_depth_five() {
     for mode in MODES {
-        let want = ["run_recursion", "recurse", "recurse", "recurse", "recurse", "recurse", "recursion_leaf"];
+        let want = [
+            "run_recursion",
+            "recurse",
+            "recurse",
+            "recurse",
+            "recurse",
+            "recurse",
+            "recursion_leaf",
+        ];
         assert_path(mode, &want, 0.9);
         let profile = shapes(mode);
         for (path, time) in profile.app_paths("shapes.py") {
             let run = path.iter().filter(|n| name_matches(n, "recurse")).count();
-            assert!(run <= 5, "[{}] {run} recurse frames in {:?} ({time} s)", mode.name(), path);
+            assert!(
+                run <= 5,
+                "[{}] {run} recurse frames in {:?} ({time} s)",
+                mode.name(),
+                path
+            );
         }
     }
 }
@@ -102,8 +145,16 @@ fn tree_methods_have_qualified_names() {
         assert_path(mode, &["run_methods", &method], 0.9);
         assert_path(mode, &["run_methods", &klass], 0.9);
         let names = shapes(mode).function_names();
-        assert!(names.contains(&method), "[{}] no frame named {method:?}: {names:?}", mode.name());
-        assert!(names.contains(&klass), "[{}] no frame named {klass:?}: {names:?}", mode.name());
+        assert!(
+            names.contains(&method),
+            "[{}] no frame named {method:?}: {names:?}",
+            mode.name()
+        );
+        assert!(
+            names.contains(&klass),
+            "[{}] no frame named {klass:?}: {names:?}",
+            mode.name()
+        );
     }
 }
 
@@ -129,7 +180,11 @@ fn tree_asyncio() {
     }
     for mode in MODES {
         // The event loop's own frames are library code, filtered out here.
-        assert_path(mode, &["<module>", "run_async", "parent_coro", "leaf_coro"], 0.9);
+        assert_path(
+            mode,
+            &["<module>", "run_async", "parent_coro", "leaf_coro"],
+            0.9,
+        );
     }
 }
 
@@ -176,9 +231,16 @@ fn both_samplers_agree_on_the_tree() {
                 *inclusive.entry(name).or_insert(0.0) += time;
             }
         }
-        inclusive.into_iter().filter(|(_, t)| *t >= 0.05 * total).map(|(n, _)| n).collect()
+        inclusive
+            .into_iter()
+            .filter(|(_, t)| *t >= 0.05 * total)
+            .map(|(n, _)| n)
+            .collect()
     };
-    assert_eq!(functions(shapes(Mode::Signal)), functions(shapes(Mode::Setprofile)));
+    assert_eq!(
+        functions(shapes(Mode::Signal)),
+        functions(shapes(Mode::Setprofile))
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -208,13 +270,21 @@ fn sample_count_follows_the_interval() {
         assert_eq!(output.stdout, "done\n");
         let what = format!("accounting.py --interval 0.005 [{}]", mode.name());
         assert_times_add_up(&what, &profile);
-        assert!(profile.duration >= 0.6, "{what}: duration {:.3}", profile.duration);
+        assert!(
+            profile.duration >= 0.6,
+            "{what}: duration {:.3}",
+            profile.duration
+        );
         // Ticks that fall while the process waits for a CPU merge into one
         // (the machines running this are busy), and setprofile mode samples
         // only while the thread runs: the floor follows the CPU time the
         // process actually got.
         let expected = profile.duration / 0.005;
-        let cpu_time = profile.raw.get("cpu_time").and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let cpu_time = profile
+            .raw
+            .get("cpu_time")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
         let low = cpu_time.min(profile.duration - 0.1) / 0.005 * 0.5;
         let count = profile.sample_count as f64;
         assert!(
@@ -223,7 +293,10 @@ fn sample_count_follows_the_interval() {
             profile.duration
         );
         let stacks: u64 = profile.stacks.iter().map(|s| s.samples).sum();
-        assert_eq!(stacks, profile.sample_count, "{what}: the stacks' samples do not add up to sample_count");
+        assert_eq!(
+            stacks, profile.sample_count,
+            "{what}: the stacks' samples do not add up to sample_count"
+        );
         assert!(
             profile.time_under("accounting.py", &["<module>", "busy"]) >= 0.4,
             "{what}: busy() under-reported\n{}",
@@ -240,15 +313,27 @@ fn blocking_calls_behave_as_without_profiler() {
     let dir = Workdir::new("syscalls");
     let plain = run_python(&dir, "syscalls.py", &[]);
     assert_eq!(plain.code(), 0, "{}", plain.describe());
-    assert!(!plain.stdout.contains("BAD"), "plain python itself fails the fixture:\n{}", plain.describe());
+    assert!(
+        !plain.stdout.contains("BAD"),
+        "plain python itself fails the fixture:\n{}",
+        plain.describe()
+    );
     let mut failures = Vec::new();
     for mode in MODES {
         for interval in [None, Some(0.0002)] {
             let (output, profile) = run_profiled(&dir, mode, interval, "syscalls.py", &[]);
             let label = format!("[{} interval {:?}]", mode.name(), interval);
-            if output.code() != 0 || output.stdout != plain.stdout || output.stderr != plain.stderr {
-                let bad: Vec<&str> = output.stdout.lines().filter(|l| !plain.stdout.contains(*l)).collect();
-                failures.push(format!("{label} differs from python: {bad:?}\n{}", output.describe()));
+            if output.code() != 0 || output.stdout != plain.stdout || output.stderr != plain.stderr
+            {
+                let bad: Vec<&str> = output
+                    .stdout
+                    .lines()
+                    .filter(|l| !plain.stdout.contains(*l))
+                    .collect();
+                failures.push(format!(
+                    "{label} differs from python: {bad:?}\n{}",
+                    output.describe()
+                ));
                 continue;
             }
             let profile = profile.expect("report");
@@ -257,7 +342,12 @@ fn blocking_calls_behave_as_without_profiler() {
             }
         }
     }
-    assert!(failures.is_empty(), "plain python:\n{}\n\n{}", plain.stdout, failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "plain python:\n{}\n\n{}",
+        plain.stdout,
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -278,13 +368,23 @@ fn sleep_sleeps_its_full_time() {
     for mode in MODES {
         let (output, profile) = profile_ok(&dir, mode, Some(0.0005), "sleeper.py", &[]);
         for line in output.stdout.lines() {
-            let slept: f64 = line.parse().unwrap_or_else(|_| panic!("bad line {line:?}: {}", output.describe()));
-            assert!(slept >= 0.3, "[{}] time.sleep(0.3) slept {slept} s", mode.name());
+            let slept: f64 = line
+                .parse()
+                .unwrap_or_else(|_| panic!("bad line {line:?}: {}", output.describe()));
+            assert!(
+                slept >= 0.3,
+                "[{}] time.sleep(0.3) slept {slept} s",
+                mode.name()
+            );
         }
         assert_eq!(output.stdout.lines().count(), 3, "{}", output.describe());
         // Time in the sleep is attributed to the line that called it.
         let slept = profile.time_under("sleeper.py", &["<module>"]);
-        assert!(slept >= 0.85, "[{}] only {slept:.3} s attributed to the sleeping module", mode.name());
+        assert!(
+            slept >= 0.85,
+            "[{}] only {slept:.3} s attributed to the sleeping module",
+            mode.name()
+        );
     }
 }
 
@@ -296,23 +396,45 @@ fn program_using_sigalrm_keeps_working() {
     let dir = Workdir::new("sigalrm");
     let plain = run_python(&dir, "sigalrm.py", &[]);
     assert_eq!(plain.code(), 0, "{}", plain.describe());
-    assert!(!plain.stdout.contains("BAD"), "plain python fails the fixture:\n{}", plain.describe());
+    assert!(
+        !plain.stdout.contains("BAD"),
+        "plain python fails the fixture:\n{}",
+        plain.describe()
+    );
     for mode in MODES {
         let (output, profile) = run_profiled(&dir, mode, None, "sigalrm.py", &[]);
         assert_eq!(
-            (output.code(), output.stdout.as_str(), output.stderr.as_str()),
+            (
+                output.code(),
+                output.stdout.as_str(),
+                output.stderr.as_str()
+            ),
             (plain.code(), plain.stdout.as_str(), plain.stderr.as_str()),
             "[{}] the program noticed the profiler:\n{}",
             mode.name(),
             output.describe()
         );
         let profile = profile.expect("report");
-        assert!(profile.notes.is_empty(), "[{}] notes: {:?}", mode.name(), profile.notes);
+        assert!(
+            profile.notes.is_empty(),
+            "[{}] notes: {:?}",
+            mode.name(),
+            profile.notes
+        );
         assert_times_add_up(&format!("sigalrm.py [{}]", mode.name()), &profile);
         // Samples cover the whole run (about 2 s), not only its start.
         let spin = profile.time_under("sigalrm.py", &["<module>", "spin_until"]);
-        assert!(spin >= 1.0, "[{}] spin_until got {spin:.3} s\n{}", mode.name(), profile.dump("sigalrm.py"));
-        let cpu_time = profile.raw.get("cpu_time").and_then(|v| v.as_f64()).unwrap_or(0.0);
+        assert!(
+            spin >= 1.0,
+            "[{}] spin_until got {spin:.3} s\n{}",
+            mode.name(),
+            profile.dump("sigalrm.py")
+        );
+        let cpu_time = profile
+            .raw
+            .get("cpu_time")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
         assert!(
             profile.sample_count as f64 >= cpu_time.min(profile.duration) / 0.001 * 0.5,
             "[{}] {} samples in {:.3} s (CPU time {cpu_time:.3} s)",
@@ -342,7 +464,10 @@ fn program_taking_over_sigprof_is_reported() {
     .unwrap();
     let plain = run_python(&dir, "takeover.py", &[]);
     let (output, profile) = run_profiled(&dir, Mode::Signal, None, "takeover.py", &[]);
-    assert_eq!((output.code(), &output.stdout, &output.stderr), (plain.code(), &plain.stdout, &plain.stderr));
+    assert_eq!(
+        (output.code(), &output.stdout, &output.stderr),
+        (plain.code(), &plain.stdout, &plain.stderr)
+    );
     let profile = profile.expect("report");
     if is_python2() {
         // The program still runs as under python (checked above).
@@ -366,10 +491,17 @@ fn profilers_in_threads_see_only_their_thread() {
         let out = dir.path().display().to_string();
         let (output, _) = run_profiled(&dir, mode, None, "thread_api.py", &[mode.name(), &out]);
         assert_eq!(output.code(), 0, "[{}] {}", mode.name(), output.describe());
-        assert_eq!(output.stdout, "done\n", "[{}] {}", mode.name(), output.describe());
+        assert_eq!(
+            output.stdout,
+            "done\n",
+            "[{}] {}",
+            mode.name(),
+            output.describe()
+        );
         let read = |name: &str| {
-            let text = std::fs::read_to_string(dir.join(name))
-                .unwrap_or_else(|e| panic!("[{}] no {name}: {e}\n{}", mode.name(), output.describe()));
+            let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| {
+                panic!("[{}] no {name}: {e}\n{}", mode.name(), output.describe())
+            });
             Profile::parse(&text).unwrap_or_else(|e| panic!("[{}] {name}: {e}", mode.name()))
         };
         for (file, own, others) in [
@@ -378,19 +510,36 @@ fn profilers_in_threads_see_only_their_thread() {
             ("b.json", "fn_b", &["main_fn", "worker_fn", "fn_a"][..]),
         ] {
             let profile = read(file);
-            let context = format!("[{}] {file}\n{}", mode.name(), profile.dump("thread_api.py"));
+            let context = format!(
+                "[{}] {file}\n{}",
+                mode.name(),
+                profile.dump("thread_api.py")
+            );
             assert_eq!(profile.mode, mode.name(), "{context}");
             let names = profile.function_names();
             for other in others {
-                assert!(!names.iter().any(|n| name_matches(n, other)), "{context}\nsaw {other}");
+                assert!(
+                    !names.iter().any(|n| name_matches(n, other)),
+                    "{context}\nsaw {other}"
+                );
             }
             let own_time = profile.time_under("thread_api.py", &[own]);
-            assert!(own_time >= 0.3, "{context}\n{own} got {own_time:.3} s of 0.4 s");
-            assert!(own_time >= profile.total_time() * 0.8, "{context}\n{own} got {own_time:.3} s");
+            assert!(
+                own_time >= 0.3,
+                "{context}\n{own} got {own_time:.3} s of 0.4 s"
+            );
+            assert!(
+                own_time >= profile.total_time() * 0.8,
+                "{context}\n{own} got {own_time:.3} s"
+            );
             // 400 ticks at most; two busy threads share the GIL and the
             // machine may be busy: a floor that only catches a dead timer.
             if mode == Mode::Signal {
-                assert!(profile.sample_count >= 40, "{context}\nonly {} samples", profile.sample_count);
+                assert!(
+                    profile.sample_count >= 40,
+                    "{context}\nonly {} samples",
+                    profile.sample_count
+                );
             }
         }
     }

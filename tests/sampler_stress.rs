@@ -49,7 +49,12 @@ fn check_names(profile: &Profile) -> Vec<String> {
         let name = frame.function.as_str();
         if frame.file.starts_with("<churn-") {
             // fN (or its lambda) from '<churn-N>', def on line N % 37 + 1.
-            let n: Option<u64> = frame.file.trim_start_matches("<churn-").trim_end_matches('>').parse().ok();
+            let n: Option<u64> = frame
+                .file
+                .trim_start_matches("<churn-")
+                .trim_end_matches('>')
+                .parse()
+                .ok();
             let Some(n) = n.filter(|n| *n < CHURN) else {
                 problems.push(format!("a file that never existed: {frame:?}"));
                 continue;
@@ -60,24 +65,31 @@ fn check_names(profile: &Profile) -> Vec<String> {
                 // The exec'd module code that defines fN: first line 1, or
                 // before 3.8 the line of its first statement (the def).
                 if frame.line != 1 && frame.line != n % 37 + 1 {
-                    problems.push(format!("a module code with the wrong first line: {frame:?}"));
+                    problems.push(format!(
+                        "a module code with the wrong first line: {frame:?}"
+                    ));
                 }
             } else if name == base {
                 if frame.line != n % 37 + 1 {
                     problems.push(format!("{name} with the wrong first line: {frame:?}"));
                 }
             } else if !lambda_names.iter().any(|l| l == name) {
-                problems.push(format!("a name that does not belong to its file: {frame:?}"));
+                problems.push(format!(
+                    "a name that does not belong to its file: {frame:?}"
+                ));
             }
             if frame.function.starts_with("<lambda>") && has_qualnames() {
-                problems.push(format!("an unqualified lambda on a version with qualnames: {frame:?}"));
+                problems.push(format!(
+                    "an unqualified lambda on a version with qualnames: {frame:?}"
+                ));
             }
         } else if is_file(&frame.file, "stress.py") {
             // Qualified names: every part is one of stress.py's functions,
             // `<locals>`, or a comprehension/lambda (code objects of their
             // own before 3.12).
             let known = name.split('.').all(|part| {
-                ["<locals>", "<listcomp>", "<genexpr>", "<lambda>"].contains(&part) || STRESS_FUNCTIONS.contains(&part)
+                ["<locals>", "<listcomp>", "<genexpr>", "<lambda>"].contains(&part)
+                    || STRESS_FUNCTIONS.contains(&part)
             });
             if !known {
                 problems.push(format!("a function stress.py does not define: {frame:?}"));
@@ -98,7 +110,10 @@ fn stress(mode: Mode, parts: &[&str], runs: usize) -> Result<(), String> {
     let dir = Workdir::new(&format!("stress-{}", mode.name()));
     let plain = run_python(&dir, "stress.py", parts);
     if plain.code() != 0 {
-        return Err(format!("plain python fails the fixture: {}", plain.describe()));
+        return Err(format!(
+            "plain python fails the fixture: {}",
+            plain.describe()
+        ));
     }
     for round in 1..=runs {
         let label = format!("[{} {:?} run {round}/{runs}]", mode.name(), parts);
@@ -116,8 +131,11 @@ fn stress(mode: Mode, parts: &[&str], runs: usize) -> Result<(), String> {
                 return Err(format!("{label} {message}"));
             }
         };
-        if (output.code(), output.stdout.as_str(), output.stderr.as_str())
-            != (plain.code(), plain.stdout.as_str(), plain.stderr.as_str())
+        if (
+            output.code(),
+            output.stdout.as_str(),
+            output.stderr.as_str(),
+        ) != (plain.code(), plain.stdout.as_str(), plain.stderr.as_str())
         {
             return Err(format!(
                 "{label} the program noticed the profiler:\n{}\npython printed {:?}",
@@ -130,29 +148,44 @@ fn stress(mode: Mode, parts: &[&str], runs: usize) -> Result<(), String> {
         };
         let total = profile.total_time();
         if (total - profile.duration).abs() > profile.duration * 0.01 + 0.003 {
-            return Err(format!("{label} stack times {total:.4} s, duration {:.4} s", profile.duration));
+            return Err(format!(
+                "{label} stack times {total:.4} s, duration {:.4} s",
+                profile.duration
+            ));
         }
         if profile.sample_count < 100 {
             return Err(format!("{label} only {} samples", profile.sample_count));
         }
         let problems = check_names(&profile);
         if !problems.is_empty() {
-            return Err(format!("{label} impossible frames in the report:\n{}", problems.join("\n")));
+            return Err(format!(
+                "{label} impossible frames in the report:\n{}",
+                problems.join("\n")
+            ));
         }
-        for part in all_parts().iter().filter(|p| parts.is_empty() || parts.contains(p)) {
+        for part in all_parts()
+            .iter()
+            .filter(|p| parts.is_empty() || parts.contains(p))
+        {
             let function = match *part {
                 "generators" => "threads_with_generators",
                 "asyncio" => "run_asyncio",
                 other => other,
             };
             if profile.time_under("stress.py", &["<module>", function]) <= 0.0 {
-                return Err(format!("{label} {function} never sampled\n{}", profile.dump("stress.py")));
+                return Err(format!(
+                    "{label} {function} never sampled\n{}",
+                    profile.dump("stress.py")
+                ));
             }
         }
         if parts.is_empty() || parts.contains(&"churn") {
             // The churned functions run for a good part of the program.
             if !profile.frames.iter().any(|f| f.file.starts_with("<churn-")) {
-                return Err(format!("{label} no churned function sampled\n{}", profile.dump("stress.py")));
+                return Err(format!(
+                    "{label} no churned function sampled\n{}",
+                    profile.dump("stress.py")
+                ));
             }
         }
         // Recursion deeper than the recorder's depth keeps the outermost
@@ -166,8 +199,12 @@ fn stress(mode: Mode, parts: &[&str], runs: usize) -> Result<(), String> {
         for stack in &profile.stacks {
             let first = stack.frames.first();
             let in_program = stack.frames.iter().any(|f| is_file(&f.file, "stress.py"));
-            let from_module = first.is_some_and(|f| f.function == "<module>" && is_file(&f.file, "stress.py"));
-            let from_gc = stack.frames.iter().all(|f| is_file(&f.file, "stress.py") && finalized_generator(f));
+            let from_module =
+                first.is_some_and(|f| f.function == "<module>" && is_file(&f.file, "stress.py"));
+            let from_gc = stack
+                .frames
+                .iter()
+                .all(|f| is_file(&f.file, "stress.py") && finalized_generator(f));
             if in_program && !from_module && !from_gc {
                 return Err(format!(
                     "{label} a stack through stress.py that does not start at its <module>: {:?}",

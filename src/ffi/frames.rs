@@ -255,10 +255,15 @@ impl<'a> Chain<'a> {
         if let Some(offset) = layout.datastack_chunk {
             // The chunk list is updated before a chunk is freed, and we run
             // on the thread that updates it, so every linked chunk is mapped.
-            let mut chunk = if plausible(tstate) { load::<*const u8>(tstate, offset) } else { ptr::null() };
+            let mut chunk = if plausible(tstate) {
+                load::<*const u8>(tstate, offset)
+            } else {
+                ptr::null()
+            };
             while plausible(chunk) && chain.chunk_count < MAX_CHUNKS {
                 let size = load::<usize>(chunk, 8);
-                chain.chunks[chain.chunk_count] = (chunk as usize, (chunk as usize).saturating_add(size));
+                chain.chunks[chain.chunk_count] =
+                    (chunk as usize, (chunk as usize).saturating_add(size));
                 chain.chunk_count += 1;
                 chunk = load::<*const u8>(chunk, 0);
             }
@@ -284,13 +289,20 @@ impl<'a> Chain<'a> {
         }
         let address = frame as usize;
         let end = address.saturating_add(FRAME_PROBE_BYTES);
-        if self.chunks[..self.chunk_count].iter().any(|&(start, stop)| address >= start && end <= stop) {
+        if self.chunks[..self.chunk_count]
+            .iter()
+            .any(|&(start, stop)| address >= start && end <= stop)
+        {
             return Reach::Trusted;
         }
-        let on_stack = address >= self.stack_low && address < self.stack_low.saturating_add(STACK_SPAN);
+        let on_stack =
+            address >= self.stack_low && address < self.stack_low.saturating_add(STACK_SPAN);
         if on_stack && self.hops > 0 {
             // Stack memory is mapped; only an entry frame belongs there.
-            let owner = self.layout.frame_owner.map(|offset| load::<u8>(frame, offset));
+            let owner = self
+                .layout
+                .frame_owner
+                .map(|offset| load::<u8>(frame, offset));
             if owner.is_some() && owner == self.layout.owner_cstack {
                 return Reach::Trusted;
             }
@@ -431,7 +443,11 @@ unsafe fn read_str(layout: &Layout, obj: *const u8) -> RawStr {
 }
 
 /// 2.7: a `PyStringObject` (bytes, conventionally UTF-8 for file names).
-unsafe fn read_bytes_str(layout: &Layout, bytes: crate::ffi::layout::BytesStr, obj: *const u8) -> RawStr {
+unsafe fn read_bytes_str(
+    layout: &Layout,
+    bytes: crate::ffi::layout::BytesStr,
+    obj: *const u8,
+) -> RawStr {
     if !plausible(obj) || load::<*const c_void>(obj, layout.ob_type) != unicode_type() {
         return RawStr::UNREADABLE;
     }
@@ -439,7 +455,11 @@ unsafe fn read_bytes_str(layout: &Layout, bytes: crate::ffi::layout::BytesStr, o
     if !(0..=MAX_STR_LEN).contains(&len) {
         return RawStr::UNREADABLE;
     }
-    RawStr { data: obj.add(bytes.data), len: len as usize, kind: 1 }
+    RawStr {
+        data: obj.add(bytes.data),
+        len: len as usize,
+        kind: 1,
+    }
 }
 
 /// Whether `len` bytes at `address` can be read, asked of the kernel
@@ -448,8 +468,14 @@ unsafe fn read_bytes_str(layout: &Layout, bytes: crate::ffi::layout::BytesStr, o
 fn memory_is_readable(address: *const u8, len: usize) -> bool {
     let mut buffer = [0u8; FRAME_PROBE_BYTES];
     let len = len.min(buffer.len());
-    let local = libc::iovec { iov_base: buffer.as_mut_ptr() as *mut c_void, iov_len: len };
-    let remote = libc::iovec { iov_base: address as *mut c_void, iov_len: len };
+    let local = libc::iovec {
+        iov_base: buffer.as_mut_ptr() as *mut c_void,
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: address as *mut c_void,
+        iov_len: len,
+    };
     let copied = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
     copied == len as isize
 }

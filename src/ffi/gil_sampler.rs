@@ -69,7 +69,11 @@ fn is_main_thread() -> bool {
 impl<T: 'static> GilSampler<T> {
     /// Starts sampling the calling thread, which holds the GIL; `tick` runs
     /// with the GIL held, on the profiled thread or the sampling thread.
-    pub fn start(state: Box<T>, interval_ns: u64, tick: fn(&mut T)) -> Result<GilSampler<T>, String> {
+    pub fn start(
+        state: Box<T>,
+        interval_ns: u64,
+        tick: fn(&mut T),
+    ) -> Result<GilSampler<T>, String> {
         unsafe { py::PyEval_InitThreads() };
         let profiled = unsafe { py::PyThreadState_Get() } as usize;
         let use_pending_calls = is_main_thread();
@@ -96,7 +100,9 @@ impl<T: 'static> GilSampler<T> {
                     if shared.stopped.load(SeqCst) || shared.call_queued.load(SeqCst) {
                         continue;
                     }
-                    let holder = unsafe { std::ptr::read_volatile(std::ptr::addr_of!(_PyThreadState_Current)) };
+                    let holder = unsafe {
+                        std::ptr::read_volatile(std::ptr::addr_of!(_PyThreadState_Current))
+                    };
                     if use_pending_calls && holder as usize == profiled {
                         shared.call_queued.store(true, SeqCst);
                         let queued = unsafe {
@@ -123,7 +129,11 @@ impl<T: 'static> GilSampler<T> {
                 }
                 format!("cannot start the sampling thread: {e}")
             })?;
-        Ok(GilSampler { shared, thread, pid: std::process::id() })
+        Ok(GilSampler {
+            shared,
+            thread,
+            pid: std::process::id(),
+        })
     }
 
     /// Stops sampling and returns the state. Called on the profiled thread,

@@ -227,9 +227,15 @@ unsafe fn eval_code(code: *mut py::PyObject, globals: *mut py::PyObject) -> *mut
 /// A native `str` from UTF-8 text (bytes on 2.7).
 pub(crate) unsafe fn new_str(text: &str) -> *mut py::PyObject {
     #[cfg(py_2_7)]
-    return py::PyString_FromStringAndSize(text.as_ptr() as *const c_char, text.len() as py::Py_ssize_t);
+    return py::PyString_FromStringAndSize(
+        text.as_ptr() as *const c_char,
+        text.len() as py::Py_ssize_t,
+    );
     #[cfg(not(py_2_7))]
-    return py::PyUnicode_FromStringAndSize(text.as_ptr() as *const c_char, text.len() as py::Py_ssize_t);
+    return py::PyUnicode_FromStringAndSize(
+        text.as_ptr() as *const c_char,
+        text.len() as py::Py_ssize_t,
+    );
 }
 
 /// An argument passed from Rust to a Python function.
@@ -270,7 +276,11 @@ pub fn call_in_namespace(namespace: &PyRef, name: &str, args: &[Arg]) -> Outcome
             py::PyTuple_SetItem(tuple.as_ptr(), index as py::Py_ssize_t, item.as_ptr());
             std::mem::forget(item);
         }
-        outcome(py::PyObject_Call(function, tuple.as_ptr(), std::ptr::null_mut()))
+        outcome(py::PyObject_Call(
+            function,
+            tuple.as_ptr(),
+            std::ptr::null_mut(),
+        ))
     }
 }
 
@@ -381,14 +391,21 @@ pub fn import_and_call(module: &str, function: &str, args: &[Arg]) -> Outcome {
     let c_function = CString::new(function).expect("function name has no NUL");
     unsafe {
         let module = outcome(py::PyImport_ImportModule(c_module.as_ptr()))?;
-        let function = outcome(py::PyObject_GetAttrString(module.as_ptr(), c_function.as_ptr()))?;
+        let function = outcome(py::PyObject_GetAttrString(
+            module.as_ptr(),
+            c_function.as_ptr(),
+        ))?;
         let tuple = outcome(py::PyTuple_New(args.len() as py::Py_ssize_t))?;
         for (index, arg) in args.iter().enumerate() {
             let item = arg_to_object(arg).ok_or_else(pending_exception_kind)?;
             py::PyTuple_SetItem(tuple.as_ptr(), index as py::Py_ssize_t, item.as_ptr());
             std::mem::forget(item);
         }
-        outcome(py::PyObject_Call(function.as_ptr(), tuple.as_ptr(), std::ptr::null_mut()))
+        outcome(py::PyObject_Call(
+            function.as_ptr(),
+            tuple.as_ptr(),
+            std::ptr::null_mut(),
+        ))
     }
 }
 
@@ -405,7 +422,11 @@ pub fn describe_pending_exception() {
 /// The version string of the loaded libpython ("3.11.7 (main, ...)"). Safe
 /// to call before `initialize`.
 pub fn runtime_version_string() -> String {
-    unsafe { CStr::from_ptr(py::Py_GetVersion()).to_string_lossy().into_owned() }
+    unsafe {
+        CStr::from_ptr(py::Py_GetVersion())
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 #[cfg(py_run_main)]
@@ -415,7 +436,11 @@ mod run_main {
 
     extern "C" {
         fn PyConfig_InitPythonConfig(config: *mut c_void);
-        fn PyConfig_SetBytesArgv(config: *mut c_void, argc: isize, argv: *const *mut c_char) -> PyStatus;
+        fn PyConfig_SetBytesArgv(
+            config: *mut c_void,
+            argc: isize,
+            argv: *const *mut c_char,
+        ) -> PyStatus;
         fn PyConfig_Clear(config: *mut c_void);
         fn Py_InitializeFromConfig(config: *const c_void) -> PyStatus;
         fn PyStatus_Exception(status: PyStatus) -> c_int;
@@ -429,8 +454,10 @@ mod run_main {
     /// `argv[0]` is the python executable the program should see. An
     /// invalid configuration is reported and exits as python would.
     pub fn initialize_from_command_line(argv: &[String]) {
-        let c_args: Vec<CString> =
-            argv.iter().map(|a| CString::new(a.replace('\0', "")).unwrap_or_default()).collect();
+        let c_args: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.replace('\0', "")).unwrap_or_default())
+            .collect();
         let pointers: Vec<*mut c_char> = c_args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         let mut storage = Box::new(PyConfigStorage([0; 4096]));
         let config = storage.0.as_mut_ptr() as *mut c_void;
@@ -481,7 +508,12 @@ pub fn apply_legacy_environment_flags() {
                 static mut stderr: *mut libc::FILE;
             }
             for stream in [stdin, stdout, stderr] {
-                libc::setvbuf(stream, std::ptr::null_mut(), libc::_IONBF, libc::BUFSIZ as usize);
+                libc::setvbuf(
+                    stream,
+                    std::ptr::null_mut(),
+                    libc::_IONBF,
+                    libc::BUFSIZ as usize,
+                );
             }
         }
         if set("PYTHONNOUSERSITE") {
@@ -513,7 +545,11 @@ fn add_warn_option(option: &str) {
 /// calls made by `f` cannot clear or replace it.
 pub fn preserving_pending_exception<R>(f: impl FnOnce() -> R) -> R {
     unsafe {
-        let (mut kind, mut value, mut traceback) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut kind, mut value, mut traceback) = (
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
         py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
         let result = f();
         py::PyErr_Restore(kind, value, traceback);

@@ -116,7 +116,11 @@ unsafe fn str_of(obj: *mut py::PyObject) -> Result<String, Raise> {
     if py::PyString_Check(obj) != 0 {
         let data = py::PyString_AsString(obj);
         let size = py::PyString_Size(obj);
-        return Ok(String::from_utf8_lossy(std::slice::from_raw_parts(data as *const u8, size as usize)).into_owned());
+        return Ok(String::from_utf8_lossy(std::slice::from_raw_parts(
+            data as *const u8,
+            size as usize,
+        ))
+        .into_owned());
     }
     // Surrogates (from undecodable file names) become U+FFFD rather than an error.
     #[cfg(py_2_7)]
@@ -129,7 +133,9 @@ unsafe fn str_of(obj: *mut py::PyObject) -> Result<String, Raise> {
     }
     let data = py::PyBytes_AsString(bytes);
     let size = py::PyBytes_Size(bytes);
-    let text = String::from_utf8_lossy(std::slice::from_raw_parts(data as *const u8, size as usize)).into_owned();
+    let text =
+        String::from_utf8_lossy(std::slice::from_raw_parts(data as *const u8, size as usize))
+            .into_owned();
     py::Py_DECREF(bytes);
     Ok(text)
 }
@@ -175,7 +181,10 @@ unsafe fn raise(error: Raise) -> *mut py::PyObject {
     std::ptr::null_mut()
 }
 
-unsafe extern "C" fn trampoline(slf: *mut py::PyObject, args: *mut py::PyObject) -> *mut py::PyObject {
+unsafe extern "C" fn trampoline(
+    slf: *mut py::PyObject,
+    args: *mut py::PyObject,
+) -> *mut py::PyObject {
     let function = py::PyCapsule_GetPointer(slf, FUNCTION_CAPSULE.as_ptr()) as *const Function;
     if function.is_null() {
         return std::ptr::null_mut();
@@ -192,13 +201,19 @@ unsafe extern "C" fn trampoline(slf: *mut py::PyObject, args: *mut py::PyObject)
     match std::panic::catch_unwind(|| call(&values)) {
         Ok(Ok(value)) => from_value(value),
         Ok(Err(error)) => raise(error),
-        Err(_) => raise(Raise::RuntimeError("internal error in pyinstrument's native module".to_string())),
+        Err(_) => raise(Raise::RuntimeError(
+            "internal error in pyinstrument's native module".to_string(),
+        )),
     }
 }
 
 /// Creates the module `name` holding `functions`. Returns null with an
 /// exception set on failure, as a module init function must.
-pub fn create_module(name: &'static CStr, doc: &'static CStr, functions: &'static [Function]) -> ModulePtr {
+pub fn create_module(
+    name: &'static CStr,
+    doc: &'static CStr,
+    functions: &'static [Function],
+) -> ModulePtr {
     unsafe {
         let module = new_module(name, doc);
         if module.is_null() {
@@ -252,7 +267,11 @@ unsafe fn new_module(name: &'static CStr, doc: &'static CStr) -> *mut py::PyObje
 }
 
 /// Adds each function to `module`; false (with an exception set) on failure.
-unsafe fn add_functions(module: *mut py::PyObject, name: &'static CStr, functions: &'static [Function]) -> bool {
+unsafe fn add_functions(
+    module: *mut py::PyObject,
+    name: &'static CStr,
+    functions: &'static [Function],
+) -> bool {
     {
         let module_name = super::interpreter::new_str(name.to_str().unwrap_or("_pyinstrument"));
         for function in functions {
@@ -272,7 +291,10 @@ unsafe fn add_functions(module: *mut py::PyObject, name: &'static CStr, function
             }
             let callable = py::PyCFunction_NewEx(method, capsule, module_name);
             py::Py_DECREF(capsule);
-            if callable.is_null() || py::PyModule_AddObject(module, function.name.as_ptr() as *mut c_char, callable) != 0 {
+            if callable.is_null()
+                || py::PyModule_AddObject(module, function.name.as_ptr() as *mut c_char, callable)
+                    != 0
+            {
                 return false;
             }
         }

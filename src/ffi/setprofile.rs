@@ -5,11 +5,12 @@
 //! the stack. No Python-level callback is involved.
 
 use super::interpreter::PyRef;
-use super::stack::ThreadStateRef;
 use super::py;
+use super::stack::ThreadStateRef;
 use std::os::raw::{c_char, c_int, c_void};
 
-type TraceFunc = unsafe extern "C" fn(*mut py::PyObject, *mut c_void, c_int, *mut py::PyObject) -> c_int;
+type TraceFunc =
+    unsafe extern "C" fn(*mut py::PyObject, *mut c_void, c_int, *mut py::PyObject) -> c_int;
 
 extern "C" {
     fn PyEval_SetProfile(func: Option<TraceFunc>, obj: *mut py::PyObject);
@@ -96,7 +97,11 @@ unsafe extern "C" fn profile_callback<T>(
     if installed.stopping {
         return 0;
     }
-    let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) { arg } else { std::ptr::null_mut() };
+    let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) {
+        arg
+    } else {
+        std::ptr::null_mut()
+    };
     let event = Event { kind, callable };
     (installed.on_event)(&mut installed.state, &event);
     0
@@ -111,7 +116,11 @@ pub struct ProfileHook<T: 'static> {
 impl<T: 'static> ProfileHook<T> {
     /// Installs the hook on the calling thread, which holds the GIL.
     pub fn install(state: Box<T>, on_event: fn(&mut T, &Event)) -> Result<ProfileHook<T>, String> {
-        let installed = Box::into_raw(Box::new(Installed { state, on_event, stopping: false }));
+        let installed = Box::into_raw(Box::new(Installed {
+            state,
+            on_event,
+            stopping: false,
+        }));
         unsafe {
             let capsule = py::PyCapsule_New(installed as *mut c_void, CAPSULE_NAME.as_ptr(), None);
             let Some(capsule) = PyRef::from_owned(capsule) else {

@@ -31,10 +31,16 @@ pub struct LiveStr<'a> {
 impl<'a> LiveStr<'a> {
     fn from_raw(raw: RawStr) -> LiveStr<'a> {
         if raw.data.is_null() || !matches!(raw.kind, 1 | 2 | 4) {
-            return LiveStr { kind: 1, bytes: b"???" };
+            return LiveStr {
+                kind: 1,
+                bytes: b"???",
+            };
         }
         let bytes = unsafe { std::slice::from_raw_parts(raw.data, raw.len * raw.kind as usize) };
-        LiveStr { kind: raw.kind, bytes }
+        LiveStr {
+            kind: raw.kind,
+            bytes,
+        }
     }
 
     /// Builds a LiveStr over bytes the caller owns (a built-in's name).
@@ -82,7 +88,10 @@ pub fn process_cpu_ns() -> u64 {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

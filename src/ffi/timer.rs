@@ -63,7 +63,11 @@ unsafe fn trampoline<T>(state: *mut (), tick: usize) {
     tick(&mut *(state as *mut T));
 }
 
-extern "C" fn on_signal(_signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
+extern "C" fn on_signal(
+    _signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
     unsafe {
         let errno = *libc::__errno_location();
         if !info.is_null() && (*info).si_code == libc::SI_TIMER {
@@ -81,7 +85,8 @@ unsafe fn dispatch(index: usize, generation: u32) {
     }
     if slot.running.load(SeqCst) && slot.generation.load(SeqCst) == generation {
         let state = slot.state.load(SeqCst);
-        let trampoline: unsafe fn(*mut (), usize) = std::mem::transmute(slot.trampoline.load(SeqCst));
+        let trampoline: unsafe fn(*mut (), usize) =
+            std::mem::transmute(slot.trampoline.load(SeqCst));
         TICKS_IN_PROGRESS.fetch_add(1, SeqCst);
         trampoline(state, slot.tick.load(SeqCst));
         TICKS_IN_PROGRESS.fetch_sub(1, SeqCst);
@@ -89,18 +94,29 @@ unsafe fn dispatch(index: usize, generation: u32) {
         // tick takes (a very deep stack), the program always runs a whole
         // interval before the next one. (timer_settime is signal safe.)
         let spec = one_shot(slot.interval_ns.load(SeqCst) as u64);
-        libc::timer_settime(slot.timer.load(SeqCst) as libc::timer_t, 0, &spec, std::ptr::null_mut());
+        libc::timer_settime(
+            slot.timer.load(SeqCst) as libc::timer_t,
+            0,
+            &spec,
+            std::ptr::null_mut(),
+        );
     }
     slot.busy.store(false, SeqCst);
 }
 
 fn one_shot(interval_ns: u64) -> libc::itimerspec {
-    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     let value = libc::timespec {
         tv_sec: (interval_ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (interval_ns % 1_000_000_000) as libc::c_long,
     };
-    libc::itimerspec { it_interval: zero, it_value: value }
+    libc::itimerspec {
+        it_interval: zero,
+        it_value: value,
+    }
 }
 
 fn install_handler() -> Result<(), String> {
@@ -116,7 +132,10 @@ fn install_handler() -> Result<(), String> {
         }
     });
     if INSTALL_ERROR.load(SeqCst) {
-        Err(format!("cannot install the SIGPROF handler: {}", std::io::Error::last_os_error()))
+        Err(format!(
+            "cannot install the SIGPROF handler: {}",
+            std::io::Error::last_os_error()
+        ))
     } else {
         Ok(())
     }
@@ -143,12 +162,19 @@ pub struct ThreadTimer<T: 'static> {
 
 impl<T: 'static> ThreadTimer<T> {
     /// Arms a timer for the calling thread.
-    pub fn start(state: Box<T>, interval_ns: u64, tick: fn(&mut T)) -> Result<ThreadTimer<T>, String> {
+    pub fn start(
+        state: Box<T>,
+        interval_ns: u64,
+        tick: fn(&mut T),
+    ) -> Result<ThreadTimer<T>, String> {
         if let Err(message) = install_handler() {
             return Err(message);
         }
         let Some(slot_index) = (0..SLOT_COUNT).find(|&i| {
-            SLOTS[i].in_use.compare_exchange(false, true, SeqCst, SeqCst).is_ok()
+            SLOTS[i]
+                .in_use
+                .compare_exchange(false, true, SeqCst, SeqCst)
+                .is_ok()
         }) else {
             return Err("too many profilers running at once".to_string());
         };
@@ -156,7 +182,8 @@ impl<T: 'static> ThreadTimer<T> {
         let generation = slot.generation.fetch_add(1, SeqCst).wrapping_add(1) & 0xffff_ffff;
         let state = Box::into_raw(state);
         slot.state.store(state as *mut (), SeqCst);
-        slot.trampoline.store(trampoline::<T> as *const () as usize, SeqCst);
+        slot.trampoline
+            .store(trampoline::<T> as *const () as usize, SeqCst);
         slot.tick.store(tick as *const () as usize, SeqCst);
         slot.running.store(true, SeqCst);
 
@@ -165,10 +192,14 @@ impl<T: 'static> ThreadTimer<T> {
             event.sigev_notify = libc::SIGEV_THREAD_ID;
             event.sigev_signo = SAMPLING_SIGNAL;
             event.sigev_notify_thread_id = libc::gettid();
-            event.sigev_value.sival_ptr = ((generation as usize) << 16 | slot_index) as *mut libc::c_void;
+            event.sigev_value.sival_ptr =
+                ((generation as usize) << 16 | slot_index) as *mut libc::c_void;
             let mut timer: libc::timer_t = std::mem::zeroed();
             if libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) != 0 {
-                let message = format!("cannot create the sampling timer: {}", std::io::Error::last_os_error());
+                let message = format!(
+                    "cannot create the sampling timer: {}",
+                    std::io::Error::last_os_error()
+                );
                 drop(Self::release_slot(slot_index));
                 return Err(message);
             }
@@ -176,12 +207,19 @@ impl<T: 'static> ThreadTimer<T> {
             slot.interval_ns.store(interval_ns as usize, SeqCst);
             let spec = one_shot(interval_ns);
             if libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) != 0 {
-                let message = format!("cannot start the sampling timer: {}", std::io::Error::last_os_error());
+                let message = format!(
+                    "cannot start the sampling timer: {}",
+                    std::io::Error::last_os_error()
+                );
                 libc::timer_delete(timer);
                 drop(Self::release_slot(slot_index));
                 return Err(message);
             }
-            Ok(ThreadTimer { slot: slot_index, timer, state })
+            Ok(ThreadTimer {
+                slot: slot_index,
+                timer,
+                state,
+            })
         }
     }
 
@@ -190,7 +228,11 @@ impl<T: 'static> ThreadTimer<T> {
         slot.running.store(false, SeqCst);
         // Wait for a tick in progress (possible only when stopping from
         // another thread than the sampled one).
-        while slot.busy.compare_exchange(false, true, SeqCst, SeqCst).is_err() {
+        while slot
+            .busy
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_err()
+        {
             std::thread::yield_now();
         }
         // A signal still queued carries the old generation and is ignored.

@@ -24,7 +24,10 @@ pub fn python_program() -> String {
     // Only the first directory that has a python counts, as for a shell.
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
-            let candidate = ["python", "python3"].iter().map(|n| dir.join(n)).find(|p| p.is_file());
+            let candidate = ["python", "python3"]
+                .iter()
+                .map(|n| dir.join(n))
+                .find(|p| p.is_file());
             if candidate.is_some() {
                 if let Some(venv) = dir.parent() {
                     if venv.join("pyvenv.cfg").is_file() {
@@ -72,8 +75,14 @@ pub fn check_script_readable(path: &str) -> Result<()> {
     let as_error = |e: std::io::Error| {
         let errno = e.raw_os_error().unwrap_or(0);
         let reason = std::io::Error::from_raw_os_error(errno).to_string();
-        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_string();
-        Error::CannotRun(format!("can't open file '{path}': [Errno {errno}] {reason}"))
+        let reason = reason
+            .split(" (os error")
+            .next()
+            .unwrap_or(&reason)
+            .to_string();
+        Error::CannotRun(format!(
+            "can't open file '{path}': [Errno {errno}] {reason}"
+        ))
     };
     let target = Path::new(path);
     if target.is_dir() {

@@ -8,9 +8,9 @@ mod environment;
 
 use crate::cli::{RunOptions, Target};
 use crate::error::{Error, Result};
-use crate::ffi::interpreter::{self as interp, Arg, PyRef};
 #[cfg(not(py_run_main))]
 use crate::ffi::interpreter::Raised;
+use crate::ffi::interpreter::{self as interp, Arg, PyRef};
 use crate::output::OutputPlan;
 use crate::sampler::{self, ProgramInfo, Sampler};
 use crate::session::Session;
@@ -23,10 +23,22 @@ const BOOTSTRAP: &str = include_str!("bootstrap.py");
 const ENVIRONMENT: &str = include_str!("../../pyshim/pyinstrument/_environment.py");
 /// The Python package, served to the program by an import hook.
 const EMBEDDED_PACKAGE: &[(&str, &str, bool)] = &[
-    ("pyinstrument", include_str!("../../pyshim/pyinstrument/__init__.py"), true),
+    (
+        "pyinstrument",
+        include_str!("../../pyshim/pyinstrument/__init__.py"),
+        true,
+    ),
     ("pyinstrument._environment", ENVIRONMENT, false),
-    ("pyinstrument.profiler", include_str!("../../pyshim/pyinstrument/profiler.py"), false),
-    ("pyinstrument.middleware", include_str!("../../pyshim/pyinstrument/middleware.py"), false),
+    (
+        "pyinstrument.profiler",
+        include_str!("../../pyshim/pyinstrument/profiler.py"),
+        false,
+    ),
+    (
+        "pyinstrument.middleware",
+        include_str!("../../pyshim/pyinstrument/middleware.py"),
+        false,
+    ),
 ];
 const BOOTSTRAP_NAME: &str = "<pyinstrument>";
 
@@ -46,7 +58,10 @@ extern "C" fn write_pending_report() {
     if !in_runner_process() {
         return;
     }
-    let pending = PENDING_REPORT.lock().map(|mut slot| slot.take()).unwrap_or(None);
+    let pending = PENDING_REPORT
+        .lock()
+        .map(|mut slot| slot.take())
+        .unwrap_or(None);
     if let Some((session, plan)) = pending {
         if let Err(error) = plan.write(&session) {
             eprintln!("pyinstrument: {error}");
@@ -100,9 +115,15 @@ fn program_info(bootstrap: &PyRef, command_line: Vec<String>) -> (ProgramInfo, b
     let call = |name: &str| interp::call_in_namespace(bootstrap, name, &[]).ok();
     let info = ProgramInfo {
         command_line,
-        python_version: call("python_version").and_then(|v| v.to_string_lossy()).unwrap_or_default(),
-        sys_path: call("sys_path").map(|v| v.to_string_list()).unwrap_or_default(),
-        library_dirs: call("library_dirs").map(|v| v.to_string_list()).unwrap_or_default(),
+        python_version: call("python_version")
+            .and_then(|v| v.to_string_lossy())
+            .unwrap_or_default(),
+        sys_path: call("sys_path")
+            .map(|v| v.to_string_list())
+            .unwrap_or_default(),
+        library_dirs: call("library_dirs")
+            .map(|v| v.to_string_list())
+            .unwrap_or_default(),
     };
     let never_started = call("program_never_started").is_some_and(|v| v.is_true());
     interp::clear_pending_exception();
@@ -119,17 +140,27 @@ pub fn run(options: RunOptions) -> Result<i32> {
     RUNNER_PID.store(std::process::id(), Ordering::SeqCst);
     let python = environment::python_program();
     let command_line = match &options.target {
-        Target::Script { path, args } => std::iter::once(path.clone()).chain(args.iter().cloned()).collect(),
-        Target::Module { name, args } => {
-            ["-m".to_string(), name.clone()].into_iter().chain(args.iter().cloned()).collect()
-        }
+        Target::Script { path, args } => std::iter::once(path.clone())
+            .chain(args.iter().cloned())
+            .collect(),
+        Target::Module { name, args } => ["-m".to_string(), name.clone()]
+            .into_iter()
+            .chain(args.iter().cloned())
+            .collect(),
     };
     let mode = match options.mode {
         crate::cli::Mode::Signal => sampler::Mode::Signal,
         crate::cli::Mode::Setprofile => sampler::Mode::Setprofile,
     };
     interp::register_builtin_module(c"_pyinstrument", crate::api::MODULE_INIT);
-    let status = run_program(&python, &options.target, mode, options.interval, plan, command_line)?;
+    let status = run_program(
+        &python,
+        &options.target,
+        mode,
+        options.interval,
+        plan,
+        command_line,
+    )?;
     if REPORT_FAILED.load(Ordering::SeqCst) && status == 0 {
         return Ok(1);
     }
@@ -140,10 +171,15 @@ pub fn run(options: RunOptions) -> Result<i32> {
 /// package to the program.
 fn load_bootstrap() -> Result<PyRef> {
     let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
-    let bootstrap = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME).map_err(|_| bootstrap_failed("load"))?;
+    let bootstrap = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME)
+        .map_err(|_| bootstrap_failed("load"))?;
     for (name, source, is_package) in EMBEDDED_PACKAGE {
-        interp::call_in_namespace(&bootstrap, "add_embedded_module", &[Arg::Str(name), Arg::Str(source), Arg::Bool(*is_package)])
-            .map_err(|_| bootstrap_failed("add_embedded_module"))?;
+        interp::call_in_namespace(
+            &bootstrap,
+            "add_embedded_module",
+            &[Arg::Str(name), Arg::Str(source), Arg::Bool(*is_package)],
+        )
+        .map_err(|_| bootstrap_failed("add_embedded_module"))?;
     }
     interp::call_in_namespace(&bootstrap, "install_embedded_finder", &[])
         .map_err(|_| bootstrap_failed("install_embedded_finder"))?;
@@ -152,7 +188,9 @@ fn load_bootstrap() -> Result<PyRef> {
 
 fn bootstrap_failed(step: &str) -> Error {
     interp::describe_pending_exception();
-    Error::Python(format!("pyinstrument's start-up step '{step}' failed (see above)"))
+    Error::Python(format!(
+        "pyinstrument's start-up step '{step}' failed (see above)"
+    ))
 }
 
 fn start_sampling(
@@ -163,7 +201,14 @@ fn start_sampling(
     bootstrap: PyRef,
 ) -> Result<()> {
     let sampler = Sampler::start(mode, interval)?;
-    ACTIVE_RUN.with(|active| *active.borrow_mut() = Some(ActiveRun { sampler, plan, command_line, bootstrap }));
+    ACTIVE_RUN.with(|active| {
+        *active.borrow_mut() = Some(ActiveRun {
+            sampler,
+            plan,
+            command_line,
+            bootstrap,
+        })
+    });
     Ok(())
 }
 
@@ -196,7 +241,8 @@ fn run_program(
     }
     interp::initialize_from_command_line(&argv);
     let bootstrap = load_bootstrap()?;
-    interp::call_in_namespace(&bootstrap, "register_finish", &[]).map_err(|_| bootstrap_failed("register_finish"))?;
+    interp::call_in_namespace(&bootstrap, "register_finish", &[])
+        .map_err(|_| bootstrap_failed("register_finish"))?;
     interp::at_exit(write_pending_report);
     start_sampling(mode, interval, plan, command_line, bootstrap)?;
     Ok(interp::run_main())
@@ -223,8 +269,12 @@ fn run_program(
     command_line: Vec<String>,
 ) -> Result<i32> {
     let argv: Vec<String> = match target {
-        Target::Script { path, args } => std::iter::once(path.clone()).chain(args.iter().cloned()).collect(),
-        Target::Module { args, .. } => std::iter::once("-m".to_string()).chain(args.iter().cloned()).collect(),
+        Target::Script { path, args } => std::iter::once(path.clone())
+            .chain(args.iter().cloned())
+            .collect(),
+        Target::Module { args, .. } => std::iter::once("-m".to_string())
+            .chain(args.iter().cloned())
+            .collect(),
     };
     interp::set_program_name(python);
     interp::apply_legacy_environment_flags();
@@ -250,7 +300,11 @@ fn run_program(
                     let flushed = interp::finalize();
                     return Ok(if flushed { 1 } else { 120 });
                 }
-                _ => return Err(Error::Python("pyinstrument could not prepare the script".to_string())),
+                _ => {
+                    return Err(Error::Python(
+                        "pyinstrument could not prepare the script".to_string(),
+                    ))
+                }
             }
         }
         Target::Module { name, .. } => {
@@ -263,12 +317,16 @@ fn run_program(
     start_sampling(mode, interval, plan, command_line, bootstrap)?;
     let outcome = match &prepared {
         Prepared::Code(code) => interp::eval_in_main(code),
-        Prepared::MainFromImporter => {
-            interp::import_and_call("runpy", "_run_module_as_main", &[Arg::Str("__main__"), Arg::Bool(false)])
-        }
-        Prepared::Module(name) => {
-            interp::import_and_call("runpy", "_run_module_as_main", &[Arg::Str(name), Arg::Bool(true)])
-        }
+        Prepared::MainFromImporter => interp::import_and_call(
+            "runpy",
+            "_run_module_as_main",
+            &[Arg::Str("__main__"), Arg::Bool(false)],
+        ),
+        Prepared::Module(name) => interp::import_and_call(
+            "runpy",
+            "_run_module_as_main",
+            &[Arg::Str(name), Arg::Bool(true)],
+        ),
     };
     // As python does when the main module returns or raises: stderr, then
     // stdout, before anything else is printed.

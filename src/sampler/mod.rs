@@ -11,10 +11,10 @@ pub mod recorder;
 
 use crate::error::{Error, Result};
 use crate::ffi::frames::RawFrame;
-use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
-use crate::ffi::stack::{monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
 #[cfg(py_2_7)]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
+use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
+use crate::ffi::stack::{monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
 #[cfg(not(py_2_7))]
 use crate::ffi::timer::{self, ThreadTimer as SignalEngine};
 use crate::sample::{FrameId, StackRecord};
@@ -58,8 +58,14 @@ struct SignalState {
 /// Runs in the SIGPROF handler on the profiled thread. Signal safe.
 fn signal_tick(state: &mut SignalState) {
     let now = monotonic_ns();
-    let SignalState { recorder, scratch, thread } = state;
-    with_live_stack(*thread, scratch, |frames| recorder.record(frames, 0, None, now));
+    let SignalState {
+        recorder,
+        scratch,
+        thread,
+    } = state;
+    with_live_stack(*thread, scratch, |frames| {
+        recorder.record(frames, 0, None, now)
+    });
 }
 
 struct SetprofileState {
@@ -79,7 +85,12 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
     if now < state.next_sample_ns {
         return;
     }
-    let SetprofileState { recorder, scratch, name_buffer, .. } = state;
+    let SetprofileState {
+        recorder,
+        scratch,
+        name_buffer,
+        ..
+    } = state;
     // The time since the last sample was spent by the stack as it was just
     // before this event: on a call, by the caller; on a C return, by the C
     // function, shown as a leaf under the Python code that called it.
@@ -88,7 +99,9 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         EventKind::Return | EventKind::CCall => (0, None),
         EventKind::CReturn => (0, Some(event.builtin_name(name_buffer))),
     };
-    with_live_stack(event.thread(), scratch, |frames| recorder.record(frames, skip_innermost, builtin, now));
+    with_live_stack(event.thread(), scratch, |frames| {
+        recorder.record(frames, skip_innermost, builtin, now)
+    });
     state.next_sample_ns = monotonic_ns() + state.interval_ns;
 }
 
@@ -118,7 +131,9 @@ impl Sampler {
     /// in the recording's notes.
     pub fn start(mode: Mode, interval: f64) -> Result<Sampler> {
         if !(interval > 0.0 && interval.is_finite()) {
-            return Err(Error::Sampler(format!("the interval must be a positive number of seconds, not {interval}")));
+            return Err(Error::Sampler(format!(
+                "the interval must be a positive number of seconds, not {interval}"
+            )));
         }
         let interval_ns = ((interval * 1e9) as u64).max(1_000);
         let start_time = std::time::SystemTime::now()
@@ -148,7 +163,9 @@ impl Sampler {
                     })
                 }
                 Err(message) => {
-                    notes.push(format!("signal mode unavailable ({message}); fell back to setprofile mode"));
+                    notes.push(format!(
+                        "signal mode unavailable ({message}); fell back to setprofile mode"
+                    ));
                 }
             }
         }
@@ -244,12 +261,17 @@ impl Recording {
     /// their time goes to their caller or to what they called, and the
     /// profiler's frames would only be noise.
     fn without_own_frames(mut self) -> Recording {
-        let own: Vec<bool> = self.frames.iter().map(|f| f.file.starts_with(OWN_CODE_PREFIX)).collect();
+        let own: Vec<bool> = self
+            .frames
+            .iter()
+            .map(|f| f.file.starts_with(OWN_CODE_PREFIX))
+            .collect();
         if !own.contains(&true) {
             return self;
         }
         let mut merged: Vec<StackRecord> = Vec::with_capacity(self.stacks.len());
-        let mut index: std::collections::HashMap<Vec<u32>, usize> = std::collections::HashMap::new();
+        let mut index: std::collections::HashMap<Vec<u32>, usize> =
+            std::collections::HashMap::new();
         for mut stack in self.stacks.drain(..) {
             if stack.frames.iter().any(|&f| own[f as usize]) {
                 let outermost = stack.frames[0];
@@ -307,10 +329,18 @@ mod tests {
         let recording = Recording {
             frames: vec![
                 FrameId::new("handler", "django/core/handlers/base.py", 1),
-                FrameId::new("ProfilerMiddleware.__call__", "<pyinstrument>/pyinstrument/middleware.py", 50),
+                FrameId::new(
+                    "ProfilerMiddleware.__call__",
+                    "<pyinstrument>/pyinstrument/middleware.py",
+                    50,
+                ),
                 FrameId::new("view", "app/views.py", 3),
             ],
-            stacks: vec![StackRecord { frames: vec![0, 1, 2], time: 0.5, samples: 5 }],
+            stacks: vec![StackRecord {
+                frames: vec![0, 1, 2],
+                time: 0.5,
+                samples: 5,
+            }],
             sample_count: 5,
             start_time: 0.0,
             duration: 0.5,
@@ -328,13 +358,29 @@ mod tests {
         let recording = Recording {
             frames: vec![
                 FrameId::new("<module>", "app.py", 1),
-                FrameId::new("Profiler.stop", "<pyinstrument>/pyinstrument/profiler.py", 50),
+                FrameId::new(
+                    "Profiler.stop",
+                    "<pyinstrument>/pyinstrument/profiler.py",
+                    50,
+                ),
                 FrameId::new("work", "app.py", 3),
             ],
             stacks: vec![
-                StackRecord { frames: vec![0, 2], time: 0.5, samples: 5 },
-                StackRecord { frames: vec![0, 1], time: 0.25, samples: 2 },
-                StackRecord { frames: vec![0], time: 0.125, samples: 1 },
+                StackRecord {
+                    frames: vec![0, 2],
+                    time: 0.5,
+                    samples: 5,
+                },
+                StackRecord {
+                    frames: vec![0, 1],
+                    time: 0.25,
+                    samples: 2,
+                },
+                StackRecord {
+                    frames: vec![0],
+                    time: 0.125,
+                    samples: 1,
+                },
             ],
             sample_count: 8,
             start_time: 0.0,

@@ -90,7 +90,12 @@ impl Recorder {
 
     /// A recorder with room for `frames` distinct frames, `nodes` distinct
     /// stack prefixes and `string_bytes` of names; capacities are powers of two.
-    pub fn with_capacity(start_ns: u64, frames: usize, nodes: usize, string_bytes: usize) -> Recorder {
+    pub fn with_capacity(
+        start_ns: u64,
+        frames: usize,
+        nodes: usize,
+        string_bytes: usize,
+    ) -> Recorder {
         assert!(frames.is_power_of_two() && nodes.is_power_of_two());
         let mut recorder = Recorder {
             frame_capacity: frames,
@@ -108,7 +113,12 @@ impl Recorder {
             overflowed_samples: 0,
         };
         recorder.nodes.push(Node::default()); // the root
-        let unknown = recorder.store_frame(0, 0, LiveStr::latin1(b"<unknown>"), LiveStr::latin1(b"<unknown>"));
+        let unknown = recorder.store_frame(
+            0,
+            0,
+            LiveStr::latin1(b"<unknown>"),
+            LiveStr::latin1(b"<unknown>"),
+        );
         debug_assert_eq!(unknown, Some(UNKNOWN_FRAME));
         recorder
     }
@@ -138,12 +148,19 @@ impl Recorder {
         }
         let depth = total.min(MAX_DEPTH);
         let builtin = builtin_leaf.map(|name| {
-            self.intern_frame(0, 0, LiveStr::latin1(name), LiveStr::latin1(BUILTIN_FILE.as_bytes()))
+            self.intern_frame(
+                0,
+                0,
+                LiveStr::latin1(name),
+                LiveStr::latin1(BUILTIN_FILE.as_bytes()),
+            )
         });
 
         let mut node = ROOT;
         let mut overflowed = false;
-        let outermost_first = (0..depth).map(|i| Some((total - 1 - i) % MAX_DEPTH)).chain(builtin.map(|_| None));
+        let outermost_first = (0..depth)
+            .map(|i| Some((total - 1 - i) % MAX_DEPTH))
+            .chain(builtin.map(|_| None));
         for step in outermost_first {
             let frame = match step {
                 Some(i) => self.path[i],
@@ -183,8 +200,18 @@ impl Recorder {
         }
     }
 
-    fn intern_frame(&mut self, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> u32 {
-        let hash = if code_addr != 0 { mix(code_addr as u64) } else { mix(fnv(name.bytes)) };
+    fn intern_frame(
+        &mut self,
+        code_addr: usize,
+        first_line: i32,
+        name: LiveStr,
+        file: LiveStr,
+    ) -> u32 {
+        let hash = if code_addr != 0 {
+            mix(code_addr as u64)
+        } else {
+            mix(fnv(name.bytes))
+        };
         let mask = self.frame_index.len() - 1;
         let mut slot = hash as usize & mask;
         for _ in 0..self.frame_index.len() {
@@ -205,7 +232,14 @@ impl Recorder {
         UNKNOWN_FRAME
     }
 
-    fn frame_matches(&self, id: u32, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> bool {
+    fn frame_matches(
+        &self,
+        id: u32,
+        code_addr: usize,
+        first_line: i32,
+        name: LiveStr,
+        file: LiveStr,
+    ) -> bool {
         let entry = &self.frames[id as usize];
         entry.code_addr == code_addr
             && entry.first_line == first_line
@@ -230,17 +264,32 @@ impl Recorder {
         let offset = self.strings_used;
         self.strings[offset..offset + len].copy_from_slice(&live.bytes[..len]);
         self.strings_used += len;
-        Some(StrRef { offset: offset as u32, len: len as u32, kind: live.kind })
+        Some(StrRef {
+            offset: offset as u32,
+            len: len as u32,
+            kind: live.kind,
+        })
     }
 
-    fn store_frame(&mut self, code_addr: usize, first_line: i32, name: LiveStr, file: LiveStr) -> Option<u32> {
+    fn store_frame(
+        &mut self,
+        code_addr: usize,
+        first_line: i32,
+        name: LiveStr,
+        file: LiveStr,
+    ) -> Option<u32> {
         if self.frames.len() == self.frame_capacity {
             return None;
         }
         let name = self.store_string(name)?;
         let file = self.store_string(file)?;
         let id = self.frames.len();
-        self.frames.push(FrameEntry { code_addr, first_line, name, file });
+        self.frames.push(FrameEntry {
+            code_addr,
+            first_line,
+            name,
+            file,
+        });
         Some(id as u32)
     }
 
@@ -254,7 +303,12 @@ impl Recorder {
                     return None;
                 }
                 let id = self.nodes.len() as u32;
-                self.nodes.push(Node { parent, frame, time_ns: 0, samples: 0 });
+                self.nodes.push(Node {
+                    parent,
+                    frame,
+                    time_ns: 0,
+                    samples: 0,
+                });
                 self.node_index[slot] = id + 1;
                 return Some(id);
             }
@@ -310,7 +364,11 @@ impl Recorder {
                 }
                 None => {
                     by_path.insert(path.clone(), stacks.len());
-                    stacks.push(StackRecord { frames: path, time, samples: node.samples });
+                    stacks.push(StackRecord {
+                        frames: path,
+                        time,
+                        samples: node.samples,
+                    });
                 }
             }
         }
@@ -367,7 +425,11 @@ mod tests {
     }
 
     fn names(aggregate: &Aggregate, stack: &StackRecord) -> Vec<String> {
-        stack.frames.iter().map(|&f| aggregate.frames[f as usize].function.clone()).collect()
+        stack
+            .frames
+            .iter()
+            .map(|&f| aggregate.frames[f as usize].function.clone())
+            .collect()
     }
 
     #[test]
@@ -381,7 +443,11 @@ mod tests {
         let aggregate = recorder.into_aggregate();
         assert_eq!(aggregate.sample_count, 3);
         assert_eq!(aggregate.stacks.len(), 2);
-        let work = aggregate.stacks.iter().find(|s| names(&aggregate, s) == ["main", "work"]).unwrap();
+        let work = aggregate
+            .stacks
+            .iter()
+            .find(|s| names(&aggregate, s) == ["main", "work"])
+            .unwrap();
         assert_eq!(work.samples, 2);
         assert!((work.time - 2_500e-9).abs() < 1e-15);
         let total: f64 = aggregate.stacks.iter().map(|s| s.time).sum();
@@ -396,10 +462,21 @@ mod tests {
         sample(&mut recorder, &[frame(0x10, "f2", 1)], 20);
         sample(&mut recorder, &[frame(0x10, "f1", 2)], 30);
         let aggregate = recorder.into_aggregate();
-        let mut seen: Vec<(String, u32)> =
-            aggregate.frames.iter().skip(1).map(|f| (f.function.clone(), f.line)).collect();
+        let mut seen: Vec<(String, u32)> = aggregate
+            .frames
+            .iter()
+            .skip(1)
+            .map(|f| (f.function.clone(), f.line))
+            .collect();
         seen.sort();
-        assert_eq!(seen, [("f1".to_string(), 1), ("f1".to_string(), 2), ("f2".to_string(), 1)]);
+        assert_eq!(
+            seen,
+            [
+                ("f1".to_string(), 1),
+                ("f1".to_string(), 2),
+                ("f2".to_string(), 1)
+            ]
+        );
     }
 
     #[test]
@@ -437,21 +514,38 @@ mod tests {
     fn full_tables_cut_stacks_short_but_keep_their_time() {
         // Room for the root and three stack nodes: a, a>b, a>c.
         let mut recorder = Recorder::with_capacity(0, 16, 4, 1024);
-        sample(&mut recorder, &[frame(0x10, "a", 1), frame(0x20, "b", 1)], 10);
-        sample(&mut recorder, &[frame(0x10, "a", 1), frame(0x30, "c", 1)], 20);
-        sample(&mut recorder, &[frame(0x10, "a", 1), frame(0x40, "d", 1)], 30);
+        sample(
+            &mut recorder,
+            &[frame(0x10, "a", 1), frame(0x20, "b", 1)],
+            10,
+        );
+        sample(
+            &mut recorder,
+            &[frame(0x10, "a", 1), frame(0x30, "c", 1)],
+            20,
+        );
+        sample(
+            &mut recorder,
+            &[frame(0x10, "a", 1), frame(0x40, "d", 1)],
+            30,
+        );
         recorder.finish(40);
         let aggregate = recorder.into_aggregate();
         assert_eq!(aggregate.overflowed_samples, 1);
         let total: f64 = aggregate.stacks.iter().map(|s| s.time).sum();
         assert!((total - 40e-9).abs() < 1e-15);
-        assert!(aggregate.stacks.iter().any(|s| names(&aggregate, s) == ["a"]));
+        assert!(aggregate
+            .stacks
+            .iter()
+            .any(|s| names(&aggregate, s) == ["a"]));
     }
 
     #[test]
     fn deep_stacks_keep_their_outermost_frames() {
         let mut recorder = Recorder::new(0);
-        let deep: Vec<LiveFrame<'static>> = (0..MAX_DEPTH + 50).map(|i| frame(0x1000 + i * 16, "f", i as i32)).collect();
+        let deep: Vec<LiveFrame<'static>> = (0..MAX_DEPTH + 50)
+            .map(|i| frame(0x1000 + i * 16, "f", i as i32))
+            .collect();
         sample(&mut recorder, &deep, 10);
         let aggregate = recorder.into_aggregate();
         let stack = &aggregate.stacks[0];

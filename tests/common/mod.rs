@@ -36,7 +36,9 @@ pub fn python_version() -> (u32, u32) {
 /// The crate's `tests/scripts` directory (fixtures; never run in place, see
 /// [`copy_scripts`]).
 pub fn scripts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("scripts")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("scripts")
 }
 
 /// The crate's root directory.
@@ -59,7 +61,13 @@ impl TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let label: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = std::env::temp_dir().join(format!(
             "pyinstrument-test-{}-{}-{}-{}",
@@ -151,7 +159,10 @@ pub fn base_env() -> Vec<(OsString, OsString)> {
     let mut dirs = vec![bin];
     dirs.extend(std::env::split_paths(&path));
     env.retain(|(k, _)| k != "PATH");
-    env.push(("PATH".into(), std::env::join_paths(dirs).expect("join PATH")));
+    env.push((
+        "PATH".into(),
+        std::env::join_paths(dirs).expect("join PATH"),
+    ));
     env
 }
 
@@ -216,7 +227,11 @@ impl Run {
     pub fn spawn(&self) -> Running {
         let mut command = if self.merge_stderr {
             let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg("exec \"$@\" 2>&1").arg("sh").arg(&self.program).args(&self.args);
+            c.arg("-c")
+                .arg("exec \"$@\" 2>&1")
+                .arg("sh")
+                .arg(&self.program)
+                .args(&self.args);
             c
         } else {
             let mut c = Command::new(&self.program);
@@ -385,7 +400,10 @@ impl Running {
                     excerpt(&self.seen)
                 );
             }
-            match self.chunks.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .chunks
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(chunk) => self.seen.extend_from_slice(&chunk),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!(
@@ -421,7 +439,10 @@ impl Running {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("{}: still running after {:?}; killed", self.description, TIMEOUT);
+                panic!(
+                    "{}: still running after {:?}; killed",
+                    self.description, TIMEOUT
+                );
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));
@@ -431,9 +452,22 @@ impl Running {
         }
         // A grandchild that inherited the pipes could keep them open; the
         // programs here do not start any that outlive them.
-        let stdout = self.out_reader.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        let stderr = self.err_reader.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        Output { status, stdout, stderr, description: self.description.clone() }
+        let stdout = self
+            .out_reader
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        let stderr = self
+            .err_reader
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        Output {
+            status,
+            stdout,
+            stderr,
+            description: self.description.clone(),
+        }
     }
 }
 
@@ -453,7 +487,11 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Names of the entries of a directory, sorted.
 pub fn list_dir(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names

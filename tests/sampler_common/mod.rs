@@ -41,7 +41,9 @@ pub fn python() -> PathBuf {
 }
 
 pub fn python_version() -> (u32, u32) {
-    let mut parts = env!("PYINSTRUMENT_BUILD_PY_VERSION").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = env!("PYINSTRUMENT_BUILD_PY_VERSION")
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
@@ -62,7 +64,9 @@ pub fn skip_on_python2(reason: &str) {
 }
 
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("sampler_scripts")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("sampler_scripts")
 }
 
 /// A fresh directory holding a copy of the fixtures, removed when dropped.
@@ -74,7 +78,8 @@ impl Workdir {
     pub fn new(label: &str) -> Workdir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("pyi-sampler-{label}-{}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("pyi-sampler-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create work dir");
         for entry in std::fs::read_dir(fixtures_dir()).expect("read fixtures") {
@@ -153,15 +158,35 @@ pub fn run(program: &Path, args: &[String], cwd: &Path) -> Output {
 }
 
 pub fn run_with_timeout(program: &Path, args: &[String], cwd: &Path, timeout: Duration) -> Output {
-    let command = format!("(cd {} && {} {})", cwd.display(), program.display(), args.join(" "));
+    let command = format!(
+        "(cd {} && {} {})",
+        cwd.display(),
+        program.display(),
+        args.join(" ")
+    );
     let mut cmd = Command::new(program);
-    cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for var in ["PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONUNBUFFERED", "PYTHONWARNINGS", "PYTHONSTARTUP"] {
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "VIRTUAL_ENV",
+        "PYTHONUNBUFFERED",
+        "PYTHONWARNINGS",
+        "PYTHONSTARTUP",
+    ] {
         cmd.env_remove(var);
     }
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1").env("LANG", "C.UTF-8").env_remove("LC_ALL");
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL");
     let started = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let out_thread = std::thread::spawn(move || {
@@ -190,7 +215,13 @@ pub fn run_with_timeout(program: &Path, args: &[String], cwd: &Path, timeout: Du
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned();
     let stderr = String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned();
-    Output { status, stdout, stderr, command, elapsed }
+    Output {
+        status,
+        stdout,
+        stderr,
+        command,
+        elapsed,
+    }
 }
 
 /// `python script args` in the work dir.
@@ -221,7 +252,11 @@ pub fn run_profiled_with_timeout(
     timeout: Duration,
 ) -> (Output, Option<Profile>) {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let report = dir.join(&format!("report-{}-{}.json", mode.name(), N.fetch_add(1, Ordering::SeqCst)));
+    let report = dir.join(&format!(
+        "report-{}-{}.json",
+        mode.name(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     let mut all: Vec<String> = Vec::new();
     if mode == Mode::Setprofile {
         all.push("--setprofile".into());
@@ -230,21 +265,50 @@ pub fn run_profiled_with_timeout(
         all.push("--interval".into());
         all.push(format!("{i}"));
     }
-    all.extend(["-r".to_string(), "json".to_string(), "-o".to_string(), report.display().to_string()]);
+    all.extend([
+        "-r".to_string(),
+        "json".to_string(),
+        "-o".to_string(),
+        report.display().to_string(),
+    ]);
     all.push(script.to_string());
     all.extend(args.iter().map(|s| s.to_string()));
     let output = run_with_timeout(&pyinstrument(), &all, dir.path(), timeout);
     let profile = std::fs::read_to_string(&report).ok().map(|text| {
-        Profile::parse(&text).unwrap_or_else(|e| panic!("{}: unreadable JSON report ({e}): {}", output.command, tail(&text)))
+        Profile::parse(&text).unwrap_or_else(|e| {
+            panic!(
+                "{}: unreadable JSON report ({e}): {}",
+                output.command,
+                tail(&text)
+            )
+        })
     });
     (output, profile)
 }
 
 /// Like [`run_profiled`] but insists on exit status 0 and a report.
-pub fn profile_ok(dir: &Workdir, mode: Mode, interval: Option<f64>, script: &str, args: &[&str]) -> (Output, Profile) {
+pub fn profile_ok(
+    dir: &Workdir,
+    mode: Mode,
+    interval: Option<f64>,
+    script: &str,
+    args: &[&str],
+) -> (Output, Profile) {
     let (output, profile) = run_profiled(dir, mode, interval, script, args);
-    assert_eq!(output.code(), 0, "[{}] the profiled program failed:\n{}", mode.name(), output.describe());
-    let profile = profile.unwrap_or_else(|| panic!("[{}] no report written:\n{}", mode.name(), output.describe()));
+    assert_eq!(
+        output.code(),
+        0,
+        "[{}] the profiled program failed:\n{}",
+        mode.name(),
+        output.describe()
+    );
+    let profile = profile.unwrap_or_else(|| {
+        panic!(
+            "[{}] no report written:\n{}",
+            mode.name(),
+            output.describe()
+        )
+    });
     (output, profile)
 }
 
@@ -282,39 +346,75 @@ impl Profile {
     }
 
     pub fn from_value(raw: Value) -> Result<Profile, String> {
-        let num = |k: &str| raw.get(k).and_then(Value::as_f64).ok_or(format!("no number {k:?}"));
+        let num = |k: &str| {
+            raw.get(k)
+                .and_then(Value::as_f64)
+                .ok_or(format!("no number {k:?}"))
+        };
         let frames: Vec<Frame> = raw
             .get("frames")
             .and_then(Value::as_array)
             .ok_or("no frames")?
             .iter()
             .map(|f| Frame {
-                function: f.get("function").and_then(Value::as_str).unwrap_or("?").to_string(),
-                file: f.get("file").and_then(Value::as_str).unwrap_or("?").to_string(),
+                function: f
+                    .get("function")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+                file: f
+                    .get("file")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
                 line: f.get("line").and_then(Value::as_u64).unwrap_or(0),
             })
             .collect();
         let mut stacks = Vec::new();
-        for s in raw.get("stacks").and_then(Value::as_array).ok_or("no stacks")? {
+        for s in raw
+            .get("stacks")
+            .and_then(Value::as_array)
+            .ok_or("no stacks")?
+        {
             let mut path = Vec::new();
-            for index in s.get("frames").and_then(Value::as_array).ok_or("stack without frames")? {
+            for index in s
+                .get("frames")
+                .and_then(Value::as_array)
+                .ok_or("stack without frames")?
+            {
                 let i = index.as_u64().ok_or("bad frame index")? as usize;
-                path.push(frames.get(i).cloned().ok_or(format!("frame index {i} out of range"))?);
+                path.push(
+                    frames
+                        .get(i)
+                        .cloned()
+                        .ok_or(format!("frame index {i} out of range"))?,
+                );
             }
             stacks.push(Stack {
                 frames: path,
-                time: s.get("time").and_then(Value::as_f64).ok_or("stack without time")?,
+                time: s
+                    .get("time")
+                    .and_then(Value::as_f64)
+                    .ok_or("stack without time")?,
                 samples: s.get("samples").and_then(Value::as_u64).unwrap_or(0),
             });
         }
         Ok(Profile {
             duration: num("duration")?,
             sample_count: num("sample_count")? as u64,
-            mode: raw.get("mode").and_then(Value::as_str).unwrap_or("").to_string(),
+            mode: raw
+                .get("mode")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             notes: raw
                 .get("notes")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| n.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default(),
             frames,
             stacks,
@@ -391,5 +491,6 @@ pub fn find_run(path: &[String], want: &[&str]) -> Option<usize> {
     if want.is_empty() || want.len() > path.len() {
         return None;
     }
-    (0..=path.len() - want.len()).find(|&i| want.iter().zip(&path[i..]).all(|(w, p)| name_matches(p, w)))
+    (0..=path.len() - want.len())
+        .find(|&i| want.iter().zip(&path[i..]).all(|(w, p)| name_matches(p, w)))
 }

@@ -56,7 +56,9 @@ pub mod py3_13;
 #[cfg(py_3_13)]
 use py3_13 as current;
 
-#[cfg(not(any(py_2_7, py_3_6, py_3_7, py_3_8, py_3_9, py_3_10, py_3_11, py_3_12, py_3_13)))]
+#[cfg(not(any(
+    py_2_7, py_3_6, py_3_7, py_3_8, py_3_9, py_3_10, py_3_11, py_3_12, py_3_13
+)))]
 compile_error!("ffi::layout has no CPython layout for the Python this crate is built against");
 
 /// The (major, minor) of the CPython whose layout is compiled in.

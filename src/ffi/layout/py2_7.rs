@@ -90,8 +90,17 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("PyCodeObject.co_name", LAYOUT.code_name),
     ("PyCodeObject.co_filename", LAYOUT.code_filename),
     ("PyCodeObject.co_firstlineno", LAYOUT.code_firstlineno),
-    ("sizeof(((PyCodeObject *)0)->co_firstlineno)", size_of::<c_int>()),
-    ("PyStringObject.ob_size", offset_of!(PyStringObject, ob_size)),
-    ("PyStringObject.ob_sval", offset_of!(PyStringObject, ob_sval)),
+    (
+        "sizeof(((PyCodeObject *)0)->co_firstlineno)",
+        size_of::<c_int>(),
+    ),
+    (
+        "PyStringObject.ob_size",
+        offset_of!(PyStringObject, ob_size),
+    ),
+    (
+        "PyStringObject.ob_sval",
+        offset_of!(PyStringObject, ob_sval),
+    ),
     ("sizeof(((PyStringObject *)0)->ob_size)", size_of::<isize>()),
 ];

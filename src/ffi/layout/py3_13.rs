@@ -139,8 +139,14 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("_PyStackChunk.size", 8),
     // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
     ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
-    ("PyStatus.exitcode", std::mem::offset_of!(super::PyStatus, exitcode)),
-    ("sizeof(PyConfig) <= 4096", (size_of::<super::PyConfigStorage>() >= 4096) as usize),
+    (
+        "PyStatus.exitcode",
+        std::mem::offset_of!(super::PyStatus, exitcode),
+    ),
+    (
+        "sizeof(PyConfig) <= 4096",
+        (size_of::<super::PyConfigStorage>() >= 4096) as usize,
+    ),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyThreadState.current_frame", CURRENT_FRAME),
     ("_PyInterpreterFrame.previous", LAYOUT.frame_back),

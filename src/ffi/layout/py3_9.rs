@@ -94,8 +94,14 @@ pub const LAYOUT: Layout = Layout {
 pub const OFFSETS: &[(&str, usize)] = &[
     // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
     ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
-    ("PyStatus.exitcode", std::mem::offset_of!(super::PyStatus, exitcode)),
-    ("sizeof(PyConfig) <= 4096", (size_of::<super::PyConfigStorage>() >= 4096) as usize),
+    (
+        "PyStatus.exitcode",
+        std::mem::offset_of!(super::PyStatus, exitcode),
+    ),
+    (
+        "sizeof(PyConfig) <= 4096",
+        (size_of::<super::PyConfigStorage>() >= 4096) as usize,
+    ),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyThreadState.frame", LAYOUT.tstate_to_frame[0]),
     ("PyFrameObject.f_back", LAYOUT.frame_back),
