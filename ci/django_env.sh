@@ -3,15 +3,21 @@
 # Django that supports it, and installs pyinstrument into it with the
 # README's command (`python -m pip install ./pyshim`, run from the repository).
 #
-#   ci/django_env.sh [3.6 3.8 3.11 ...]     default: every 3.6-3.13 found
+#   ci/django_env.sh [2.7 3.6 3.11 ...]     default: every 2.7, 3.6-3.13 found
 #   ci/django_env.sh --list                 which versions are found
+#   ci/django_env.sh --venv 2.7 PATH        just make an empty virtualenv
 #   PYINSTRUMENT_DJANGO_ONLY=1 ci/django_env.sh 3.11   Django only, no pyinstrument
 #
-# Python versions are found as $PYENV_ROOT/versions/3.N.*/bin/python, else
-# python3.N on PATH. Virtualenvs live in $PYINSTRUMENT_VENVS (default
-# $REPO/.venvs/django-py3.N); an existing one is reused: Django is installed
+# Python versions are found as $PYENV_ROOT/versions/X.Y.*/bin/python, else
+# pythonX.Y on PATH. Virtualenvs live in $PYINSTRUMENT_VENVS (default
+# $REPO/.venvs/django-pyX.Y); an existing one is reused: Django is installed
 # only when missing or of the wrong series, pyinstrument is reinstalled every
 # time (cargo only rebuilds what changed). CARGO_TARGET_DIR is honoured.
+#
+# Python 2.7 has no venv module, and nothing is ever installed into pyenv's
+# own Pythons: 2.7 virtualenvs are made by virtualenv < 20.22 (the last
+# series that can create them; it seeds pip 20.3.4 from wheels it bundles),
+# itself installed in a tooling virtualenv of a Python 3 ($VENVS/tools).
 #
 # Prints `venv 3.N <path to its python>` for each one ready, and exits
 # non-zero if any failed (the others are still set up).
@@ -22,6 +28,7 @@ PYENV_ROOT="${PYENV_ROOT:-/root/.pyenv}"
 
 django_for() {
     case "$1" in
+        2.7) echo "django>=1.11,<2.0" ;;
         3.6|3.7) echo "django>=3.2,<3.3" ;;
         3.8|3.9) echo "django>=4.2,<4.3" ;;
         3.10|3.11|3.12|3.13) echo "django>=5.2,<5.3" ;;
@@ -42,6 +49,45 @@ find_python() {
 
 log() { echo "django_env: $*" >&2; }
 
+# The python of the tooling virtualenv that has virtualenv < 20.22, made
+# when missing (virtualenv 20.21 runs on Python 3.7-3.11).
+TOOLS_VIRTUALENV='virtualenv<20.22'
+tools_python() {
+    local tools="$VENVS/tools" python="" version
+    if "$tools/bin/python" -c 'import virtualenv' >/dev/null 2>&1; then
+        echo "$tools/bin/python"
+        return 0
+    fi
+    for version in 3.11 3.10 3.9 3.8 3.7; do
+        python="$(find_python "$version")" && break
+    done
+    [ -n "$python" ] || { log "no Python 3.7-3.11 to run $TOOLS_VIRTUALENV"; return 1; }
+    log "creating $tools with $python and $TOOLS_VIRTUALENV"
+    rm -rf "$tools"
+    mkdir -p "$VENVS"
+    "$python" -m venv "$tools" >&2 &&
+        "$tools/bin/python" -m pip install -q "$TOOLS_VIRTUALENV" >&2 || {
+        log "cannot install $TOOLS_VIRTUALENV into $tools"
+        return 1
+    }
+    echo "$tools/bin/python"
+}
+
+# make_venv VERSION PYTHON PATH: an empty virtualenv (with pip) at PATH.
+make_venv() {
+    local version="$1" python="$2" venv="$3" tools
+    mkdir -p "$(dirname "$venv")"
+    case "$version" in
+        2.*)
+            tools="$(tools_python)" || return 1
+            # (its seed-wheel cache kept with the tools, not in ~/.local)
+            "$tools" -m virtualenv -q --no-periodic-update --app-data "$VENVS/tools/app-data" \
+                -p "$python" "$venv" >&2
+            ;;
+        *) "$python" -m venv "$venv" >&2 ;;
+    esac
+}
+
 setup_one() {
     local version="$1" python venv django_req
     django_req="$(django_for "$version")" || { log "no Django series known for Python $version"; return 1; }
@@ -50,8 +96,7 @@ setup_one() {
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
         log "creating $venv with $python"
         rm -rf "$venv"
-        mkdir -p "$VENVS"
-        "$python" -m venv "$venv" >&2 || { log "cannot create $venv"; return 1; }
+        make_venv "$version" "$python" "$venv" || { log "cannot create $venv"; return 1; }
     fi
     if ! "$venv/bin/python" - "$django_req" >/dev/null 2>&1 <<'EOF'
 import sys, django
@@ -80,17 +125,23 @@ EOF
     echo "venv $version $venv/bin/python"
 }
 
+ALL_VERSIONS=(2.7 3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13)
 versions=("$@")
 if [ "${1:-}" = "--list" ]; then
     # Just say which versions are found (the default list).
-    versions=()
-    for v in 3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13; do
+    for v in "${ALL_VERSIONS[@]}"; do
         find_python "$v" >/dev/null && echo "$v"
     done
     exit 0
 fi
+if [ "${1:-}" = "--venv" ]; then
+    [ $# -eq 3 ] || { log "usage: ci/django_env.sh --venv X.Y PATH"; exit 2; }
+    python="$(find_python "$2")" || { log "Python $2 not found"; exit 1; }
+    make_venv "$2" "$python" "$3"
+    exit
+fi
 if [ ${#versions[@]} -eq 0 ]; then
-    for v in 3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13; do
+    for v in "${ALL_VERSIONS[@]}"; do
         find_python "$v" >/dev/null && versions+=("$v")
     done
 fi
