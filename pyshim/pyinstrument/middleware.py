@@ -81,7 +81,8 @@ def _write_new_file(directory, stem, content):
     except OSError:
         if not os.path.isdir(directory):
             raise
-    data = content.encode('utf-8')
+    # The report is a native str: text on Python 3, UTF-8 bytes on Python 2.
+    data = content if isinstance(content, bytes) else content.encode('utf-8')
     for attempt in range(10000):
         suffix = '' if attempt == 0 else ' (%d)' % attempt
         path = os.path.join(directory, stem + suffix + '.html')

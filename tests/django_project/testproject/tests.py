@@ -178,6 +178,15 @@ class ProfileDirTests(ProfileChecks, SimpleTestCase):
         self.assertEqual(files, ['0.100s same 1700000000 (1).html', '0.100s same 1700000000 (2).html',
                                  '0.100s same 1700000000.html'])
 
+    def test_a_report_is_saved_as_utf8(self):
+        # Reports are native strs (UTF-8 bytes on Python 2) that may hold
+        # non-ASCII file paths and names.
+        report = u'<html>caf\xe9 \u2713</html>'
+        native = report.encode('utf-8') if str is bytes else report
+        mw._write_new_file(self.target, 'utf8', native)
+        with open(os.path.join(self.target, 'utf8.html'), 'rb') as handle:
+            self.assertEqual(handle.read(), report.encode('utf-8'))
+
     def test_file_stem(self):
         stem = mw._profile_file_stem(1.23456, '/a/b/../c.d/', 1700000000.4)
         self.assertEqual(stem, '1.235s a_b_c.d 1700000000')
