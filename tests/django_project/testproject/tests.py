@@ -6,6 +6,8 @@ import shutil
 import tempfile
 import threading
 
+import django
+from django.core.signals import got_request_exception
 from django.test import Client, RequestFactory, SimpleTestCase, override_settings
 
 from pyinstrument import middleware as mw
@@ -20,7 +22,24 @@ def body(response):
     return response.content.decode('utf-8')
 
 
+def client_returning_errors():
+    """A test client that returns the response to a request whose view
+    raised (as a WSGI server would send it) instead of raising the view's
+    exception again."""
+    if django.VERSION >= (3, 0):
+        return Client(raise_request_exception=False)
+
+    class ReturningClient(Client):
+        def store_exc_info(self, **kwargs):
+            pass  # Django < 3.0 raises what is stored here
+
+    return ReturningClient()
+
+
 class ProfileChecks(object):
+    # True in the subclasses that serve the project with MIDDLEWARE_CLASSES.
+    old_style = False
+
     def assertProfileOf(self, response, own, other):
         self.assertEqual(response.status_code, 200)
         self.assertTrue(response['Content-Type'].startswith('text/html'), response['Content-Type'])
@@ -60,14 +79,50 @@ class UrlArgumentTests(ProfileChecks, SimpleTestCase):
     def test_interval(self):
         self.assertProfileOf(self.client.get('/beta/?profile'), BETA, ALPHA)
 
+    def test_the_middleware_protocol_in_use(self):
+        response = self.client.get('/alpha/?profile')
+        self.assertProfileOf(response, ALPHA, BETA)
+        # Only process_request/process_response keep the profiler on the request.
+        self.assertEqual(hasattr(response.wsgi_request, '_pyinstrument_profiler'), self.old_style)
+
+    def fetch_recording_failures(self, path):
+        """GETs path; returns the response (Django's error page if the request
+        failed) and the requests whose handling raised."""
+        failed = []
+
+        def record(sender, request=None, **kwargs):
+            failed.append(request)
+
+        got_request_exception.connect(record)
+        try:
+            response = client_returning_errors().get(path)
+        finally:
+            got_request_exception.disconnect(record)
+        return response, failed
+
     def test_a_failing_view_still_stops_the_profiler(self):
-        client = Client(raise_request_exception=False)
-        response = client.get('/boom/?profile')
+        response, failed = self.fetch_recording_failures('/boom/?profile')
+        self.assertEqual(len(failed), 1)
         self.assertEqual(response.status_code, 200)  # the profile of the failed request
         self.assertIn('</html>', body(response))
         # The thread is not left with a running profiler.
         self.assertIsNone(getattr(mw._running, 'profiler', None))
         self.assertProfileOf(self.client.get('/alpha/?profile'), ALPHA, BETA)
+
+    def test_a_failing_middleware_still_stops_the_profiler(self):
+        chain = ['pyinstrument.middleware.ProfilerMiddleware', 'testproject.middleware.FailingResponseMiddleware']
+        with self.settings(**{'MIDDLEWARE_CLASSES' if self.old_style else 'MIDDLEWARE': chain}):
+            response, failed = self.fetch_recording_failures('/alpha/?profile&fail_response')
+        self.assertEqual(len(failed), 1)
+        if self.old_style:
+            # The exception skips the profiler's process_response: Django's
+            # error page is served, and the end of the request stops it.
+            self.assertEqual(response.status_code, 500)
+            self.assertFalse(failed[0]._pyinstrument_profiler.is_running)
+        else:
+            self.assertProfileOf(response, ALPHA, BETA)
+        self.assertIsNone(getattr(mw._running, 'profiler', None))
+        self.assertProfileOf(self.client.get('/beta/?profile'), BETA, ALPHA)
 
     def test_concurrent_requests_in_threads_do_not_mix(self):
         results = {}
@@ -221,3 +276,22 @@ class OldStyleMiddlewareTests(ProfileChecks, SimpleTestCase):
         response = middleware.process_response(request, views.beta(request))
         self.assertProfileOf(response, BETA, ALPHA)
         self.assertFalse(lost._pyinstrument_profiler.is_running)
+
+
+if django.VERSION < (2, 0):
+    # Django 1.10 and 1.11 serve MIDDLEWARE_CLASSES when MIDDLEWARE is None:
+    # the same tests again, through the old protocol.
+    old_style_settings = override_settings(
+        MIDDLEWARE=None, MIDDLEWARE_CLASSES=['pyinstrument.middleware.ProfilerMiddleware'])
+
+    @old_style_settings
+    class OldStyleUrlArgumentTests(UrlArgumentTests):
+        old_style = True
+
+    @old_style_settings
+    class OldStyleSecureByDefaultTests(SecureByDefaultTests):
+        old_style = True
+
+    @old_style_settings
+    class OldStyleProfileDirTests(ProfileDirTests):
+        old_style = True
