@@ -8,6 +8,8 @@ Checks, in signal and setprofile mode, that several concurrent `?profile`
 requests to two views each get a well-formed HTML profile naming their own
 view's function and not the other's; that a profile folder gets one file per
 request; and that a non-DEBUG server without a callback ignores `?profile`.
+On Django < 2.0 the first and second checks are made again with the
+middleware in MIDDLEWARE_CLASSES.
 Every server is killed at the end, whatever happens; every wait is bounded.
 """
 from __future__ import print_function
@@ -154,12 +156,18 @@ def check_profile(result, view, where):
     assert other not in body, '%s: the profile names the other view\'s %s' % (where, other)
 
 
-def check_concurrent_profiles(log_dir, use_signal, runner=None):
+def old_middleware_env(old_middleware):
+    return {'TESTPROJECT_OLD_MIDDLEWARE': '1'} if old_middleware else {}
+
+
+def check_concurrent_profiles(log_dir, use_signal, runner=None, old_middleware=False):
     mode = 'signal' if use_signal else 'setprofile'
-    where = '%s mode%s' % (mode, ' inside the runner' if runner else '')
+    where = '%s mode%s%s' % (mode, ' inside the runner' if runner else '',
+                             ', MIDDLEWARE_CLASSES' if old_middleware else '')
     prefix = (runner,) if runner else ()
     with Server(log_dir, command_prefix=prefix, TESTPROJECT_DEBUG='1',
-                TESTPROJECT_USE_SIGNAL='1' if use_signal else '0') as server:
+                TESTPROJECT_USE_SIGNAL='1' if use_signal else '0',
+                **old_middleware_env(old_middleware)) as server:
         views = ['alpha', 'beta'] * 3
         started = time.time()
         results = concurrent_gets(server, ['/%s/?profile&seconds=0.4' % v for v in views])
@@ -173,9 +181,10 @@ def check_concurrent_profiles(log_dir, use_signal, runner=None):
         assert status == 200 and body == 'alpha page\n', (status, body)
 
 
-def check_profile_dir(log_dir):
-    folder = os.path.join(log_dir, 'profiles', 'made-by-the-middleware')
-    with Server(log_dir, TESTPROJECT_DEBUG='1', TESTPROJECT_PROFILE_DIR=folder) as server:
+def check_profile_dir(log_dir, old_middleware=False):
+    folder = os.path.join(log_dir, 'profiles', 'made-by-the-middleware%s' % ('-old' if old_middleware else ''))
+    with Server(log_dir, TESTPROJECT_DEBUG='1', TESTPROJECT_PROFILE_DIR=folder,
+                **old_middleware_env(old_middleware)) as server:
         before = set(os.listdir(folder)) if os.path.isdir(folder) else set()  # the start-up probe's
         views = ['alpha', 'beta'] * 2
         results = concurrent_gets(server, ['/%s/?seconds=0.2' % v for v in views])
@@ -195,7 +204,7 @@ def check_profile_dir(log_dir):
         with open(os.path.join(folder, name), 'rb') as handle:
             html = handle.read().decode('utf-8')
         check_profile((200, 'text/html', html), match.group(1), 'profile file %r' % name)
-    print('  profile folder: %d files OK' % len(files))
+    print('  profile folder%s: %d files OK' % (', MIDDLEWARE_CLASSES' if old_middleware else '', len(files)))
 
 
 def check_not_debug_ignores_profile(log_dir):
@@ -226,6 +235,9 @@ def main():
             check_concurrent_profiles(log_dir, use_signal=True, runner=runner)
         check_profile_dir(log_dir)
         check_not_debug_ignores_profile(log_dir)
+        if django.VERSION < (2, 0):
+            check_concurrent_profiles(log_dir, use_signal=True, old_middleware=True)
+            check_profile_dir(log_dir, old_middleware=True)
         ok = True
         print('DJANGO LIVE OK')
     finally:

@@ -5,10 +5,13 @@ configure it with environment variables:
   TESTPROJECT_PROFILE_DIR=path    PYINSTRUMENT_PROFILE_DIR
   TESTPROJECT_USE_SIGNAL=0        PYINSTRUMENT_USE_SIGNAL = False
   TESTPROJECT_SHOW_CALLBACK=path  PYINSTRUMENT_SHOW_CALLBACK (dotted path)
+  TESTPROJECT_OLD_MIDDLEWARE=1    MIDDLEWARE_CLASSES instead of MIDDLEWARE
+                                  (Django < 2.0 only)
 """
 import os
 
 import django
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +25,11 @@ DATABASES = {}
 USE_TZ = True
 
 _middleware = ['pyinstrument.middleware.ProfilerMiddleware']
-if django.VERSION >= (1, 10):
+if os.environ.get('TESTPROJECT_OLD_MIDDLEWARE') == '1':
+    if django.VERSION >= (2, 0):
+        raise ImproperlyConfigured('Django %s does not read MIDDLEWARE_CLASSES' % django.get_version())
+    MIDDLEWARE_CLASSES = _middleware
+elif django.VERSION >= (1, 10):
     MIDDLEWARE = _middleware
 else:
     MIDDLEWARE_CLASSES = _middleware
