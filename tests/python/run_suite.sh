@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python-side suite, per Python version:
 #
-#   tests/python/run_suite.sh [3.6 3.8 3.11 3.13 ...]   default: all found
+#   tests/python/run_suite.sh [2.7 3.6 3.11 3.13 ...]   default: all found
 #
 # For each version: ci/django_env.sh makes (or refreshes) its virtualenv with
 # Django and the README's install; then, in that virtualenv,
@@ -20,13 +20,13 @@ failures=()
 LIMIT="${PYINSTRUMENT_SUITE_STEP_TIMEOUT:-900}"
 
 step() {
-    local name="$1"; shift
+    local name="$1" started=$SECONDS; shift
     echo "--- $name"
     # (bash -c: the step may be one of the functions below, exported.)
     if timeout -k 10 "$LIMIT" bash -c '"$@"' step "$@"; then
-        echo "    ok: $name"
+        echo "    ok: $name ($((SECONDS - started))s)"
     else
-        echo "    FAILED ($?): $name"
+        echo "    FAILED ($?): $name ($((SECONDS - started))s)"
         failures+=("$name")
     fi
 }
@@ -51,9 +51,10 @@ same_as_the_command() {
 }
 
 fresh_install() {
-    local python="$1" venv status
+    local version="$1" venv status
     venv="$(mktemp -d)/venv"
-    "$python" -m venv "$venv" &&
+    # (made like the Django virtualenvs: `python -m venv`, on 2.7 virtualenv)
+    ci/django_env.sh --venv "$version" "$venv" &&
     (. "$venv/bin/activate" && cd "$REPO" && python -m pip install -q ./pyshim) &&
     "$venv/bin/python" tests/python/api_checks.py &&
     "$venv/bin/python" -c 'from pyinstrument import Profiler; p = Profiler(); p.start(); sum(range(10**5)); p.stop(); print(p.output_text())' &&
@@ -76,6 +77,7 @@ versions=("$@")
 # One version at a time, so that cargo builds for each Python once (the
 # virtualenv's install and the fresh one share the build).
 for version in "${versions[@]}"; do
+    started=$SECONDS
     line="$(ci/django_env.sh "$version")"
     python="${line##* }"
     if [ -z "$line" ] || [ ! -x "$python" ]; then
@@ -84,9 +86,8 @@ for version in "${versions[@]}"; do
         continue
     fi
     venv="$(dirname "$(dirname "$python")")"
-    base="$("$python" -c 'import sys; print(getattr(sys, "base_prefix", sys.prefix))')/bin/python$version"
-    echo "=== Python $version ($venv)"
-    step "$version fresh virtualenv install" fresh_install "$base"
+    echo "=== Python $version ($venv; set up in $((SECONDS - started))s)"
+    step "$version fresh virtualenv install" fresh_install "$version"
     step "$version API in plain python" "$python" tests/python/api_checks.py
     # (inside the runner: its own report of the whole run is not wanted here)
     step "$version API inside the runner" "$venv/bin/pyinstrument" -o /dev/null tests/python/api_checks.py
