@@ -67,10 +67,20 @@ for minor in "${minors[@]}"; do
     # The installed-package suite (README's pip install into a fresh
     # virtualenv, plain python and the installed runner, a live runserver)
     # builds a release binary per Python: run it with one cargo test run,
-    # for the oldest, a middle and the newest 3.x.
+    # for the oldest, a middle and the newest 3.x, and 2.7 (Django 1.11,
+    # both middleware settings; about 1.5 min). Versions not installed are
+    # said and left out.
     unset PYINSTRUMENT_DJANGO_TESTS
     if [ "$minor" = "3.11" ]; then
-        export PYINSTRUMENT_DJANGO_TESTS="${PYINSTRUMENT_DJANGO_TESTS_VERSIONS:-3.6 3.11 3.13}"
+        suite_versions=()
+        for v in ${PYINSTRUMENT_DJANGO_TESTS_VERSIONS:-3.6 3.11 3.13 2.7}; do
+            if [ "$v" = all ] || [ -n "$(find_python "$v")" ]; then
+                suite_versions+=("$v")
+            else
+                echo "   installed-package suite: Python $v SKIPPED (not installed)"
+            fi
+        done
+        [ "${#suite_versions[@]}" -gt 0 ] && export PYINSTRUMENT_DJANGO_TESTS="${suite_versions[*]}"
     fi
     selection=()
     if [ "$first" -eq 1 ]; then
