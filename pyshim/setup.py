@@ -10,11 +10,12 @@ module `_pyinstrument` (the crate as a cdylib) and the `pyinstrument` command
     site-packages/_pyinstrument<EXT_SUFFIX>     the native module
     <prefix>/bin/pyinstrument                   the command
 
-Needs cargo on PATH and a CPython 3.6-3.13 built with a shared libpython.
-CARGO_TARGET_DIR is honoured (default: the repository's target/); cargo is
-given PYTHON_SYS_EXECUTABLE=sys.executable, so what is built matches this
-python. Works with old pips (18.1, the one a Python 3.6 virtualenv starts
-with) as well as new ones.
+Needs cargo on PATH and a CPython 2.7 or 3.6-3.13 built with a shared
+libpython. CARGO_TARGET_DIR is honoured (default: the repository's target/);
+cargo is given PYTHON_SYS_EXECUTABLE=sys.executable, so what is built matches
+this python (on 2.7, the crate's python27 feature). Works with old pips (18.1,
+the one a Python 3.6 virtualenv starts with; 20.3.4 on 2.7) as well as new
+ones.
 """
 import atexit
 import os

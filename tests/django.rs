@@ -3,10 +3,10 @@
 //! - Always: the API checks (tests/python/api_checks.py) inside this build's
 //!   runner, which serves the package with nothing installed.
 //! - When the build python's Django virtualenv exists (`ci/django_env.sh
-//!   3.N` makes `.venvs/django-py3.N`): the Django test-client tests of
-//!   tests/django_project, inside this build's runner.
+//!   X.Y` makes `.venvs/django-pyX.Y`; Django 1.11 on 2.7): the Django
+//!   test-client tests of tests/django_project, inside this build's runner.
 //! - With `PYINSTRUMENT_DJANGO_TESTS` set (to Python versions like
-//!   "3.6 3.11", or "all"): the whole suite, tests/python/run_suite.sh, which
+//!   "2.7 3.6 3.11", or "all"): the whole suite, tests/python/run_suite.sh, which
 //!   installs the package the README's way into a virtualenv per version and
 //!   runs the API and Django checks (test client and a live runserver) in
 //!   plain python and inside the installed runner. It builds with cargo into
