@@ -129,6 +129,9 @@ pub struct Layout {
     pub code_unit: usize,
     /// `PyASCIIObject.length` (`Py_ssize_t`, code points).
     pub str_length: usize,
+    /// The string's cached hash (`PyASCIIObject.hash`, 2.7:
+    /// `PyStringObject.ob_shash`): -1 until CPython computes it.
+    pub str_hash: usize,
     /// `PyASCIIObject.state` (a 32-bit word of bitfields).
     pub str_state: usize,
     /// Data of a compact ASCII string starts at `sizeof(PyASCIIObject)`.

@@ -68,6 +68,7 @@ pub const LAYOUT: Layout = Layout {
     code_unit: 2,
     // 2.7 code objects hold byte strings; the unicode fields are unused.
     str_length: 0,
+    str_hash: offset_of!(PyStringObject, ob_shash),
     str_state: 0,
     str_ascii_data: 0,
     str_compact_data: 0,
@@ -103,4 +104,12 @@ pub const OFFSETS: &[(&str, usize)] = &[
         offset_of!(PyStringObject, ob_sval),
     ),
     ("sizeof(((PyStringObject *)0)->ob_size)", size_of::<isize>()),
+    (
+        "PyStringObject.ob_shash",
+        offset_of!(PyStringObject, ob_shash),
+    ),
+    (
+        "sizeof(((PyStringObject *)0)->ob_shash)",
+        size_of::<c_long>(),
+    ),
 ];

@@ -126,6 +126,7 @@ pub const LAYOUT: Layout = Layout {
     code_adaptive: Some(offset_of!(PyCodeObject, co_code_adaptive)),
     code_unit: size_of::<u16>(),
     str_length: offset_of!(PyASCIIObject, length),
+    str_hash: offset_of!(PyASCIIObject, hash),
     str_state: offset_of!(PyASCIIObject, state),
     str_ascii_data: size_of::<PyASCIIObject>(),
     str_compact_data: size_of::<PyCompactUnicodeObject>(),
@@ -198,6 +199,8 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ),
     ("sizeof(_Py_CODEUNIT)", LAYOUT.code_unit),
     ("PyASCIIObject.length", LAYOUT.str_length),
+    ("PyASCIIObject.hash", LAYOUT.str_hash),
+    ("sizeof(((PyASCIIObject *)0)->hash)", size_of::<isize>()),
     ("PyASCIIObject.state", LAYOUT.str_state),
     ("sizeof(((PyASCIIObject *)0)->state)", size_of::<u32>()),
     (
