@@ -135,10 +135,11 @@ fn to_frames(raw: &[RawFrame]) -> Vec<Frame> {
     raw.iter()
         .map(|f| {
             assert!(!f.code.is_null());
+            let name = unsafe { raw_str(f.name) };
             Frame {
-                name: read(f.name),
-                name_kind: f.name.kind,
-                file: read(f.file),
+                name: read(name),
+                name_kind: name.kind,
+                file: read(unsafe { raw_str(f.file) }),
                 first_line: f.first_line,
             }
         })
@@ -173,19 +174,19 @@ unsafe extern "C" fn profile(
             walk_thread(tstate, &mut small),
         )
     });
-    if n == 0 || read(all[0].name) != "target" {
+    if n == 0 || read(raw_str(all[0].name)) != "target" {
         return 0;
     }
     let ((), copy_allocations) = count_allocations(|| {
         for f in &all[..n] {
-            copy_raw(f.name, &mut bytes);
-            copy_raw(f.file, &mut bytes);
+            copy_raw(raw_str(f.name), &mut bytes);
+            copy_raw(raw_str(f.file), &mut bytes);
         }
     });
     assert_eq!(
         (walk_allocations, copy_allocations),
         (0, 0),
-        "walk_thread/copy_raw allocated"
+        "walk_thread/raw_str/copy_raw allocated"
     );
     assert!(n < all.len());
     RECORDINGS.lock().unwrap().push(Recording {
@@ -438,7 +439,16 @@ fn raw_str_reads_every_kind() {
                 assert_eq!(s.kind, name_kind(text), "{text:?}");
                 assert_eq!(s.len, text.chars().count(), "{text:?}");
                 assert_eq!(read(s), text);
+                // The cached hash: the one `hash()` computes, once computed
+                // (interning computes it; a fresh string starts without).
+                let hash = py::PyObject_Hash(o);
+                assert_eq!(raw_str(o as *const c_void).hash, hash as isize, "{text:?}");
             }
+            let fresh = py::PyUnicode_FromStringAndSize(c.as_ptr(), text.len() as isize);
+            if !text.is_empty() {
+                assert_eq!(raw_str(fresh as *const c_void).hash, -1, "{text:?}");
+            }
+            py::Py_DecRef(fresh);
             py::Py_DecRef(obj);
             py::Py_DecRef(interned);
         }
@@ -469,6 +479,7 @@ fn copy_raw_truncates_to_whole_code_units() {
         data: units.as_ptr() as *const u8,
         len: units.len(),
         kind: 2,
+        hash: -1,
     };
     let mut dst = [0u8; 5];
     let n = unsafe { copy_raw(s, &mut dst) };
@@ -565,8 +576,8 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
         let t = fake_thread(a.addr());
         let n = walk_thread(t[0].addr() as *const c_void, &mut out);
         assert!((2..=4).contains(&n), "cycle walked {n} frames");
-        assert_eq!(read(out[n - 1].name), "<module>");
-        assert_eq!(read(out[n - 1].file), "fake.py");
+        assert_eq!(read(raw_str(out[n - 1].name)), "<module>");
+        assert_eq!(read(raw_str(out[n - 1].file)), "fake.py");
 
         // A frame whose code is not a code object means the stack is caught
         // mid-change (or corrupt): the walk gives no frames at all rather
@@ -603,7 +614,7 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
                 let shim = fake_frame(py::Py_None() as usize, outer.addr(), cstack, complete);
                 let t = fake_thread(shim.addr());
                 assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 1);
-                assert_eq!(read(out[0].name), "<module>");
+                assert_eq!(read(raw_str(out[0].name)), "<module>");
             }
         }
         py::Py_DecRef(code);

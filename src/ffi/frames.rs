@@ -26,14 +26,18 @@ const MAX_STR_LEN: isize = 1 << 28;
 /// Raw, not-yet-decoded string data inside a live Python str object.
 ///
 /// `kind`: 1 (latin-1/ascii bytes), 2 (UCS-2), 4 (UCS-4); `len` = number of
-/// code points; `data` null and `len` 0 when unreadable. The data belongs to
-/// the str object: copy it (with [`copy_raw`]) before the interpreter can
-/// run again and free it.
+/// code points; `data` null and `len` 0 when unreadable. `hash` is the hash
+/// CPython cached in the object, -1 if it has none yet: two live strings
+/// with equal hashes and lengths are, short of a 64-bit collision, equal,
+/// which lets the recorder recognise a name without comparing its bytes.
+/// The data belongs to the str object: copy it (with [`copy_raw`]) before
+/// the interpreter can run again and free it.
 #[derive(Clone, Copy, Debug)]
 pub struct RawStr {
     pub data: *const u8,
     pub len: usize,
     pub kind: u8,
+    pub hash: isize,
 }
 
 impl RawStr {
@@ -42,6 +46,7 @@ impl RawStr {
         data: ptr::null(),
         len: 0,
         kind: 1,
+        hash: -1,
     };
 
     pub fn is_readable(&self) -> bool {
@@ -51,34 +56,36 @@ impl RawStr {
 
 /// One frame as found in interpreter memory. `code` is the code object's
 /// address (an identity hint only: code objects are freed and their memory
-/// reused, so key on it together with name/file/line). When the code object
-/// fails validation, `first_line` is 0 and `name`/`file` are unreadable.
+/// reused, so key on it together with name/file/line). `name` (the
+/// qualified name on 3.11+) and `file` are the code object's string
+/// objects, not yet read: read them with [`raw_str`] while the frame is
+/// still on the stack.
 #[derive(Clone, Copy, Debug)]
 pub struct RawFrame {
     pub code: *const c_void,
     pub first_line: i32,
-    pub name: RawStr,
-    pub file: RawStr,
+    pub name: *const c_void,
+    pub file: *const c_void,
 }
 
 impl RawFrame {
     pub const EMPTY: RawFrame = RawFrame {
         code: ptr::null(),
         first_line: 0,
-        name: RawStr::UNREADABLE,
-        file: RawStr::UNREADABLE,
+        name: ptr::null(),
+        file: ptr::null(),
     };
 }
 
-/// Walks the frames of thread state `tstate` (a `PyThreadState*`), innermost
-/// first, into `out`; returns how many were written.
+/// Visits the frames of thread state `tstate` (a `PyThreadState*`),
+/// innermost first, in one pass over the chain; returns false if the walk
+/// was abandoned, in which case the frames visited so far must be ignored.
 ///
-/// If the stack is deeper than `out.len()`, the OUTERMOST `out.len()` frames
-/// are kept (the depth is counted first, then innermost frames are skipped),
-/// so call trees keep their roots. Frames CPython's traceback code skips are
-/// skipped: on 3.11+ incomplete frames (`_PyFrame_IsIncomplete`), and on
-/// 3.12+ entry frames owned by the C stack. Frames whose code object fails
-/// validation are reported with unreadable strings, not skipped.
+/// A frame without a code object means the stack is caught in a transition
+/// (or corrupt): the walk is abandoned rather than give a wrong stack.
+/// Frames CPython's traceback code skips are skipped: on 3.11+ incomplete
+/// frames (`_PyFrame_IsIncomplete`), and on 3.12+ entry frames owned by the
+/// C stack.
 ///
 /// # Safety
 /// `tstate` must be null or point to a `PyThreadState` of the linked
@@ -87,57 +94,79 @@ impl RawFrame {
 /// received, or holding the GIL). If that thread runs Python code meanwhile,
 /// frames change under the walker: the result is then approximate, and a
 /// frame freed mid-walk can in principle be read after it was freed
-/// (faulthandler accepts the same risk).
+/// (faulthandler accepts the same risk). The strings of a visited frame can
+/// be read (with [`raw_str`]) only until that thread runs again.
 ///
 /// No allocation, no locks, no Python API calls. This function is signal
-/// safe.
+/// safe if `visit` is.
+pub unsafe fn for_each_frame(tstate: *const c_void, mut visit: impl FnMut(&RawFrame)) -> bool {
+    let layout = &LAYOUT;
+    let mut chain = Chain::new(layout, tstate as *const u8);
+    while let Some((frame, reach)) = chain.next_frame() {
+        let owner = layout.frame_owner.map(|offset| load::<u8>(frame, offset));
+        if owner.is_some() && owner == layout.owner_cstack {
+            continue;
+        }
+        let code = frame_code(layout, frame, reach);
+        if !is_code(layout, code) {
+            return false;
+        }
+        if owner.is_some()
+            && owner != Some(layout.owner_generator)
+            && incomplete(layout, frame, code)
+        {
+            continue;
+        }
+        visit(&RawFrame {
+            code: code as *const c_void,
+            first_line: load::<i32>(code, layout.code_firstlineno),
+            name: load::<*const c_void>(code, layout.code_name),
+            file: load::<*const c_void>(code, layout.code_filename),
+        });
+    }
+    true
+}
+
+/// Walks the frames of `tstate` into `out`, innermost first, and returns
+/// how many were written: 0 if the walk was abandoned (see
+/// [`for_each_frame`], which states the safety contract too).
+///
+/// If the stack is deeper than `out.len()`, the OUTERMOST `out.len()` frames
+/// are kept, so call trees keep their roots: frames are written round the
+/// buffer as a ring, which is rotated into place at the end.
+///
+/// # Safety
+/// As [`for_each_frame`]. This function is signal safe.
 pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize {
     if out.is_empty() {
         return 0;
     }
-    let layout = &LAYOUT;
-
-    let mut depth = 0usize;
-    let mut chain = Chain::new(layout, tstate as *const u8);
-    while let Some((frame, reach)) = chain.next_frame() {
-        if !skipped(layout, frame, reach) {
-            if !is_code(layout, frame_code(layout, frame, reach)) {
-                // A frame without a code object: the stack is caught in a
-                // transition (or corrupt). No sample rather than a wrong
-                // one; the time goes to the next sample.
-                return 0;
-            }
-            depth += 1;
-        }
+    let capacity = out.len();
+    let mut total = 0usize;
+    let complete = for_each_frame(tstate, |frame| {
+        out[total % capacity] = *frame;
+        total += 1;
+    });
+    if !complete {
+        return 0;
     }
-
-    let mut to_skip = depth.saturating_sub(out.len());
-    let mut written = 0usize;
-    let mut chain = Chain::new(layout, tstate as *const u8);
-    while written < out.len() {
-        let Some((frame, reach)) = chain.next_frame() else {
-            break;
-        };
-        if skipped(layout, frame, reach) {
-            continue;
-        }
-        if to_skip > 0 {
-            to_skip -= 1;
-            continue;
-        }
-        out[written] = read_frame(layout, frame, reach);
-        written += 1;
+    if total > capacity {
+        // The innermost kept frame sits where the ring wrapped to.
+        out.rotate_left(total % capacity);
     }
-    written
+    total.min(capacity)
 }
 
 /// Reads the string data of `obj` if it is an exact, compact (and, before
-/// 3.12, ready) `str`; otherwise returns [`RawStr::UNREADABLE`].
+/// 3.12, ready) `str` (2.7: an exact `str`, i.e. bytes); otherwise returns
+/// [`RawStr::UNREADABLE`].
 ///
 /// # Safety
 /// `obj` must be null or point to readable memory of at least
 /// `sizeof(PyCompactUnicodeObject)` bytes if its first words look like an
-/// object header. This function is signal safe.
+/// object header: the name or file of a [`RawFrame`] still on the stack is.
+/// This function is signal safe.
+#[inline]
 pub unsafe fn raw_str(obj: *const c_void) -> RawStr {
     read_str(&LAYOUT, obj as *const u8)
 }
@@ -357,21 +386,10 @@ unsafe fn frame_code(layout: &Layout, frame: *const u8, reach: Reach) -> *const 
     code
 }
 
-/// True for frames tracebacks do not show: entry frames owned by the C
-/// stack (3.12+) and incomplete frames (3.11+): not owned by a generator
-/// and not yet past `_co_firsttraceable` (still running the prologue that
-/// copies free variables / makes cells, before RESUME).
-unsafe fn skipped(layout: &Layout, frame: *const u8, reach: Reach) -> bool {
-    let owner = match layout.frame_owner {
-        Some(offset) => load::<u8>(frame, offset),
-        None => return false,
-    };
-    if layout.owner_cstack == Some(owner) {
-        return true;
-    }
-    if owner == layout.owner_generator {
-        return false;
-    }
+/// 3.11+: whether a frame not owned by a generator is incomplete: not yet
+/// past `_co_firsttraceable` (still running the prologue that copies free
+/// variables / makes cells, before RESUME). Tracebacks do not show those.
+unsafe fn incomplete(layout: &Layout, frame: *const u8, code: *const u8) -> bool {
     let (Some(instr_offset), Some(first_offset), Some(code_offset)) = (
         layout.frame_instr,
         layout.code_firsttraceable,
@@ -379,10 +397,6 @@ unsafe fn skipped(layout: &Layout, frame: *const u8, reach: Reach) -> bool {
     ) else {
         return false;
     };
-    let code = frame_code(layout, frame, reach);
-    if !is_code(layout, code) {
-        return false;
-    }
     let first = load::<i32>(code, first_offset).max(0) as usize;
     let start = (code as usize)
         .wrapping_add(code_offset)
@@ -391,22 +405,7 @@ unsafe fn skipped(layout: &Layout, frame: *const u8, reach: Reach) -> bool {
     instr < start
 }
 
-unsafe fn read_frame(layout: &Layout, frame: *const u8, reach: Reach) -> RawFrame {
-    let code = frame_code(layout, frame, reach);
-    if !is_code(layout, code) {
-        return RawFrame {
-            code: code as *const c_void,
-            ..RawFrame::EMPTY
-        };
-    }
-    RawFrame {
-        code: code as *const c_void,
-        first_line: load::<i32>(code, layout.code_firstlineno),
-        name: read_str(layout, load::<*const u8>(code, layout.code_name)),
-        file: read_str(layout, load::<*const u8>(code, layout.code_filename)),
-    }
-}
-
+#[inline(always)]
 unsafe fn read_str(layout: &Layout, obj: *const u8) -> RawStr {
     if let Some(bytes) = layout.bytes_str {
         return read_bytes_str(layout, bytes, obj);
@@ -439,6 +438,7 @@ unsafe fn read_str(layout: &Layout, obj: *const u8) -> RawStr {
         data: obj.add(header),
         len: len as usize,
         kind,
+        hash: load::<isize>(obj, layout.str_hash),
     }
 }
 
@@ -459,6 +459,7 @@ unsafe fn read_bytes_str(
         data: obj.add(bytes.data),
         len: len as usize,
         kind: 1,
+        hash: load::<isize>(obj, layout.str_hash),
     }
 }
 

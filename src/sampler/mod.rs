@@ -63,8 +63,8 @@ fn signal_tick(state: &mut SignalState) {
         scratch,
         thread,
     } = state;
-    with_live_stack(*thread, scratch, |frames| {
-        recorder.record(frames, 0, None, now)
+    with_live_stack(*thread, scratch, |stack| {
+        recorder.record(stack.len(), |i| stack.from_outermost(i), 0, None, now)
     });
 }
 
@@ -99,10 +99,22 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         EventKind::Return | EventKind::CCall => (0, None),
         EventKind::CReturn => (0, Some(event.builtin_name(name_buffer))),
     };
-    with_live_stack(event.thread(), scratch, |frames| {
-        recorder.record(frames, skip_innermost, builtin, now)
+    with_live_stack(event.thread(), scratch, |stack| {
+        recorder.record(
+            stack.len(),
+            |i| stack.from_outermost(i),
+            skip_innermost,
+            builtin,
+            now,
+        )
     });
     state.next_sample_ns = monotonic_ns() + state.interval_ns;
+}
+
+/// Room for the deepest stack recorded (the walk keeps the outermost
+/// frames of deeper ones).
+fn scratch() -> Box<[RawFrame]> {
+    vec![RawFrame::EMPTY; MAX_DEPTH].into_boxed_slice()
 }
 
 enum Engine {
@@ -119,10 +131,6 @@ pub struct Sampler {
     start_cpu_ns: u64,
     start_time: f64,
     notes: Vec<String>,
-}
-
-fn scratch() -> Box<[RawFrame]> {
-    vec![RawFrame::EMPTY; MAX_DEPTH].into_boxed_slice()
 }
 
 impl Sampler {

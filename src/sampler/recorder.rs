@@ -7,13 +7,36 @@
 //!
 //! Code object lifetime: a frame's name and file are copied out of the live
 //! code object the first time it is seen, inside the sample that saw it. A
-//! later sample matches a table entry only if the code address, first line,
-//! name and file bytes are all equal to what is live on the stack right now,
-//! so a code object freed and replaced by another at the same address can
-//! never be reported under the old one's name, and nothing is read from a
-//! code object after the sample that found it on the stack.
+//! later sample matches a table entry only if the code address and first
+//! line are equal and the name and file strings live on the stack right now
+//! are proven equal to the stored ones, so a code object freed and replaced
+//! by another at the same address can never be reported under the old one's
+//! name, and nothing is read from a code object after the sample that found
+//! it on the stack.
+//!
+//! Proving a string equal is the expensive part of a sample (it reads
+//! memory the interpreter has long evicted from the caches), so it is done
+//! the cheapest way that is sound, in this order:
+//! 1. the same str object was already proven equal earlier in this sample:
+//!    every object of one sample is alive at once, so within it an object
+//!    address stands for one content (file names are shared by all the
+//!    frames of a module, and rarely carry a cached hash);
+//! 2. the live str object sits where the entry's last proven one did, and
+//!    its cached CPython hash and length equal the stored string's (names
+//!    are interned, so most carry a hash): equal but for a 64-bit hash
+//!    collision at a reused address;
+//! 3. otherwise, the bytes are compared.
+//! Stored strings are deduplicated by content, so "same content" is "same
+//! string id".
+//!
+//! Most of a stack is the same from one sample to the next, so the last
+//! recorded stack is kept level by level (code address, str objects, name
+//! hash, frame and node ids), in one small array read front to back: a
+//! level whose frame has the same code address and str objects as last time
+//! and whose strings pass the checks above takes its frame and node from
+//! there without touching the frame and node tables.
 
-use crate::ffi::stack::{LiveFrame, LiveStr};
+use crate::ffi::stack::{LiveFrame, LiveStr, StrView};
 use crate::sample::{FrameId, StackRecord, BUILTIN_FILE};
 use std::collections::HashMap;
 
@@ -30,20 +53,32 @@ const EMPTY: u32 = 0;
 /// Frame 0 stands for frames that did not fit in the frame table.
 const UNKNOWN_FRAME: u32 = 0;
 const ROOT: u32 = 0;
+/// Slots of the per-sample memo of strings already compared (a power of two).
+const MEMO_SLOTS: usize = 128;
+/// CPython's "no hash computed yet".
+const NO_HASH: isize = -1;
 
-#[derive(Clone, Copy, Default)]
-struct StrRef {
+/// A distinct string, stored once.
+#[derive(Clone, Copy)]
+struct StoredStr {
     offset: u32,
     len: u32,
     kind: u8,
+    /// CPython's hash of this content, once a live string with this content
+    /// was seen carrying one; else `NO_HASH`.
+    py_hash: isize,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct FrameEntry {
     code_addr: usize,
     first_line: i32,
-    name: StrRef,
-    file: StrRef,
+    name: u32,
+    file: u32,
+    /// The str objects the name and file were last proven equal to the
+    /// stored ones in.
+    name_object: usize,
+    file_object: usize,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -54,6 +89,39 @@ struct Node {
     samples: u64,
 }
 
+/// One level of the last recorded stack (see the module comment).
+#[derive(Clone, Copy, Default)]
+struct Level {
+    code_addr: usize,
+    name_object: usize,
+    file_object: usize,
+    /// The name's cached CPython hash (`NO_HASH` if it had none) and length
+    /// in bytes, when this level was recorded.
+    name_hash: isize,
+    name_len: u32,
+    first_line: i32,
+    frame: u32,
+    name: u32,
+    file: u32,
+    node: u32,
+}
+
+/// A str object already proven equal to `string` during sample `sample`.
+#[derive(Clone, Copy, Default)]
+struct MemoEntry {
+    sample: u64,
+    object: usize,
+    string: u32,
+}
+
+/// How a live string compared with a stored one.
+#[derive(PartialEq, Eq)]
+enum Equality {
+    Different,
+    /// Equal.
+    Equal,
+}
+
 pub struct Recorder {
     frame_capacity: usize,
     node_capacity: usize,
@@ -61,12 +129,21 @@ pub struct Recorder {
     /// reallocates, and untouched capacity costs no memory.
     frames: Vec<FrameEntry>,
     frame_index: Box<[u32]>,
-    strings: Box<[u8]>,
-    strings_used: usize,
+    bytes: Box<[u8]>,
+    bytes_used: usize,
+    /// Append-only like `frames`.
+    strings: Vec<StoredStr>,
+    string_index: Box<[u32]>,
     /// Append-only like `frames`.
     nodes: Vec<Node>,
     node_index: Box<[u32]>,
-    path: Box<[u32]>,
+    /// The last recorded stack, outermost first; `previous_len` levels.
+    previous: Box<[Level]>,
+    previous_len: usize,
+    memo: [MemoEntry; MEMO_SLOTS],
+    /// Stamps memo entries; bumped at each sample, so the memo empties
+    /// without being cleared.
+    sample_serial: u64,
     last_ns: u64,
     last_leaf: u32,
     sample_count: u64,
@@ -102,11 +179,18 @@ impl Recorder {
             node_capacity: nodes,
             frames: Vec::with_capacity(frames),
             frame_index: vec![EMPTY; frames * 2].into_boxed_slice(),
-            strings: vec![0u8; string_bytes].into_boxed_slice(),
-            strings_used: 0,
+            bytes: vec![0u8; string_bytes].into_boxed_slice(),
+            bytes_used: 0,
+            // Each frame brings at most two new strings.
+            strings: Vec::with_capacity(frames * 2),
+            string_index: vec![EMPTY; frames * 4].into_boxed_slice(),
             nodes: Vec::with_capacity(nodes),
             node_index: vec![EMPTY; nodes * 2].into_boxed_slice(),
-            path: vec![0u32; MAX_DEPTH].into_boxed_slice(),
+            // One more level than the deepest stack: a built-in leaf.
+            previous: vec![Level::default(); MAX_DEPTH + 1].into_boxed_slice(),
+            previous_len: 0,
+            memo: [MemoEntry::default(); MEMO_SLOTS],
+            sample_serial: 0,
             last_ns: start_ns,
             last_leaf: ROOT,
             sample_count: 0,
@@ -123,49 +207,38 @@ impl Recorder {
         recorder
     }
 
-    /// Records one sample: the stack given innermost first, minus its
-    /// `skip_innermost` innermost frames, plus an optional C-function leaf,
-    /// weighted by the time since the previous sample. A sample with no
-    /// Python frame is not recorded; its time goes to the next one. This
-    /// function is signal safe.
-    pub fn record(
+    /// Records one sample: a stack of `depth` frames, `frame_at(i)` being
+    /// the i-th from the outermost, minus its `skip_innermost` innermost
+    /// frames, plus an optional C-function leaf, weighted by the time since
+    /// the previous sample. The frames' strings are read now and never
+    /// again. A sample with no Python frame is not recorded; its time goes
+    /// to the next one. This function is signal safe.
+    pub fn record<'a>(
         &mut self,
-        frames: &mut dyn Iterator<Item = LiveFrame<'_>>,
+        depth: usize,
+        frame_at: impl Fn(usize) -> LiveFrame<'a>,
         skip_innermost: usize,
         builtin_leaf: Option<&[u8]>,
         now_ns: u64,
     ) {
-        // `path` is a ring: if the stack is deeper than it, the outermost
-        // frames (the ones that give the tree its shape) are the ones kept.
-        let mut total = 0;
-        for frame in frames.skip(skip_innermost) {
-            self.path[total % MAX_DEPTH] =
-                self.intern_frame(frame.code_addr, frame.first_line, frame.name, frame.file);
-            total += 1;
-        }
-        if total == 0 {
+        let depth = depth.saturating_sub(skip_innermost).min(MAX_DEPTH);
+        if depth == 0 {
             return;
         }
-        let depth = total.min(MAX_DEPTH);
-        let builtin = builtin_leaf.map(|name| {
-            self.intern_frame(
-                0,
-                0,
-                LiveStr::latin1(name),
-                LiveStr::latin1(BUILTIN_FILE.as_bytes()),
-            )
-        });
-
+        self.sample_serial += 1;
         let mut node = ROOT;
         let mut overflowed = false;
-        let outermost_first = (0..depth)
-            .map(|i| Some((total - 1 - i) % MAX_DEPTH))
-            .chain(builtin.map(|_| None));
-        for step in outermost_first {
-            let frame = match step {
-                Some(i) => self.path[i],
-                None => builtin.unwrap_or(UNKNOWN_FRAME),
-            };
+        let mut same_as_previous = true;
+        let mut level = 0;
+        while level < depth {
+            let live = frame_at(level);
+            if same_as_previous && level < self.previous_len && self.is_previous(level, &live) {
+                node = self.previous[level].node;
+                level += 1;
+                continue;
+            }
+            same_as_previous = false;
+            let frame = self.intern_frame(live.code_addr, live.first_line, live.name, live.file);
             match self.child(node, frame) {
                 Some(child) => node = child,
                 None => {
@@ -173,8 +246,72 @@ impl Recorder {
                     break;
                 }
             }
+            let name = live.name.read();
+            let entry = self.frames[frame as usize];
+            self.previous[level] = Level {
+                code_addr: live.code_addr,
+                name_object: live.name.identity(),
+                file_object: live.file.identity(),
+                name_hash: name.hash,
+                name_len: clamp(name).len() as u32,
+                first_line: live.first_line,
+                frame,
+                name: entry.name,
+                file: entry.file,
+                node,
+            };
+            level += 1;
         }
+        if let (Some(name), false) = (builtin_leaf, overflowed) {
+            let frame = self.intern_frame(
+                0,
+                0,
+                LiveStr::latin1(name),
+                LiveStr::latin1(BUILTIN_FILE.as_bytes()),
+            );
+            match self.child(node, frame) {
+                Some(child) => node = child,
+                None => overflowed = true,
+            }
+            // A leaf is never reused as a prefix: it has no str objects.
+            if !overflowed {
+                self.previous[level] = Level {
+                    frame,
+                    node,
+                    ..Level::default()
+                };
+                level += 1;
+            }
+        }
+        self.previous_len = level;
         self.add_time(node, now_ns, overflowed);
+    }
+
+    /// Whether `live` is the frame recorded at `level` of the last stack:
+    /// same code address, line and str objects, and strings proven equal.
+    fn is_previous(&mut self, level: usize, live: &LiveFrame<'_>) -> bool {
+        let previous = self.previous[level];
+        if previous.code_addr == 0
+            || previous.code_addr != live.code_addr
+            || previous.first_line != live.first_line
+            || previous.name_object != live.name.identity()
+            || previous.file_object != live.file.identity()
+        {
+            return false;
+        }
+        let name = live.name.read();
+        let name_known = name.hash != NO_HASH
+            && name.hash == previous.name_hash
+            && clamp(name).len() == previous.name_len as usize;
+        if !name_known {
+            if self.compare(live.name, previous.name, previous.name_object) != Equality::Equal {
+                return false;
+            }
+            // Proven equal now: remember the hash if CPython has since
+            // computed one.
+            self.previous[level].name_hash = name.hash;
+        }
+        self.compare(live.file, previous.file, previous.file_object) == Equality::Equal
     }
 
     fn add_time(&mut self, node: u32, now_ns: u64, overflowed: bool) {
@@ -210,7 +347,7 @@ impl Recorder {
         let hash = if code_addr != 0 {
             mix(code_addr as u64)
         } else {
-            mix(fnv(name.bytes))
+            mix(fnv(name.read().bytes))
         };
         let mask = self.frame_index.len() - 1;
         let mut slot = hash as usize & mask;
@@ -224,7 +361,15 @@ impl Recorder {
                 return id;
             }
             let id = stored - 1;
-            if self.frame_matches(id, code_addr, first_line, name, file) {
+            let entry = self.frames[id as usize];
+            if entry.code_addr == code_addr
+                && entry.first_line == first_line
+                && self.compare(name, entry.name, entry.name_object) == Equality::Equal
+                && self.compare(file, entry.file, entry.file_object) == Equality::Equal
+            {
+                let entry = &mut self.frames[id as usize];
+                entry.name_object = name.identity();
+                entry.file_object = file.identity();
                 return id;
             }
             slot = (slot + 1) & mask;
@@ -232,43 +377,83 @@ impl Recorder {
         UNKNOWN_FRAME
     }
 
-    fn frame_matches(
-        &self,
-        id: u32,
-        code_addr: usize,
-        first_line: i32,
-        name: LiveStr,
-        file: LiveStr,
-    ) -> bool {
-        let entry = &self.frames[id as usize];
-        entry.code_addr == code_addr
-            && entry.first_line == first_line
-            && self.string_equals(entry.name, name)
-            && self.string_equals(entry.file, file)
+    /// Compares a live string with stored string `string`, last proven
+    /// equal to the str object at `hint_object` (see the module comment).
+    fn compare(&mut self, live: LiveStr, string: u32, hint_object: usize) -> Equality {
+        let object = live.identity();
+        let memo_slot = ((object >> 4) ^ (object >> 11)) & (MEMO_SLOTS - 1);
+        if object != 0 {
+            let memo = self.memo[memo_slot];
+            if memo.sample == self.sample_serial && memo.object == object {
+                return if memo.string == string {
+                    Equality::Equal
+                } else {
+                    Equality::Different
+                };
+            }
+        }
+        let stored = self.strings[string as usize];
+        let view = live.read();
+        let live_bytes = clamp(view);
+        if stored.kind != view.kind || stored.len as usize != live_bytes.len() {
+            return Equality::Different;
+        }
+        let known = view.hash != NO_HASH && view.hash == stored.py_hash && object == hint_object;
+        if !known {
+            if &self.bytes[stored.offset as usize..][..stored.len as usize] != live_bytes {
+                return Equality::Different;
+            }
+            if view.hash != NO_HASH {
+                self.strings[string as usize].py_hash = view.hash;
+            }
+        }
+        if object != 0 {
+            self.memo[memo_slot] = MemoEntry {
+                sample: self.sample_serial,
+                object,
+                string,
+            };
+        }
+        Equality::Equal
     }
 
-    fn string_equals(&self, stored: StrRef, live: LiveStr) -> bool {
-        let live_bytes = &live.bytes[..live.bytes.len().min(MAX_STRING_BYTES)];
-        stored.kind == live.kind
-            && stored.len as usize == live_bytes.len()
-            && &self.strings[stored.offset as usize..][..stored.len as usize] == live_bytes
-    }
-
-    fn store_string(&mut self, live: LiveStr) -> Option<StrRef> {
-        let kind = live.kind.max(1) as usize;
-        let mut len = live.bytes.len().min(MAX_STRING_BYTES);
-        len -= len % kind;
-        if self.strings_used + len > self.strings.len() {
+    /// The id of the stored string with `live`'s content, storing it if new.
+    fn intern_string(&mut self, live: StrView) -> Option<u32> {
+        let live_bytes = clamp(live);
+        let mask = self.string_index.len() - 1;
+        let mut slot = mix(fnv(live_bytes) ^ live.kind as u64) as usize & mask;
+        for _ in 0..self.string_index.len() {
+            let stored = self.string_index[slot];
+            if stored == EMPTY {
+                break;
+            }
+            let id = stored - 1;
+            let entry = self.strings[id as usize];
+            if entry.kind == live.kind
+                && &self.bytes[entry.offset as usize..][..entry.len as usize] == live_bytes
+            {
+                return Some(id);
+            }
+            slot = (slot + 1) & mask;
+        }
+        if self.string_index[slot] != EMPTY
+            || self.strings.len() == self.strings.capacity()
+            || self.bytes_used + live_bytes.len() > self.bytes.len()
+        {
             return None;
         }
-        let offset = self.strings_used;
-        self.strings[offset..offset + len].copy_from_slice(&live.bytes[..len]);
-        self.strings_used += len;
-        Some(StrRef {
+        let offset = self.bytes_used;
+        self.bytes[offset..offset + live_bytes.len()].copy_from_slice(live_bytes);
+        self.bytes_used += live_bytes.len();
+        let id = self.strings.len() as u32;
+        self.strings.push(StoredStr {
             offset: offset as u32,
-            len: len as u32,
+            len: live_bytes.len() as u32,
             kind: live.kind,
-        })
+            py_hash: live.hash,
+        });
+        self.string_index[slot] = id + 1;
+        Some(id)
     }
 
     fn store_frame(
@@ -281,14 +466,16 @@ impl Recorder {
         if self.frames.len() == self.frame_capacity {
             return None;
         }
-        let name = self.store_string(name)?;
-        let file = self.store_string(file)?;
+        let name_id = self.intern_string(name.read())?;
+        let file_id = self.intern_string(file.read())?;
         let id = self.frames.len();
         self.frames.push(FrameEntry {
             code_addr,
             first_line,
-            name,
-            file,
+            name: name_id,
+            file: file_id,
+            name_object: name.identity(),
+            file_object: file.identity(),
         });
         Some(id as u32)
     }
@@ -323,12 +510,17 @@ impl Recorder {
     }
 
     /// Decodes the tables into plain frames and stacks. Frames that turned
-    /// out identical (the same function compiled twice) are merged.
+    /// out identical (the same function compiled twice) are merged; frames
+    /// no recorded stack uses are left out.
     pub fn into_aggregate(self) -> Aggregate {
         let mut unique: HashMap<FrameId, u32> = HashMap::new();
         let mut frames: Vec<FrameId> = Vec::new();
-        let mut frame_map: Vec<u32> = Vec::with_capacity(self.frames.len());
-        for entry in &self.frames {
+        let mut frame_map: Vec<Option<u32>> = vec![None; self.frames.len()];
+        let mut map_frame = |table_id: u32| -> u32 {
+            if let Some(index) = frame_map[table_id as usize] {
+                return index;
+            }
+            let entry = &self.frames[table_id as usize];
             let id = FrameId {
                 function: self.decode(entry.name),
                 file: self.decode(entry.file),
@@ -338,8 +530,9 @@ impl Recorder {
                 frames.push(id);
                 (frames.len() - 1) as u32
             });
-            frame_map.push(index);
-        }
+            frame_map[table_id as usize] = Some(index);
+            index
+        };
 
         let mut by_path: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut stacks: Vec<StackRecord> = Vec::new();
@@ -352,7 +545,7 @@ impl Recorder {
             let mut cursor = id as u32;
             while cursor != ROOT {
                 let step = self.nodes[cursor as usize];
-                path.push(frame_map[step.frame as usize]);
+                path.push(map_frame(step.frame));
                 cursor = step.parent;
             }
             path.reverse();
@@ -380,10 +573,20 @@ impl Recorder {
         }
     }
 
-    fn decode(&self, s: StrRef) -> String {
-        let bytes = &self.strings[s.offset as usize..][..s.len as usize];
+    fn decode(&self, string: u32) -> String {
+        let s = self.strings[string as usize];
+        let bytes = &self.bytes[s.offset as usize..][..s.len as usize];
         crate::ffi::frames::decode(s.kind, bytes)
     }
+}
+
+/// The part of a live string that is stored: at most `MAX_STRING_BYTES`,
+/// in whole code units.
+fn clamp<'a>(live: StrView<'a>) -> &'a [u8] {
+    let unit = live.kind.max(1) as usize;
+    let mut len = live.bytes.len().min(MAX_STRING_BYTES);
+    len -= len % unit;
+    &live.bytes[..len]
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -420,8 +623,13 @@ mod tests {
 
     /// Records a stack given outermost first, as a test reads best.
     fn sample(recorder: &mut Recorder, outermost_first: &[LiveFrame<'static>], now_ns: u64) {
-        let mut innermost_first = outermost_first.iter().rev().copied();
-        recorder.record(&mut innermost_first, 0, None, now_ns);
+        recorder.record(
+            outermost_first.len(),
+            |i| outermost_first[i],
+            0,
+            None,
+            now_ns,
+        );
     }
 
     fn names(aggregate: &Aggregate, stack: &StackRecord) -> Vec<String> {
@@ -465,7 +673,6 @@ mod tests {
         let mut seen: Vec<(String, u32)> = aggregate
             .frames
             .iter()
-            .skip(1)
             .map(|f| (f.function.clone(), f.line))
             .collect();
         seen.sort();
@@ -502,11 +709,25 @@ mod tests {
     #[test]
     fn skipped_frames_and_builtin_leaves() {
         let mut recorder = Recorder::new(0);
-        let mut innermost_first = [frame(0x30, "callee", 9), frame(0x10, "main", 1)].into_iter();
-        recorder.record(&mut innermost_first, 1, Some(b"sleep"), 10);
+        let outermost_first = [frame(0x10, "main", 1), frame(0x30, "callee", 9)];
+        recorder.record(2, |i| outermost_first[i], 1, Some(b"sleep"), 10);
+        // The same stack again: the leaf must not be taken for a prefix.
+        recorder.record(2, |i| outermost_first[i], 1, Some(b"sleep"), 20);
+        recorder.record(2, |i| outermost_first[i], 0, None, 30);
         let aggregate = recorder.into_aggregate();
-        assert_eq!(names(&aggregate, &aggregate.stacks[0]), ["main", "sleep"]);
-        let leaf = &aggregate.frames[*aggregate.stacks[0].frames.last().unwrap() as usize];
+        let mut got: Vec<(Vec<String>, u64)> = aggregate
+            .stacks
+            .iter()
+            .map(|s| (names(&aggregate, s), s.samples))
+            .collect();
+        got.sort();
+        let owned = |names: &[&str], n: u64| (names.iter().map(|s| s.to_string()).collect(), n);
+        assert_eq!(
+            got,
+            vec![owned(&["main", "callee"], 1), owned(&["main", "sleep"], 2)]
+        );
+        let with_leaf = aggregate.stacks.iter().find(|s| s.samples == 2).unwrap();
+        let leaf = &aggregate.frames[*with_leaf.frames.last().unwrap() as usize];
         assert!(leaf.is_builtin());
     }
 
@@ -551,5 +772,138 @@ mod tests {
         let stack = &aggregate.stacks[0];
         assert_eq!(stack.frames.len(), MAX_DEPTH);
         assert_eq!(aggregate.frames[stack.frames[0] as usize].line, 0);
+    }
+
+    /// A string as it lives in a Python object: at `address`, with
+    /// CPython's cached `hash` (-1: none).
+    fn live(text: &'static str, address: usize, hash: isize) -> LiveStr<'static> {
+        LiveStr::simulated(text.as_bytes(), address, hash)
+    }
+
+    fn live_frame(
+        code_addr: usize,
+        name: LiveStr<'static>,
+        file: LiveStr<'static>,
+    ) -> LiveFrame<'static> {
+        LiveFrame {
+            code_addr,
+            first_line: 1,
+            name,
+            file,
+        }
+    }
+
+    fn stack_names(aggregate: &Aggregate) -> Vec<(Vec<String>, u64)> {
+        let mut all: Vec<(Vec<String>, u64)> = aggregate
+            .stacks
+            .iter()
+            .map(|s| {
+                let labels = s
+                    .frames
+                    .iter()
+                    .map(|&f| {
+                        let frame = &aggregate.frames[f as usize];
+                        format!("{}@{}", frame.function, frame.file)
+                    })
+                    .collect();
+                (labels, s.samples)
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn a_string_at_a_reused_address_is_compared_by_content_unless_its_hash_proves_it() {
+        let mut recorder = Recorder::new(0);
+        // Sample 1: f (hash 7) in a.py, both at known addresses.
+        let first = live_frame(0x10, live("f", 0x100, 7), live("a.py", 0x200, -1));
+        sample(&mut recorder, &[first], 10);
+        // Same code address, name object and hash: the same frame.
+        sample(&mut recorder, &[first], 20);
+        // The code object and its file name were freed and replaced at the
+        // same addresses by a different file of the same length and no hash:
+        // a different frame.
+        let replaced = live_frame(0x10, live("f", 0x100, 7), live("b.py", 0x200, -1));
+        sample(&mut recorder, &[replaced], 30);
+        // A different name at the same address with another hash, and one
+        // with the same hash but another length: different frames.
+        let other_hash = live_frame(0x10, live("g", 0x100, 8), live("a.py", 0x200, -1));
+        sample(&mut recorder, &[other_hash], 40);
+        let other_len = live_frame(0x10, live("ff", 0x100, 7), live("a.py", 0x200, -1));
+        sample(&mut recorder, &[other_len], 50);
+        let aggregate = recorder.into_aggregate();
+        let expected: Vec<(Vec<String>, u64)> = vec![
+            (vec!["f@a.py".to_string()], 2),
+            (vec!["f@b.py".to_string()], 1),
+            (vec!["ff@a.py".to_string()], 1),
+            (vec!["g@a.py".to_string()], 1),
+        ];
+        assert_eq!(stack_names(&aggregate), expected);
+    }
+
+    #[test]
+    fn a_string_proven_in_one_sample_is_not_trusted_in_the_next() {
+        let mut recorder = Recorder::new(0);
+        // Two functions of one module share the file name object.
+        let outer = live_frame(0x10, live("outer", 0x100, 1), live("m.py", 0x300, -1));
+        let inner = live_frame(0x20, live("inner", 0x110, 2), live("m.py", 0x300, -1));
+        sample(&mut recorder, &[outer, inner], 10);
+        // Next sample: the module was freed and another one, with a file
+        // name of the same length, took the same addresses.
+        let outer2 = live_frame(0x10, live("outer", 0x100, 1), live("n.py", 0x300, -1));
+        let inner2 = live_frame(0x20, live("inner", 0x110, 2), live("n.py", 0x300, -1));
+        sample(&mut recorder, &[outer2, inner2], 20);
+        sample(&mut recorder, &[outer, inner], 30);
+        let aggregate = recorder.into_aggregate();
+        let expected: Vec<(Vec<String>, u64)> = vec![
+            (vec!["outer@m.py".to_string(), "inner@m.py".to_string()], 2),
+            (vec!["outer@n.py".to_string(), "inner@n.py".to_string()], 1),
+        ];
+        assert_eq!(stack_names(&aggregate), expected);
+    }
+
+    #[test]
+    fn stacks_sharing_a_prefix_with_the_previous_one_land_on_the_right_nodes() {
+        let mut recorder = Recorder::new(0);
+        let f = |addr, name| frame(addr, name, 1);
+        let (a, b, c, d, x) = (
+            f(0x10, "a"),
+            f(0x20, "b"),
+            f(0x30, "c"),
+            f(0x40, "d"),
+            f(0x50, "x"),
+        );
+        let sequence: [&[LiveFrame<'static>]; 7] = [
+            &[a, b, c],
+            &[a, b, d],
+            &[a, x, c],
+            &[a, b],
+            &[a, b, c, d],
+            &[a, b, c],
+            &[a],
+        ];
+        for (i, stack) in sequence.iter().enumerate() {
+            sample(&mut recorder, stack, (i as u64 + 1) * 10);
+        }
+        let aggregate = recorder.into_aggregate();
+        let mut got: Vec<(Vec<String>, u64)> = aggregate
+            .stacks
+            .iter()
+            .map(|s| (names(&aggregate, s), s.samples))
+            .collect();
+        got.sort();
+        let owned = |names: &[&str], n: u64| (names.iter().map(|s| s.to_string()).collect(), n);
+        assert_eq!(
+            got,
+            vec![
+                owned(&["a"], 1),
+                owned(&["a", "b"], 1),
+                owned(&["a", "b", "c"], 2),
+                owned(&["a", "b", "c", "d"], 1),
+                owned(&["a", "b", "d"], 1),
+                owned(&["a", "x", "c"], 1),
+            ]
+        );
     }
 }
