@@ -632,6 +632,21 @@ mod tests {
         );
     }
 
+    /// Every stack as its function names, with its sample count, sorted.
+    fn stacks_by_name(aggregate: &Aggregate) -> Vec<(Vec<String>, u64)> {
+        let mut all: Vec<(Vec<String>, u64)> = aggregate
+            .stacks
+            .iter()
+            .map(|s| (names(aggregate, s), s.samples))
+            .collect();
+        all.sort();
+        all
+    }
+
+    fn owned(names: &[&str], samples: u64) -> (Vec<String>, u64) {
+        (names.iter().map(|s| s.to_string()).collect(), samples)
+    }
+
     fn names(aggregate: &Aggregate, stack: &StackRecord) -> Vec<String> {
         stack
             .frames
@@ -715,13 +730,7 @@ mod tests {
         recorder.record(2, |i| outermost_first[i], 1, Some(b"sleep"), 20);
         recorder.record(2, |i| outermost_first[i], 0, None, 30);
         let aggregate = recorder.into_aggregate();
-        let mut got: Vec<(Vec<String>, u64)> = aggregate
-            .stacks
-            .iter()
-            .map(|s| (names(&aggregate, s), s.samples))
-            .collect();
-        got.sort();
-        let owned = |names: &[&str], n: u64| (names.iter().map(|s| s.to_string()).collect(), n);
+        let got = stacks_by_name(&aggregate);
         assert_eq!(
             got,
             vec![owned(&["main", "callee"], 1), owned(&["main", "sleep"], 2)]
@@ -887,13 +896,7 @@ mod tests {
             sample(&mut recorder, stack, (i as u64 + 1) * 10);
         }
         let aggregate = recorder.into_aggregate();
-        let mut got: Vec<(Vec<String>, u64)> = aggregate
-            .stacks
-            .iter()
-            .map(|s| (names(&aggregate, s), s.samples))
-            .collect();
-        got.sort();
-        let owned = |names: &[&str], n: u64| (names.iter().map(|s| s.to_string()).collect(), n);
+        let got = stacks_by_name(&aggregate);
         assert_eq!(
             got,
             vec![
