@@ -31,9 +31,9 @@
 //!
 //! Most of a stack is the same from one sample to the next, so the last
 //! recorded stack is kept level by level (code address, str objects, name
-//! hash, frame and node ids), in one small array read front to back: a
+//! hash, string and node ids), in one small array read front to back: a
 //! level whose frame has the same code address and str objects as last time
-//! and whose strings pass the checks above takes its frame and node from
+//! and whose strings pass the checks above takes its node from
 //! there without touching the frame and node tables.
 
 use crate::ffi::stack::{LiveFrame, LiveStr, StrView};
@@ -100,7 +100,7 @@ struct Level {
     name_hash: isize,
     name_len: u32,
     first_line: i32,
-    frame: u32,
+    /// The stored name and file strings, and the node this level ended on.
     name: u32,
     file: u32,
     node: u32,
@@ -255,7 +255,6 @@ impl Recorder {
                 name_hash: name.hash,
                 name_len: clamp(name).len() as u32,
                 first_line: live.first_line,
-                frame,
                 name: entry.name,
                 file: entry.file,
                 node,
@@ -276,7 +275,6 @@ impl Recorder {
             // A leaf is never reused as a prefix: it has no str objects.
             if !overflowed {
                 self.previous[level] = Level {
-                    frame,
                     node,
                     ..Level::default()
                 };
