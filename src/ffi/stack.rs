@@ -6,6 +6,7 @@
 //! objects that the interrupted thread keeps alive while those frames are on
 //! its stack, so the borrow cannot outlive the memory it reads.
 
+use super::code_lifetime::freed_code_objects;
 use super::frames::{raw_str, walk_thread, RawFrame};
 use std::ffi::c_void;
 
@@ -132,6 +133,7 @@ pub struct LiveFrame<'a> {
 pub struct LiveStack<'a> {
     /// Innermost first.
     frames: &'a [RawFrame],
+    code_generation: Option<u64>,
 }
 
 impl<'a> LiveStack<'a> {
@@ -143,6 +145,14 @@ impl<'a> LiveStack<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
+    }
+
+    /// A number that changes whenever a code object is freed, read just
+    /// before the walk (see `ffi::code_lifetime`); `None` when unknown. While
+    /// it stays the same, a code object at an address seen before is the
+    /// object seen before.
+    pub fn code_generation(&self) -> Option<u64> {
+        self.code_generation
     }
 
     /// Frame `index`, counted from the outermost (0) inwards.
@@ -167,9 +177,11 @@ pub fn with_live_stack<R>(
     scratch: &mut [RawFrame],
     visit: impl FnOnce(&LiveStack<'_>) -> R,
 ) -> R {
+    let code_generation = freed_code_objects();
     let count = unsafe { walk_thread(thread.0 as *const c_void, scratch) };
     visit(&LiveStack {
         frames: &scratch[..count],
+        code_generation,
     })
 }
 

@@ -10,6 +10,7 @@
 pub mod recorder;
 
 use crate::error::{Error, Result};
+use crate::ffi::code_lifetime;
 use crate::ffi::frames::RawFrame;
 #[cfg(py_2_7)]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
@@ -64,7 +65,14 @@ fn signal_tick(state: &mut SignalState) {
         thread,
     } = state;
     with_live_stack(*thread, scratch, |stack| {
-        recorder.record(stack.len(), |i| stack.from_outermost(i), 0, None, now)
+        recorder.record(
+            stack.len(),
+            |i| stack.from_outermost(i),
+            stack.code_generation(),
+            0,
+            None,
+            now,
+        )
     });
 }
 
@@ -103,6 +111,7 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         recorder.record(
             stack.len(),
             |i| stack.from_outermost(i),
+            stack.code_generation(),
             skip_innermost,
             builtin,
             now,
@@ -144,6 +153,9 @@ impl Sampler {
             )));
         }
         let interval_ns = ((interval * 1e9) as u64).max(1_000);
+        // Lets the recorder trust frames it has already proven for as long as
+        // no code object is freed.
+        code_lifetime::count_code_deallocations();
         let start_time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())

@@ -33,8 +33,11 @@
 //! recorded stack is kept level by level (code address, str objects, name
 //! hash, string and node ids), in one small array read front to back: a
 //! level whose frame has the same code address and str objects as last time
-//! and whose strings pass the checks above takes its node from
-//! there without touching the frame and node tables.
+//! takes its node from there without touching the frame and node tables,
+//! if no code object was freed since the level was proven (the caller's
+//! `code_generation` is unchanged: the code object, and with it its name
+//! and file, is the same object, so nothing needs reading), or else if its
+//! strings pass the checks above.
 
 use crate::ffi::stack::{LiveFrame, LiveStr, StrView};
 use crate::sample::{FrameId, StackRecord, BUILTIN_FILE};
@@ -76,9 +79,10 @@ struct FrameEntry {
     name: u32,
     file: u32,
     /// The str objects the name and file were last proven equal to the
-    /// stored ones in.
+    /// stored ones in, and the caller's code generation then.
     name_object: usize,
     file_object: usize,
+    generation: Option<u64>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -89,10 +93,20 @@ struct Node {
     samples: u64,
 }
 
-/// One level of the last recorded stack (see the module comment).
+/// One level of the last recorded stack (see the module comment): what is
+/// read at every sample, kept apart from the [`LevelProof`] needed only once
+/// a code object was freed, so that a sample reads few cache lines.
 #[derive(Clone, Copy, Default)]
 struct Level {
+    /// 0 for a level that is never reused (a built-in leaf).
     code_addr: usize,
+    /// The node this level ended on.
+    node: u32,
+}
+
+/// What proves a level's frame again after a code object was freed.
+#[derive(Clone, Copy, Default)]
+struct LevelProof {
     name_object: usize,
     file_object: usize,
     /// The name's cached CPython hash (`NO_HASH` if it had none) and length
@@ -100,10 +114,9 @@ struct Level {
     name_hash: isize,
     name_len: u32,
     first_line: i32,
-    /// The stored name and file strings, and the node this level ended on.
+    /// The stored name and file strings.
     name: u32,
     file: u32,
-    node: u32,
 }
 
 /// A str object already proven equal to `string` during sample `sample`.
@@ -139,7 +152,11 @@ pub struct Recorder {
     node_index: Box<[u32]>,
     /// The last recorded stack, outermost first; `previous_len` levels.
     previous: Box<[Level]>,
+    previous_proofs: Box<[LevelProof]>,
     previous_len: usize,
+    /// The caller's code generation at the last recorded sample: every
+    /// level of the last stack was proven (or reused) in it.
+    previous_generation: Option<u64>,
     memo: [MemoEntry; MEMO_SLOTS],
     /// Stamps memo entries; bumped at each sample, so the memo empties
     /// without being cleared.
@@ -188,7 +205,9 @@ impl Recorder {
             node_index: vec![EMPTY; nodes * 2].into_boxed_slice(),
             // One more level than the deepest stack: a built-in leaf.
             previous: vec![Level::default(); MAX_DEPTH + 1].into_boxed_slice(),
+            previous_proofs: vec![LevelProof::default(); MAX_DEPTH + 1].into_boxed_slice(),
             previous_len: 0,
+            previous_generation: None,
             memo: [MemoEntry::default(); MEMO_SLOTS],
             sample_serial: 0,
             last_ns: start_ns,
@@ -202,6 +221,7 @@ impl Recorder {
             0,
             LiveStr::latin1(b"<unknown>"),
             LiveStr::latin1(b"<unknown>"),
+            None,
         );
         debug_assert_eq!(unknown, Some(UNKNOWN_FRAME));
         recorder
@@ -210,13 +230,16 @@ impl Recorder {
     /// Records one sample: a stack of `depth` frames, `frame_at(i)` being
     /// the i-th from the outermost, minus its `skip_innermost` innermost
     /// frames, plus an optional C-function leaf, weighted by the time since
-    /// the previous sample. The frames' strings are read now and never
-    /// again. A sample with no Python frame is not recorded; its time goes
-    /// to the next one. This function is signal safe.
+    /// the previous sample. The frames' strings are read now (if at all) and
+    /// never again. `code_generation` changes whenever a code object is
+    /// freed (`None`: unknown). A sample with no Python frame is not
+    /// recorded; its time goes to the next one. This function is signal
+    /// safe.
     pub fn record<'a>(
         &mut self,
         depth: usize,
         frame_at: impl Fn(usize) -> LiveFrame<'a>,
+        code_generation: Option<u64>,
         skip_innermost: usize,
         builtin_leaf: Option<&[u8]>,
         now_ns: u64,
@@ -232,13 +255,22 @@ impl Recorder {
         let mut level = 0;
         while level < depth {
             let live = frame_at(level);
-            if same_as_previous && level < self.previous_len && self.is_previous(level, &live) {
+            if same_as_previous
+                && level < self.previous_len
+                && self.is_previous(level, &live, code_generation)
+            {
                 node = self.previous[level].node;
                 level += 1;
                 continue;
             }
             same_as_previous = false;
-            let frame = self.intern_frame(live.code_addr, live.first_line, live.name, live.file);
+            let frame = self.intern_frame(
+                live.code_addr,
+                live.first_line,
+                live.name,
+                live.file,
+                code_generation,
+            );
             match self.child(node, frame) {
                 Some(child) => node = child,
                 None => {
@@ -250,6 +282,9 @@ impl Recorder {
             let entry = self.frames[frame as usize];
             self.previous[level] = Level {
                 code_addr: live.code_addr,
+                node,
+            };
+            self.previous_proofs[level] = LevelProof {
                 name_object: live.name.identity(),
                 file_object: live.file.identity(),
                 name_hash: name.hash,
@@ -257,7 +292,6 @@ impl Recorder {
                 first_line: live.first_line,
                 name: entry.name,
                 file: entry.file,
-                node,
             };
             level += 1;
         }
@@ -267,6 +301,7 @@ impl Recorder {
                 0,
                 LiveStr::latin1(name),
                 LiveStr::latin1(BUILTIN_FILE.as_bytes()),
+                None,
             );
             match self.child(node, frame) {
                 Some(child) => node = child,
@@ -274,42 +309,52 @@ impl Recorder {
             }
             // A leaf is never reused as a prefix: it has no str objects.
             if !overflowed {
-                self.previous[level] = Level {
-                    node,
-                    ..Level::default()
-                };
+                self.previous[level] = Level { code_addr: 0, node };
                 level += 1;
             }
         }
         self.previous_len = level;
+        self.previous_generation = code_generation;
         self.add_time(node, now_ns, overflowed);
     }
 
     /// Whether `live` is the frame recorded at `level` of the last stack:
-    /// same code address, line and str objects, and strings proven equal.
-    fn is_previous(&mut self, level: usize, live: &LiveFrame<'_>) -> bool {
-        let previous = self.previous[level];
-        if previous.code_addr == 0
-            || previous.code_addr != live.code_addr
-            || previous.first_line != live.first_line
-            || previous.name_object != live.name.identity()
-            || previous.file_object != live.file.identity()
+    /// the same code address and either no code object freed since the last
+    /// sample (then it is the same code object), or the same line and str
+    /// objects and strings proven equal.
+    fn is_previous(
+        &mut self,
+        level: usize,
+        live: &LiveFrame<'_>,
+        code_generation: Option<u64>,
+    ) -> bool {
+        let code_addr = self.previous[level].code_addr;
+        if code_addr == 0 || code_addr != live.code_addr {
+            return false;
+        }
+        if code_generation.is_some() && code_generation == self.previous_generation {
+            return true;
+        }
+        let proof = self.previous_proofs[level];
+        if proof.first_line != live.first_line
+            || proof.name_object != live.name.identity()
+            || proof.file_object != live.file.identity()
         {
             return false;
         }
         let name = live.name.read();
         let name_known = name.hash != NO_HASH
-            && name.hash == previous.name_hash
-            && clamp(name).len() == previous.name_len as usize;
+            && name.hash == proof.name_hash
+            && clamp(name).len() == proof.name_len as usize;
         if !name_known {
-            if self.compare(live.name, previous.name, previous.name_object) != Equality::Equal {
+            if self.compare(live.name, proof.name, proof.name_object) != Equality::Equal {
                 return false;
             }
             // Proven equal now: remember the hash if CPython has since
             // computed one.
-            self.previous[level].name_hash = name.hash;
+            self.previous_proofs[level].name_hash = name.hash;
         }
-        self.compare(live.file, previous.file, previous.file_object) == Equality::Equal
+        self.compare(live.file, proof.file, proof.file_object) == Equality::Equal
     }
 
     fn add_time(&mut self, node: u32, now_ns: u64, overflowed: bool) {
@@ -335,12 +380,17 @@ impl Recorder {
         }
     }
 
+    /// The id of the frame table entry for this frame, adding one if new.
+    /// An entry proven in the current code generation (no code object
+    /// freed since) matches on addresses alone; any other is proven by its
+    /// strings.
     fn intern_frame(
         &mut self,
         code_addr: usize,
         first_line: i32,
         name: LiveStr,
         file: LiveStr,
+        code_generation: Option<u64>,
     ) -> u32 {
         let hash = if code_addr != 0 {
             mix(code_addr as u64)
@@ -352,7 +402,8 @@ impl Recorder {
         for _ in 0..self.frame_index.len() {
             let stored = self.frame_index[slot];
             if stored == EMPTY {
-                let Some(id) = self.store_frame(code_addr, first_line, name, file) else {
+                let Some(id) = self.store_frame(code_addr, first_line, name, file, code_generation)
+                else {
                     return UNKNOWN_FRAME;
                 };
                 self.frame_index[slot] = id + 1;
@@ -360,15 +411,23 @@ impl Recorder {
             }
             let id = stored - 1;
             let entry = self.frames[id as usize];
-            if entry.code_addr == code_addr
-                && entry.first_line == first_line
-                && self.compare(name, entry.name, entry.name_object) == Equality::Equal
-                && self.compare(file, entry.file, entry.file_object) == Equality::Equal
-            {
-                let entry = &mut self.frames[id as usize];
-                entry.name_object = name.identity();
-                entry.file_object = file.identity();
-                return id;
+            if entry.code_addr == code_addr && entry.first_line == first_line {
+                if code_generation.is_some()
+                    && entry.generation == code_generation
+                    && entry.name_object == name.identity()
+                    && entry.file_object == file.identity()
+                {
+                    return id;
+                }
+                if self.compare(name, entry.name, entry.name_object) == Equality::Equal
+                    && self.compare(file, entry.file, entry.file_object) == Equality::Equal
+                {
+                    let entry = &mut self.frames[id as usize];
+                    entry.name_object = name.identity();
+                    entry.file_object = file.identity();
+                    entry.generation = code_generation;
+                    return id;
+                }
             }
             slot = (slot + 1) & mask;
         }
@@ -460,6 +519,7 @@ impl Recorder {
         first_line: i32,
         name: LiveStr,
         file: LiveStr,
+        code_generation: Option<u64>,
     ) -> Option<u32> {
         if self.frames.len() == self.frame_capacity {
             return None;
@@ -474,6 +534,7 @@ impl Recorder {
             file: file_id,
             name_object: name.identity(),
             file_object: file.identity(),
+            generation: code_generation,
         });
         Some(id as u32)
     }
@@ -619,11 +680,22 @@ mod tests {
         }
     }
 
-    /// Records a stack given outermost first, as a test reads best.
+    /// Records a stack given outermost first, as a test reads best. A new
+    /// code generation every sample: no level is trusted without proof.
     fn sample(recorder: &mut Recorder, outermost_first: &[LiveFrame<'static>], now_ns: u64) {
+        sample_in(recorder, outermost_first, Some(now_ns), now_ns);
+    }
+
+    fn sample_in(
+        recorder: &mut Recorder,
+        outermost_first: &[LiveFrame<'static>],
+        code_generation: Option<u64>,
+        now_ns: u64,
+    ) {
         recorder.record(
             outermost_first.len(),
             |i| outermost_first[i],
+            code_generation,
             0,
             None,
             now_ns,
@@ -723,10 +795,10 @@ mod tests {
     fn skipped_frames_and_builtin_leaves() {
         let mut recorder = Recorder::new(0);
         let outermost_first = [frame(0x10, "main", 1), frame(0x30, "callee", 9)];
-        recorder.record(2, |i| outermost_first[i], 1, Some(b"sleep"), 10);
+        recorder.record(2, |i| outermost_first[i], Some(1), 1, Some(b"sleep"), 10);
         // The same stack again: the leaf must not be taken for a prefix.
-        recorder.record(2, |i| outermost_first[i], 1, Some(b"sleep"), 20);
-        recorder.record(2, |i| outermost_first[i], 0, None, 30);
+        recorder.record(2, |i| outermost_first[i], Some(1), 1, Some(b"sleep"), 20);
+        recorder.record(2, |i| outermost_first[i], Some(1), 0, None, 30);
         let aggregate = recorder.into_aggregate();
         let got = stacks_by_name(&aggregate);
         assert_eq!(
@@ -906,5 +978,35 @@ mod tests {
                 owned(&["a", "x", "c"], 1),
             ]
         );
+    }
+
+    #[test]
+    fn frames_are_trusted_only_while_no_code_object_was_freed() {
+        let mut recorder = Recorder::new(0);
+        let main = live_frame(0x10, live("main", 0x100, 1), live("m.py", 0x300, -1));
+        let f = live_frame(0x20, live("f", 0x110, 2), live("a.py", 0x200, -1));
+        let g = live_frame(0x30, live("g", 0x120, 3), live("m.py", 0x300, -1));
+        // The same level as last time, then a frame found again in the
+        // frame table (not the last stack), both in one generation.
+        sample_in(&mut recorder, &[main, f], Some(5), 10);
+        sample_in(&mut recorder, &[main, f], Some(5), 20);
+        sample_in(&mut recorder, &[main, g], Some(5), 30);
+        sample_in(&mut recorder, &[main, f], Some(5), 40);
+        // A code object was freed (generation 6) and another took 0x20,
+        // with a file name of the same length at the same address: proven
+        // different, whether it follows the same stack or another one.
+        let replaced = live_frame(0x20, live("f", 0x110, 2), live("b.py", 0x200, -1));
+        sample_in(&mut recorder, &[main, replaced], Some(6), 50);
+        sample_in(&mut recorder, &[main, g], Some(6), 60);
+        sample_in(&mut recorder, &[main, replaced], Some(6), 70);
+        // Unknown generation: proven again, and the first frame comes back.
+        sample_in(&mut recorder, &[main, f], None, 80);
+        let aggregate = recorder.into_aggregate();
+        let expected: Vec<(Vec<String>, u64)> = vec![
+            (vec!["main@m.py".to_string(), "f@a.py".to_string()], 4),
+            (vec!["main@m.py".to_string(), "f@b.py".to_string()], 2),
+            (vec!["main@m.py".to_string(), "g@m.py".to_string()], 2),
+        ];
+        assert_eq!(stack_names(&aggregate), expected);
     }
 }

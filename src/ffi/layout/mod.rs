@@ -68,6 +68,10 @@ pub const LAYOUT: Layout = current::LAYOUT;
 /// Every offset, size and constant the walker relies on, named in C terms.
 pub const OFFSETS: &[(&str, usize)] = current::OFFSETS;
 
+/// `offsetof(PyTypeObject, tp_dealloc)`, as the bindings we link declare it
+/// (`ffi::code_lifetime` swaps `PyCode_Type`'s); the probe checks it too.
+pub const TP_DEALLOC: usize = std::mem::offset_of!(crate::ffi::py::PyTypeObject, tp_dealloc);
+
 /// `PyStatus` (PEP 587, 3.8+): what the configuration functions return,
 /// by value. The same in 3.8-3.13.
 #[repr(C)]

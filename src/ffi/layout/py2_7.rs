@@ -85,6 +85,7 @@ pub const LAYOUT: Layout = Layout {
 
 pub const OFFSETS: &[(&str, usize)] = &[
     ("PyObject.ob_type", LAYOUT.ob_type),
+    ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.frame", LAYOUT.tstate_to_frame[0]),
     ("PyFrameObject.f_back", LAYOUT.frame_back),
     ("PyFrameObject.f_code", LAYOUT.frame_code),

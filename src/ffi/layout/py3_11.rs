@@ -153,6 +153,7 @@ pub const OFFSETS: &[(&str, usize)] = &[
         (size_of::<super::PyConfigStorage>() >= 4096) as usize,
     ),
     ("PyObject.ob_type", LAYOUT.ob_type),
+    ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.cframe", CFRAME),
     ("_PyCFrame.current_frame", CURRENT_FRAME),
     ("_PyInterpreterFrame.previous", LAYOUT.frame_back),

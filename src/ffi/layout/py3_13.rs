@@ -149,6 +149,7 @@ pub const OFFSETS: &[(&str, usize)] = &[
         (size_of::<super::PyConfigStorage>() >= 4096) as usize,
     ),
     ("PyObject.ob_type", LAYOUT.ob_type),
+    ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.current_frame", CURRENT_FRAME),
     ("_PyInterpreterFrame.previous", LAYOUT.frame_back),
     ("_PyInterpreterFrame.f_executable", LAYOUT.frame_code),
