@@ -219,11 +219,32 @@ def main():
             rows.append(row)
         return "%s\n%s" % (what, C.fmt_table(headers, rows))
 
+    def paired_table():
+        """Median over rounds of (variant / base of the same round): drift of
+        the machine's speed from round to round cancels out."""
+        headers = ["variant"] + ["%s: paired median ratio" % key for key, _, _, _ in workloads]
+        rows = []
+        for v, label in VARIANTS:
+            if v not in variants or v in ("base", "profile"):
+                continue
+            row = [label]
+            for key, title, script, n in workloads:
+                xs, bases = inscript.get((key, v)), inscript.get((key, "base"))
+                if not xs or not bases or len(xs) != len(bases):
+                    row.append("-")
+                    continue
+                row.append("%.3f\u00d7" % C.median([x / b for x, b in zip(xs, bases)]))
+            rows.append(row)
+        return "%s\n%s" % ("In-script time, paired by round (variant / base of the same round; "
+                            "for reference):", C.fmt_table(headers, rows))
+
     print()
     print("Profiling overhead (python %s, %d runs per variant, interleaved; %s; took %.0f s)"
           % (C.python_version(args.python), args.runs, C.machine_conditions(), elapsed))
     print()
     print(table(inscript, "In-script time of the workload loop (THE RATIOS THAT COUNT):"))
+    print()
+    print(paired_table())
     print()
     print(table(cpu, "In-script CPU time of the workload loop (time.process_time; "
                      "much less disturbed by other load; for reference):"))
