@@ -702,15 +702,30 @@ mod tests {
         );
     }
 
-    /// Every stack as its function names, with its sample count, sorted.
-    fn stacks_by_name(aggregate: &Aggregate) -> Vec<(Vec<String>, u64)> {
+    /// Every stack as its frames' labels, with its sample count, sorted.
+    fn stacks_labelled(
+        aggregate: &Aggregate,
+        label: impl Fn(&FrameId) -> String,
+    ) -> Vec<(Vec<String>, u64)> {
         let mut all: Vec<(Vec<String>, u64)> = aggregate
             .stacks
             .iter()
-            .map(|s| (names(aggregate, s), s.samples))
+            .map(|s| {
+                let labels = s
+                    .frames
+                    .iter()
+                    .map(|&f| label(&aggregate.frames[f as usize]))
+                    .collect();
+                (labels, s.samples)
+            })
             .collect();
         all.sort();
         all
+    }
+
+    /// Every stack as its function names, with its sample count, sorted.
+    fn stacks_by_name(aggregate: &Aggregate) -> Vec<(Vec<String>, u64)> {
+        stacks_labelled(aggregate, |frame| frame.function.clone())
     }
 
     fn owned(names: &[&str], samples: u64) -> (Vec<String>, u64) {
@@ -872,24 +887,11 @@ mod tests {
         }
     }
 
+    /// Every stack as `function@file` labels, with its sample count, sorted.
     fn stack_names(aggregate: &Aggregate) -> Vec<(Vec<String>, u64)> {
-        let mut all: Vec<(Vec<String>, u64)> = aggregate
-            .stacks
-            .iter()
-            .map(|s| {
-                let labels = s
-                    .frames
-                    .iter()
-                    .map(|&f| {
-                        let frame = &aggregate.frames[f as usize];
-                        format!("{}@{}", frame.function, frame.file)
-                    })
-                    .collect();
-                (labels, s.samples)
-            })
-            .collect();
-        all.sort();
-        all
+        stacks_labelled(aggregate, |frame| {
+            format!("{}@{}", frame.function, frame.file)
+        })
     }
 
     #[test]
