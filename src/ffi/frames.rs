@@ -99,7 +99,7 @@ impl RawFrame {
 ///
 /// No allocation, no locks, no Python API calls. This function is signal
 /// safe if `visit` is.
-pub unsafe fn for_each_frame(tstate: *const c_void, mut visit: impl FnMut(&RawFrame)) -> bool {
+unsafe fn for_each_frame(tstate: *const c_void, mut visit: impl FnMut(&RawFrame)) -> bool {
     let layout = &LAYOUT;
     let mut chain = Chain::new(layout, tstate as *const u8);
     while let Some((frame, reach)) = chain.next_frame() {

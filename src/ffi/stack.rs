@@ -128,6 +128,19 @@ pub struct LiveFrame<'a> {
     pub file: LiveStr<'a>,
 }
 
+impl<'a> LiveFrame<'a> {
+    /// A frame of no code object, named by bytes the caller owns (a
+    /// built-in leaf, a placeholder).
+    pub fn owned(name: &'a [u8], file: &'a [u8]) -> LiveFrame<'a> {
+        LiveFrame {
+            code_addr: 0,
+            first_line: 0,
+            name: LiveStr::latin1(name),
+            file: LiveStr::latin1(file),
+        }
+    }
+}
+
 /// A thread's stack as it was walked, lent for the duration of a
 /// [`with_live_stack`] call.
 pub struct LiveStack<'a> {

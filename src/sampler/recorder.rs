@@ -14,30 +14,27 @@
 //! name, and nothing is read from a code object after the sample that found
 //! it on the stack.
 //!
-//! Proving a string equal is the expensive part of a sample (it reads
-//! memory the interpreter has long evicted from the caches), so it is done
-//! the cheapest way that is sound, in this order:
-//! 1. the same str object was already proven equal earlier in this sample:
-//!    every object of one sample is alive at once, so within it an object
-//!    address stands for one content (file names are shared by all the
-//!    frames of a module, and rarely carry a cached hash);
-//! 2. the live str object sits where the entry's last proven one did, and
-//!    its cached CPython hash and length equal the stored string's (names
-//!    are interned, so most carry a hash): equal but for a 64-bit hash
-//!    collision at a reused address;
-//! 3. otherwise, the bytes are compared.
+//! Reading those strings is the expensive part of a sample (it touches
+//! memory the interpreter has long evicted from the caches), so a frame is
+//! matched the cheapest way that is sound:
+//! - if no code object was freed since the entry was proven (the caller's
+//!   `code_generation` is unchanged), the code object at that address is
+//!   the same object, and so are its name and file: nothing is read;
+//! - else each string is proven, in this order: the same str object was
+//!   already proven earlier in this sample (every object of one sample is
+//!   alive at once; file names are shared by all the frames of a module);
+//!   the live str object sits where the entry's last proven one did and its
+//!   cached CPython hash and length equal the stored string's (names are
+//!   interned, so most carry one): equal but for a 64-bit hash collision at
+//!   a reused address; otherwise, the bytes are compared.
 //! Stored strings are deduplicated by content, so "same content" is "same
 //! string id".
 //!
 //! Most of a stack is the same from one sample to the next, so the last
-//! recorded stack is kept level by level (code address, str objects, name
-//! hash, string and node ids), in one small array read front to back: a
-//! level whose frame has the same code address and str objects as last time
-//! takes its node from there without touching the frame and node tables,
-//! if no code object was freed since the level was proven (the caller's
-//! `code_generation` is unchanged: the code object, and with it its name
-//! and file, is the same object, so nothing needs reading), or else if its
-//! strings pass the checks above.
+//! recorded stack is kept as one small array of (code address, frame, node)
+//! read front to back: while no code object is freed, a level with the same
+//! code address as last time takes its node from there without touching
+//! the frame and node tables.
 
 use crate::ffi::stack::{LiveFrame, LiveStr, StrView};
 use crate::sample::{FrameId, StackRecord, BUILTIN_FILE};
@@ -93,30 +90,14 @@ struct Node {
     samples: u64,
 }
 
-/// One level of the last recorded stack (see the module comment): what is
-/// read at every sample, kept apart from the [`LevelProof`] needed only once
-/// a code object was freed, so that a sample reads few cache lines.
+/// One level of the last recorded stack (see the module comment).
 #[derive(Clone, Copy, Default)]
 struct Level {
     /// 0 for a level that is never reused (a built-in leaf).
     code_addr: usize,
-    /// The node this level ended on.
+    /// The frame table entry, and the node this level ended on.
+    frame: u32,
     node: u32,
-}
-
-/// What proves a level's frame again after a code object was freed.
-#[derive(Clone, Copy, Default)]
-struct LevelProof {
-    name_object: usize,
-    file_object: usize,
-    /// The name's cached CPython hash (`NO_HASH` if it had none) and length
-    /// in bytes, when this level was recorded.
-    name_hash: isize,
-    name_len: u32,
-    first_line: i32,
-    /// The stored name and file strings.
-    name: u32,
-    file: u32,
 }
 
 /// A str object already proven equal to `string` during sample `sample`.
@@ -125,14 +106,6 @@ struct MemoEntry {
     sample: u64,
     object: usize,
     string: u32,
-}
-
-/// How a live string compared with a stored one.
-#[derive(PartialEq, Eq)]
-enum Equality {
-    Different,
-    /// Equal.
-    Equal,
 }
 
 pub struct Recorder {
@@ -152,7 +125,6 @@ pub struct Recorder {
     node_index: Box<[u32]>,
     /// The last recorded stack, outermost first; `previous_len` levels.
     previous: Box<[Level]>,
-    previous_proofs: Box<[LevelProof]>,
     previous_len: usize,
     /// The caller's code generation at the last recorded sample: every
     /// level of the last stack was proven (or reused) in it.
@@ -205,7 +177,6 @@ impl Recorder {
             node_index: vec![EMPTY; nodes * 2].into_boxed_slice(),
             // One more level than the deepest stack: a built-in leaf.
             previous: vec![Level::default(); MAX_DEPTH + 1].into_boxed_slice(),
-            previous_proofs: vec![LevelProof::default(); MAX_DEPTH + 1].into_boxed_slice(),
             previous_len: 0,
             previous_generation: None,
             memo: [MemoEntry::default(); MEMO_SLOTS],
@@ -216,13 +187,7 @@ impl Recorder {
             overflowed_samples: 0,
         };
         recorder.nodes.push(Node::default()); // the root
-        let unknown = recorder.store_frame(
-            0,
-            0,
-            LiveStr::latin1(b"<unknown>"),
-            LiveStr::latin1(b"<unknown>"),
-            None,
-        );
+        let unknown = recorder.store_frame(&LiveFrame::owned(b"<unknown>", b"<unknown>"), None);
         debug_assert_eq!(unknown, Some(UNKNOWN_FRAME));
         recorder
     }
@@ -264,13 +229,7 @@ impl Recorder {
                 continue;
             }
             same_as_previous = false;
-            let frame = self.intern_frame(
-                live.code_addr,
-                live.first_line,
-                live.name,
-                live.file,
-                code_generation,
-            );
+            let frame = self.intern_frame(&live, code_generation);
             match self.child(node, frame) {
                 Some(child) => node = child,
                 None => {
@@ -278,38 +237,27 @@ impl Recorder {
                     break;
                 }
             }
-            let name = live.name.read();
-            let entry = self.frames[frame as usize];
             self.previous[level] = Level {
                 code_addr: live.code_addr,
+                frame,
                 node,
-            };
-            self.previous_proofs[level] = LevelProof {
-                name_object: live.name.identity(),
-                file_object: live.file.identity(),
-                name_hash: name.hash,
-                name_len: clamp(name).len() as u32,
-                first_line: live.first_line,
-                name: entry.name,
-                file: entry.file,
             };
             level += 1;
         }
         if let (Some(name), false) = (builtin_leaf, overflowed) {
-            let frame = self.intern_frame(
-                0,
-                0,
-                LiveStr::latin1(name),
-                LiveStr::latin1(BUILTIN_FILE.as_bytes()),
-                None,
-            );
+            let leaf = LiveFrame::owned(name, BUILTIN_FILE.as_bytes());
+            let frame = self.intern_frame(&leaf, None);
             match self.child(node, frame) {
                 Some(child) => node = child,
                 None => overflowed = true,
             }
             // A leaf is never reused as a prefix: it has no str objects.
             if !overflowed {
-                self.previous[level] = Level { code_addr: 0, node };
+                self.previous[level] = Level {
+                    code_addr: 0,
+                    frame,
+                    node,
+                };
                 level += 1;
             }
         }
@@ -320,41 +268,22 @@ impl Recorder {
 
     /// Whether `live` is the frame recorded at `level` of the last stack:
     /// the same code address and either no code object freed since the last
-    /// sample (then it is the same code object), or the same line and str
-    /// objects and strings proven equal.
+    /// sample (then it is the same code object), or a match for that level's
+    /// frame table entry.
     fn is_previous(
         &mut self,
         level: usize,
         live: &LiveFrame<'_>,
         code_generation: Option<u64>,
     ) -> bool {
-        let code_addr = self.previous[level].code_addr;
-        if code_addr == 0 || code_addr != live.code_addr {
+        let previous = self.previous[level];
+        if previous.code_addr == 0 || previous.code_addr != live.code_addr {
             return false;
         }
         if code_generation.is_some() && code_generation == self.previous_generation {
             return true;
         }
-        let proof = self.previous_proofs[level];
-        if proof.first_line != live.first_line
-            || proof.name_object != live.name.identity()
-            || proof.file_object != live.file.identity()
-        {
-            return false;
-        }
-        let name = live.name.read();
-        let name_known = name.hash != NO_HASH
-            && name.hash == proof.name_hash
-            && clamp(name).len() == proof.name_len as usize;
-        if !name_known {
-            if self.compare(live.name, proof.name, proof.name_object) != Equality::Equal {
-                return false;
-            }
-            // Proven equal now: remember the hash if CPython has since
-            // computed one.
-            self.previous_proofs[level].name_hash = name.hash;
-        }
-        self.compare(live.file, proof.file, proof.file_object) == Equality::Equal
+        self.matches_entry(previous.frame, live, code_generation)
     }
 
     fn add_time(&mut self, node: u32, now_ns: u64, overflowed: bool) {
@@ -384,81 +313,87 @@ impl Recorder {
     /// An entry proven in the current code generation (no code object
     /// freed since) matches on addresses alone; any other is proven by its
     /// strings.
-    fn intern_frame(
-        &mut self,
-        code_addr: usize,
-        first_line: i32,
-        name: LiveStr,
-        file: LiveStr,
-        code_generation: Option<u64>,
-    ) -> u32 {
-        let hash = if code_addr != 0 {
-            mix(code_addr as u64)
+    fn intern_frame(&mut self, live: &LiveFrame<'_>, code_generation: Option<u64>) -> u32 {
+        let hash = if live.code_addr != 0 {
+            mix(live.code_addr as u64)
         } else {
-            mix(fnv(name.read().bytes))
+            mix(fnv(live.name.read().bytes))
         };
         let mask = self.frame_index.len() - 1;
         let mut slot = hash as usize & mask;
         for _ in 0..self.frame_index.len() {
             let stored = self.frame_index[slot];
             if stored == EMPTY {
-                let Some(id) = self.store_frame(code_addr, first_line, name, file, code_generation)
-                else {
+                let Some(id) = self.store_frame(live, code_generation) else {
                     return UNKNOWN_FRAME;
                 };
                 self.frame_index[slot] = id + 1;
                 return id;
             }
             let id = stored - 1;
-            let entry = self.frames[id as usize];
-            if entry.code_addr == code_addr && entry.first_line == first_line {
-                if code_generation.is_some()
-                    && entry.generation == code_generation
-                    && entry.name_object == name.identity()
-                    && entry.file_object == file.identity()
-                {
-                    return id;
-                }
-                if self.compare(name, entry.name, entry.name_object) == Equality::Equal
-                    && self.compare(file, entry.file, entry.file_object) == Equality::Equal
-                {
-                    let entry = &mut self.frames[id as usize];
-                    entry.name_object = name.identity();
-                    entry.file_object = file.identity();
-                    entry.generation = code_generation;
-                    return id;
-                }
+            if self.matches_entry(id, live, code_generation) {
+                return id;
             }
             slot = (slot + 1) & mask;
         }
         UNKNOWN_FRAME
     }
 
+    /// Whether frame table entry `id` is `live`: same code address and line,
+    /// and either proven in the current code generation with the same str
+    /// objects (no code object freed since: the same code object), or its
+    /// strings proven equal now (which moves the entry's hints here).
+    fn matches_entry(
+        &mut self,
+        id: u32,
+        live: &LiveFrame<'_>,
+        code_generation: Option<u64>,
+    ) -> bool {
+        let entry = self.frames[id as usize];
+        if entry.code_addr != live.code_addr || entry.first_line != live.first_line {
+            return false;
+        }
+        let (name, file) = (live.name.identity(), live.file.identity());
+        if code_generation.is_some()
+            && entry.generation == code_generation
+            && entry.name_object == name
+            && entry.file_object == file
+        {
+            return true;
+        }
+        if !self.compare(live.name, entry.name, entry.name_object)
+            || !self.compare(live.file, entry.file, entry.file_object)
+        {
+            return false;
+        }
+        let entry = &mut self.frames[id as usize];
+        entry.name_object = name;
+        entry.file_object = file;
+        entry.generation = code_generation;
+        true
+    }
+
     /// Compares a live string with stored string `string`, last proven
     /// equal to the str object at `hint_object` (see the module comment).
-    fn compare(&mut self, live: LiveStr, string: u32, hint_object: usize) -> Equality {
+    fn compare(&mut self, live: LiveStr, string: u32, hint_object: usize) -> bool {
         let object = live.identity();
         let memo_slot = ((object >> 4) ^ (object >> 11)) & (MEMO_SLOTS - 1);
         if object != 0 {
             let memo = self.memo[memo_slot];
             if memo.sample == self.sample_serial && memo.object == object {
-                return if memo.string == string {
-                    Equality::Equal
-                } else {
-                    Equality::Different
-                };
+                return memo.string == string;
             }
         }
         let stored = self.strings[string as usize];
         let view = live.read();
         let live_bytes = clamp(view);
         if stored.kind != view.kind || stored.len as usize != live_bytes.len() {
-            return Equality::Different;
+            return false;
         }
         let known = view.hash != NO_HASH && view.hash == stored.py_hash && object == hint_object;
         if !known {
             if &self.bytes[stored.offset as usize..][..stored.len as usize] != live_bytes {
-                return Equality::Different;
+                return false;
             }
             if view.hash != NO_HASH {
                 self.strings[string as usize].py_hash = view.hash;
@@ -471,7 +406,7 @@ impl Recorder {
                 string,
             };
         }
-        Equality::Equal
+        true
     }
 
     /// The id of the stored string with `live`'s content, storing it if new.
@@ -513,27 +448,20 @@ impl Recorder {
         Some(id)
     }
 
-    fn store_frame(
-        &mut self,
-        code_addr: usize,
-        first_line: i32,
-        name: LiveStr,
-        file: LiveStr,
-        code_generation: Option<u64>,
-    ) -> Option<u32> {
+    fn store_frame(&mut self, live: &LiveFrame<'_>, code_generation: Option<u64>) -> Option<u32> {
         if self.frames.len() == self.frame_capacity {
             return None;
         }
-        let name_id = self.intern_string(name.read())?;
-        let file_id = self.intern_string(file.read())?;
+        let name = self.intern_string(live.name.read())?;
+        let file = self.intern_string(live.file.read())?;
         let id = self.frames.len();
         self.frames.push(FrameEntry {
-            code_addr,
-            first_line,
-            name: name_id,
-            file: file_id,
-            name_object: name.identity(),
-            file_object: file.identity(),
+            code_addr: live.code_addr,
+            first_line: live.first_line,
+            name,
+            file,
+            name_object: live.name.identity(),
+            file_object: live.file.identity(),
             generation: code_generation,
         });
         Some(id as u32)
