@@ -4,7 +4,7 @@
 //! PYINSTRUMENT_BUILD_PY_INCLUDE (with Py_BUILD_CORE, for the internal
 //! headers 3.11+ needs), runs it and compares value by value.
 
-use pyinstrument::ffi::layout::{self, OFFSETS};
+use pyinstrument::ffi::layout::{self, all_offsets};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -43,13 +43,22 @@ fn probe_source() -> String {
          #if PY_VERSION_HEX >= 0x030b0000\n\
          #include <internal/pycore_frame.h>\n\
          #endif\n\
+         #if PY_VERSION_HEX >= 0x030c0000\n\
+         #include <internal/pycore_interp.h>\n\
+         #elif PY_VERSION_HEX >= 0x03090000\n\
+         #include <internal/pycore_runtime.h>\n\
+         #elif PY_VERSION_HEX >= 0x03080000\n\
+         #include <internal/pycore_pystate.h>\n\
+         #elif PY_VERSION_HEX >= 0x03070000\n\
+         #include <internal/pystate.h>\n\
+         #endif\n\
          #include <stddef.h>\n\
          #include <stdint.h>\n\
          #include <stdio.h>\n\
          #include <string.h>\n\
          int main(void) {\n",
     );
-    for (name, _) in OFFSETS {
+    for (name, _) in all_offsets() {
         writeln!(c, "    {}", c_statement(name)).unwrap();
     }
     c.push_str("    return 0;\n}\n");
@@ -71,8 +80,8 @@ fn layout_is_for_the_linked_python() {
 #[test]
 fn offsets_names_are_unique() {
     let mut seen = HashSet::new();
-    for (name, _) in OFFSETS {
-        assert!(seen.insert(*name), "duplicate OFFSETS entry {name}");
+    for (name, _) in all_offsets() {
+        assert!(seen.insert(name), "duplicate OFFSETS entry {name}");
     }
 }
 
@@ -101,9 +110,10 @@ fn offsets_match_the_c_headers() {
     assert!(ran.status.success(), "probe failed: {ran:?}");
     let text = String::from_utf8(ran.stdout).unwrap();
     let values: Vec<usize> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
-    assert_eq!(values.len(), OFFSETS.len(), "probe printed:\n{text}");
+    let offsets = all_offsets();
+    assert_eq!(values.len(), offsets.len(), "probe printed:\n{text}");
 
-    let mismatches: Vec<String> = OFFSETS
+    let mismatches: Vec<String> = offsets
         .iter()
         .zip(&values)
         .filter(|((_, rust), c)| rust != *c)
@@ -118,6 +128,6 @@ fn offsets_match_the_c_headers() {
     );
     eprintln!(
         "checked {} layout facts against Python {PY_VERSION} headers",
-        OFFSETS.len()
+        offsets.len()
     );
 }

@@ -157,6 +157,76 @@ pub struct Layout {
     /// 2.7 only: names and files are byte strings (`PyStringObject`), whose
     /// length is at `ob_size` and bytes at `ob_sval`. None on 3.x.
     pub bytes_str: Option<BytesStr>,
+    /// 3.7+: where the GIL is, so that the signal sampler can tell whether
+    /// the profiled thread holds it (`ffi::gated_sampler`). None on 2.7 and
+    /// 3.6, whose GIL is private to ceval.c.
+    pub gil: Option<GilLocation>,
+}
+
+/// Where `struct _gil_runtime_state` lives.
+#[derive(Clone, Copy, Debug)]
+pub enum GilLocation {
+    /// 3.7-3.11: inside `_PyRuntime`, at this offset (`ceval.gil`).
+    Runtime { runtime_gil: usize },
+    /// 3.12+: each interpreter points to its GIL: `tstate->interp`, then
+    /// the pointer `interp->ceval.gil`.
+    Interpreter {
+        tstate_interp: usize,
+        interp_gil: usize,
+    },
+}
+
+/// `struct _gil_runtime_state` (Include/internal/pycore_gil.h, 3.7's
+/// internal/gil.h), up to `mutex`: the same in 3.7-3.13 release builds
+/// with the GIL (3.13's free-threaded `enabled` field comes first only
+/// under Py_GIL_DISABLED, which we refuse to build for). `locked` and
+/// `last_holder` are written only with `mutex` held (`take_gil`,
+/// `drop_gil` in Python/ceval_gil.c).
+#[repr(C)]
+pub struct GilRuntimeState {
+    pub interval: std::ffi::c_ulong,
+    /// The `PyThreadState*` holding, or last holding, the GIL.
+    pub last_holder: *const c_void,
+    /// 1 while some thread holds the GIL.
+    pub locked: std::ffi::c_int,
+    pub switch_number: std::ffi::c_ulong,
+    pub cond: libc::pthread_cond_t,
+    pub mutex: libc::pthread_mutex_t,
+}
+
+/// The offsets of [`GilRuntimeState`], in `OFFSETS` syntax: proven by the
+/// probe on every minor whose layout has a `gil` (see [`all_offsets`]).
+pub const GIL_STATE_OFFSETS: &[(&str, usize)] = &[
+    (
+        "struct _gil_runtime_state.last_holder",
+        std::mem::offset_of!(GilRuntimeState, last_holder),
+    ),
+    (
+        "struct _gil_runtime_state.locked",
+        std::mem::offset_of!(GilRuntimeState, locked),
+    ),
+    (
+        "sizeof(((struct _gil_runtime_state *)0)->locked)",
+        std::mem::size_of::<std::ffi::c_int>(),
+    ),
+    (
+        "struct _gil_runtime_state.mutex",
+        std::mem::offset_of!(GilRuntimeState, mutex),
+    ),
+    (
+        "sizeof(((struct _gil_runtime_state *)0)->mutex)",
+        std::mem::size_of::<libc::pthread_mutex_t>(),
+    ),
+];
+
+/// Every fact the linked layout relies on: its `OFFSETS`, plus the GIL
+/// state's where the layout locates a GIL.
+pub fn all_offsets() -> Vec<(&'static str, usize)> {
+    let mut all = OFFSETS.to_vec();
+    if LAYOUT.gil.is_some() {
+        all.extend_from_slice(GIL_STATE_OFFSETS);
+    }
+    all
 }
 
 /// Where a 2.7 `PyStringObject` keeps its length and bytes.

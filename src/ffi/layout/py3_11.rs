@@ -6,7 +6,7 @@
 //! Only the fields the frame walker reads; `tests/ffi_offsets.rs` proves
 //! every offset against the installed headers.
 
-use super::{state_bits, Layout, PyObject};
+use super::{state_bits, GilLocation, Layout, PyObject};
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -110,6 +110,11 @@ const CURRENT_FRAME: usize = offset_of!(PyCFrame, current_frame);
 /// never read, so given as a number rather than mirrored field by field.
 const DATASTACK_CHUNK: usize = 296;
 
+/// `offsetof(_PyRuntimeState, ceval.gil)`: where the GIL sits inside the
+/// exported `_PyRuntime`, past hundreds of bytes we never read; given as a
+/// number and proven by the probe.
+const RUNTIME_GIL: usize = 360;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[CFRAME, CURRENT_FRAME],
@@ -134,11 +139,15 @@ pub const LAYOUT: Layout = Layout {
     state_compact_bit: state_bits::COMPACT_BIT,
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
+    gil: Some(GilLocation::Runtime {
+        runtime_gil: RUNTIME_GIL,
+    }),
     bytes_str: None,
     datastack_chunk: Some(DATASTACK_CHUNK),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
     ("_PyStackChunk.previous", 0),
     ("_PyStackChunk.size", 8),

@@ -6,7 +6,7 @@
 //! Only the fields the frame walker reads; `tests/ffi_offsets.rs` proves
 //! every offset against the installed headers.
 
-use super::{state_bits, Layout, PyObject};
+use super::{state_bits, GilLocation, Layout, PyObject};
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -110,6 +110,12 @@ const CURRENT_FRAME: usize = offset_of!(PyCFrame, current_frame);
 /// never read, so given as a number rather than mirrored field by field.
 const DATASTACK_CHUNK: usize = 232;
 
+/// `offsetof(PyInterpreterState, ceval.gil)`: the interpreter's pointer
+/// to its GIL; given as a number and proven by the probe.
+const INTERP_GIL: usize = 384;
+/// `offsetof(PyThreadState, interp)`.
+const TSTATE_INTERP: usize = 16;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[CFRAME, CURRENT_FRAME],
@@ -134,11 +140,17 @@ pub const LAYOUT: Layout = Layout {
     state_compact_bit: state_bits::COMPACT_BIT,
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: None,
+    gil: Some(GilLocation::Interpreter {
+        tstate_interp: TSTATE_INTERP,
+        interp_gil: INTERP_GIL,
+    }),
     bytes_str: None,
     datastack_chunk: Some(DATASTACK_CHUNK),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.interp", TSTATE_INTERP),
+    ("PyInterpreterState.ceval.gil", INTERP_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
     ("_PyStackChunk.previous", 0),
     ("_PyStackChunk.size", 8),

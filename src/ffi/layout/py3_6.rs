@@ -86,6 +86,7 @@ pub const LAYOUT: Layout = Layout {
     state_compact_bit: state_bits::COMPACT_BIT,
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
+    gil: None,
     bytes_str: None,
     datastack_chunk: None,
 };

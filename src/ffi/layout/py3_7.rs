@@ -4,7 +4,7 @@
 //! Only the fields the frame walker reads; `tests/ffi_offsets.rs` proves
 //! every offset against the installed headers.
 
-use super::{state_bits, Layout, PyObject};
+use super::{state_bits, GilLocation, Layout, PyObject};
 use std::ffi::{c_int, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -62,6 +62,11 @@ pub struct PyCompactUnicodeObject {
     pub wstr_length: isize,
 }
 
+/// `offsetof(_PyRuntimeState, ceval.gil)`: where the GIL sits inside the
+/// exported `_PyRuntime`, past hundreds of bytes we never read; given as a
+/// number and proven by the probe.
+const RUNTIME_GIL: usize = 1264;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[offset_of!(PyThreadState, frame)],
@@ -86,11 +91,15 @@ pub const LAYOUT: Layout = Layout {
     state_compact_bit: state_bits::COMPACT_BIT,
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
+    gil: Some(GilLocation::Runtime {
+        runtime_gil: RUNTIME_GIL,
+    }),
     bytes_str: None,
     datastack_chunk: None,
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.frame", LAYOUT.tstate_to_frame[0]),
