@@ -8,6 +8,7 @@ use pyinstrument::runner;
 use pyinstrument::session::Session;
 
 fn main() {
+    pyinstrument::ffi::signal_env::restore_python_signal_environment();
     install_panic_hook();
     let args: Vec<String> = std::env::args_os()
         .skip(1)

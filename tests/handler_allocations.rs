@@ -1,28 +1,28 @@
 #![cfg(feature = "python3")] // 2.7 samples from a thread: no signal handler to check (see below)
 //! Proves that signal-mode ticks never allocate: a counting global allocator
-//! records every allocation made on the sampled thread while a tick is in
-//! progress (`TICKS_IN_PROGRESS > 0`), and a real workload (nested calls,
-//! code objects created and freed) is profiled at 0.5 ms.
+//! records every allocation made on the thread running a tick while it is
+//! in progress (`TICKS_IN_PROGRESS > 0` on `TICK_THREAD`: the sampled
+//! thread's signal handler, or the sampling thread reading a blocked
+//! thread), and a real workload (nested calls, code objects created and
+//! freed, a sleep) is profiled at 0.5 ms.
 
-use pyinstrument::ffi::timer::TICKS_IN_PROGRESS;
+use pyinstrument::ffi::gated_sampler::{TICKS_IN_PROGRESS, TICK_THREAD};
 use pyinstrument::sampler::{Mode, Sampler};
 use python3_sys as py;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::CString;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 struct CountingAllocator;
 
-/// Allocations (and reallocations) made during ticks on the sampled thread.
+/// Allocations (and reallocations) made by the thread running a tick.
 static DURING_TICKS: AtomicUsize = AtomicUsize::new(0);
-/// The sampled thread's id (0: none yet).
-static SAMPLED_TID: AtomicI64 = AtomicI64::new(0);
 
 fn count_if_in_tick() {
     if TICKS_IN_PROGRESS.load(SeqCst) > 0 {
-        let tid = SAMPLED_TID.load(SeqCst);
-        // Only the sampled thread runs ticks; another thread allocating at
-        // that moment (the test harness) is not the handler's doing.
+        let tid = TICK_THREAD.load(SeqCst);
+        // Another thread allocating at that moment (the test harness, the
+        // program while its frames are read) is not the tick's doing.
         if tid != 0 && unsafe { libc::gettid() } as i64 == tid {
             DURING_TICKS.fetch_add(1, SeqCst);
         }
@@ -85,7 +85,7 @@ while time.time() < end:
     i += 1
     if i % 50 == 0:
         gc.collect()
-time.sleep(0.05)
+time.sleep(0.1)
 "#;
 
 #[test]
@@ -100,7 +100,7 @@ fn signal_ticks_never_allocate() {
 
         // The counter itself works: an allocation made "during a tick" on
         // this thread is counted.
-        SAMPLED_TID.store(libc::gettid() as i64, SeqCst);
+        TICK_THREAD.store(libc::gettid() as i64, SeqCst);
         TICKS_IN_PROGRESS.fetch_add(1, SeqCst);
         let probe = std::hint::black_box(Box::new(42u64));
         TICKS_IN_PROGRESS.fetch_sub(1, SeqCst);
@@ -134,6 +134,13 @@ fn signal_ticks_never_allocate() {
             allocations, 0,
             "{allocations} allocations inside {} ticks",
             recording.sample_count
+        );
+        // Both kinds of tick ran: in the handler while the workload ran,
+        // on the sampling thread while it slept.
+        let counts = recording.gate_counts;
+        assert!(
+            counts.on_thread > 50 && counts.read_while_blocked > 10,
+            "{counts:?}"
         );
         // The samples saw the workload's functions.
         let names: Vec<&str> = recording

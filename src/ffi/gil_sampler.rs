@@ -1,12 +1,12 @@
-//! Signal mode for Python 2.7, without signals.
+//! Signal mode for Python 2.7 and 3.6, without signals.
 //!
-//! Python 2.7 does not retry system calls interrupted by a signal (PEP 475
-//! came with 3.5): a timer signal every millisecond would cut `time.sleep`
-//! short and make `select`, `poll` and socket timeouts fail with EINTR, as
-//! the seed's README warns, and no signal-based design avoids that race.
-//!
-//! So on 2.7 a sampling thread wakes at every interval and looks at which
-//! thread holds the GIL:
+//! A signal must never reach a thread blocked in a system call (it would
+//! return EINTR; 2.7 does not even retry its own calls, PEP 475 came with
+//! 3.5). On 3.7+ `ffi::gated_sampler` makes sure of it by holding the GIL's
+//! mutex while it decides; 2.7's and 3.6's GIL is private to ceval.c, so
+//! there a sampling thread wakes at every interval and looks at which
+//! thread holds the GIL (`_PyThreadState_Current`, which both export and
+//! set to NULL whenever the GIL is released):
 //!
 //! - If the profiled thread holds it (it is running Python code), the
 //!   sampler queues a pending call (`Py_AddPendingCall`), which 2.7 runs on
@@ -22,10 +22,11 @@
 //! Pending calls only ever run on the main thread; for another profiled
 //! thread the sampler always takes the second path.
 
+use super::gated_sampler::{spawn_with_signals_blocked, GateCounts};
 use super::py;
 use std::ffi::c_void;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,9 @@ struct Shared<T> {
     tick: fn(&mut T),
     stopped: AtomicBool,
     call_queued: AtomicBool,
+    /// Samples taken by pending calls, and by the sampling thread.
+    on_thread: AtomicU64,
+    read_while_blocked: AtomicU64,
 }
 
 struct SendPtr<T>(*const Shared<T>);
@@ -57,6 +61,7 @@ extern "C" fn pending_tick<T>(arg: *mut c_void) -> c_int {
     let shared = unsafe { &*(arg as *const Shared<T>) };
     if !shared.stopped.load(SeqCst) {
         (shared.tick)(unsafe { &mut *shared.state });
+        shared.on_thread.fetch_add(1, SeqCst);
     }
     shared.call_queued.store(false, SeqCst);
     0
@@ -82,53 +87,53 @@ impl<T: 'static> GilSampler<T> {
             tick,
             stopped: AtomicBool::new(false),
             call_queued: AtomicBool::new(false),
+            on_thread: AtomicU64::new(0),
+            read_while_blocked: AtomicU64::new(0),
         })) as *const Shared<T>;
         let interval = Duration::from_nanos(interval_ns);
         let pointer = SendPtr(shared);
-        let thread = std::thread::Builder::new()
-            .name("pyinstrument-sampler".to_string())
-            .spawn(move || {
-                let pointer = pointer;
-                let shared = unsafe { &*pointer.0 };
-                let mut next = Instant::now() + interval;
-                while !shared.stopped.load(SeqCst) {
-                    let now = Instant::now();
-                    if next > now {
-                        std::thread::sleep(next - now);
-                    }
-                    next = (next + interval).max(Instant::now());
-                    if shared.stopped.load(SeqCst) || shared.call_queued.load(SeqCst) {
-                        continue;
-                    }
-                    let holder = unsafe {
-                        std::ptr::read_volatile(std::ptr::addr_of!(_PyThreadState_Current))
+        let thread = spawn_with_signals_blocked(move || {
+            let pointer = pointer;
+            let shared = unsafe { &*pointer.0 };
+            let mut next = Instant::now() + interval;
+            while !shared.stopped.load(SeqCst) {
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                }
+                next = (next + interval).max(Instant::now());
+                if shared.stopped.load(SeqCst) || shared.call_queued.load(SeqCst) {
+                    continue;
+                }
+                let holder =
+                    unsafe { std::ptr::read_volatile(std::ptr::addr_of!(_PyThreadState_Current)) };
+                if use_pending_calls && holder as usize == profiled {
+                    shared.call_queued.store(true, SeqCst);
+                    let queued = unsafe {
+                        py::Py_AddPendingCall(Some(pending_tick::<T>), pointer.0 as *mut c_void)
                     };
-                    if use_pending_calls && holder as usize == profiled {
-                        shared.call_queued.store(true, SeqCst);
-                        let queued = unsafe {
-                            py::Py_AddPendingCall(Some(pending_tick::<T>), pointer.0 as *mut c_void)
-                        };
-                        if queued != 0 {
-                            shared.call_queued.store(false, SeqCst); // queue full: next time
+                    if queued != 0 {
+                        shared.call_queued.store(false, SeqCst); // queue full: next time
+                    }
+                } else {
+                    unsafe {
+                        let gil = py::PyGILState_Ensure();
+                        if !shared.stopped.load(SeqCst) {
+                            (shared.tick)(&mut *shared.state);
+                            shared.read_while_blocked.fetch_add(1, SeqCst);
                         }
-                    } else {
-                        unsafe {
-                            let gil = py::PyGILState_Ensure();
-                            if !shared.stopped.load(SeqCst) {
-                                (shared.tick)(&mut *shared.state);
-                            }
-                            py::PyGILState_Release(gil);
-                        }
+                        py::PyGILState_Release(gil);
                     }
                 }
-            })
-            .map_err(|e| {
-                unsafe {
-                    let shared = Box::from_raw(shared as *mut Shared<T>);
-                    drop(Box::from_raw(shared.state));
-                }
-                format!("cannot start the sampling thread: {e}")
-            })?;
+            }
+        })
+        .map_err(|e| {
+            unsafe {
+                let shared = Box::from_raw(shared as *mut Shared<T>);
+                drop(Box::from_raw(shared.state));
+            }
+            format!("cannot start the sampling thread: {e}")
+        })?;
         Ok(GilSampler {
             shared,
             thread,
@@ -138,7 +143,7 @@ impl<T: 'static> GilSampler<T> {
 
     /// Stops sampling and returns the state. Called on the profiled thread,
     /// which holds the GIL (released while the sampling thread finishes).
-    pub fn stop(self) -> Box<T> {
+    pub fn stop(self) -> (Box<T>, GateCounts) {
         unsafe {
             let shared = &*self.shared;
             shared.stopped.store(true, SeqCst);
@@ -146,7 +151,7 @@ impl<T: 'static> GilSampler<T> {
                 // A forked child: fork copied only the calling thread, so
                 // there is no sampling thread to wait for.
                 std::mem::forget(self.thread);
-                return Box::from_raw(shared.state);
+                return (Box::from_raw(shared.state), GateCounts::default());
             }
             let saved = py::PyEval_SaveThread();
             let joined = self.thread.join();
@@ -155,6 +160,11 @@ impl<T: 'static> GilSampler<T> {
                 panic!("the sampling thread panicked");
             }
             let state = Box::from_raw(shared.state);
+            let counts = GateCounts {
+                on_thread: shared.on_thread.load(SeqCst),
+                read_while_blocked: shared.read_while_blocked.load(SeqCst),
+                ..GateCounts::default()
+            };
             // A pending call still queued will run later and only look at
             // `stopped`: leave it its few bytes rather than free them under
             // it. (Running the queue ourselves would also run the program's
@@ -162,7 +172,7 @@ impl<T: 'static> GilSampler<T> {
             if !shared.call_queued.load(SeqCst) {
                 drop(Box::from_raw(self.shared as *mut Shared<T>));
             }
-            state
+            (state, counts)
         }
     }
 }

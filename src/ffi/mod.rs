@@ -5,9 +5,12 @@
 //! - `frames`: the signal-safe frame walker over those layouts.
 //! - `stack`: scoped, safe access to a live stack for samplers; clocks.
 //! - `code_lifetime`: a signal-safe count of code objects freed.
-//! - `timer`: the per-thread SIGPROF timer and its handler.
-//! - `gil_sampler`: Python 2.7's signal mode, a GIL-holding sampling thread.
+//! - `gated_sampler`: signal mode on 3.7+: a sampling thread that signals
+//!   the profiled thread only while it runs with the GIL, and reads its
+//!   frames itself while it is blocked.
+//! - `gil_sampler`: signal mode on 2.7 and 3.6: pending calls and the GIL.
 //! - `setprofile`: the C-level `PyEval_SetProfile` hook.
+//! - `signal_env`: python's signal environment, restored at start-up.
 //! - `interpreter`: starting, running and finalizing the embedded CPython.
 
 /// The C API bindings of the Python we link: python3-sys, or python27-sys
@@ -19,11 +22,12 @@ pub use python3_sys as py;
 
 pub mod code_lifetime;
 pub mod frames;
-#[cfg(py_2_7)]
+pub mod gated_sampler;
+#[cfg(any(py_2_7, py_3_6))]
 pub mod gil_sampler;
 pub mod interpreter;
 pub mod layout;
 pub mod native_module;
 pub mod setprofile;
+pub mod signal_env;
 pub mod stack;
-pub mod timer;

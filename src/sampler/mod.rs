@@ -2,8 +2,11 @@
 //! starts them and feed the same `Recorder`; what comes out is plain data
 //! (`Recording`) that knows nothing of how it was taken.
 //!
-//! - Signal mode: a per-thread SIGPROF timer; each tick walks the thread's
-//!   frames from the handler (no GIL, no allocation, no Python API).
+//! - Signal mode: a sampling thread that sends SIGPROF to the profiled
+//!   thread only while it runs with the GIL (the handler walks its frames:
+//!   no GIL, no allocation, no Python API), and walks them itself while the
+//!   thread is blocked, so no blocking call is ever interrupted
+//!   (`ffi::gated_sampler`; on 2.7 and 3.6 `ffi::gil_sampler`).
 //! - Setprofile mode: a C profile function; most events only read the clock,
 //!   and once the interval has elapsed the event records the stack.
 
@@ -12,12 +15,13 @@ pub mod recorder;
 use crate::error::{Error, Result};
 use crate::ffi::code_lifetime;
 use crate::ffi::frames::RawFrame;
-#[cfg(py_2_7)]
+#[cfg(not(any(py_2_7, py_3_6)))]
+use crate::ffi::gated_sampler::GatedSampler as SignalEngine;
+use crate::ffi::gated_sampler::{self, GateCounts};
+#[cfg(any(py_2_7, py_3_6))]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
 use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
 use crate::ffi::stack::{monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
-#[cfg(not(py_2_7))]
-use crate::ffi::timer::{self, ThreadTimer as SignalEngine};
 use crate::sample::{FrameId, StackRecord};
 use recorder::{Recorder, MAX_DEPTH};
 
@@ -48,6 +52,8 @@ pub struct Recording {
     pub mode: Mode,
     pub interval: f64,
     pub notes: Vec<String>,
+    /// Signal mode: how each interval was sampled (not part of the session).
+    pub gate_counts: GateCounts,
 }
 
 struct SignalState {
@@ -56,7 +62,8 @@ struct SignalState {
     thread: ThreadStateRef,
 }
 
-/// Runs in the SIGPROF handler on the profiled thread. Signal safe.
+/// Runs in the SIGPROF handler on the profiled thread, or on the sampling
+/// thread while the profiled thread cannot run Python code. Signal safe.
 fn signal_tick(state: &mut SignalState) {
     let now = monotonic_ns();
     let SignalState {
@@ -219,11 +226,13 @@ impl Sampler {
         let end_ns = monotonic_ns();
         let end_cpu_ns = process_cpu_ns();
         let mut notes = self.notes;
+        let mut gate_counts = GateCounts::default();
         let mut recorder = match self.engine {
-            Engine::Signal(timer) => {
-                let state = timer.stop();
-                #[cfg(not(py_2_7))]
-                if timer::handler_replaced() {
+            Engine::Signal(engine) => {
+                let (state, counts) = engine.stop();
+                gate_counts = counts;
+                #[cfg(not(any(py_2_7, py_3_6)))]
+                if gated_sampler::handler_replaced() {
                     notes.push(
                         "the program replaced pyinstrument's SIGPROF handler, so sampling stopped early".to_string(),
                     );
@@ -259,6 +268,7 @@ impl Sampler {
             mode: self.mode,
             interval: self.interval,
             notes,
+            gate_counts,
         }
     }
 }
@@ -368,6 +378,7 @@ mod tests {
             mode: Mode::Signal,
             interval: 0.001,
             notes: vec![],
+            gate_counts: GateCounts::default(),
         };
         let stacks = recording.without_own_frames().stacks;
         assert_eq!(stacks[0].frames, [0, 2]);
@@ -409,6 +420,7 @@ mod tests {
             mode: Mode::Signal,
             interval: 0.001,
             notes: vec![],
+            gate_counts: GateCounts::default(),
         };
         let stacks = recording.without_own_frames().stacks;
         assert_eq!(stacks.len(), 2);

@@ -1,0 +1,644 @@
+//! Signal mode on CPython 3.7+: a sampling thread that interrupts the
+//! profiled thread only while that thread holds the GIL and is on a CPU,
+//! and otherwise reads its frames itself, without interrupting it.
+//!
+//! Why not a timer signal every interval, as before: a signal that lands
+//! while a thread sleeps in a system call makes `nanosleep`, `poll`,
+//! `select`, `epoll_wait`, `pause`, `sigsuspend`... return EINTR, and
+//! `SA_RESTART` does not restart those. Python's own wrappers retry
+//! (PEP 475), but C libraries and extensions called with the GIL released
+//! do not, and `signal.pause()` returns. A program must not notice us.
+//!
+//! The decision, at each interval, on the sampling thread (a native thread
+//! with every signal blocked, no Python thread state, invisible to
+//! `threading` and `signal`):
+//!
+//! 1. Lock the GIL's own mutex (`struct _gil_runtime_state.mutex`). CPython
+//!    changes `locked` and `last_holder` only under that mutex (`take_gil`,
+//!    `drop_gil` in Python/ceval_gil.c), so while we hold it no thread can
+//!    take or give up the GIL.
+//! 2. If the profiled thread does not hold the GIL, it is blocked (in a
+//!    system call, a sleep, a C function that released the GIL) or waiting
+//!    for the GIL. It cannot run Python code, so its frames stand still
+//!    until it holds the GIL, which it cannot get before we unlock: the
+//!    sampling thread walks its frames itself. Nothing is sent to it.
+//! 3. If it holds the GIL, we check that it is on a CPU (its thread CPU
+//!    clock advances over a few microseconds). If so, it is running Python
+//!    code or a C function called with the GIL: we send SIGPROF to it alone
+//!    (`rt_tgsigqueueinfo`, carrying our slot and generation) and wait,
+//!    still holding the mutex, until its handler has run. It cannot release
+//!    the GIL meanwhile (`drop_gil` waits for the mutex, and a futex wait in
+//!    `pthread_mutex_lock` is resumed by glibc after a handler), so the
+//!    signal can never be pending when it enters a blocking call that
+//!    follows a GIL release: that race is closed, not just made rare.
+//! 4. If it holds the GIL but is off CPU, it is a C function sleeping with
+//!    the GIL held (or the thread is preempted): nothing is sent, nothing
+//!    recorded; the next sample's weight (the time since the previous one)
+//!    carries this interval.
+//!
+//! What is left open, and measured by `bench/signal_race.py`: C code that
+//! holds the GIL and enters a blocking call in the few microseconds between
+//! the CPU check and the signal's arrival can still see EINTR. Code that
+//! releases the GIL around the call, as Python's and ctypes' wrappers and
+//! well-behaved extensions do, cannot.
+//!
+//! A thread that ends while profiled: its thread state is freed after it
+//! gave up the GIL for the last time. A capsule in the thread's state dict
+//! (`PyThreadState_GetDict`) is destroyed when CPython clears that thread
+//! state, with the GIL held and before it frees it, and tells the sampling
+//! thread to stop walking it; the mutex orders the two.
+//!
+//! Ticks run either in the handler, on the profiled thread, or on the
+//! sampling thread; a `busy` flag per slot keeps them from ever running at
+//! once (a signal delivered late after a wait timed out finds the slot busy
+//! or finds the next tick already done). `tick` must be signal safe.
+
+use super::layout::{GilLocation, GilRuntimeState, LAYOUT};
+use super::py;
+use std::ffi::c_void;
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
+};
+use std::sync::{Arc, Once};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const SAMPLING_SIGNAL: libc::c_int = libc::SIGPROF;
+const SLOT_COUNT: usize = 256;
+/// Marks our queued signals' value (top 16 bits), beside slot and
+/// generation, so that a SIGPROF the program queues itself is not taken
+/// for one of ours.
+const SIGNAL_MAGIC: usize = 0x5059;
+/// How long the sampling thread waits, holding the GIL's mutex, for the
+/// handler to run. A running thread takes a signal within microseconds; a
+/// preempted one when the scheduler gives it a CPU again.
+const DELIVERY_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long the sampling thread watches the profiled thread's CPU clock to
+/// tell whether it is on a CPU.
+const ON_CPU_WINDOW: Duration = Duration::from_micros(4);
+
+struct Slot {
+    generation: AtomicU32,
+    in_use: AtomicBool,
+    running: AtomicBool,
+    busy: AtomicBool,
+    state: AtomicPtr<()>,
+    /// `trampoline::<T>` for this slot's state type.
+    trampoline: AtomicUsize,
+    /// The user's `fn(&mut T)`.
+    tick: AtomicUsize,
+    /// Signals of this slot handled so far (whatever the handler did).
+    handled: AtomicU64,
+    /// Thread ids: the profiled thread's and its sampling thread's (for
+    /// [`TICK_THREAD`]).
+    profiled_tid: AtomicI64,
+    sampling_tid: AtomicI64,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: Slot = Slot {
+    generation: AtomicU32::new(0),
+    in_use: AtomicBool::new(false),
+    running: AtomicBool::new(false),
+    busy: AtomicBool::new(false),
+    state: AtomicPtr::new(std::ptr::null_mut()),
+    trampoline: AtomicUsize::new(0),
+    tick: AtomicUsize::new(0),
+    handled: AtomicU64::new(0),
+    profiled_tid: AtomicI64::new(0),
+    sampling_tid: AtomicI64::new(0),
+};
+
+static SLOTS: [Slot; SLOT_COUNT] = [EMPTY_SLOT; SLOT_COUNT];
+
+/// How many ticks are running right now (in any thread), and on which
+/// thread the latest started: lets a test's counting allocator prove that
+/// ticks never allocate, on either thread a tick can run on.
+pub static TICKS_IN_PROGRESS: AtomicUsize = AtomicUsize::new(0);
+pub static TICK_THREAD: AtomicI64 = AtomicI64::new(0);
+static INSTALL: Once = Once::new();
+static INSTALL_ERROR: AtomicBool = AtomicBool::new(false);
+
+unsafe fn trampoline<T>(state: *mut (), tick: usize) {
+    let tick: fn(&mut T) = std::mem::transmute(tick);
+    tick(&mut *(state as *mut T));
+}
+
+extern "C" fn on_signal(
+    _signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
+    unsafe {
+        let errno = *libc::__errno_location();
+        if !info.is_null()
+            && (*info).si_code == libc::SI_QUEUE
+            && (*info).si_pid() == libc::getpid()
+        {
+            let value = (*info).si_value().sival_ptr as usize;
+            if value >> 48 == SIGNAL_MAGIC {
+                let index = value & 0xffff;
+                if let Some(slot) = SLOTS.get(index) {
+                    dispatch(slot, ((value >> 16) & 0xffff_ffff) as u32, true);
+                    slot.handled.fetch_add(1, SeqCst);
+                }
+            }
+        }
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// Runs the slot's tick if it is still the generation asked for, and no
+/// other tick of it is running. Signal safe.
+unsafe fn dispatch(slot: &Slot, generation: u32, on_profiled_thread: bool) {
+    if slot.busy.swap(true, SeqCst) {
+        return; // a tick of this slot is running, or it is being stopped
+    }
+    if slot.running.load(SeqCst) && slot.generation.load(SeqCst) == generation {
+        let state = slot.state.load(SeqCst);
+        let trampoline: unsafe fn(*mut (), usize) =
+            std::mem::transmute(slot.trampoline.load(SeqCst));
+        let runner = if on_profiled_thread {
+            &slot.profiled_tid
+        } else {
+            &slot.sampling_tid
+        };
+        TICK_THREAD.store(runner.load(SeqCst), SeqCst);
+        TICKS_IN_PROGRESS.fetch_add(1, SeqCst);
+        trampoline(state, slot.tick.load(SeqCst));
+        TICKS_IN_PROGRESS.fetch_sub(1, SeqCst);
+    }
+    slot.busy.store(false, SeqCst);
+}
+
+fn install_handler() -> Result<(), String> {
+    INSTALL.call_once(|| unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_signal as *const () as usize;
+        // SA_RESTART for good measure; by design the signal only reaches a
+        // thread that is not in a blocking call (see the module comment).
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(SAMPLING_SIGNAL, &action, std::ptr::null_mut()) != 0 {
+            INSTALL_ERROR.store(true, SeqCst);
+        }
+    });
+    if INSTALL_ERROR.load(SeqCst) {
+        Err(format!(
+            "cannot install the SIGPROF handler: {}",
+            std::io::Error::last_os_error()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// True when SIGPROF's handler is no longer ours (the program replaced it),
+/// in which case sampling of running code silently stopped.
+pub fn handler_replaced() -> bool {
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(SAMPLING_SIGNAL, std::ptr::null(), &mut current);
+        current.sa_sigaction != on_signal as *const () as usize
+    }
+}
+
+/// What the sampling thread did, interval by interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GateCounts {
+    /// Samples taken on the profiled thread itself: by the handler of a
+    /// signal sent while it held the GIL on a CPU (2.7 and 3.6: by a
+    /// pending call at a bytecode boundary).
+    pub on_thread: u64,
+    /// Signals whose handler had not run within the timeout.
+    pub late: u64,
+    /// Samples read by the sampling thread while the profiled thread did
+    /// not hold the GIL.
+    pub read_while_blocked: u64,
+    /// Intervals with no sample: the thread held the GIL off CPU.
+    pub deferred: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    on_thread: AtomicU64,
+    late: AtomicU64,
+    read_while_blocked: AtomicU64,
+    deferred: AtomicU64,
+}
+
+/// State shared with the sampling thread and with the thread-exit capsule.
+struct Shared {
+    stop: AtomicBool,
+    /// Set (with the GIL held) when CPython clears the profiled thread's
+    /// state: from then on it must not be walked.
+    thread_gone: AtomicBool,
+    counters: Counters,
+}
+
+/// Where the sampling thread finds everything, fixed at start.
+#[derive(Clone, Copy)]
+struct Target {
+    slot: usize,
+    generation: u32,
+    tstate: usize,
+    gil: usize,
+    tid: libc::pid_t,
+    cpu_clock: libc::clockid_t,
+    interval: Duration,
+}
+
+/// A running sampler of the thread that started it. See the module
+/// comment for what it does and why it is sound.
+pub struct GatedSampler<T: 'static> {
+    slot: usize,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    /// The thread-exit capsule's key in the thread state dict.
+    dict_key: std::ffi::CString,
+    pid: u32,
+    _state: std::marker::PhantomData<T>,
+}
+
+const CAPSULE_NAME: &std::ffi::CStr = c"pyinstrument.thread_gone";
+
+/// The capsule's destructor: CPython is clearing the profiled thread's
+/// state (it holds the GIL).
+unsafe extern "C" fn capsule_destroyed(capsule: *mut py::PyObject) {
+    let pointer = py::PyCapsule_GetPointer(capsule, CAPSULE_NAME.as_ptr());
+    if pointer.is_null() {
+        py::PyErr_Clear();
+        return;
+    }
+    let shared = Arc::from_raw(pointer as *const Shared);
+    shared.thread_gone.store(true, SeqCst);
+}
+
+/// The GIL of the calling thread's interpreter. The caller holds the GIL.
+unsafe fn locate_gil(tstate: *const u8) -> Result<*const GilRuntimeState, String> {
+    let gil = match LAYOUT.gil {
+        None => return Err("no GIL layout for this Python".to_string()),
+        Some(GilLocation::Runtime { runtime_gil }) => {
+            runtime_state()?.add(runtime_gil) as *const GilRuntimeState
+        }
+        Some(GilLocation::Interpreter {
+            tstate_interp,
+            interp_gil,
+        }) => {
+            let interp = *(tstate.add(tstate_interp) as *const *const u8);
+            *(interp.add(interp_gil) as *const *const GilRuntimeState)
+        }
+    };
+    // We hold the GIL: the layout is right only if it says so.
+    let locked = std::ptr::read_volatile(std::ptr::addr_of!((*gil).locked));
+    let holder = std::ptr::read_volatile(std::ptr::addr_of!((*gil).last_holder));
+    if gil.is_null() || locked != 1 || holder as usize != tstate as usize {
+        return Err(format!(
+            "the GIL is not where this build expects it (locked {locked}, holder {holder:?}, \
+             this thread {tstate:?})"
+        ));
+    }
+    Ok(gil)
+}
+
+/// `&_PyRuntime`, exported by CPython 3.7+.
+#[cfg(not(any(py_2_7, py_3_6)))]
+fn runtime_state() -> Result<*const u8, String> {
+    extern "C" {
+        static _PyRuntime: u8;
+    }
+    Ok(std::ptr::addr_of!(_PyRuntime))
+}
+
+#[cfg(any(py_2_7, py_3_6))]
+fn runtime_state() -> Result<*const u8, String> {
+    Err("this Python has no _PyRuntime".to_string())
+}
+
+impl<T: 'static> GatedSampler<T> {
+    /// Starts sampling the calling thread, which holds the GIL. `tick` runs
+    /// on that thread from a signal handler, or on the sampling thread while
+    /// that thread cannot run Python code: it must be signal safe.
+    pub fn start(
+        state: Box<T>,
+        interval_ns: u64,
+        tick: fn(&mut T),
+    ) -> Result<GatedSampler<T>, String> {
+        install_handler()?;
+        let tstate = unsafe { py::PyThreadState_Get() } as *const u8;
+        let gil = unsafe { locate_gil(tstate)? };
+        let mut cpu_clock: libc::clockid_t = 0;
+        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut cpu_clock) } != 0 {
+            return Err("cannot read this thread's CPU clock".to_string());
+        }
+        let Some(slot_index) = (0..SLOT_COUNT).find(|&i| {
+            SLOTS[i]
+                .in_use
+                .compare_exchange(false, true, SeqCst, SeqCst)
+                .is_ok()
+        }) else {
+            return Err("too many profilers running at once".to_string());
+        };
+        let slot = &SLOTS[slot_index];
+        let generation = slot.generation.fetch_add(1, SeqCst).wrapping_add(1);
+        slot.state.store(Box::into_raw(state) as *mut (), SeqCst);
+        slot.trampoline
+            .store(trampoline::<T> as *const () as usize, SeqCst);
+        slot.tick.store(tick as *const () as usize, SeqCst);
+        let tid = unsafe { libc::gettid() };
+        slot.profiled_tid.store(tid as i64, SeqCst);
+        slot.running.store(true, SeqCst);
+
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            thread_gone: AtomicBool::new(false),
+            counters: Counters::default(),
+        });
+        let dict_key =
+            std::ffi::CString::new(format!("pyinstrument.sampler.{slot_index}.{generation}"))
+                .expect("no NUL in the key");
+        if let Err(message) = unsafe { watch_thread_end(&shared, &dict_key) } {
+            drop(Self::release_slot(slot_index));
+            return Err(message);
+        }
+        let target = Target {
+            slot: slot_index,
+            generation,
+            tstate: tstate as usize,
+            gil: gil as usize,
+            tid,
+            cpu_clock,
+            interval: Duration::from_nanos(interval_ns),
+        };
+        let for_thread = Arc::clone(&shared);
+        let spawned = spawn_with_signals_blocked(move || sampling_loop(target, &for_thread));
+        match spawned {
+            Ok(thread) => Ok(GatedSampler {
+                slot: slot_index,
+                shared,
+                thread: Some(thread),
+                dict_key,
+                pid: std::process::id(),
+                _state: std::marker::PhantomData,
+            }),
+            Err(e) => {
+                unsafe { unwatch_thread_end(&dict_key) };
+                drop(Self::release_slot(slot_index));
+                Err(format!("cannot start the sampling thread: {e}"))
+            }
+        }
+    }
+
+    fn release_slot(index: usize) -> Box<T> {
+        let slot = &SLOTS[index];
+        slot.running.store(false, SeqCst);
+        // Wait for a tick in progress (a late signal's).
+        while slot
+            .busy
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+        // A signal still queued carries the old generation and is ignored.
+        slot.generation.fetch_add(1, SeqCst);
+        let state = slot.state.swap(std::ptr::null_mut(), SeqCst) as *mut T;
+        slot.busy.store(false, SeqCst);
+        slot.in_use.store(false, SeqCst);
+        unsafe { Box::from_raw(state) }
+    }
+
+    /// Stops sampling and returns the state, with no tick running, and what
+    /// the sampling thread did. Call on the profiled thread, with the GIL.
+    pub fn stop(mut self) -> (Box<T>, GateCounts) {
+        self.shared.stop.store(true, SeqCst);
+        if let Some(thread) = self.thread.take() {
+            if std::process::id() == self.pid {
+                // The sampling thread never waits for the GIL, so joining
+                // with it held cannot deadlock.
+                let _ = thread.join();
+            } else {
+                // A forked child has no copy of the sampling thread.
+                std::mem::forget(thread);
+            }
+        }
+        unsafe { unwatch_thread_end(&self.dict_key) };
+        let counters = &self.shared.counters;
+        let counts = GateCounts {
+            on_thread: counters.on_thread.load(SeqCst),
+            late: counters.late.load(SeqCst),
+            read_while_blocked: counters.read_while_blocked.load(SeqCst),
+            deferred: counters.deferred.load(SeqCst),
+        };
+        (Self::release_slot(self.slot), counts)
+    }
+}
+
+/// Puts a capsule in the calling thread's state dict whose destruction
+/// (when CPython clears the thread state) sets `shared.thread_gone`. The
+/// caller holds the GIL.
+unsafe fn watch_thread_end(shared: &Arc<Shared>, key: &std::ffi::CStr) -> Result<(), String> {
+    let dict = py::PyThreadState_GetDict();
+    if dict.is_null() {
+        return Err("no thread state dict to watch the thread's end with".to_string());
+    }
+    let pointer = Arc::into_raw(Arc::clone(shared)) as *mut c_void;
+    let capsule = py::PyCapsule_New(pointer, CAPSULE_NAME.as_ptr(), Some(capsule_destroyed));
+    if capsule.is_null() {
+        py::PyErr_Clear();
+        drop(Arc::from_raw(pointer as *const Shared));
+        return Err("cannot create the thread-end capsule".to_string());
+    }
+    let stored = py::PyDict_SetItemString(dict, key.as_ptr(), capsule);
+    py::Py_DECREF(capsule);
+    if stored != 0 {
+        py::PyErr_Clear();
+        return Err("cannot store the thread-end capsule".to_string());
+    }
+    Ok(())
+}
+
+/// Removes the capsule again (its destructor runs, harmlessly). The caller
+/// holds the GIL, on the profiled thread; elsewhere the capsule stays until
+/// that thread ends.
+unsafe fn unwatch_thread_end(key: &std::ffi::CStr) {
+    let dict = py::PyThreadState_GetDict();
+    if !dict.is_null() && py::PyDict_DelItemString(dict, key.as_ptr()) != 0 {
+        py::PyErr_Clear();
+    }
+}
+
+/// Spawns a native thread that never takes a signal: process-directed
+/// signals must go to the program's threads (a `signal.pause()` or
+/// `sigwait()` in the program waits for them), as they do under python.
+pub(crate) fn spawn_with_signals_blocked(
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        let spawned = std::thread::Builder::new()
+            .name("pyinstrument-sampler".to_string())
+            .stack_size(64 * 1024)
+            .spawn(body);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        spawned
+    }
+}
+
+fn sampling_loop(target: Target, shared: &Shared) {
+    let slot = &SLOTS[target.slot];
+    slot.sampling_tid
+        .store(unsafe { libc::gettid() } as i64, SeqCst);
+    let gil = target.gil as *mut GilRuntimeState;
+    let mutex = unsafe { std::ptr::addr_of_mut!((*gil).mutex) };
+    let mut next = Instant::now() + target.interval;
+    while !shared.stop.load(SeqCst) {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next = (next + target.interval).max(Instant::now());
+        if shared.stop.load(SeqCst) {
+            break;
+        }
+        unsafe {
+            libc::pthread_mutex_lock(mutex);
+            if shared.thread_gone.load(SeqCst) {
+                libc::pthread_mutex_unlock(mutex);
+                break;
+            }
+            let locked = std::ptr::read_volatile(std::ptr::addr_of!((*gil).locked));
+            let holder = std::ptr::read_volatile(std::ptr::addr_of!((*gil).last_holder));
+            if locked != 1 || holder as usize != target.tstate {
+                // Cannot take the GIL before we unlock: its frames stand still.
+                dispatch(slot, target.generation, false);
+                shared.counters.read_while_blocked.fetch_add(1, SeqCst);
+            } else if on_cpu(target.cpu_clock) {
+                if signal_and_wait(slot, &target) {
+                    shared.counters.on_thread.fetch_add(1, SeqCst);
+                } else {
+                    shared.counters.late.fetch_add(1, SeqCst);
+                }
+            } else {
+                shared.counters.deferred.fetch_add(1, SeqCst);
+            }
+            libc::pthread_mutex_unlock(mutex);
+        }
+    }
+}
+
+/// True if the thread whose CPU clock this is runs on a CPU now: its CPU
+/// time advances while we watch for a few microseconds.
+fn on_cpu(clock: libc::clockid_t) -> bool {
+    let read = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+            return None;
+        }
+        Some(ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64)
+    };
+    let Some(before) = read() else { return false };
+    let start = Instant::now();
+    while start.elapsed() < ON_CPU_WINDOW {
+        std::hint::spin_loop();
+    }
+    matches!(read(), Some(after) if after > before)
+}
+
+/// Queues our signal to the profiled thread and waits until its handler
+/// has run; false if it did not within [`DELIVERY_TIMEOUT`].
+fn signal_and_wait(slot: &Slot, target: &Target) -> bool {
+    let before = slot.handled.load(SeqCst);
+    let value = SIGNAL_MAGIC << 48 | (target.generation as usize) << 16 | target.slot;
+    if send_queued_signal(target.tid, value).is_err() {
+        return false;
+    }
+    let start = Instant::now();
+    while slot.handled.load(SeqCst) == before {
+        if start.elapsed() > DELIVERY_TIMEOUT {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+/// The kernel's `siginfo_t` for a queued signal (x86-64 and aarch64): what
+/// `rt_tgsigqueueinfo` reads. Padded to the kernel's 128 bytes.
+#[repr(C)]
+struct QueuedSignalInfo {
+    signo: libc::c_int,
+    errno: libc::c_int,
+    code: libc::c_int,
+    _pad: libc::c_int,
+    pid: libc::pid_t,
+    uid: libc::uid_t,
+    value: usize,
+    _rest: [u8; 96],
+}
+
+fn send_queued_signal(tid: libc::pid_t, value: usize) -> std::io::Result<()> {
+    let info = QueuedSignalInfo {
+        signo: SAMPLING_SIGNAL,
+        errno: 0,
+        code: libc::SI_QUEUE,
+        _pad: 0,
+        pid: unsafe { libc::getpid() },
+        uid: unsafe { libc::getuid() },
+        value,
+        _rest: [0; 96],
+    };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            libc::getpid(),
+            tid,
+            SAMPLING_SIGNAL,
+            &info as *const QueuedSignalInfo,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_signal_info_matches_the_kernel_layout() {
+        assert_eq!(std::mem::size_of::<QueuedSignalInfo>(), 128);
+        assert_eq!(
+            std::mem::size_of::<QueuedSignalInfo>(),
+            std::mem::size_of::<libc::siginfo_t>()
+        );
+        // Read back through libc's accessors, as the handler does.
+        let info = QueuedSignalInfo {
+            signo: SAMPLING_SIGNAL,
+            errno: 0,
+            code: libc::SI_QUEUE,
+            _pad: 0,
+            pid: 1234,
+            uid: 5,
+            value: 0xdead_beef,
+            _rest: [0; 96],
+        };
+        let as_libc = unsafe { &*(&info as *const QueuedSignalInfo as *const libc::siginfo_t) };
+        assert_eq!(as_libc.si_signo, SAMPLING_SIGNAL);
+        assert_eq!(as_libc.si_code, libc::SI_QUEUE);
+        unsafe {
+            assert_eq!(as_libc.si_pid(), 1234);
+            assert_eq!(as_libc.si_uid(), 5);
+            assert_eq!(as_libc.si_value().sival_ptr as usize, 0xdead_beef);
+        }
+    }
+}
