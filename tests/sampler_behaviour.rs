@@ -388,6 +388,78 @@ fn sleep_sleeps_its_full_time() {
     }
 }
 
+/// Runs `script` under python and under pyinstrument in both modes, and
+/// asserts the program printed exactly the same (and no 'BAD' line).
+fn assert_runs_as_under_python(label: &str, script: &str, args_for: impl Fn(Mode) -> Vec<String>) {
+    let dir = Workdir::new(label);
+    let plain_args = args_for(Mode::Signal);
+    let plain_args: Vec<&str> = plain_args.iter().map(String::as_str).collect();
+    let plain = run_python(&dir, script, &plain_args);
+    assert_eq!(plain.code(), 0, "{}", plain.describe());
+    assert!(
+        !plain.stdout.contains("BAD"),
+        "plain python fails the fixture:\n{}",
+        plain.describe()
+    );
+    let mut failures = Vec::new();
+    for mode in MODES {
+        let args = args_for(mode);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (output, profile) = run_profiled(&dir, mode, None, script, &args);
+        if (output.code(), &output.stdout, &output.stderr)
+            != (plain.code(), &plain.stdout, &plain.stderr)
+        {
+            failures.push(format!(
+                "[{}] the program noticed the profiler:\n{}",
+                mode.name(),
+                output.describe()
+            ));
+        } else if profile.is_none() {
+            failures.push(format!(
+                "[{}] no report:\n{}",
+                mode.name(),
+                output.describe()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "python printed:\n{}\n{}",
+        plain.stdout,
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn blocking_calls_made_from_c_wait_their_full_time() {
+    // No Python wrapper retries these after EINTR (PEP 475 covers only
+    // Python's own): a sampling signal must never reach a blocked thread,
+    // in the main thread or in a thread profiled with the API.
+    assert_runs_as_under_python("c-blocking", "c_blocking.py", |mode| {
+        vec![mode.name().to_string()]
+    });
+}
+
+#[test]
+fn pause_and_sigwait_wait_for_the_programs_own_signal() {
+    assert_runs_as_under_python("pause", "pause_wait.py", |_| vec![]);
+}
+
+#[test]
+fn program_flooded_with_its_own_signal_runs_as_under_python() {
+    // Three runs per mode here; bench/signal_flood.py runs it 200 times.
+    for round in 0..3 {
+        assert_runs_as_under_python(&format!("flood-{round}"), "usr1_flood.py", |_| vec![]);
+    }
+}
+
+#[test]
+fn signal_environment_is_pythons() {
+    // Alternate stack, handlers, mask, interval timers, threads, profile
+    // and trace functions: what the program can see is python's.
+    assert_runs_as_under_python("signal-env", "signal_env.py", |_| vec![]);
+}
+
 // ---------------------------------------------------------------------------
 // 4. A program that uses SIGALRM and setitimer itself
 
