@@ -22,23 +22,23 @@
 //!    for the GIL. It cannot run Python code, so its frames stand still
 //!    until it holds the GIL, which it cannot get before we unlock: the
 //!    sampling thread walks its frames itself. Nothing is sent to it.
-//! 3. If it holds the GIL, we check that it is on a CPU (its thread CPU
-//!    clock advances over a few microseconds). If so, it is running Python
-//!    code or a C function called with the GIL: we send SIGPROF to it alone
+//! 3. If it holds the GIL, we check that the scheduler has it running or
+//!    ready to run (state `R` in `/proc/self/task/TID/stat`), not asleep.
+//!    If so, it runs Python code or a C function called with the GIL (or
+//!    waits for a CPU to do so): we send SIGPROF to it alone
 //!    (`rt_tgsigqueueinfo`, carrying our slot and generation) and wait,
 //!    still holding the mutex, until its handler has run. It cannot release
 //!    the GIL meanwhile (`drop_gil` waits for the mutex, and a futex wait in
 //!    `pthread_mutex_lock` is resumed by glibc after a handler), so the
 //!    signal can never be pending when it enters a blocking call that
 //!    follows a GIL release: that race is closed, not just made rare.
-//! 4. If it holds the GIL but is off CPU, it is a C function sleeping with
-//!    the GIL held (or the thread is preempted): nothing is sent, nothing
-//!    recorded; the next sample's weight (the time since the previous one)
-//!    carries this interval.
+//! 4. If it holds the GIL but sleeps, it is a C function blocked with the
+//!    GIL held: nothing is sent, nothing recorded; the next sample's weight
+//!    (the time since the previous one) carries this interval.
 //!
 //! What is left open, and measured by `bench/signal_race.py`: C code that
 //! holds the GIL and enters a blocking call in the few microseconds between
-//! the CPU check and the signal's arrival can still see EINTR. Code that
+//! the state check and the signal's arrival can still see EINTR. Code that
 //! releases the GIL around the call, as Python's and ctypes' wrappers and
 //! well-behaved extensions do, cannot.
 //!
@@ -59,7 +59,7 @@ use std::ffi::c_void;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
 };
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -73,9 +73,6 @@ const SIGNAL_MAGIC: usize = 0x5059;
 /// handler to run. A running thread takes a signal within microseconds; a
 /// preempted one when the scheduler gives it a CPU again.
 const DELIVERY_TIMEOUT: Duration = Duration::from_millis(50);
-/// How long the sampling thread watches the profiled thread's CPU clock to
-/// tell whether it is on a CPU.
-const ON_CPU_WINDOW: Duration = Duration::from_micros(4);
 
 struct Slot {
     generation: AtomicU32,
@@ -215,7 +212,7 @@ pub struct GateCounts {
     /// Samples read by the sampling thread while the profiled thread did
     /// not hold the GIL.
     pub read_while_blocked: u64,
-    /// Intervals with no sample: the thread held the GIL off CPU.
+    /// Intervals with no sample: the thread slept holding the GIL.
     pub deferred: u64,
 }
 
@@ -244,7 +241,6 @@ struct Target {
     tstate: usize,
     gil: usize,
     tid: libc::pid_t,
-    cpu_clock: libc::clockid_t,
     interval: Duration,
 }
 
@@ -252,12 +248,129 @@ struct Target {
 /// comment for what it does and why it is sound.
 pub struct GatedSampler<T: 'static> {
     slot: usize,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    control: Arc<Control>,
     /// The thread-exit capsule's key in the thread state dict.
     dict_key: std::ffi::CString,
-    pid: u32,
     _state: std::marker::PhantomData<T>,
+}
+
+/// A sampling thread, and what it takes to start it again.
+struct Control {
+    target: Target,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The process that started it: a forked child has no copy of it.
+    pid: u32,
+}
+
+/// Every running sampling thread, so that they can be stopped around a
+/// fork (see [`register_fork_hooks`]).
+static RUNNING: Mutex<Vec<Arc<Control>>> = Mutex::new(Vec::new());
+static FORK_HOOKS: Once = Once::new();
+
+fn running() -> std::sync::MutexGuard<'static, Vec<Arc<Control>>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Control {
+    fn spawn(&self) -> std::io::Result<()> {
+        self.shared.stop.store(false, SeqCst);
+        let (target, shared) = (self.target, Arc::clone(&self.shared));
+        let thread = spawn_with_signals_blocked(move || sampling_loop(target, &shared))?;
+        *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
+        Ok(())
+    }
+
+    /// Stops the thread and waits for it. The sampling thread never waits
+    /// for the GIL, so this may be called with the GIL held.
+    fn halt(&self) {
+        self.shared.stop.store(true, SeqCst);
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            if std::process::id() == self.pid {
+                let _ = thread.join();
+            } else {
+                std::mem::forget(thread);
+            }
+        }
+    }
+}
+
+/// Python 3.12+ warns on `os.fork()` when the process has more than one
+/// OS thread ("This process is multi-threaded, use of fork() may lead to
+/// deadlocks in the child"), counting them in /proc/self/stat after the
+/// fork and before the `after_in_parent` hooks run. So the sampling threads
+/// stop in a `before` hook and start again `after_in_parent`: the program
+/// forks with exactly the threads it has under python (and no sampling
+/// thread ever holds the GIL's mutex across a fork). Registered once per
+/// process, with the GIL held; `register_at_fork` came with 3.7.
+unsafe fn register_fork_hooks() {
+    FORK_HOOKS.call_once(|| {
+        unsafe extern "C" fn before(
+            _: *mut py::PyObject,
+            _: *mut py::PyObject,
+        ) -> *mut py::PyObject {
+            for control in running().iter() {
+                control.halt();
+            }
+            py::Py_INCREF(py::Py_None());
+            py::Py_None()
+        }
+        unsafe extern "C" fn after_in_parent(
+            _: *mut py::PyObject,
+            _: *mut py::PyObject,
+        ) -> *mut py::PyObject {
+            for control in running().iter() {
+                // Should a thread not start again, the report says so:
+                // its profile has no samples past the fork.
+                let _ = control.spawn();
+            }
+            py::Py_INCREF(py::Py_None());
+            py::Py_None()
+        }
+        let function = |name: &'static std::ffi::CStr, body: py::PyCFunction| {
+            let def = Box::leak(Box::new(py::PyMethodDef {
+                ml_name: name.as_ptr(),
+                ml_meth: Some(body),
+                ml_flags: py::METH_NOARGS,
+                ml_doc: std::ptr::null(),
+            }));
+            py::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut())
+        };
+        let os = py::PyImport_ImportModule(c"os".as_ptr());
+        let register = if os.is_null() {
+            std::ptr::null_mut()
+        } else {
+            py::PyObject_GetAttrString(os, c"register_at_fork".as_ptr())
+        };
+        let hooks = [
+            (c"before", function(c"pyinstrument_before_fork", before)),
+            (
+                c"after_in_parent",
+                function(c"pyinstrument_after_fork", after_in_parent),
+            ),
+        ];
+        let args = py::PyTuple_New(0);
+        let kwargs = py::PyDict_New();
+        let mut complete = !register.is_null() && !args.is_null() && !kwargs.is_null();
+        for (key, hook) in hooks {
+            complete &=
+                !hook.is_null() && py::PyDict_SetItemString(kwargs, key.as_ptr(), hook) == 0;
+            py::Py_XDECREF(hook);
+        }
+        if complete {
+            let result = py::PyObject_Call(register, args, kwargs);
+            py::Py_XDECREF(result);
+        }
+        for object in [os, register, args, kwargs] {
+            py::Py_XDECREF(object);
+        }
+        // Without the hooks (no such function) sampling still works; only
+        // 3.12+'s fork warning could then show.
+        py::PyErr_Clear();
+    });
 }
 
 const CAPSULE_NAME: &std::ffi::CStr = c"pyinstrument.thread_gone";
@@ -327,10 +440,6 @@ impl<T: 'static> GatedSampler<T> {
         install_handler()?;
         let tstate = unsafe { py::PyThreadState_Get() } as *const u8;
         let gil = unsafe { locate_gil(tstate)? };
-        let mut cpu_clock: libc::clockid_t = 0;
-        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut cpu_clock) } != 0 {
-            return Err("cannot read this thread's CPU clock".to_string());
-        }
         let Some(slot_index) = (0..SLOT_COUNT).find(|&i| {
             SLOTS[i]
                 .in_use
@@ -367,20 +476,25 @@ impl<T: 'static> GatedSampler<T> {
             tstate: tstate as usize,
             gil: gil as usize,
             tid,
-            cpu_clock,
             interval: Duration::from_nanos(interval_ns),
         };
-        let for_thread = Arc::clone(&shared);
-        let spawned = spawn_with_signals_blocked(move || sampling_loop(target, &for_thread));
-        match spawned {
-            Ok(thread) => Ok(GatedSampler {
-                slot: slot_index,
-                shared,
-                thread: Some(thread),
-                dict_key,
-                pid: std::process::id(),
-                _state: std::marker::PhantomData,
-            }),
+        unsafe { register_fork_hooks() };
+        let control = Arc::new(Control {
+            target,
+            shared,
+            thread: Mutex::new(None),
+            pid: std::process::id(),
+        });
+        match control.spawn() {
+            Ok(()) => {
+                running().push(Arc::clone(&control));
+                Ok(GatedSampler {
+                    slot: slot_index,
+                    control,
+                    dict_key,
+                    _state: std::marker::PhantomData,
+                })
+            }
             Err(e) => {
                 unsafe { unwatch_thread_end(&dict_key) };
                 drop(Self::release_slot(slot_index));
@@ -410,20 +524,11 @@ impl<T: 'static> GatedSampler<T> {
 
     /// Stops sampling and returns the state, with no tick running, and what
     /// the sampling thread did. Call on the profiled thread, with the GIL.
-    pub fn stop(mut self) -> (Box<T>, GateCounts) {
-        self.shared.stop.store(true, SeqCst);
-        if let Some(thread) = self.thread.take() {
-            if std::process::id() == self.pid {
-                // The sampling thread never waits for the GIL, so joining
-                // with it held cannot deadlock.
-                let _ = thread.join();
-            } else {
-                // A forked child has no copy of the sampling thread.
-                std::mem::forget(thread);
-            }
-        }
+    pub fn stop(self) -> (Box<T>, GateCounts) {
+        running().retain(|control| !Arc::ptr_eq(control, &self.control));
+        self.control.halt();
         unsafe { unwatch_thread_end(&self.dict_key) };
-        let counters = &self.shared.counters;
+        let counters = &self.control.shared.counters;
         let counts = GateCounts {
             on_thread: counters.on_thread.load(SeqCst),
             late: counters.late.load(SeqCst),
@@ -494,6 +599,8 @@ fn sampling_loop(target: Target, shared: &Shared) {
         .store(unsafe { libc::gettid() } as i64, SeqCst);
     let gil = target.gil as *mut GilRuntimeState;
     let mutex = unsafe { std::ptr::addr_of_mut!((*gil).mutex) };
+    let stat_path = std::ffi::CString::new(format!("/proc/self/task/{}/stat", target.tid))
+        .expect("no NUL in a path made of digits");
     let mut next = Instant::now() + target.interval;
     while !shared.stop.load(SeqCst) {
         let now = Instant::now();
@@ -516,7 +623,7 @@ fn sampling_loop(target: Target, shared: &Shared) {
                 // Cannot take the GIL before we unlock: its frames stand still.
                 dispatch(slot, target.generation, false);
                 shared.counters.read_while_blocked.fetch_add(1, SeqCst);
-            } else if on_cpu(target.cpu_clock) {
+            } else if runnable(&stat_path) {
                 if signal_and_wait(slot, &target) {
                     shared.counters.on_thread.fetch_add(1, SeqCst);
                 } else {
@@ -530,25 +637,34 @@ fn sampling_loop(target: Target, shared: &Shared) {
     }
 }
 
-/// True if the thread whose CPU clock this is runs on a CPU now: its CPU
-/// time advances while we watch for a few microseconds.
-fn on_cpu(clock: libc::clockid_t) -> bool {
-    let read = || {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
-            return None;
+/// True if the thread is running or ready to run, false if it sleeps (in
+/// a system call, in a futex, stopped) or is gone: the state letter of
+/// `/proc/self/task/TID/stat`. Opened afresh each time, so that a program
+/// closing every file descriptor can never make us read another file.
+fn runnable(stat_path: &std::ffi::CStr) -> bool {
+    let mut buffer = [0u8; 512];
+    let read = unsafe {
+        let fd = libc::open(stat_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
         }
-        Some(ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64)
+        let read = libc::read(fd, buffer.as_mut_ptr() as *mut c_void, buffer.len());
+        libc::close(fd);
+        read
     };
-    let Some(before) = read() else { return false };
-    let start = Instant::now();
-    while start.elapsed() < ON_CPU_WINDOW {
-        std::hint::spin_loop();
+    if read <= 0 {
+        return false;
     }
-    matches!(read(), Some(after) if after > before)
+    state_is_runnable(&buffer[..read as usize])
+}
+
+/// The state after the command name, which is in parentheses and may hold
+/// any byte: "1234 (python3) R 1 ...".
+fn state_is_runnable(stat: &[u8]) -> bool {
+    match stat.iter().rposition(|&b| b == b')') {
+        Some(end) => stat.get(end + 2) == Some(&b'R'),
+        None => false,
+    }
 }
 
 /// Queues our signal to the profiled thread and waits until its handler
@@ -613,6 +729,22 @@ fn send_queued_signal(tid: libc::pid_t, value: usize) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheduler_state_is_read_after_the_command_name() {
+        assert!(state_is_runnable(b"12 (python3) R 1 12 12 0"));
+        assert!(!state_is_runnable(b"12 (python3) S 1 12 12 0"));
+        // A command name may itself contain ") R".
+        assert!(!state_is_runnable(b"12 (a) R (b) S 1 12"));
+        assert!(!state_is_runnable(b"garbage"));
+        // This thread, running this test, is runnable.
+        let path = std::ffi::CString::new(format!("/proc/self/task/{}/stat", unsafe {
+            libc::gettid()
+        }))
+        .unwrap();
+        assert!(runnable(&path));
+        assert!(!runnable(c"/proc/self/task/0/stat"));
+    }
 
     #[test]
     fn queued_signal_info_matches_the_kernel_layout() {
