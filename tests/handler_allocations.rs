@@ -89,6 +89,10 @@ time.sleep(0.1)
 "#;
 
 #[test]
+#[cfg_attr(
+    py_3_6,
+    ignore = "3.6 samples with pending calls and the GIL (ffi::gil_sampler), not from a signal handler"
+)]
 fn signal_ticks_never_allocate() {
     unsafe {
         // Python's own allocations happen outside ticks; start it first.
