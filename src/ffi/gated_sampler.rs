@@ -274,6 +274,20 @@ fn running() -> std::sync::MutexGuard<'static, Vec<Arc<Control>>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Starts again every sampling thread a fork stopped. A pending call (the
+/// GIL is held).
+extern "C" fn resume_sampling(_: *mut c_void) -> std::ffi::c_int {
+    for control in running().iter() {
+        let stopped = control.thread.lock().unwrap_or_else(|p| p.into_inner()).is_none();
+        // Should a thread not start again, its profile has no samples past
+        // the fork, and its time goes to the last sample.
+        if stopped {
+            let _ = control.spawn();
+        }
+    }
+    0
+}
+
 impl Control {
     fn spawn(&self) -> std::io::Result<()> {
         self.shared.stop.store(false, SeqCst);
@@ -301,11 +315,14 @@ impl Control {
 /// Python 3.12+ warns on `os.fork()` when the process has more than one
 /// OS thread ("This process is multi-threaded, use of fork() may lead to
 /// deadlocks in the child"), counting them in /proc/self/stat after the
-/// fork and before the `after_in_parent` hooks run. So the sampling threads
-/// stop in a `before` hook and start again `after_in_parent`: the program
-/// forks with exactly the threads it has under python (and no sampling
-/// thread ever holds the GIL's mutex across a fork). Registered once per
-/// process, with the GIL held; `register_at_fork` came with 3.7.
+/// fork (3.12: before the `after_in_parent` hooks run; 3.13: after). So the
+/// sampling threads stop in a `before` hook and start again in a pending
+/// call queued `after_in_parent`, which runs once `os.fork()` has returned:
+/// the program forks with exactly the threads it has under python (and no
+/// sampling thread holds the GIL's mutex across a fork). Until then the
+/// profiled threads are not sampled; the next sample carries that time.
+/// Registered once per process, with the GIL held (`register_at_fork`
+/// came with 3.7).
 unsafe fn register_fork_hooks() {
     FORK_HOOKS.call_once(|| {
         unsafe extern "C" fn before(
@@ -322,10 +339,10 @@ unsafe fn register_fork_hooks() {
             _: *mut py::PyObject,
             _: *mut py::PyObject,
         ) -> *mut py::PyObject {
-            for control in running().iter() {
-                // Should a thread not start again, the report says so:
-                // its profile has no samples past the fork.
-                let _ = control.spawn();
+            // 3.13+ warns after these hooks have run: start again once
+            // os.fork() has returned, at the next bytecode boundary.
+            if py::Py_AddPendingCall(Some(resume_sampling), std::ptr::null_mut()) != 0 {
+                resume_sampling(std::ptr::null_mut()); // the queue is full
             }
             py::Py_INCREF(py::Py_None());
             py::Py_None()
