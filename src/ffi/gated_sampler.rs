@@ -274,9 +274,29 @@ fn running() -> std::sync::MutexGuard<'static, Vec<Arc<Control>>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Starts again every sampling thread a fork stopped. A pending call (the
-/// GIL is held).
+/// 3.13+ counts the threads after the `after_in_parent` hooks, 3.12 before.
+const WARNS_AFTER_HOOKS: bool = super::layout::VERSION.0 == 3 && super::layout::VERSION.1 >= 13;
+/// How long after the `after_in_parent` hooks start the sampling threads
+/// may start again on 3.13+: the hooks (lock releases in logging and the
+/// like) and the thread count that follows them take microseconds.
+const FORK_SETTLE_NS: u64 = 2_000_000;
+/// Not before this monotonic time (0: at once).
+static RESUME_AFTER_NS: AtomicU64 = AtomicU64::new(0);
+
+unsafe fn none() -> *mut py::PyObject {
+    py::Py_INCREF(py::Py_None());
+    py::Py_None()
+}
+
+/// Starts again every sampling thread a fork stopped. Called with the GIL
+/// held, at once or as a pending call that queues itself again until the
+/// fork has settled.
 extern "C" fn resume_sampling(_: *mut c_void) -> std::ffi::c_int {
+    if super::stack::monotonic_ns() < RESUME_AFTER_NS.load(SeqCst)
+        && unsafe { py::Py_AddPendingCall(Some(resume_sampling), std::ptr::null_mut()) } == 0
+    {
+        return 0;
+    }
     for control in running().iter() {
         let stopped = control.thread.lock().unwrap_or_else(|p| p.into_inner()).is_none();
         // Should a thread not start again, its profile has no samples past
@@ -315,12 +335,15 @@ impl Control {
 /// Python 3.12+ warns on `os.fork()` when the process has more than one
 /// OS thread ("This process is multi-threaded, use of fork() may lead to
 /// deadlocks in the child"), counting them in /proc/self/stat after the
-/// fork (3.12: before the `after_in_parent` hooks run; 3.13: after). So the
-/// sampling threads stop in a `before` hook and start again in a pending
-/// call queued `after_in_parent`, which runs once `os.fork()` has returned:
-/// the program forks with exactly the threads it has under python (and no
-/// sampling thread holds the GIL's mutex across a fork). Until then the
-/// profiled threads are not sampled; the next sample carries that time.
+/// fork (3.12: before the `after_in_parent` hooks run; 3.13: after them).
+/// So the sampling threads stop in a `before` hook and start again in our
+/// `after_in_parent` hook (3.7-3.12) or, on 3.13+, from a pending call that
+/// waits [`FORK_SETTLE_NS`] after it: the program forks and is counted with
+/// exactly the threads it has under python, and no sampling thread holds
+/// the GIL's mutex across a fork. Meanwhile nothing is sampled; the next
+/// sample carries that time. (A pending call runs on the main thread: a
+/// fork from another thread while the main thread blocks resumes sampling
+/// when the main thread runs Python code again.)
 /// Registered once per process, with the GIL held (`register_at_fork`
 /// came with 3.7).
 unsafe fn register_fork_hooks() {
@@ -332,20 +355,21 @@ unsafe fn register_fork_hooks() {
             for control in running().iter() {
                 control.halt();
             }
-            py::Py_INCREF(py::Py_None());
-            py::Py_None()
+            none()
         }
         unsafe extern "C" fn after_in_parent(
             _: *mut py::PyObject,
             _: *mut py::PyObject,
         ) -> *mut py::PyObject {
-            // 3.13+ warns after these hooks have run: start again once
-            // os.fork() has returned, at the next bytecode boundary.
-            if py::Py_AddPendingCall(Some(resume_sampling), std::ptr::null_mut()) != 0 {
-                resume_sampling(std::ptr::null_mut()); // the queue is full
+            if WARNS_AFTER_HOOKS {
+                RESUME_AFTER_NS.store(super::stack::monotonic_ns() + FORK_SETTLE_NS, SeqCst);
+                if py::Py_AddPendingCall(Some(resume_sampling), std::ptr::null_mut()) == 0 {
+                    return none();
+                }
+                RESUME_AFTER_NS.store(0, SeqCst); // the queue is full: now
             }
-            py::Py_INCREF(py::Py_None());
-            py::Py_None()
+            resume_sampling(std::ptr::null_mut());
+            none()
         }
         let function = |name: &'static std::ffi::CStr, body: py::PyCFunction| {
             let def = Box::leak(Box::new(py::PyMethodDef {
