@@ -84,8 +84,9 @@ struct Slot {
     trampoline: AtomicUsize,
     /// The user's `fn(&mut T)`.
     tick: AtomicUsize,
-    /// Signals of this slot handled so far (whatever the handler did).
-    handled: AtomicU64,
+    /// Signals of this slot handled so far (whatever the handler did); a
+    /// futex word the sampling thread waits on.
+    handled: AtomicU32,
     /// Thread ids: the profiled thread's and its sampling thread's (for
     /// [`TICK_THREAD`]).
     profiled_tid: AtomicI64,
@@ -101,7 +102,7 @@ const EMPTY_SLOT: Slot = Slot {
     state: AtomicPtr::new(std::ptr::null_mut()),
     trampoline: AtomicUsize::new(0),
     tick: AtomicUsize::new(0),
-    handled: AtomicU64::new(0),
+    handled: AtomicU32::new(0),
     profiled_tid: AtomicI64::new(0),
     sampling_tid: AtomicI64::new(0),
 };
@@ -138,6 +139,13 @@ extern "C" fn on_signal(
                 if let Some(slot) = SLOTS.get(index) {
                     dispatch(slot, ((value >> 16) & 0xffff_ffff) as u32, true);
                     slot.handled.fetch_add(1, SeqCst);
+                    // Wakes the sampling thread (a system call, signal safe).
+                    libc::syscall(
+                        libc::SYS_futex,
+                        slot.handled.as_ptr(),
+                        libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                        1,
+                    );
                 }
             }
         }
@@ -716,12 +724,26 @@ fn signal_and_wait(slot: &Slot, target: &Target) -> bool {
     if send_queued_signal(target.tid, value).is_err() {
         return false;
     }
-    let start = Instant::now();
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
     while slot.handled.load(SeqCst) == before {
-        if start.elapsed() > DELIVERY_TIMEOUT {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
             return false;
+        };
+        // Sleeps until the handler's wake (or the word already changed):
+        // the profiled thread may need this CPU to take the signal.
+        let timeout = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                slot.handled.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                before,
+                &timeout as *const libc::timespec,
+            );
         }
-        std::thread::yield_now();
     }
     true
 }
