@@ -66,7 +66,7 @@ pub struct PyCompactUnicodeObject {
 /// `offsetof(_PyRuntimeState, ceval.gil)`: where the GIL sits inside the
 /// exported `_PyRuntime`, past hundreds of bytes we never read; given as a
 /// number and proven by the probe.
-const RUNTIME_GIL: usize = 1264;
+const RUNTIME_GIL: usize = 1152;
 
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
