@@ -247,7 +247,9 @@ struct Chain<'a> {
     chunks: [(usize, usize); MAX_CHUNKS],
     chunk_count: usize,
     /// Lowest address of the walking thread's stack in use (a local's
-    /// address): entry frames of 3.12+ live on that stack, above it.
+    /// address): entry frames of 3.12+ live on that stack, above it, when
+    /// the walking thread is the walked one. (The sampling thread reading a
+    /// blocked thread finds them elsewhere: they are probed instead.)
     stack_low: usize,
 }
 
@@ -283,7 +285,8 @@ impl<'a> Chain<'a> {
         chain.stack_low = ptr::addr_of!(chain) as usize;
         if let Some(offset) = layout.datastack_chunk {
             // The chunk list is updated before a chunk is freed, and we run
-            // on the thread that updates it, so every linked chunk is mapped.
+            // on the thread that updates it (or while it cannot take the
+            // GIL, see ffi::gated_sampler), so every linked chunk is mapped.
             let mut chunk = if plausible(tstate) {
                 load::<*const u8>(tstate, offset)
             } else {
