@@ -182,7 +182,8 @@ impl<'a> LiveStack<'a> {
 
 /// Walks `thread`'s frames into `scratch` and lends them to `visit`. Call
 /// only on the thread `thread` belongs to (from its signal handler or its
-/// profile callback). A walk abandoned because the stack was caught in a
+/// profile callback), or from the sampling thread while that thread cannot
+/// take the GIL (`ffi::gated_sampler`). A walk abandoned because the stack was caught in a
 /// transition lends an empty stack. No allocation: signal safe as long as
 /// `visit` is.
 pub fn with_live_stack<R>(
