@@ -45,6 +45,7 @@ fn probe_source() -> String {
          #endif\n\
          #if PY_VERSION_HEX >= 0x030c0000\n\
          #include <internal/pycore_interp.h>\n\
+         #include <internal/pycore_runtime.h>\n\
          #elif PY_VERSION_HEX >= 0x03090000\n\
          #include <internal/pycore_runtime.h>\n\
          #elif PY_VERSION_HEX >= 0x03080000\n\
@@ -130,4 +131,21 @@ fn offsets_match_the_c_headers() {
         "checked {} layout facts against Python {PY_VERSION} headers",
         offsets.len()
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(py_3_13),
+    ignore = "CPython publishes _Py_DebugOffsets since 3.13 only"
+)]
+fn the_running_interpreter_describes_our_layout() {
+    use pyinstrument::ffi::gated_sampler::{check_debug_offsets, check_running_interpreter};
+    let checks = layout::LAYOUT.debug_offsets;
+    assert!(!checks.is_empty(), "the {PY_VERSION} layout checks nothing");
+    assert_eq!(check_running_interpreter(), Ok(()));
+    // A field that moved is caught, and named.
+    let mut moved = checks.to_vec();
+    moved[0].expected += 8;
+    let error = check_debug_offsets(&moved).unwrap_err();
+    assert!(error.contains(moved[0].name), "{error}");
 }

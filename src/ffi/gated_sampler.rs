@@ -306,7 +306,11 @@ extern "C" fn resume_sampling(_: *mut c_void) -> std::ffi::c_int {
         return 0;
     }
     for control in running().iter() {
-        let stopped = control.thread.lock().unwrap_or_else(|p| p.into_inner()).is_none();
+        let stopped = control
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none();
         // Should a thread not start again, its profile has no samples past
         // the fork, and its time goes to the last sample.
         if stopped {
@@ -436,6 +440,58 @@ unsafe extern "C" fn capsule_destroyed(capsule: *mut py::PyObject) {
     shared.thread_gone.store(true, SeqCst);
 }
 
+/// 3.13+: compares every offset this build relies on with the running
+/// interpreter's own `_Py_DebugOffsets`, so that a patch release that
+/// moves a field makes us refuse signal mode rather than read the wrong
+/// memory. Earlier versions publish no such table.
+pub fn check_running_interpreter() -> Result<(), String> {
+    check_debug_offsets(LAYOUT.debug_offsets)
+}
+
+/// [`check_running_interpreter`] with the given expectations (tests make
+/// one wrong on purpose). `_PyRuntime`'s table is initialised statically:
+/// this works before Python starts.
+pub fn check_debug_offsets(checks: &[super::layout::DebugOffsetCheck]) -> Result<(), String> {
+    use super::layout::{DEBUG_COOKIE, DEBUG_FREE_THREADED_AT, DEBUG_VERSION_AT, VERSION};
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let base = runtime_state()?;
+    // _PyRuntime is a static of libpython: every byte of it is mapped.
+    let read_u64 = |at: usize| unsafe { std::ptr::read_unaligned(base.add(at) as *const u64) };
+    let cookie = unsafe { std::slice::from_raw_parts(base, DEBUG_COOKIE.len()) };
+    if cookie != DEBUG_COOKIE {
+        return Err("the interpreter publishes no _Py_DebugOffsets table".to_string());
+    }
+    let version = read_u64(DEBUG_VERSION_AT);
+    let running = ((version >> 24) as u32, ((version >> 16) & 0xff) as u32);
+    if running != VERSION {
+        return Err(format!(
+            "the running interpreter is {}.{}, this build reads {}.{}",
+            running.0, running.1, VERSION.0, VERSION.1
+        ));
+    }
+    if read_u64(DEBUG_FREE_THREADED_AT) != 0 {
+        return Err("the running interpreter is a free-threaded build".to_string());
+    }
+    let moved: Vec<String> = checks
+        .iter()
+        .filter_map(|check| {
+            let actual = read_u64(check.at);
+            (actual != check.expected as u64)
+                .then(|| format!("{} is {actual}, not {}", check.name, check.expected))
+        })
+        .collect();
+    if moved.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "this interpreter's layout differs from the one pyinstrument was built for ({})",
+            moved.join("; ")
+        ))
+    }
+}
+
 /// The GIL of the calling thread's interpreter. The caller holds the GIL.
 unsafe fn locate_gil(tstate: *const u8) -> Result<*const GilRuntimeState, String> {
     let gil = match LAYOUT.gil {
@@ -486,6 +542,7 @@ impl<T: 'static> GatedSampler<T> {
         interval_ns: u64,
         tick: fn(&mut T),
     ) -> Result<GatedSampler<T>, String> {
+        check_running_interpreter()?;
         install_handler()?;
         let tstate = unsafe { py::PyThreadState_Get() } as *const u8;
         let gil = unsafe { locate_gil(tstate)? };

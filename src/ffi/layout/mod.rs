@@ -161,7 +161,28 @@ pub struct Layout {
     /// the profiled thread holds it (`ffi::gated_sampler`). None on 2.7 and
     /// 3.6, whose GIL is private to ceval.c.
     pub gil: Option<GilLocation>,
+    /// 3.13+: what the running interpreter's `_Py_DebugOffsets` (at the
+    /// start of `_PyRuntime`) must say for this layout to be the one it
+    /// uses; checked before signal mode starts (`ffi::gated_sampler`).
+    /// Empty before 3.13.
+    pub debug_offsets: &'static [DebugOffsetCheck],
 }
+
+/// One field of `_Py_DebugOffsets`: where it sits in that struct (`at`,
+/// proven by the probe) and the value our layout relies on.
+#[derive(Clone, Copy, Debug)]
+pub struct DebugOffsetCheck {
+    /// The field, as `_Py_DebugOffsets.<group>.<field>` in C.
+    pub name: &'static str,
+    pub at: usize,
+    pub expected: usize,
+}
+
+/// The head of `_Py_DebugOffsets`, the same in 3.13+: a cookie, then
+/// `PY_VERSION_HEX`, then whether the build is free-threaded.
+pub const DEBUG_COOKIE: &[u8; 8] = b"xdebugpy";
+pub const DEBUG_VERSION_AT: usize = 8;
+pub const DEBUG_FREE_THREADED_AT: usize = 16;
 
 /// Where `struct _gil_runtime_state` lives.
 #[derive(Clone, Copy, Debug)]
@@ -219,10 +240,22 @@ pub const GIL_STATE_OFFSETS: &[(&str, usize)] = &[
     ),
 ];
 
-/// Every fact the linked layout relies on: its `OFFSETS`, plus the GIL
-/// state's where the layout locates a GIL.
+/// Every fact the linked layout relies on: its `OFFSETS`, the GIL state's
+/// where the layout locates a GIL, and where `_Py_DebugOffsets` keeps the
+/// fields checked at start-up (3.13+).
 pub fn all_offsets() -> Vec<(&'static str, usize)> {
     let mut all = OFFSETS.to_vec();
+    all.extend(
+        LAYOUT
+            .debug_offsets
+            .iter()
+            .map(|check| (check.name, check.at)),
+    );
+    if !LAYOUT.debug_offsets.is_empty() {
+        all.push(("_Py_DebugOffsets.version", DEBUG_VERSION_AT));
+        all.push(("_Py_DebugOffsets.free_threaded", DEBUG_FREE_THREADED_AT));
+        all.push(("_PyRuntimeState.debug_offsets", 0));
+    }
     if LAYOUT.gil.is_some() {
         all.extend_from_slice(GIL_STATE_OFFSETS);
     }

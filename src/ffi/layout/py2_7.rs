@@ -77,6 +77,7 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: 0,
     state_ready_bit: None,
     gil: None,
+    debug_offsets: &[],
     bytes_str: Some(BytesStr {
         size: offset_of!(PyStringObject, ob_size),
         data: offset_of!(PyStringObject, ob_sval),

@@ -143,6 +143,7 @@ pub const LAYOUT: Layout = Layout {
         runtime_gil: RUNTIME_GIL,
     }),
     bytes_str: None,
+    debug_offsets: &[],
     datastack_chunk: Some(DATASTACK_CHUNK),
 };
 

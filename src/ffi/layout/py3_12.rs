@@ -145,6 +145,7 @@ pub const LAYOUT: Layout = Layout {
         interp_gil: INTERP_GIL,
     }),
     bytes_str: None,
+    debug_offsets: &[],
     datastack_chunk: Some(DATASTACK_CHUNK),
 };
 

@@ -87,6 +87,7 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
     gil: None,
+    debug_offsets: &[],
     bytes_str: None,
     datastack_chunk: None,
 };
