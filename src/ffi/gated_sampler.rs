@@ -26,12 +26,15 @@
 //!    ready to run (state `R` in `/proc/self/task/TID/stat`), not asleep.
 //!    If so, it runs Python code or a C function called with the GIL (or
 //!    waits for a CPU to do so): we send SIGPROF to it alone
-//!    (`rt_tgsigqueueinfo`, carrying our slot and generation) and wait,
-//!    still holding the mutex, until its handler has run. It cannot release
-//!    the GIL meanwhile (`drop_gil` waits for the mutex, and a futex wait in
-//!    `pthread_mutex_lock` is resumed by glibc after a handler), so the
-//!    signal can never be pending when it enters a blocking call that
-//!    follows a GIL release: that race is closed, not just made rare.
+//!    (`rt_tgsigqueueinfo`, carrying our slot and generation) and leave the
+//!    mutex locked: its handler unlocks it once it has sampled. Until then
+//!    it cannot release the GIL (`drop_gil` waits for the mutex, and a futex
+//!    wait in `pthread_mutex_lock` is resumed by glibc after a handler), so
+//!    the signal can never be pending when it enters a blocking call that
+//!    follows a GIL release: that race is closed, not just made rare. The
+//!    sampling thread does not wait for the handler (under CPU contention
+//!    that round trip cost most samples); it skips its ticks until the
+//!    handler has run.
 //! 4. If it holds the GIL but sleeps, it is a C function blocked with the
 //!    GIL held: nothing is sent, nothing recorded; the next sample's weight
 //!    (the time since the previous one) carries this interval.
@@ -69,9 +72,10 @@ const SLOT_COUNT: usize = 256;
 /// generation, so that a SIGPROF the program queues itself is not taken
 /// for one of ours.
 const SIGNAL_MAGIC: usize = 0x5059;
-/// How long the sampling thread waits, holding the GIL's mutex, for the
-/// handler to run. A running thread takes a signal within microseconds; a
-/// preempted one when the scheduler gives it a CPU again.
+/// How long a signal may keep the GIL's mutex before the sampling thread
+/// unlocks it itself (the program replaced our handler after we looked).
+/// A running thread takes a signal within microseconds; a preempted one
+/// when the scheduler gives it a CPU again.
 const DELIVERY_TIMEOUT: Duration = Duration::from_millis(50);
 
 struct Slot {
@@ -84,9 +88,13 @@ struct Slot {
     trampoline: AtomicUsize,
     /// The user's `fn(&mut T)`.
     tick: AtomicUsize,
-    /// Signals of this slot handled so far (whatever the handler did); a
-    /// futex word the sampling thread waits on.
-    handled: AtomicU32,
+    /// The GIL's mutex, locked by the sampling thread and handed to the
+    /// handler of the signal it sent: whoever takes it from here (the
+    /// handler, or the sampling thread once the signal is overdue) unlocks
+    /// it. Null when no signal is outstanding.
+    handed_mutex: AtomicPtr<libc::pthread_mutex_t>,
+    /// When the outstanding signal was sent (monotonic ns).
+    sent_ns: AtomicU64,
     /// Thread ids: the profiled thread's and its sampling thread's (for
     /// [`TICK_THREAD`]).
     profiled_tid: AtomicI64,
@@ -102,7 +110,8 @@ const EMPTY_SLOT: Slot = Slot {
     state: AtomicPtr::new(std::ptr::null_mut()),
     trampoline: AtomicUsize::new(0),
     tick: AtomicUsize::new(0),
-    handled: AtomicU32::new(0),
+    handed_mutex: AtomicPtr::new(std::ptr::null_mut()),
+    sent_ns: AtomicU64::new(0),
     profiled_tid: AtomicI64::new(0),
     sampling_tid: AtomicI64::new(0),
 };
@@ -138,19 +147,27 @@ extern "C" fn on_signal(
                 let index = value & 0xffff;
                 if let Some(slot) = SLOTS.get(index) {
                     dispatch(slot, ((value >> 16) & 0xffff_ffff) as u32, true);
-                    slot.handled.fetch_add(1, SeqCst);
-                    // Wakes the sampling thread (a system call, signal safe).
-                    libc::syscall(
-                        libc::SYS_futex,
-                        slot.handled.as_ptr(),
-                        libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                        1,
-                    );
+                    release_handed_mutex(slot);
                 }
             }
         }
         *libc::__errno_location() = errno;
     }
+}
+
+/// Unlocks the GIL's mutex if the sampling thread handed it over and nobody
+/// took it yet. glibc's default mutex may be unlocked by another thread
+/// than the one that locked it, and its unlock is a few atomic operations
+/// and at most one `futex` wake: signal safe in practice. If the profiled
+/// thread was itself waiting for that mutex (in `drop_gil`), glibc's lock
+/// loop tries again once the handler returns.
+unsafe fn release_handed_mutex(slot: &Slot) -> bool {
+    let mutex = slot.handed_mutex.swap(std::ptr::null_mut(), SeqCst);
+    if mutex.is_null() {
+        return false;
+    }
+    libc::pthread_mutex_unlock(mutex);
+    true
 }
 
 /// Runs the slot's tick if it is still the generation asked for, and no
@@ -211,11 +228,11 @@ pub fn handler_replaced() -> bool {
 /// What the sampling thread did, interval by interval.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GateCounts {
-    /// Samples taken on the profiled thread itself: by the handler of a
-    /// signal sent while it held the GIL on a CPU (2.7 and 3.6: by a
-    /// pending call at a bytecode boundary).
+    /// Samples asked of the profiled thread itself: signals sent while it
+    /// held the GIL and could run (2.7 and 3.6: pending calls run at a
+    /// bytecode boundary).
     pub on_thread: u64,
-    /// Signals whose handler had not run within the timeout.
+    /// Signals whose handler had not run within [`DELIVERY_TIMEOUT`].
     pub late: u64,
     /// Samples read by the sampling thread while the profiled thread did
     /// not hold the GIL.
@@ -707,6 +724,7 @@ fn sampling_loop(target: Target, shared: &Shared) {
     let mutex = unsafe { std::ptr::addr_of_mut!((*gil).mutex) };
     let stat_path = std::ffi::CString::new(format!("/proc/self/task/{}/stat", target.tid))
         .expect("no NUL in a path made of digits");
+    let value = SIGNAL_MAGIC << 48 | (target.generation as usize) << 16 | target.slot;
     let mut next = Instant::now() + target.interval;
     while !shared.stop.load(SeqCst) {
         let now = Instant::now();
@@ -716,6 +734,11 @@ fn sampling_loop(target: Target, shared: &Shared) {
         next = (next + target.interval).max(Instant::now());
         if shared.stop.load(SeqCst) {
             break;
+        }
+        if outstanding(slot, &shared.counters) {
+            // The last signal's handler has not run yet (the thread waits
+            // for a CPU): its sample is still to come.
+            continue;
         }
         unsafe {
             libc::pthread_mutex_lock(mutex);
@@ -729,17 +752,28 @@ fn sampling_loop(target: Target, shared: &Shared) {
                 // Cannot take the GIL before we unlock: its frames stand still.
                 dispatch(slot, target.generation, false);
                 shared.counters.read_while_blocked.fetch_add(1, SeqCst);
-            } else if runnable(&stat_path) {
-                if signal_and_wait(slot, &target) {
+            } else if runnable(&stat_path) && !handler_replaced() {
+                // The handler unlocks the mutex once it has sampled: until
+                // then the thread cannot give up the GIL and block with our
+                // signal pending.
+                slot.sent_ns.store(super::stack::monotonic_ns(), SeqCst);
+                slot.handed_mutex.store(mutex, SeqCst);
+                if send_queued_signal(target.tid, value).is_ok() {
                     shared.counters.on_thread.fetch_add(1, SeqCst);
-                } else {
-                    shared.counters.late.fetch_add(1, SeqCst);
+                    continue;
                 }
+                release_handed_mutex(slot);
+                shared.counters.late.fetch_add(1, SeqCst);
+                continue;
             } else {
                 shared.counters.deferred.fetch_add(1, SeqCst);
             }
             libc::pthread_mutex_unlock(mutex);
         }
+    }
+    // Stopping: a signal still on its way must not keep the GIL's mutex.
+    while outstanding(slot, &shared.counters) {
+        std::thread::sleep(Duration::from_micros(100));
     }
 }
 
@@ -773,36 +807,22 @@ fn state_is_runnable(stat: &[u8]) -> bool {
     }
 }
 
-/// Queues our signal to the profiled thread and waits until its handler
-/// has run; false if it did not within [`DELIVERY_TIMEOUT`].
-fn signal_and_wait(slot: &Slot, target: &Target) -> bool {
-    let before = slot.handled.load(SeqCst);
-    let value = SIGNAL_MAGIC << 48 | (target.generation as usize) << 16 | target.slot;
-    if send_queued_signal(target.tid, value).is_err() {
+/// Whether a signal sent earlier still holds the GIL's mutex. One overdue
+/// by [`DELIVERY_TIMEOUT`] (the program replaced our SIGPROF handler after
+/// we looked, or the thread is gone) is given up: the mutex is unlocked
+/// here, and counted as late.
+fn outstanding(slot: &Slot, counters: &Counters) -> bool {
+    if slot.handed_mutex.load(SeqCst).is_null() {
         return false;
     }
-    let deadline = Instant::now() + DELIVERY_TIMEOUT;
-    while slot.handled.load(SeqCst) == before {
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-            return false;
-        };
-        // Sleeps until the handler's wake (or the word already changed):
-        // the profiled thread may need this CPU to take the signal.
-        let timeout = libc::timespec {
-            tv_sec: left.as_secs() as libc::time_t,
-            tv_nsec: left.subsec_nanos() as libc::c_long,
-        };
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                slot.handled.as_ptr(),
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                before,
-                &timeout as *const libc::timespec,
-            );
-        }
+    let waited = super::stack::monotonic_ns().saturating_sub(slot.sent_ns.load(SeqCst));
+    if waited < DELIVERY_TIMEOUT.as_nanos() as u64 {
+        return true;
     }
-    true
+    if unsafe { release_handed_mutex(slot) } {
+        counters.late.fetch_add(1, SeqCst);
+    }
+    false
 }
 
 /// The kernel's `siginfo_t` for a queued signal (x86-64 and aarch64): what

@@ -111,6 +111,10 @@ const DATASTACK_CHUNK: usize = 232;
 const INTERP_GIL: usize = 16;
 /// `offsetof(PyThreadState, interp)`.
 const TSTATE_INTERP: usize = 16;
+/// `offsetof(PyInterpreterState, _gil)`: the GIL an interpreter owns
+/// (`ceval.gil` points to it, or to the main interpreter's); the debug
+/// table gives the GIL's fields from the interpreter state's start.
+const INTERP_OWN_GIL: usize = 7752;
 
 /// `_Py_DebugOffsets` (Include/internal/pycore_runtime.h), up to the
 /// groups we check: every field is a `uint64_t` offset (or size).
@@ -215,13 +219,14 @@ const DEBUG_OFFSETS: &[DebugOffsetCheck] = &[
     check!(thread_state.current_frame, CURRENT_FRAME),
     check!(thread_state.datastack_chunk, DATASTACK_CHUNK),
     check!(interpreter_state.ceval_gil, INTERP_GIL),
+    check!(interpreter_state.gil_runtime_state, INTERP_OWN_GIL),
     check!(
         interpreter_state.gil_runtime_state_locked,
-        offset_of!(GilRuntimeState, locked)
+        INTERP_OWN_GIL + offset_of!(GilRuntimeState, locked)
     ),
     check!(
         interpreter_state.gil_runtime_state_holder,
-        offset_of!(GilRuntimeState, last_holder)
+        INTERP_OWN_GIL + offset_of!(GilRuntimeState, last_holder)
     ),
     check!(
         interpreter_frame.previous,
@@ -291,6 +296,7 @@ pub const LAYOUT: Layout = Layout {
 pub const OFFSETS: &[(&str, usize)] = &[
     ("PyThreadState.interp", TSTATE_INTERP),
     ("PyInterpreterState.ceval.gil", INTERP_GIL),
+    ("PyInterpreterState._gil", INTERP_OWN_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
     ("_PyStackChunk.previous", 0),
     ("_PyStackChunk.size", 8),
