@@ -3,10 +3,28 @@
 //! and C call; it hands each event to a plain Rust function together with
 //! the thread's state, so the sampler can read the clock and, rarely, walk
 //! the stack. No Python-level callback is involved.
+//!
+//! The program must not notice the hook: `sys.getprofile()` returns the
+//! object given to `PyEval_SetProfile`, and under plain python it is None.
+//! So no object is given (NULL, which `sys.getprofile()` shows as None), and
+//! the callback finds its state in a thread-local instead. A profile
+//! function belongs to one thread, and so does that thread-local, so
+//! profilers on several threads at once each see only their own.
+//!
+//! What this file may assume:
+//! - `install` and `uninstall` run on the profiled thread with the GIL held
+//!   (`ProfileHook` holds raw pointers, so it cannot leave the thread), and
+//!   CPython calls the callback on that thread with the GIL held.
+//! - Whether the program replaced the hook (`sys.setprofile`, cProfile, any
+//!   C extension calling `PyEval_SetProfile`, even to remove it) is read
+//!   from where CPython keeps the thread's profile function,
+//!   `PyThreadState.c_profilefunc` (`layout::Layout::tstate_profile_func`,
+//!   proven by the offset probe); `install` checks that CPython stored our
+//!   callback there before relying on it.
 
-use super::interpreter::PyRef;
 use super::py;
 use super::stack::ThreadStateRef;
+use std::cell::Cell;
 use std::os::raw::{c_char, c_int, c_void};
 
 type TraceFunc =
@@ -17,13 +35,18 @@ extern "C" {
 }
 
 const PYTRACE_CALL: c_int = 0;
-const PYTRACE_EXCEPTION: c_int = 1;
 const PYTRACE_RETURN: c_int = 3;
 const PYTRACE_C_CALL: c_int = 4;
 const PYTRACE_C_EXCEPTION: c_int = 5;
 const PYTRACE_C_RETURN: c_int = 6;
 
-const CAPSULE_NAME: &std::ffi::CStr = c"pyinstrument.setprofile";
+thread_local! {
+    /// The hook installed on this thread, as an `Installed<T>` of the `T`
+    /// its callback was compiled for, or null. Read on every profile event:
+    /// const-initialised and without a destructor, so reading it is a plain
+    /// load, valid at any point of the thread's life.
+    static ACTIVE: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+}
 
 /// What just happened on the profiled thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,13 +93,13 @@ impl Event {
 struct Installed<T> {
     state: Box<T>,
     on_event: fn(&mut T, &Event),
-    /// Set while uninstalling: the Python calls made then (which can run
-    /// the garbage collector and finalize generators) are not the program's.
+    /// Set while uninstalling: Python code run then (an audit hook of the
+    /// program's, on 3.8+) is not the program's.
     stopping: bool,
 }
 
 unsafe extern "C" fn profile_callback<T>(
-    obj: *mut py::PyObject,
+    _obj: *mut py::PyObject,
     _frame: *mut c_void,
     what: c_int,
     arg: *mut py::PyObject,
@@ -86,11 +109,14 @@ unsafe extern "C" fn profile_callback<T>(
         PYTRACE_RETURN => EventKind::Return,
         PYTRACE_C_CALL => EventKind::CCall,
         PYTRACE_C_RETURN | PYTRACE_C_EXCEPTION => EventKind::CReturn,
-        PYTRACE_EXCEPTION | _ => return 0,
+        // Nothing else (PyTrace_EXCEPTION, line and opcode events) says
+        // which frame is running.
+        _ => return 0,
     };
-    let installed = py::PyCapsule_GetPointer(obj, CAPSULE_NAME.as_ptr()) as *mut Installed<T>;
+    // Only `install` makes this callback the thread's profile function, and
+    // it makes ACTIVE an `Installed<T>` of the same `T` at the same time.
+    let installed = ACTIVE.with(Cell::get) as *mut Installed<T>;
     if installed.is_null() {
-        py::PyErr_Clear();
         return 0;
     }
     let installed = &mut *installed;
@@ -109,58 +135,70 @@ unsafe extern "C" fn profile_callback<T>(
 
 /// A profile function installed on one thread.
 pub struct ProfileHook<T: 'static> {
-    capsule: PyRef,
     installed: *mut Installed<T>,
+    /// This thread's `PyThreadState.c_profilefunc`.
+    profile_function: *const usize,
+    callback: TraceFunc,
 }
 
 impl<T: 'static> ProfileHook<T> {
-    /// Installs the hook on the calling thread, which holds the GIL.
+    /// Installs the hook on the calling thread, which holds the GIL. A hook
+    /// already installed on this thread is replaced (and its `uninstall`
+    /// says so).
     pub fn install(state: Box<T>, on_event: fn(&mut T, &Event)) -> Result<ProfileHook<T>, String> {
+        let callback: TraceFunc = profile_callback::<T>;
         let installed = Box::into_raw(Box::new(Installed {
             state,
             on_event,
             stopping: false,
         }));
+        // Set first: the first event may come as soon as CPython has the hook.
+        ACTIVE.with(|active| active.set(installed as *mut c_void));
         unsafe {
-            let capsule = py::PyCapsule_New(installed as *mut c_void, CAPSULE_NAME.as_ptr(), None);
-            let Some(capsule) = PyRef::from_owned(capsule) else {
-                py::PyErr_Clear();
-                drop(Box::from_raw(installed));
-                return Err("cannot create the profile hook".to_string());
-            };
-            PyEval_SetProfile(Some(profile_callback::<T>), capsule.as_ptr());
-            Ok(ProfileHook { capsule, installed })
+            let thread = py::PyThreadState_Get() as *const usize;
+            PyEval_SetProfile(Some(callback), std::ptr::null_mut());
+            match profile_function_slot(thread, callback as usize) {
+                Some(profile_function) => Ok(ProfileHook {
+                    installed,
+                    profile_function,
+                    callback,
+                }),
+                None => {
+                    // CPython did not take the hook (on 3.8+ an audit hook
+                    // can refuse it), or keeps it where we cannot check it.
+                    PyEval_SetProfile(None, std::ptr::null_mut());
+                    ACTIVE.with(|active| active.set(std::ptr::null_mut()));
+                    drop(Box::from_raw(installed));
+                    Err("cannot install the profile function (PyEval_SetProfile)".to_string())
+                }
+            }
         }
     }
 
     /// Removes the hook (from the thread that installed it) and returns the
-    /// state, and whether the program had replaced our hook in the meantime.
+    /// state, and whether the program had replaced our hook in the meantime
+    /// (then the program's profile function, if any, stays).
     pub fn uninstall(self) -> (Box<T>, bool) {
         unsafe {
             (*self.installed).stopping = true;
-            let replaced = !current_profile_object_is(self.capsule.as_ptr());
-            if !replaced {
+            let active = ACTIVE.with(Cell::get) == self.installed as *mut c_void;
+            let still_ours =
+                active && std::ptr::read_volatile(self.profile_function) == self.callback as usize;
+            if still_ours {
                 PyEval_SetProfile(None, std::ptr::null_mut());
             }
+            if active {
+                ACTIVE.with(|active| active.set(std::ptr::null_mut()));
+            }
             let installed = Box::from_raw(self.installed);
-            drop(self.capsule);
-            (installed.state, replaced)
+            (installed.state, !still_ours)
         }
     }
 }
 
-/// Whether `sys.getprofile()` is `obj`.
-unsafe fn current_profile_object_is(obj: *mut py::PyObject) -> bool {
-    let getprofile = py::PySys_GetObject(c"getprofile".as_ptr() as *mut c_char);
-    if getprofile.is_null() {
-        return true;
-    }
-    let current = py::PyObject_CallObject(getprofile, std::ptr::null_mut());
-    if current.is_null() {
-        py::PyErr_Clear();
-        return true;
-    }
-    let same = current == obj;
-    py::Py_DECREF(current);
-    same
+/// This thread's `c_profilefunc`, if it holds `callback` as it must right
+/// after `PyEval_SetProfile(callback, ...)`.
+unsafe fn profile_function_slot(thread: *const usize, callback: usize) -> Option<*const usize> {
+    let word = (thread as *const u8).add(super::layout::LAYOUT.tstate_profile_func) as *const usize;
+    (std::ptr::read_volatile(word) == callback).then_some(word)
 }

@@ -161,6 +161,10 @@ pub struct Layout {
     /// the profiled thread holds it (`ffi::gated_sampler`). None on 2.7 and
     /// 3.6, whose GIL is private to ceval.c.
     pub gil: Option<GilLocation>,
+    /// `PyThreadState.c_profilefunc`: the thread's C-level profile function,
+    /// which `ffi::setprofile` reads to tell whether the program replaced
+    /// its hook.
+    pub tstate_profile_func: usize,
     /// 3.13+: what the running interpreter's `_Py_DebugOffsets` (at the
     /// start of `_PyRuntime`) must say for this layout to be the one it
     /// uses; checked before signal mode starts (`ffi::gated_sampler`).

@@ -51,6 +51,9 @@ pub struct PyStringObject {
     pub ob_sval: [u8; 1],
 }
 
+/// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
+const TSTATE_PROFILE_FUNC: usize = 40;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[offset_of!(PyThreadState, frame)],
@@ -77,6 +80,7 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: 0,
     state_ready_bit: None,
     gil: None,
+    tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     bytes_str: Some(BytesStr {
         size: offset_of!(PyStringObject, ob_size),
@@ -86,6 +90,7 @@ pub const LAYOUT: Layout = Layout {
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.frame", LAYOUT.tstate_to_frame[0]),

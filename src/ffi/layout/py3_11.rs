@@ -115,6 +115,9 @@ const DATASTACK_CHUNK: usize = 296;
 /// number and proven by the probe.
 const RUNTIME_GIL: usize = 360;
 
+/// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
+const TSTATE_PROFILE_FUNC: usize = 64;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[CFRAME, CURRENT_FRAME],
@@ -143,11 +146,13 @@ pub const LAYOUT: Layout = Layout {
         runtime_gil: RUNTIME_GIL,
     }),
     bytes_str: None,
+    tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     datastack_chunk: Some(DATASTACK_CHUNK),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
     ("_PyStackChunk.previous", 0),

@@ -116,6 +116,9 @@ const INTERP_GIL: usize = 384;
 /// `offsetof(PyThreadState, interp)`.
 const TSTATE_INTERP: usize = 16;
 
+/// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
+const TSTATE_PROFILE_FUNC: usize = 64;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[CFRAME, CURRENT_FRAME],
@@ -145,11 +148,13 @@ pub const LAYOUT: Layout = Layout {
         interp_gil: INTERP_GIL,
     }),
     bytes_str: None,
+    tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     datastack_chunk: Some(DATASTACK_CHUNK),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("PyThreadState.interp", TSTATE_INTERP),
     ("PyInterpreterState.ceval.gil", INTERP_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),

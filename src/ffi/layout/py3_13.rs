@@ -260,6 +260,9 @@ const DEBUG_OFFSETS: &[DebugOffsetCheck] = &[
     check!(unicode_object.asciiobject_size, size_of::<PyASCIIObject>()),
 ];
 
+/// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
+const TSTATE_PROFILE_FUNC: usize = 80;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[CURRENT_FRAME],
@@ -289,11 +292,13 @@ pub const LAYOUT: Layout = Layout {
         interp_gil: INTERP_GIL,
     }),
     bytes_str: None,
+    tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: DEBUG_OFFSETS,
     datastack_chunk: Some(DATASTACK_CHUNK),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("PyThreadState.interp", TSTATE_INTERP),
     ("PyInterpreterState.ceval.gil", INTERP_GIL),
     ("PyInterpreterState._gil", INTERP_OWN_GIL),

@@ -62,6 +62,9 @@ pub struct PyCompactUnicodeObject {
     pub wstr_length: isize,
 }
 
+/// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
+const TSTATE_PROFILE_FUNC: usize = 48;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[offset_of!(PyThreadState, frame)],
@@ -87,12 +90,14 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
     gil: None,
+    tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     bytes_str: None,
     datastack_chunk: None,
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.frame", LAYOUT.tstate_to_frame[0]),

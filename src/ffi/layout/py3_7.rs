@@ -67,6 +67,9 @@ pub struct PyCompactUnicodeObject {
 /// number and proven by the probe.
 const RUNTIME_GIL: usize = 1264;
 
+/// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
+const TSTATE_PROFILE_FUNC: usize = 56;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[offset_of!(PyThreadState, frame)],
@@ -95,11 +98,13 @@ pub const LAYOUT: Layout = Layout {
         runtime_gil: RUNTIME_GIL,
     }),
     bytes_str: None,
+    tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     datastack_chunk: None,
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),

@@ -69,6 +69,9 @@ pub struct PyCompactUnicodeObject {
 /// number and proven by the probe.
 const RUNTIME_GIL: usize = 352;
 
+/// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
+const TSTATE_PROFILE_FUNC: usize = 56;
+
 pub const LAYOUT: Layout = Layout {
     ob_type: offset_of!(PyObject, ob_type),
     tstate_to_frame: &[offset_of!(PyThreadState, frame)],
@@ -97,11 +100,13 @@ pub const LAYOUT: Layout = Layout {
         runtime_gil: RUNTIME_GIL,
     }),
     bytes_str: None,
+    tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     datastack_chunk: None,
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
     // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
     ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
