@@ -1,7 +1,14 @@
-//! Command-line parsing: `parse(&[String]) -> Result<Command, CliError>`.
+//! Command-line parsing: `parse(&[OsString]) -> Result<Command, CliError>`.
 //!
 //! Pure: no I/O, no Python, no environment. `main.rs` prints errors and help
 //! and picks exit statuses; this module only decides what was asked for.
+//!
+//! Arguments stay the bytes they were given (`OsString`) wherever they are
+//! passed on: the program's arguments, the script path, the module name,
+//! `-o` and `--load` files. None of them need be UTF-8, and python hands
+//! them to the program exactly (decoded with surrogateescape on 3.x, as
+//! bytes on 2.7). Only option names and the values of `-r` and
+//! `--interval` are text.
 //!
 //! The behaviour copies optparse as the original pyinstrument uses it
 //! (`disable_interspersed_args`): options come first, and the first
@@ -15,9 +22,13 @@
 //!    and reports errors in optparse's wording. It emits every option in one
 //!    canonical spelling (`--name` or `-m`, each value as its own argument).
 //! 2. getopts parses that canonical list against the same `OPTIONS` table, and
-//!    `build` turns its matches into a `Command`, validating values.
+//!    `build` turns its matches into a `Command`, validating values. getopts
+//!    takes UTF-8 only, so it sees each option value as its index in the
+//!    list of values `scan` kept aside.
 
 use getopts::{HasArg, Matches, Occur, Options};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +42,8 @@ pub enum Command {
 /// The program to profile.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    Script { path: String, args: Vec<String> },
-    Module { name: String, args: Vec<String> },
+    Script { path: OsString, args: Vec<OsString> },
+    Module { name: OsString, args: Vec<OsString> },
 }
 
 /// How samples are taken.
@@ -49,7 +60,7 @@ pub struct OutputOptions {
     /// `None`: decide later (from the `-o` extension, else text).
     pub renderer: Option<String>,
     /// `-o/--outfile`, as given; the runner resolves it.
-    pub outfile: Option<String>,
+    pub outfile: Option<OsString>,
     /// `--unicode` / `--no-unicode` (the later one wins); `None`: detect.
     pub unicode: Option<bool>,
     /// `--color` / `--no-color` (the later one wins); `None`: detect.
@@ -70,7 +81,7 @@ pub struct RunOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadOptions {
     /// The saved JSON profile to render again.
-    pub path: String,
+    pub path: OsString,
     pub output: OutputOptions,
 }
 
@@ -251,8 +262,7 @@ const OPTIONS: &[Spec] = &[
         short: "",
         long: "show-all",
         metavar: "",
-        help: "show the whole call tree from its root, without pruning \
-               short calls",
+        help: "show every call of the tree, without pruning short ones",
     },
 ];
 
@@ -268,13 +278,17 @@ fn usage(msg: impl Into<String>) -> CliError {
 }
 
 /// Parse the arguments after argv[0].
-pub fn parse(args: &[String]) -> Result<Command, CliError> {
+pub fn parse(args: &[OsString]) -> Result<Command, CliError> {
     if args.is_empty() {
         return Err(CliError::NoArguments);
     }
-    let (options, target) = match scan(args)? {
+    let (options, values, target) = match scan(args)? {
         Scan::Early(command) => return Ok(command),
-        Scan::Split { options, target } => (options, target),
+        Scan::Split {
+            options,
+            values,
+            target,
+        } => (options, values, target),
     };
     let matches = getopts_table()
         .parse(&options)
@@ -286,45 +300,56 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
         "scan left free arguments: {:?}",
         matches.free
     );
-    build(&matches, target)
+    build(&Found { matches, values }, target)
 }
 
 enum Scan {
     /// `-h` or `--version`: optparse acts on them as soon as it meets them.
     Early(Command),
-    /// The options in canonical spelling, and the program if one was named.
+    /// The options in canonical spelling, each value replaced by its index
+    /// in `values`; and the program if one was named.
     Split {
         options: Vec<String>,
+        values: Vec<OsString>,
         target: Option<Target>,
     },
 }
 
 /// Walk the arguments as optparse does, stopping at the script, at `--`, or
 /// after `-m MODULE`. Errors come out in the order optparse would meet them.
-fn scan(args: &[String]) -> Result<Scan, CliError> {
+fn scan(args: &[OsString]) -> Result<Scan, CliError> {
     let mut options = Vec::new();
+    let mut values: Vec<OsString> = Vec::new();
     let mut i = 0;
     while i < args.len() {
-        let arg = args[i].as_str();
-        if arg == "--" {
+        let arg = args[i].as_bytes();
+        if arg == b"--" {
             return Ok(Scan::Split {
                 options,
+                values,
                 target: script_target(&args[i + 1..])?,
             });
         }
-        if arg == "-" || !arg.starts_with('-') {
+        if arg == b"-" || !arg.starts_with(b"-") {
             return Ok(Scan::Split {
                 options,
+                values,
                 target: script_target(&args[i..])?,
             });
         }
 
         // The options in this argument, each with its value if it takes one.
-        let mut found: Vec<(&'static Spec, Option<String>)> = Vec::new();
-        if let Some(body) = arg.strip_prefix("--") {
-            let (name, inline) = match body.split_once('=') {
-                Some((name, value)) => (name, Some(value.to_string())),
+        let mut found: Vec<(&'static Spec, Option<OsString>)> = Vec::new();
+        if let Some(body) = arg.strip_prefix(b"--") {
+            let (name, inline) = match body.iter().position(|&b| b == b'=') {
+                Some(at) => (&body[..at], Some(bytes_arg(&body[at + 1..]))),
                 None => (body, None),
+            };
+            let Ok(name) = std::str::from_utf8(name) else {
+                return Err(usage(format!(
+                    "no such option: --{}",
+                    String::from_utf8_lossy(name)
+                )));
             };
             let long = resolve_long(
                 name,
@@ -349,10 +374,14 @@ fn scan(args: &[String]) -> Result<Scan, CliError> {
             }
         } else {
             // A cluster of short options: `-h`, `-oFILE`, `-ho FILE`. An
-            // option that takes a value swallows the rest of the cluster, or
-            // else the next argument (even one starting with '-').
+            // option that takes a value swallows the rest of the cluster
+            // (whatever its bytes), or else the next argument (even one
+            // starting with '-'). Option letters are the cluster's UTF-8
+            // start; a byte that is not UTF-8 is no option.
             let body = &arg[1..];
-            for (at, ch) in body.char_indices() {
+            let letters = body.utf8_chunks().next().map_or("", |c| c.valid());
+            let mut swallowed = false;
+            for (at, ch) in letters.char_indices() {
                 let spec = OPTIONS
                     .iter()
                     .find(|s| s.short.starts_with(ch) && s.short.len() == ch.len_utf8())
@@ -367,7 +396,7 @@ fn scan(args: &[String]) -> Result<Scan, CliError> {
                 }
                 let rest = &body[at + ch.len_utf8()..];
                 let value = if !rest.is_empty() {
-                    rest.to_string()
+                    bytes_arg(rest)
                 } else {
                     i += 1;
                     args.get(i)
@@ -375,7 +404,14 @@ fn scan(args: &[String]) -> Result<Scan, CliError> {
                         .ok_or_else(|| requires_argument(&format!("-{ch}")))?
                 };
                 found.push((spec, Some(value)));
+                swallowed = true;
                 break;
+            }
+            if !swallowed && letters.len() < body.len() {
+                return Err(usage(format!(
+                    "no such option: -{}",
+                    char::REPLACEMENT_CHARACTER
+                )));
             }
         }
 
@@ -385,6 +421,8 @@ fn scan(args: &[String]) -> Result<Scan, CliError> {
             }
             options.push(spec.canonical());
             if let Some(value) = value {
+                options.push(values.len().to_string());
+                values.push(value.clone());
                 if spec.key() == "m" {
                     // Like `python -m`: the module name ends our options and
                     // everything after it is the module's.
@@ -392,24 +430,76 @@ fn scan(args: &[String]) -> Result<Scan, CliError> {
                         return Err(usage("-m option requires a module name"));
                     }
                     let target = Target::Module {
-                        name: value.clone(),
+                        name: value,
                         args: args[i + 1..].to_vec(),
                     };
-                    options.push(value);
                     return Ok(Scan::Split {
                         options,
+                        values,
                         target: Some(target),
                     });
                 }
-                options.push(value);
             }
         }
         i += 1;
     }
     Ok(Scan::Split {
         options,
+        values,
         target: None,
     })
+}
+
+fn bytes_arg(bytes: &[u8]) -> OsString {
+    OsString::from_vec(bytes.to_vec())
+}
+
+/// getopts' matches, and the option values they stand for.
+struct Found {
+    matches: Matches,
+    values: Vec<OsString>,
+}
+
+impl Found {
+    fn value(&self, index: &str) -> OsString {
+        // `scan` gave getopts each value as its index in `values`.
+        index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| self.values.get(i))
+            .cloned()
+            .unwrap_or_else(|| panic!("cli: {index:?} is not the index of a value"))
+    }
+
+    /// Every value of option `key`, in order.
+    fn all(&self, key: &str) -> Vec<OsString> {
+        self.matches
+            .opt_strs(key)
+            .iter()
+            .map(|i| self.value(i))
+            .collect()
+    }
+
+    /// Every value of option `key`, each with its position.
+    fn all_with_positions(&self, key: &str) -> Vec<(usize, OsString)> {
+        self.matches
+            .opt_strs_pos(key)
+            .into_iter()
+            .map(|(pos, i)| (pos, self.value(&i)))
+            .collect()
+    }
+
+    fn last(&self, key: &str) -> Option<OsString> {
+        self.all(key).pop()
+    }
+}
+
+/// A value that must be text (a renderer name, a number): the text, or the
+/// value as it will be quoted in the error message.
+fn text_value(value: &OsStr) -> Result<&str, String> {
+    value
+        .to_str()
+        .ok_or_else(|| value.to_string_lossy().into_owned())
 }
 
 /// The options optparse acts on (and exits) as soon as it meets them.
@@ -422,7 +512,7 @@ fn early_exit(spec: &Spec) -> Option<Command> {
 }
 
 /// `rest` starts at the script path (or is empty: no script).
-fn script_target(rest: &[String]) -> Result<Option<Target>, CliError> {
+fn script_target(rest: &[OsString]) -> Result<Option<Target>, CliError> {
     match rest.split_first() {
         None => Ok(None),
         Some((path, _)) if path == "-" => Err(usage(
@@ -479,17 +569,20 @@ fn getopts_table() -> Options {
     opts
 }
 
-fn build(m: &Matches, target: Option<Target>) -> Result<Command, CliError> {
-    let output = output_options(m)?;
-    let load = m.opt_strs("load").pop();
+fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
+    let m = &found.matches;
+    let output = output_options(found)?;
+    let load = found.last("load");
 
     let mut interval = DEFAULT_INTERVAL;
-    for text in m.opt_strs("interval") {
-        interval = match text.trim().parse::<f64>() {
-            Ok(value) if value.is_finite() && value > 0.0 => value,
+    for value in found.all("interval") {
+        let number = text_value(&value).map(|text| text.trim().parse::<f64>());
+        interval = match number {
+            Ok(Ok(value)) if value.is_finite() && value > 0.0 => value,
             _ => {
                 return Err(usage(format!(
-                    "--interval must be a positive number of seconds, got '{text}'"
+                    "--interval must be a positive number of seconds, got '{}'",
+                    value.to_string_lossy()
                 )))
             }
         };
@@ -515,16 +608,23 @@ fn build(m: &Matches, target: Option<Target>) -> Result<Command, CliError> {
     }
 }
 
-fn output_options(m: &Matches) -> Result<OutputOptions, CliError> {
-    let mut renderers: Vec<(usize, String)> = m.opt_strs_pos("renderer");
-    for (_, name) in &renderers {
-        if !RENDERERS.contains(&name.as_str()) {
-            let choices: Vec<String> = RENDERERS.iter().map(|r| format!("'{r}'")).collect();
-            return Err(usage(format!(
-                "option -r/--renderer: invalid choice: '{name}' (choose from {})",
-                choices.join(", ")
-            )));
-        }
+fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
+    let m = &found.matches;
+    let mut renderers: Vec<(usize, String)> = Vec::new();
+    for (pos, value) in found.all_with_positions("renderer") {
+        let name = match text_value(&value) {
+            Ok(name) if RENDERERS.contains(&name) => {
+                renderers.push((pos, name.to_string()));
+                continue;
+            }
+            Ok(name) => name.to_string(),
+            Err(shown) => shown,
+        };
+        let choices: Vec<String> = RENDERERS.iter().map(|r| format!("'{r}'")).collect();
+        return Err(usage(format!(
+            "option -r/--renderer: invalid choice: '{name}' (choose from {})",
+            choices.join(", ")
+        )));
     }
     renderers.extend(
         m.opt_positions("html")
@@ -534,7 +634,7 @@ fn output_options(m: &Matches) -> Result<OutputOptions, CliError> {
 
     Ok(OutputOptions {
         renderer: last_by_position(renderers),
-        outfile: m.opt_strs("outfile").pop(),
+        outfile: found.last("outfile"),
         unicode: last_switch(m, "unicode", "no-unicode"),
         color: last_switch(m, "color", "no-color"),
         show_all: m.opt_present("show-all"),
@@ -620,8 +720,20 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    /// A value known to be UTF-8, to compare with a literal.
+    fn text(value: &OsStr) -> &str {
+        value.to_str().expect("UTF-8")
+    }
+
+    /// Arguments given as bytes (not necessarily UTF-8).
+    fn raw(list: &[&[u8]]) -> Vec<OsString> {
+        list.iter()
+            .map(|b| OsString::from_vec(b.to_vec()))
+            .collect()
     }
 
     fn parse_ok(list: &[&str]) -> Command {
@@ -651,14 +763,14 @@ mod tests {
 
     fn script(path: &str, rest: &[&str]) -> Target {
         Target::Script {
-            path: path.to_string(),
+            path: path.into(),
             args: args(rest),
         }
     }
 
     fn module(name: &str, rest: &[&str]) -> Target {
         Target::Module {
-            name: name.to_string(),
+            name: name.into(),
             args: args(rest),
         }
     }
@@ -921,7 +1033,11 @@ mod tests {
             &["--o", "out.html", "s.py"],
         ] {
             let r = run(list);
-            assert_eq!(r.output.outfile.as_deref(), Some("out.html"), "{list:?}");
+            assert_eq!(
+                r.output.outfile.as_deref().map(text),
+                Some("out.html"),
+                "{list:?}"
+            );
             assert_eq!(
                 r.output.renderer, None,
                 "{list:?}: renderer is decided later"
@@ -935,20 +1051,35 @@ mod tests {
         // As optparse: the next argument is the value even if it looks like an
         // option, and '=' after the first one is part of the value.
         assert_eq!(
-            output(&["-o", "-x.txt", "s.py"]).outfile.as_deref(),
+            output(&["-o", "-x.txt", "s.py"])
+                .outfile
+                .as_deref()
+                .map(text),
             Some("-x.txt")
         );
         assert_eq!(
-            output(&["-o", "--html", "s.py"]).outfile.as_deref(),
+            output(&["-o", "--html", "s.py"])
+                .outfile
+                .as_deref()
+                .map(text),
             Some("--html")
         );
         assert_eq!(
-            output(&["--outfile=a=b", "s.py"]).outfile.as_deref(),
+            output(&["--outfile=a=b", "s.py"])
+                .outfile
+                .as_deref()
+                .map(text),
             Some("a=b")
         );
-        assert_eq!(output(&["--outfile=", "s.py"]).outfile.as_deref(), Some(""));
         assert_eq!(
-            output(&["-o", "a", "-o", "b", "s.py"]).outfile.as_deref(),
+            output(&["--outfile=", "s.py"]).outfile.as_deref().map(text),
+            Some("")
+        );
+        assert_eq!(
+            output(&["-o", "a", "-o", "b", "s.py"])
+                .outfile
+                .as_deref()
+                .map(text),
             Some("b")
         );
     }
@@ -1061,7 +1192,7 @@ mod tests {
     #[test]
     fn load_spellings() {
         let expected = Command::Load(LoadOptions {
-            path: "prof.json".to_string(),
+            path: "prof.json".into(),
             output: OutputOptions::default(),
         });
         for list in [
@@ -1090,7 +1221,7 @@ mod tests {
         };
         assert_eq!(load.path, "p.json");
         assert_eq!(load.output.renderer.as_deref(), Some("html"));
-        assert_eq!(load.output.outfile.as_deref(), Some("p.html"));
+        assert_eq!(load.output.outfile.as_deref().map(text), Some("p.html"));
         assert_eq!(load.output.color, Some(false));
         assert!(load.output.show_all);
     }
@@ -1162,9 +1293,107 @@ mod tests {
     fn short_clusters() {
         // A value-taking option swallows the rest of its cluster.
         assert!(usage_err(&["-ro", "s.py"]).contains("invalid choice: 'o'"));
-        assert_eq!(output(&["-otext", "s.py"]).outfile.as_deref(), Some("text"));
+        assert_eq!(
+            output(&["-otext", "s.py"]).outfile.as_deref().map(text),
+            Some("text")
+        );
         // An unknown letter is reported before a later -h.
         assert_eq!(usage_err(&["-xh"]), "no such option: -x");
+    }
+
+    // --- arguments that are not UTF-8 --------------------------------------
+
+    fn run_raw(list: &[&[u8]]) -> RunOptions {
+        match parse(&raw(list)) {
+            Ok(Command::Run(run)) => run,
+            other => panic!("{list:?} should be Run, got {other:?}"),
+        }
+    }
+
+    fn usage_err_raw(list: &[&[u8]]) -> String {
+        match parse(&raw(list)) {
+            Err(CliError::Usage(msg)) => msg,
+            other => panic!("{list:?} should be a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bytes_reach_the_program_untouched() {
+        let r = run_raw(&[b"s\xff.py", b"\xff\xfe", b"caf\xe9", b"-o"]);
+        assert_eq!(
+            r.target,
+            Target::Script {
+                path: raw(&[b"s\xff.py"]).remove(0),
+                args: raw(&[b"\xff\xfe", b"caf\xe9", b"-o"]),
+            }
+        );
+        let r = run_raw(&[b"--", b"-\xff.py", b"\xfe"]);
+        assert_eq!(
+            r.target,
+            Target::Script {
+                path: raw(&[b"-\xff.py"]).remove(0),
+                args: raw(&[b"\xfe"]),
+            }
+        );
+        for list in [
+            &[&b"-m"[..], b"mod\xff", b"\xfe"][..],
+            &[b"-mmod\xff", b"\xfe"],
+        ] {
+            assert_eq!(
+                run_raw(list).target,
+                Target::Module {
+                    name: raw(&[b"mod\xff"]).remove(0),
+                    args: raw(&[b"\xfe"]),
+                },
+                "{list:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_names_in_options_keep_their_bytes() {
+        let name = raw(&[b"r\xe9port.txt"]).remove(0);
+        for list in [
+            &[&b"-o"[..], b"r\xe9port.txt", b"s.py"][..],
+            &[b"-or\xe9port.txt", b"s.py"],
+            &[b"--outfile=r\xe9port.txt", b"s.py"],
+            &[b"--out", b"r\xe9port.txt", b"s.py"],
+            &[b"--html", b"-o", b"x", b"-o", b"r\xe9port.txt", b"s.py"],
+        ] {
+            let r = run_raw(list);
+            assert_eq!(r.output.outfile.as_ref(), Some(&name), "{list:?}");
+            assert_eq!(r.target, script("s.py", &[]), "{list:?}");
+        }
+        let Ok(Command::Load(load)) = parse(&raw(&[b"--load=p\xff.json", b"-o", b"\xfe"])) else {
+            panic!("--load should parse");
+        };
+        assert_eq!(load.path, raw(&[b"p\xff.json"]).remove(0));
+        assert_eq!(load.output.outfile, Some(raw(&[b"\xfe"]).remove(0)));
+    }
+
+    #[test]
+    fn bytes_in_option_names_and_text_values_are_usage_errors() {
+        assert_eq!(
+            usage_err_raw(&[b"--ht\xffml", b"s.py"]),
+            "no such option: --ht\u{fffd}ml"
+        );
+        assert_eq!(
+            usage_err_raw(&[b"--\xff=x", b"s.py"]),
+            "no such option: --\u{fffd}"
+        );
+        assert_eq!(
+            usage_err_raw(&[b"-\xff", b"s.py"]),
+            "no such option: -\u{fffd}"
+        );
+        // Letters before the bad byte are options, acted on in order.
+        assert_eq!(usage_err_raw(&[b"-x\xff", b"s.py"]), "no such option: -x");
+        assert_eq!(parse(&raw(&[b"-h\xff"])), Ok(Command::Help));
+        assert_eq!(
+            usage_err_raw(&[b"--interval", b"1\xff", b"s.py"]),
+            "--interval must be a positive number of seconds, got '1\u{fffd}'"
+        );
+        assert!(usage_err_raw(&[b"-r", b"te\xffxt", b"s.py"])
+            .starts_with("option -r/--renderer: invalid choice: 'te\u{fffd}xt'"));
     }
 
     // --- the option table and the help -------------------------------------

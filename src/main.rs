@@ -6,18 +6,18 @@ use pyinstrument::error::Error;
 use pyinstrument::output::OutputPlan;
 use pyinstrument::runner;
 use pyinstrument::session::Session;
+use std::ffi::OsString;
 
 fn main() {
     pyinstrument::ffi::signal_env::restore_python_signal_environment();
     install_panic_hook();
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    // As bytes: the program must get its arguments exactly as python would
+    // give them, UTF-8 or not.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     std::process::exit(run(&args));
 }
 
-fn run(args: &[String]) -> i32 {
+fn run(args: &[OsString]) -> i32 {
     let command = match cli::parse(args) {
         Ok(command) => command,
         Err(CliError::NoArguments) => {
@@ -47,8 +47,12 @@ fn run(args: &[String]) -> i32 {
 
 fn load(options: &cli::LoadOptions) -> Result<i32, Error> {
     let plan = OutputPlan::prepare(&options.output)?;
-    let text = std::fs::read_to_string(&options.path)
-        .map_err(|e| Error::Load(format!("cannot read '{}': {e}", options.path)))?;
+    let text = std::fs::read_to_string(&options.path).map_err(|e| {
+        Error::Load(format!(
+            "cannot read '{}': {e}",
+            options.path.to_string_lossy()
+        ))
+    })?;
     let session = Session::from_json(&text)?;
     plan.write(&session)?;
     Ok(0)

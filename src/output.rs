@@ -7,6 +7,7 @@ use crate::cli::OutputOptions;
 use crate::error::{Error, Result};
 use crate::render::{render, Format, RenderOptions};
 use crate::session::Session;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -44,7 +45,7 @@ impl OutputPlan {
             None => output
                 .outfile
                 .as_deref()
-                .and_then(Format::from_path)
+                .and_then(|path| Format::from_path(&path.to_string_lossy()))
                 .unwrap_or(Format::Text),
         };
         let to_terminal = file.is_none() && std::io::stdout().is_terminal();
@@ -110,11 +111,11 @@ fn locale_is_utf8() -> bool {
 }
 
 fn temp_path_for(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.pyinstrument-{}.tmp", std::process::id()))
+    // Built from the name's bytes: a file name need not be UTF-8.
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".pyinstrument-{}.tmp", std::process::id()));
+    path.with_file_name(name)
 }
 
 /// True when `path` exists and is not a regular file (a device such as
@@ -126,9 +127,12 @@ fn is_special_file(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn check_writable(path: &Path, as_given: &str) -> Result<()> {
+fn check_writable(path: &Path, as_given: &OsStr) -> Result<()> {
     let fail = |reason: String| {
-        Error::Output(format!("cannot write the report to '{as_given}': {reason}"))
+        Error::Output(format!(
+            "cannot write the report to '{}': {reason}",
+            as_given.to_string_lossy()
+        ))
     };
     if path.is_dir() {
         return Err(fail("it is a directory".to_string()));
@@ -204,7 +208,7 @@ mod tests {
     #[test]
     fn a_device_is_written_in_place_not_replaced() {
         let null = Path::new("/dev/null");
-        check_writable(null, "/dev/null").unwrap();
+        check_writable(null, OsStr::new("/dev/null")).unwrap();
         write_atomically(null, b"report").unwrap();
         let metadata = fs::metadata(null).unwrap();
         assert!(!metadata.is_file(), "/dev/null must still be a device");

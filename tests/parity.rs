@@ -30,6 +30,8 @@
 mod common;
 
 use common::*;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
@@ -119,19 +121,6 @@ const FORK_CHILD_REPORT: KnownBug = KnownBug {
            file (the parent's rename usually wins because it exits last)",
 };
 
-const SETPROFILE_LOSES_TRACEBACK: KnownBug = KnownBug {
-    from: (2, 7),
-    to: (3, 99),
-    what: "with --setprofile the exception the program ends with is lost: no \
-           traceback, no 'No module named' or sys.exit('msg') message, \
-           KeyboardInterrupt silent, and sys.exit(n)/sys.exit(None) exit 1 instead \
-           of n/0. Cause: runner mod.rs calls sampler.stop() while that exception \
-           is pending; ffi/setprofile.rs uninstall() -> current_profile_object_is() \
-           calls sys.getprofile() with the error indicator set, and its \
-           PyErr_Clear() (or the call itself) drops the program's exception. The \
-           exception must be fetched/restored around stop() (PyErr_Fetch/Restore)",
-};
-
 const ORIG_ARGV_EMPTY: KnownBug = KnownBug {
     from: (3, 10),
     to: (3, 99),
@@ -207,6 +196,15 @@ struct Case {
     /// The arguments after `python` and after `pyinstrument -o REPORT`;
     /// `{work}` stands for the work directory's absolute path.
     args: &'static [&'static str],
+    /// More arguments after `args`, as bytes that need not be UTF-8 (with
+    /// `{work}` replaced too).
+    raw_args: &'static [&'static [u8]],
+    /// Files copied within the work directory before the runs: (from, to),
+    /// relative to it, `to` as bytes (a file name need not be UTF-8).
+    copies: &'static [(&'static str, &'static [u8])],
+    /// A line python's stdout must have (a sanity check of the fixture,
+    /// where the case pins down what python itself does).
+    python_prints: Option<&'static str>,
     stdin: &'static str,
     /// Environment changes (None removes the variable).
     env: &'static [(&'static str, Option<&'static str>)],
@@ -236,6 +234,9 @@ struct Case {
 const CASE: Case = Case {
     cwd: "scripts",
     args: &[],
+    raw_args: &[],
+    copies: &[],
+    python_prints: None,
     stdin: "",
     env: &[],
     status: 0,
@@ -264,6 +265,30 @@ macro_rules! cases {
 cases! {
     // --- what the program sees of how it was started ---------------------
     argv: Case { args: &["facts.py", "argv", "a b", "", "--flag", "-x", "caf\u{e9}"], ..CASE };
+    // Arguments that are not UTF-8 reach the program as python gives them:
+    // decoded with surrogateescape on 3.x, as the bytes on 2.7.
+    argv_not_utf8: Case {
+        args: &["facts.py", "argv"],
+        raw_args: &[b"\xff\xfe", b"caf\xe9", b"--x=\xff"],
+        python_prints: Some(if cfg!(py_2_7) {
+            r"argv: ['facts.py', 'argv', '\xff\xfe', 'caf\xe9', '--x=\xff']"
+        } else {
+            r"argv: ['facts.py', 'argv', '\udcff\udcfe', 'caf\udce9', '--x=\udcff']"
+        }),
+        ..CASE
+    };
+    module_argv_not_utf8: Case { args: &["-m", "parity_mod"], raw_args: &[b"\xff\xfe", b"-o\xe9"], ..CASE };
+    script_path_not_utf8: Case {
+        copies: &[("scripts/facts.py", b"scripts/f\xe4cts.py")],
+        raw_args: &[b"f\xe4cts.py", b"path0", b"\xff"],
+        ..CASE
+    };
+    script_path_not_utf8_traceback: Case {
+        copies: &[("scripts/exits.py", b"scripts/\xe9xits.py")],
+        raw_args: &[b"{work}/scripts/\xe9xits.py", b"raise"],
+        status: 1,
+        ..CASE
+    };
     path0_same_dir: Case { args: &["facts.py", "path0"], ..CASE };
     path0_relative_from_other_cwd: Case { cwd: ".", args: &["scripts/facts.py", "path0"], ..CASE };
     path0_relative_dotdot: Case { cwd: "elsewhere", mkdirs: &["elsewhere"], args: &["../scripts/facts.py", "path0"], ..CASE };
@@ -342,6 +367,8 @@ cases! {
     signal_handlers: Case { args: &["facts.py", "signals"], ..CASE };
     stdin_passed_through: Case { args: &["facts.py", "stdin"], stdin: "line one\nline two\n\u{e9}", ..CASE };
     environment_unchanged: Case { args: &["facts.py", "environ"], ..CASE };
+    // Neither mode may leave a trace in sys.getprofile() or sys.gettrace().
+    profile_and_trace_functions: Case { args: &["facts.py", "hooks"], ..CASE };
     options_after_script_belong_to_it: Case { args: &["facts.py", "argv", "--html", "-o", "x", "--help", "-m", "y"], ..CASE };
 
     // --- stdout / stderr bytes ---------------------------------------------
@@ -428,7 +455,7 @@ cases! {
     threads: Case { args: &["threads.py"], ..CASE };
     fork_child_exits_normally: Case {
         args: &["fork_child.py"],
-        known_bugs: &[SETPROFILE_LOSES_TRACEBACK, FORK_CHILD_JOINS_SAMPLER_27],
+        known_bugs: &[FORK_CHILD_JOINS_SAMPLER_27],
         ..CASE
     };
     multiprocessing_start_methods: Case { args: &["multiproc.py"], ..CASE };
@@ -498,13 +525,21 @@ fn check(name: &str, case: Case) {
     for dir in case.mkdirs {
         std::fs::create_dir_all(work.join(dir)).expect("mkdir");
     }
+    for (from, to) in case.copies {
+        std::fs::copy(work.join(from), work.join(OsStr::from_bytes(to))).expect("copy");
+    }
     let work_str = work.path().to_str().expect("utf-8 temp path").to_string();
     let cwd = work.join(case.cwd);
-    let args: Vec<String> = case
+    let mut args: Vec<OsString> = case
         .args
         .iter()
-        .map(|a| a.replace("{work}", &work_str))
+        .map(|a| a.replace("{work}", &work_str).into())
         .collect();
+    args.extend(
+        case.raw_args
+            .iter()
+            .map(|a| OsString::from_vec(replace_bytes(a, b"{work}", work_str.as_bytes()))),
+    );
 
     let prepare = |mut run: Run| {
         for (key, value) in case.env {
@@ -520,6 +555,13 @@ fn check(name: &str, case: Case) {
             expected.code(),
             case.status,
             "case {name}: the fixture misbehaves under python itself:\n{}",
+            expected.describe()
+        );
+    }
+    if let Some(line) = case.python_prints {
+        assert!(
+            expected.stdout_text().lines().any(|l| l == line),
+            "case {name}: python itself does not print {line:?}:\n{}",
             expected.describe()
         );
     }
@@ -598,16 +640,10 @@ fn check(name: &str, case: Case) {
         }
 
         if !problems.is_empty() {
-            let mut bugs: Vec<KnownBug> = case.known_bugs.to_vec();
-            let lost_exception = actual.code() != expected.code()
-                || (!expected.stderr.is_empty() && actual.stderr.is_empty());
-            if !options.is_empty() && lost_exception {
-                bugs.push(SETPROFILE_LOSES_TRACEBACK);
-            }
             failures.push(format!(
                 "[{mode}] pyinstrument does not run the program like python does:\n  - {}\n{}\n--- pyinstrument {mode}: {}",
                 problems.join("\n  - "),
-                known_note(&bugs),
+                known_note(case.known_bugs),
                 actual.describe()
             ));
         }
@@ -621,6 +657,22 @@ fn check(name: &str, case: Case) {
             expected.describe()
         );
     }
+}
+
+/// `bytes` with every `from` replaced by `to`.
+fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The failure-message paragraph naming the known bugs that apply to this
@@ -836,16 +888,10 @@ fn ctrl_c_in_mode(options: &[&str]) {
         problems.push("the traceback mentions pyinstrument".to_string());
     }
     problems.extend(check_report(&report, Report::Written, true));
-    let bugs: &[KnownBug] = if options.is_empty() {
-        &[]
-    } else {
-        &[SETPROFILE_LOSES_TRACEBACK]
-    };
     assert!(
         problems.is_empty(),
-        "Ctrl-C under pyinstrument {options:?} differs from python:\n  - {}\n{}\n--- python: {}\n--- pyinstrument: {}",
+        "Ctrl-C under pyinstrument {options:?} differs from python:\n  - {}\n--- python: {}\n--- pyinstrument: {}",
         problems.join("\n  - "),
-        known_note(bugs),
         expected.describe(),
         actual.describe()
     );
@@ -1030,6 +1076,42 @@ fn outfile_is_a_directory_fails_before_running() {
 #[test]
 fn outfile_under_a_file_fails_before_running() {
     outfile_error("{work}/scripts/marker.py/r.txt", "marker.py/r.txt");
+}
+
+/// `-o` naming a file that is not UTF-8, in each spelling: the report is
+/// written under exactly that name, and nothing else is left beside it.
+#[test]
+fn outfile_not_utf8_is_written_where_asked() {
+    let work = TempDir::new("outfile_not_utf8");
+    let scripts = copy_scripts(&work);
+    let reports = TempDir::new("outfile_not_utf8-report");
+    let name = OsStr::from_bytes(b"r\xe9port.txt");
+    let path = reports.join(name);
+    let mut spelled = OsString::from("--outfile=");
+    spelled.push(&path);
+    let mut clustered = OsString::from("-o");
+    clustered.push(&path);
+    for options in [
+        vec![OsString::from("-o"), path.clone().into()],
+        vec![spelled],
+        vec![clustered],
+    ] {
+        let out = Run::new(pyinstrument(), &scripts)
+            .args(&options)
+            .args(["facts.py", "argv"])
+            .output();
+        assert_eq!(out.code(), 0, "{options:?}: {}", out.describe());
+        let written: Vec<OsString> = std::fs::read_dir(reports.path())
+            .expect("read the report directory")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(written, [name], "{options:?}: {}", out.describe());
+        assert!(
+            std::fs::read_to_string(&path).is_ok_and(|r| r.contains("Duration:")),
+            "{options:?}: not a text report"
+        );
+        std::fs::remove_file(&path).expect("remove the report");
+    }
 }
 
 fn outfile_error(outfile: &str, mention: &str) {

@@ -4,8 +4,9 @@
 //! `finalize`), which is what makes the safe wrappers sound.
 
 use super::py;
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::raw::{c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr::NonNull;
 
 /// A strong reference to a Python object, released on drop. Only created and
@@ -122,12 +123,22 @@ type ArgChar = c_char;
 #[cfg(not(py_2_7))]
 type ArgChar = libc::wchar_t;
 
-/// Converts `text` to the string type CPython's start-up functions take
-/// (wide on 3.x, bytes on 2.7). The allocation is deliberately leaked:
-/// CPython keeps pointers to program name and argv for the interpreter's
-/// whole life.
-fn leak_wide(text: &str) -> *mut ArgChar {
-    let c_text = CString::new(text.replace('\0', "")).unwrap_or_default();
+/// A C string of `bytes`, as a C `argv` would hold them (which cannot hold
+/// NUL: any is dropped).
+fn c_bytes(bytes: &[u8]) -> CString {
+    let without_nul: Vec<u8> = bytes.iter().copied().filter(|&b| b != 0).collect();
+    CString::new(without_nul).unwrap_or_default()
+}
+
+/// Converts command-line bytes to the string type CPython's start-up
+/// functions take: on 3.x decoded as python's own `main()` decodes its
+/// argv (`Py_DecodeLocale`: the locale's encoding, surrogateescape for
+/// bytes it cannot decode), on 2.7 the bytes themselves. Null if they
+/// cannot be decoded (out of memory). The allocation is deliberately
+/// leaked: CPython keeps pointers to program name and argv for the
+/// interpreter's whole life.
+fn leak_wide(bytes: &[u8]) -> *mut ArgChar {
+    let c_text = c_bytes(bytes);
     #[cfg(py_2_7)]
     return c_text.into_raw();
     #[cfg(not(py_2_7))]
@@ -142,7 +153,7 @@ fn leak_wide(text: &str) -> *mut ArgChar {
 /// `sys.executable` and site-packages those of that virtualenv, exactly as
 /// running that `python3` would. Must be called before `initialize`.
 pub fn set_program_name(path: &str) {
-    let wide = leak_wide(path);
+    let wide = leak_wide(path.as_bytes());
     if !wide.is_null() {
         #[allow(deprecated)]
         unsafe {
@@ -177,22 +188,36 @@ pub fn initialize() {
 pub fn runtime_version() -> (u32, u32) {
     unsafe {
         let text = CStr::from_ptr(py::Py_GetVersion()).to_string_lossy();
-        let mut parts = text.split(|c: char| c == '.' || c == ' ');
+        let mut parts = text.split(['.', ' ']);
         let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
         let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
         (major, minor)
     }
 }
 
-/// Sets `sys.argv` (and, with `update_path`, `sys.path[0]` the way `python`
-/// computes it from argv[0]).
-pub fn set_argv(argv: &[String], update_path: bool) {
-    let mut wide: Vec<*mut ArgChar> = argv.iter().map(|a| leak_wide(a)).collect();
+/// Sets `sys.argv` from command-line bytes, decoded as python decodes its
+/// own (see `leak_wide`), and with `update_path`, `sys.path[0]` the way
+/// `python` computes it from argv[0]. Call after `initialize`, which sets
+/// the locale python decodes with. Fails, naming the argument, if one
+/// cannot be decoded.
+pub fn set_argv(argv: &[OsString], update_path: bool) -> Result<(), String> {
+    let mut wide: Vec<*mut ArgChar> = Vec::with_capacity(argv.len());
+    for arg in argv {
+        let converted = leak_wide(arg.as_bytes());
+        if converted.is_null() {
+            return Err(format!(
+                "cannot decode the command-line argument '{}'",
+                arg.to_string_lossy()
+            ));
+        }
+        wide.push(converted);
+    }
     #[allow(deprecated)]
     unsafe {
         py::PySys_SetArgvEx(wide.len() as c_int, wide.as_mut_ptr(), update_path as c_int);
     }
     // The vector of pointers is copied by CPython; the strings stay leaked.
+    Ok(())
 }
 
 /// Runs `source` as a fresh module-like namespace named `filename` and
@@ -238,9 +263,34 @@ pub(crate) unsafe fn new_str(text: &str) -> *mut py::PyObject {
     );
 }
 
+/// A native `str` from command-line bytes, as python makes its `sys.argv`
+/// items of them (see `leak_wide`): on 3.x decoded with `Py_DecodeLocale`,
+/// on 2.7 the bytes. Null, with an exception set, if that fails.
+unsafe fn new_str_from_command_line(bytes: &[u8]) -> *mut py::PyObject {
+    #[cfg(py_2_7)]
+    return py::PyString_FromStringAndSize(
+        bytes.as_ptr() as *const c_char,
+        bytes.len() as py::Py_ssize_t,
+    );
+    #[cfg(not(py_2_7))]
+    {
+        let c_text = c_bytes(bytes);
+        let wide = py::Py_DecodeLocale(c_text.as_ptr(), std::ptr::null_mut());
+        if wide.is_null() {
+            return py::PyErr_NoMemory();
+        }
+        let text = py::PyUnicode_FromWideChar(wide, libc::wcslen(wide) as py::Py_ssize_t);
+        py::PyMem_RawFree(wide as *mut libc::c_void);
+        text
+    }
+}
+
 /// An argument passed from Rust to a Python function.
 pub enum Arg<'a> {
     Str(&'a str),
+    /// Bytes from the command line (a script path, a module name), made a
+    /// `str` the way python makes `sys.argv` items.
+    CommandLine(&'a OsStr),
     Int(i64),
     Bool(bool),
     Object(&'a PyRef),
@@ -250,6 +300,7 @@ fn arg_to_object(arg: &Arg) -> Option<PyRef> {
     unsafe {
         let ptr = match arg {
             Arg::Str(text) => new_str(text),
+            Arg::CommandLine(bytes) => new_str_from_command_line(bytes.as_bytes()),
             Arg::Int(value) => py::PyLong_FromLongLong(*value),
             Arg::Bool(value) => py::PyBool_FromLong(*value as libc::c_long),
             Arg::Object(obj) => {
@@ -432,7 +483,8 @@ pub fn runtime_version_string() -> String {
 #[cfg(py_run_main)]
 mod run_main {
     use super::super::layout::{PyConfigStorage, PyStatus};
-    use std::ffi::{c_char, c_int, c_void, CString};
+    use std::ffi::{c_char, c_int, c_void, CString, OsString};
+    use std::os::unix::ffi::OsStrExt;
 
     extern "C" {
         fn PyConfig_InitPythonConfig(config: *mut c_void);
@@ -451,13 +503,13 @@ mod run_main {
     /// Starts the interpreter from `argv` exactly as `python` parses its own
     /// command line (PEP 587's "Python Configuration"): the same environment
     /// variables, locale coercion, UTF-8 mode, `sys.orig_argv`, `sys.flags`.
-    /// `argv[0]` is the python executable the program should see. An
-    /// invalid configuration is reported and exits as python would.
-    pub fn initialize_from_command_line(argv: &[String]) {
-        let c_args: Vec<CString> = argv
-            .iter()
-            .map(|a| CString::new(a.replace('\0', "")).unwrap_or_default())
-            .collect();
+    /// The arguments are the bytes python's `main()` would get: CPython
+    /// decodes them itself, as it decodes its own (surrogateescape for
+    /// bytes the locale cannot decode). `argv[0]` is the python executable
+    /// the program should see. An invalid configuration is reported and
+    /// exits as python would.
+    pub fn initialize_from_command_line(argv: &[OsString]) {
+        let c_args: Vec<CString> = argv.iter().map(|a| super::c_bytes(a.as_bytes())).collect();
         let pointers: Vec<*mut c_char> = c_args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         let mut storage = Box::new(PyConfigStorage([0; 4096]));
         let config = storage.0.as_mut_ptr() as *mut c_void;
@@ -535,7 +587,7 @@ fn add_warn_option(option: &str) {
 
 #[cfg(all(not(py_run_main), not(py_2_7)))]
 fn add_warn_option(option: &str) {
-    let wide = leak_wide(option);
+    let wide = leak_wide(option.as_bytes());
     if !wide.is_null() {
         unsafe { py::PySys_AddWarnOption(wide) }
     }

@@ -6,6 +6,7 @@
 //! virtualenv's python when one is active and matches our Python version.
 
 use crate::error::{Error, Result};
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -71,7 +72,7 @@ fn venv_python(venv: &Path) -> Option<String> {
 
 /// Fails like python does (but naming pyinstrument) when the script cannot
 /// be opened, before the interpreter starts.
-pub fn check_script_readable(path: &str) -> Result<()> {
+pub fn check_script_readable(path: &OsStr) -> Result<()> {
     let as_error = |e: std::io::Error| {
         let errno = e.raw_os_error().unwrap_or(0);
         let reason = std::io::Error::from_raw_os_error(errno).to_string();
@@ -81,7 +82,8 @@ pub fn check_script_readable(path: &str) -> Result<()> {
             .unwrap_or(&reason)
             .to_string();
         Error::CannotRun(format!(
-            "can't open file '{path}': [Errno {errno}] {reason}"
+            "can't open file '{}': [Errno {errno}] {reason}",
+            path.to_string_lossy()
         ))
     };
     let target = Path::new(path);

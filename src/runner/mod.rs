@@ -15,6 +15,9 @@ use crate::output::OutputPlan;
 use crate::sampler::{self, ProgramInfo, Sampler};
 use crate::session::Session;
 use std::cell::RefCell;
+use std::ffi::OsString;
+#[cfg(py_run_main)]
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
@@ -139,13 +142,12 @@ pub fn run(options: RunOptions) -> Result<i32> {
     }
     RUNNER_PID.store(std::process::id(), Ordering::SeqCst);
     let python = environment::python_program();
+    // For the report's header only: the program gets the bytes themselves.
+    let shown = |arg: &OsString| arg.to_string_lossy().into_owned();
     let command_line = match &options.target {
-        Target::Script { path, args } => std::iter::once(path.clone())
-            .chain(args.iter().cloned())
-            .collect(),
-        Target::Module { name, args } => ["-m".to_string(), name.clone()]
-            .into_iter()
-            .chain(args.iter().cloned())
+        Target::Script { path, args } => std::iter::once(path).chain(args).map(shown).collect(),
+        Target::Module { name, args } => std::iter::once("-m".to_string())
+            .chain(std::iter::once(name).chain(args).map(shown))
             .collect(),
     };
     let mode = match options.mode {
@@ -225,17 +227,17 @@ fn run_program(
     plan: OutputPlan,
     command_line: Vec<String>,
 ) -> Result<i32> {
-    let mut argv = vec![python.to_string()];
+    let mut argv: Vec<OsString> = vec![python.into()];
     match target {
         Target::Script { path, args } => {
-            if path.starts_with('-') {
-                argv.push("--".to_string());
+            if path.as_bytes().starts_with(b"-") {
+                argv.push("--".into());
             }
             argv.push(path.clone());
             argv.extend(args.iter().cloned());
         }
         Target::Module { name, args } => {
-            argv.extend(["-m".to_string(), name.clone()]);
+            argv.extend(["-m".into(), name.clone()]);
             argv.extend(args.iter().cloned());
         }
     }
@@ -253,7 +255,7 @@ fn run_program(
 enum Prepared {
     Code(PyRef),
     MainFromImporter,
-    Module(String),
+    Module(OsString),
 }
 
 /// 2.7, 3.6, 3.7: no PEP 587, so the runner does python's start-up steps
@@ -268,25 +270,26 @@ fn run_program(
     plan: OutputPlan,
     command_line: Vec<String>,
 ) -> Result<i32> {
-    let argv: Vec<String> = match target {
+    let argv: Vec<OsString> = match target {
         Target::Script { path, args } => std::iter::once(path.clone())
             .chain(args.iter().cloned())
             .collect(),
-        Target::Module { args, .. } => std::iter::once("-m".to_string())
+        Target::Module { args, .. } => std::iter::once("-m".into())
             .chain(args.iter().cloned())
             .collect(),
     };
     interp::set_program_name(python);
     interp::apply_legacy_environment_flags();
     interp::initialize();
-    interp::set_argv(&argv, true);
+    interp::set_argv(&argv, true).map_err(Error::Python)?;
     let bootstrap = load_bootstrap()?;
     let prepared = match target {
         Target::Script { path, .. } => {
-            let kind = interp::call_in_namespace(&bootstrap, "prepare_script", &[Arg::Str(path)])
-                .map_err(|_| bootstrap_failed("prepare_script"))?
-                .to_string_lossy()
-                .unwrap_or_default();
+            let kind =
+                interp::call_in_namespace(&bootstrap, "prepare_script", &[Arg::CommandLine(path)])
+                    .map_err(|_| bootstrap_failed("prepare_script"))?
+                    .to_string_lossy()
+                    .unwrap_or_default();
             let value = interp::namespace_get(&bootstrap, "_prepared");
             match (kind.as_str(), value) {
                 ("code", Some(code)) => Prepared::Code(code),
@@ -325,7 +328,7 @@ fn run_program(
         Prepared::Module(name) => interp::import_and_call(
             "runpy",
             "_run_module_as_main",
-            &[Arg::Str(name), Arg::Bool(true)],
+            &[Arg::CommandLine(name), Arg::Bool(true)],
         ),
     };
     // As python does when the main module returns or raises: stderr, then

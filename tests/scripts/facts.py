@@ -119,6 +119,19 @@ elif group == "warnings":
     warnings.warn_explicit("explicit", RuntimeWarning, "somewhere.py", 12)
     sys.stderr.flush()
     show("done", True)
+elif group == "hooks":
+    # A profiler is invisible: the program starts without a profile or
+    # trace function, in its main thread and in the threads it starts.
+    show("sys.getprofile()", sys.getprofile())
+    show("sys.gettrace()", sys.gettrace())
+    import threading
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append((sys.getprofile(), sys.gettrace())))
+    thread.start()
+    thread.join()
+    show("in a thread", seen)
+    show("threading.getprofile()", getattr(threading, "getprofile", lambda: "n/a")())
+    show("threading.gettrace()", getattr(threading, "gettrace", lambda: "n/a")())
 else:
     show("unknown group", group)
     sys.exit(99)
