@@ -84,31 +84,6 @@ fn prune_in_place(node: &mut Node, threshold: f64) {
     }
 }
 
-/// Skips the uninteresting top of the tree: descends from the root while a
-/// node has exactly one child and (almost) no time of its own, and returns
-/// the first node with more than one child (or a leaf). Unlike a pure
-/// "first node with more than one child" rule it stops at a node whose own
-/// time is at least `min_fraction` of the total, so no visible time is hidden.
-/// A tree that never branches is shown whole, from its root, as the seed
-/// does: skipping to its leaf would hide every caller.
-pub fn focus_first_branch(root: Node, ctx: &Context) -> Node {
-    let min_self = ctx.min_fraction * ctx.total;
-    let skippable =
-        |node: &Node| node.children.len() == 1 && node.self_time < min_self.max(f64::MIN_POSITIVE);
-    let mut probe = &root;
-    while skippable(probe) {
-        probe = &probe.children[0];
-    }
-    if probe.children.is_empty() {
-        return root; // no branch anywhere
-    }
-    let mut node = root;
-    while skippable(&node) {
-        node = node.children.pop().expect("one child");
-    }
-    node
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,26 +109,6 @@ mod tests {
             .iter()
             .map(|c| frames[c.frame.unwrap() as usize].function.clone())
             .collect()
-    }
-
-    #[test]
-    fn a_tree_without_branches_keeps_its_root() {
-        let f = frames();
-        // <module> -> main -> b, all time in b.
-        let tree = Node::new(
-            None,
-            0.0,
-            vec![Node::new(
-                Some(0),
-                0.0,
-                vec![Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0)])],
-            )],
-        );
-        tree.check_invariant().unwrap();
-        let focused = focus_first_branch(tree, &ctx(&f, 1.0, 0.01));
-        focused.check_invariant().unwrap();
-        assert_eq!(focused.frame, None, "the root is kept");
-        assert_eq!(names(&focused, &f), ["<module>"]);
     }
 
     #[test]
@@ -206,49 +161,6 @@ mod tests {
     }
 
     #[test]
-    fn focus_descends_to_first_branch() {
-        let f = frames();
-        let branch = Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0), Node::leaf(3, 1.0)]);
-        let tree = Node::new(
-            None,
-            0.0,
-            vec![Node::new(Some(0), 0.0, vec![branch.clone()])],
-        );
-        tree.check_invariant().unwrap();
-        let focused = focus_first_branch(tree, &ctx(&f, 2.0, 0.01));
-        focused.check_invariant().unwrap();
-        assert_eq!(focused, branch);
-    }
-
-    #[test]
-    fn focus_stops_at_a_node_with_own_time_or_keeps_a_chain_whole() {
-        let f = frames();
-        let module = Node::new(
-            Some(0),
-            0.5,
-            vec![Node::new(Some(1), 0.0, vec![Node::leaf(2, 1.0)])],
-        );
-        let tree = Node::new(None, 0.0, vec![module.clone()]);
-        let focused = focus_first_branch(tree, &ctx(&f, 1.5, 0.01));
-        focused.check_invariant().unwrap();
-        assert_eq!(focused, module);
-
-        let chain = Node::new(
-            None,
-            0.0,
-            vec![Node::new(Some(0), 0.0, vec![Node::leaf(1, 1.0)])],
-        );
-        // A chain that never branches is kept whole (see the test below).
-        let focused = focus_first_branch(chain.clone(), &ctx(&f, 1.0, 0.01));
-        focused.check_invariant().unwrap();
-        assert_eq!(focused, chain);
-
-        // Several top-level frames: the synthetic root is the branch.
-        let two = Node::new(None, 0.0, vec![Node::leaf(0, 1.0), Node::leaf(1, 1.0)]);
-        assert_eq!(focus_first_branch(two.clone(), &ctx(&f, 2.0, 0.01)), two);
-    }
-
-    #[test]
     fn apply_runs_processors_in_order() {
         let f = frames();
         let tree = Node::new(
@@ -261,9 +173,9 @@ mod tests {
             )],
         );
         let c = ctx(&f, tree.time, 0.01);
-        let out = apply(tree, &c, &[prune_small, focus_first_branch, sort_by_time]);
+        let out = apply(tree, &c, &[prune_small, sort_by_time]);
         out.check_invariant().unwrap();
-        assert_eq!(out.frame, Some(0));
-        assert_eq!(names(&out, &f), ["b", "c"]);
+        assert_eq!(out.frame, None);
+        assert_eq!(names(&out.children[0], &f), ["b", "c"]);
     }
 }

@@ -374,3 +374,134 @@ fn module_arguments_after_m() {
         out.describe()
     );
 }
+
+/// The text report's tree lines as (indent, function, location), in order:
+/// `│  └─ 0.300 level1  callers.py:31` gives (indent of the time, "level1",
+/// "callers.py:31").
+fn tree_lines(report: &str) -> Vec<(usize, String, String)> {
+    report
+        .lines()
+        .filter_map(|line| {
+            let start = line.find(|c: char| c.is_ascii_digit())?;
+            let prefix = &line[..start];
+            if !prefix.chars().all(|c| " │├└─|`-".contains(c)) {
+                return None; // a header line
+            }
+            let (_time, rest) = line[start..].split_once(' ')?;
+            let (function, location) = rest.split_once("  ")?;
+            Some((
+                prefix.chars().count(),
+                function.to_string(),
+                location.trim().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The report shows where the time went from the program's first frame
+/// down, even when the tree branches only deep inside (at `busy`, which
+/// both works itself and calls a helper), and whether the program returns
+/// or dies of an uncaught exception.
+#[test]
+fn report_keeps_every_caller_of_the_busy_function() {
+    let dir = TempDir::new("cli-callers");
+    let scripts = copy_scripts(&dir);
+    let chain = ["<module>", "level1", "level2", "level3", "busy"];
+    for ending in ["return", "raise"] {
+        let expected = Run::new(python(), &scripts)
+            .args(["callers.py", ending])
+            .output();
+        for options in [&[][..], &["--setprofile"][..]] {
+            let context = format!("{options:?} callers.py {ending}");
+            let report_path = dir.join("report.txt");
+            let out = pyinstrument_in(&scripts)
+                .args(options)
+                .arg("-o")
+                .arg(&report_path)
+                .args(["callers.py", ending])
+                .output();
+            assert_eq!(
+                (out.code(), &out.stdout),
+                (expected.code(), &expected.stdout),
+                "{context}: {}",
+                out.describe()
+            );
+            let report = std::fs::read_to_string(&report_path).expect("report written");
+            let lines = tree_lines(&report);
+            // The heaviest top-level frame comes first: the script itself
+            // (whose first line is the docstring's last before 3.8).
+            assert!(
+                lines
+                    .first()
+                    .is_some_and(|(indent, function, location)| *indent == 0
+                        && function == "<module>"
+                        && location.starts_with("callers.py:")),
+                "{context}: the report should start at the program's first frame:\n{report}"
+            );
+            let mut at = 0;
+            let mut indent = 0;
+            for (depth, name) in chain.iter().enumerate() {
+                let found = lines[at..]
+                    .iter()
+                    .position(|(_, f, l)| f == name && l.starts_with("callers.py:"));
+                let Some(offset) = found else {
+                    panic!(
+                        "{context}: {name} missing after {:?}:\n{report}",
+                        chain[..depth].to_vec()
+                    );
+                };
+                at += offset;
+                assert!(
+                    depth == 0 || lines[at].0 > indent,
+                    "{context}: {name} should be nested under {}:\n{report}",
+                    chain[depth - 1]
+                );
+                indent = lines[at].0;
+            }
+            std::fs::remove_file(&report_path).expect("remove report");
+        }
+    }
+}
+
+/// In setprofile mode, a program that replaces pyinstrument's profile
+/// function (with its own, with none, or through cProfile before 3.12) ends
+/// sampling, and the report says so; it says nothing when the program
+/// leaves the profile function alone. The program itself runs as under
+/// python.
+#[test]
+fn replaced_profile_function_is_noted() {
+    let dir = TempDir::new("cli-takeover");
+    let scripts = copy_scripts(&dir);
+    let report = dir.join("r.json");
+    for (how, replaced) in [
+        ("keep", false),
+        ("none", true),
+        ("function", true),
+        // Since 3.12 cProfile profiles through sys.monitoring and leaves
+        // the profile function alone.
+        ("cprofile", python_version() < (3, 12)),
+    ] {
+        let expected = Run::new(python(), &scripts)
+            .args(["profile_takeover.py", how])
+            .output();
+        assert_status(&expected, 0);
+        let out = pyinstrument_in(&scripts)
+            .args(["--setprofile", "-r", "json", "-o"])
+            .arg(&report)
+            .args(["profile_takeover.py", how])
+            .output();
+        assert_eq!(
+            (out.code(), &out.stdout, &out.stderr),
+            (expected.code(), &expected.stdout, &expected.stderr),
+            "{how}: {}",
+            out.describe()
+        );
+        let json = std::fs::read_to_string(&report).expect("report written");
+        let session = pyinstrument::session::Session::from_json(&json).expect("a session");
+        let noted = session
+            .notes
+            .iter()
+            .any(|n| n.contains("replaced pyinstrument's profile function"));
+        assert_eq!(noted, replaced, "{how}: notes {:?}", session.notes);
+    }
+}

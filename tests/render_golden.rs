@@ -7,7 +7,7 @@
 //! and review the diff. A mismatch names the golden file and the first line
 //! that differs.
 
-use pyinstrument::processors::{self, Context};
+use pyinstrument::processors::Context;
 use pyinstrument::render::{self, html, Format, RenderOptions};
 use pyinstrument::session::Session;
 use pyinstrument::tree;
@@ -174,11 +174,7 @@ fn golden_trees_keep_the_invariant_through_every_transform() {
             total: root.time,
             min_fraction: 0.01,
         };
-        for step in [
-            processors::prune_small,
-            processors::focus_first_branch,
-            processors::sort_by_time,
-        ] {
+        for &step in render::DISPLAY_PROCESSORS {
             root = step(root, &ctx);
             root.check_invariant()
                 .unwrap_or_else(|e| panic!("{}: {}", case.display(), e));

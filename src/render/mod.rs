@@ -142,9 +142,19 @@ fn command_line(args: &[String]) -> String {
     args.iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
+/// The transforms a human-facing report applies to the call tree, in order
+/// (with `show_all`, only the sort).
+///
+/// The tree always starts at the program's first frame, as the seed's does:
+/// a report shows every caller of where the time went. (Descending to the
+/// first node that branches or has time of its own, as an earlier version
+/// did, dropped `<module>` and every caller above such a node, e.g. above a
+/// function that both loops and calls helpers.)
+pub const DISPLAY_PROCESSORS: &[Processor] = &[processors::prune_small, processors::sort_by_time];
+
 /// The tree a human-facing report shows, and the total its shares are of.
-/// Unless `show_all`: nodes under `min_fraction` of the total pruned, the
-/// single-child top skipped; always: children longest first.
+/// Unless `show_all`: nodes under `min_fraction` of the total pruned;
+/// always: children longest first.
 pub(crate) fn display_tree(session: &Session, min_fraction: f64, show_all: bool) -> (Node, f64) {
     let total = tree::total_time(session);
     let root = if show_all {
@@ -161,11 +171,7 @@ pub(crate) fn display_tree(session: &Session, min_fraction: f64, show_all: bool)
     let steps: &[Processor] = if show_all {
         &[processors::sort_by_time]
     } else {
-        &[
-            processors::prune_small,
-            processors::focus_first_branch,
-            processors::sort_by_time,
-        ]
+        DISPLAY_PROCESSORS
     };
     (processors::apply(root, &ctx, steps), total)
 }
@@ -210,6 +216,63 @@ mod tests {
         assert_eq!(Format::from_path("p.collapsed"), Some(Format::Collapsed));
         assert_eq!(Format::from_path("p.out"), None);
         assert_eq!(Format::from_path("html"), None);
+    }
+
+    /// `<module> -> level1 -> busy`, where busy both has time of its own
+    /// and calls `tick`: the tree branches only at busy, and every caller
+    /// above it must still be shown.
+    #[test]
+    fn display_tree_starts_at_the_first_frame() {
+        use crate::sample::{FrameId, StackRecord};
+        let frames = [("<module>", 1), ("level1", 5), ("busy", 9), ("tick", 14)];
+        let stacks = [(vec![0, 1, 2], 0.7), (vec![0, 1, 2, 3], 0.3)];
+        let session = Session {
+            format_version: crate::session::FORMAT_VERSION,
+            start_time: 0.0,
+            duration: 1.0,
+            cpu_time: 1.0,
+            sample_count: 1000,
+            interval: 0.001,
+            mode: "signal".into(),
+            command_line: vec!["callers.py".into()],
+            python_version: "3.11.0".into(),
+            sys_path: vec![],
+            library_dirs: vec![],
+            notes: vec![],
+            frames: frames
+                .iter()
+                .map(|(name, line)| FrameId::new(name, "callers.py", *line))
+                .collect(),
+            stacks: stacks
+                .iter()
+                .map(|(frames, time)| StackRecord {
+                    frames: frames.clone(),
+                    time: *time,
+                    samples: 1,
+                })
+                .collect(),
+        };
+        for show_all in [false, true] {
+            let (root, total) = display_tree(&session, 0.01, show_all);
+            root.check_invariant().unwrap();
+            assert!((total - 1.0).abs() < 1e-12);
+            let mut path = Vec::new();
+            let mut node = &root;
+            while let Some(child) = node.children.first() {
+                path.push(
+                    session.frames[child.frame.unwrap() as usize]
+                        .function
+                        .as_str(),
+                );
+                node = child;
+            }
+            assert_eq!(root.frame, None, "show_all: {show_all}");
+            assert_eq!(
+                path,
+                ["<module>", "level1", "busy", "tick"],
+                "show_all: {show_all}"
+            );
+        }
     }
 
     #[test]

@@ -192,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn ascii_tree_starts_at_first_branch() {
+    fn ascii_tree_starts_at_the_first_frame() {
         let s = session(vec![
             (vec![0, 1, 2], 0.6),
             (vec![0, 1, 3], 0.3),
@@ -203,10 +203,11 @@ mod tests {
         let expected = "Program: demo.py arg\n\
             Duration: 1.000 s   Samples: 10   CPU time: 0.500 s   Mode: signal (interval 1 ms)\n\
             \n\
-            1.001 main  demo.py:10\n\
-            |- 0.600 compute  demo.py:20\n\
-            |- 0.300 sleep  <built-in>\n\
-            `- 0.100 bad?name  demo.py:30\n";
+            1.001 <module>  demo.py:1\n\
+            `- 1.001 main  demo.py:10\n\
+            \x20  |- 0.600 compute  demo.py:20\n\
+            \x20  |- 0.300 sleep  <built-in>\n\
+            \x20  `- 0.100 bad?name  demo.py:30\n";
         assert_eq!(out, expected);
     }
 

@@ -38,8 +38,7 @@ def _seconds(request, default):
 
 def alpha(request):
     seconds = _seconds(request, 0.2)
-    # Two callees, so the profile branches at the view (a report starts at
-    # the first branch of the call tree).
+    # Two callees, so the profile branches at the view.
     alpha_view_spinner_q7(seconds * 0.6)
     alpha_view_helper_q7(seconds * 0.4)
     return HttpResponse('alpha page\n', content_type='text/plain')
