@@ -20,7 +20,9 @@ print(v('INCLUDEPY'))\n\
 print(sys.hexversion)\n\
 print(v('Py_GIL_DISABLED') or 0)\n";
 
-const KNOWN_MINORS: &[u32] = &[6, 7, 8, 9, 10, 11, 12, 13];
+/// The CPython 3 minors with a layout in src/ffi/layout/: the one list of
+/// supported versions (tests/supported_versions.rs ties the others to it).
+const KNOWN_MINORS: &[u32] = &[6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PYTHON_SYS_EXECUTABLE");
@@ -56,7 +58,9 @@ fn main() {
     let supported = (major == "3" && KNOWN_MINORS.contains(&minor)) || version == "2.7";
     if !supported {
         fail(&format!(
-            "`{executable}` is Python {version}; pyinstrument supports CPython 2.7 and 3.6 to 3.13."
+            "`{executable}` is Python {version}; pyinstrument supports CPython 2.7 and 3.{} to 3.{}.",
+            KNOWN_MINORS[0],
+            KNOWN_MINORS[KNOWN_MINORS.len() - 1]
         ));
     }
     if lines[7] == "1" {

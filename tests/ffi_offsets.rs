@@ -46,6 +46,10 @@ fn probe_source() -> String {
          #if PY_VERSION_HEX >= 0x030c0000\n\
          #include <internal/pycore_interp.h>\n\
          #include <internal/pycore_runtime.h>\n\
+         #endif\n\
+         #if PY_VERSION_HEX >= 0x030e0000\n\
+         #include <internal/pycore_stackref.h>\n\
+         #include <internal/pycore_debug_offsets.h>\n\
          #elif PY_VERSION_HEX >= 0x03090000\n\
          #include <internal/pycore_runtime.h>\n\
          #elif PY_VERSION_HEX >= 0x03080000\n\
@@ -135,7 +139,7 @@ fn offsets_match_the_c_headers() {
 
 #[test]
 #[cfg_attr(
-    not(py_3_13),
+    not(any(py_3_13, py_3_14, py_3_15)),
     ignore = "CPython publishes _Py_DebugOffsets since 3.13 only"
 )]
 fn the_running_interpreter_describes_our_layout() {

@@ -505,13 +505,17 @@ fn decode_replaces_invalid_code_points() {
     assert_eq!(decode(3, b""), "");
 }
 
+/// Room for every field the walker reads of a fake thread state or frame
+/// (3.15's `datastack_chunk` is at 256).
+const FAKE_SIZE: usize = 512;
+
 /// Zeroed, pointer-aligned memory standing in for a thread state or frame.
 #[repr(C, align(16))]
-struct Fake([u8; 256]);
+struct Fake([u8; FAKE_SIZE]);
 
 impl Fake {
     fn new() -> Box<Fake> {
-        Box::new(Fake([0; 256]))
+        Box::new(Fake([0; FAKE_SIZE]))
     }
     fn addr(&self) -> usize {
         self as *const Fake as usize
@@ -525,7 +529,7 @@ impl Fake {
 /// A fake thread state whose `tstate_to_frame` chain leads to `frame`.
 fn fake_thread(frame: usize) -> Vec<Fake> {
     let hops = LAYOUT.tstate_to_frame;
-    let mut chain: Vec<Fake> = hops.iter().map(|_| Fake([0; 256])).collect();
+    let mut chain: Vec<Fake> = hops.iter().map(|_| Fake([0; FAKE_SIZE])).collect();
     for i in 0..hops.len() {
         let next = if i + 1 < hops.len() {
             chain[i + 1].addr()
@@ -610,7 +614,7 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
             let t = fake_thread(generator.addr());
             assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 2);
 
-            if let Some(cstack) = LAYOUT.owner_cstack {
+            if let Some(cstack) = LAYOUT.first_non_python_owner {
                 let shim = fake_frame(py::Py_None() as usize, outer.addr(), cstack, complete);
                 let t = fake_thread(shim.addr());
                 assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 1);

@@ -104,7 +104,7 @@ unsafe fn for_each_frame(tstate: *const c_void, mut visit: impl FnMut(&RawFrame)
     let mut chain = Chain::new(layout, tstate as *const u8);
     while let Some((frame, reach)) = chain.next_frame() {
         let owner = layout.frame_owner.map(|offset| load::<u8>(frame, offset));
-        if owner.is_some() && owner == layout.owner_cstack {
+        if is_not_python(layout, owner) {
             continue;
         }
         let code = frame_code(layout, frame, reach);
@@ -238,6 +238,8 @@ pub fn decode(kind: u8, bytes: &[u8]) -> String {
 struct Chain<'a> {
     layout: &'a Layout,
     next: *const u8,
+    /// 3.15+: the base frame (never read: it holds no Python code).
+    end: *const u8,
     hops: usize,
     saved: *const u8,
     power: usize,
@@ -271,9 +273,15 @@ impl<'a> Chain<'a> {
             }
             p = load::<*const u8>(p, offset);
         }
+        // 3.15+: the chain ends at the thread's embedded base frame.
+        let end = match layout.tstate_base_frame {
+            Some(offset) if plausible(tstate) => load::<*const u8>(tstate, offset),
+            _ => ptr::null(),
+        };
         let mut chain = Chain {
             layout,
             next: p,
+            end,
             hops: 0,
             saved: ptr::null(),
             power: 1,
@@ -335,7 +343,7 @@ impl<'a> Chain<'a> {
                 .layout
                 .frame_owner
                 .map(|offset| load::<u8>(frame, offset));
-            if owner.is_some() && owner == self.layout.owner_cstack {
+            if is_not_python(self.layout, owner) {
                 return Reach::Trusted;
             }
         }
@@ -348,7 +356,7 @@ impl<'a> Chain<'a> {
 
     unsafe fn next_frame(&mut self) -> Option<(*const u8, Reach)> {
         let frame = self.next;
-        if !plausible(frame) || self.hops >= MAX_CHAIN || frame == self.saved {
+        if !plausible(frame) || self.hops >= MAX_CHAIN || frame == self.saved || frame == self.end {
             return None;
         }
         let reach = self.reach(frame);
@@ -381,8 +389,21 @@ enum Reach {
 
 /// The frame's code object, if it can be read: probed first when the
 /// frame itself was not trusted.
+/// 3.12+: an entry or shim frame, never shown (CPython: `owner >=
+/// FRAME_OWNED_BY_CSTACK`, 3.14+ `FRAME_OWNED_BY_INTERPRETER`).
+fn is_not_python(layout: &Layout, owner: Option<u8>) -> bool {
+    matches!((owner, layout.first_non_python_owner), (Some(owner), Some(first)) if owner >= first)
+}
+
 unsafe fn frame_code(layout: &Layout, frame: *const u8, reach: Reach) -> *const u8 {
-    let code = load::<*const u8>(frame, layout.frame_code);
+    let mut code = load::<*const u8>(frame, layout.frame_code);
+    if let Some(tags) = layout.executable_tags {
+        let bits = code as usize;
+        if bits & tags.int_tag == tags.int_tag {
+            return ptr::null(); // a tagged integer: not a code object
+        }
+        code = (bits & !tags.tag_bits) as *const u8;
+    }
     if reach == Reach::Probed && !memory_is_readable(code, 2 * size_of::<usize>()) {
         return ptr::null();
     }

@@ -55,9 +55,17 @@ use py3_12 as current;
 pub mod py3_13;
 #[cfg(py_3_13)]
 use py3_13 as current;
+#[cfg(py_3_14)]
+pub mod py3_14;
+#[cfg(py_3_14)]
+use py3_14 as current;
+#[cfg(py_3_15)]
+pub mod py3_15;
+#[cfg(py_3_15)]
+use py3_15 as current;
 
 #[cfg(not(any(
-    py_2_7, py_3_6, py_3_7, py_3_8, py_3_9, py_3_10, py_3_11, py_3_12, py_3_13
+    py_2_7, py_3_6, py_3_7, py_3_8, py_3_9, py_3_10, py_3_11, py_3_12, py_3_13, py_3_14, py_3_15
 )))]
 compile_error!("ffi::layout has no CPython layout for the Python this crate is built against");
 
@@ -118,8 +126,19 @@ pub struct Layout {
     pub frame_owner: Option<usize>,
     /// `FRAME_OWNED_BY_GENERATOR` (3.11+).
     pub owner_generator: u8,
-    /// `FRAME_OWNED_BY_CSTACK` (3.12+): entry/shim frames, never shown.
-    pub owner_cstack: Option<u8>,
+    /// 3.12+: the lowest owner value of frames that are not Python frames
+    /// and are never shown (CPython's own rule is `owner >=` it):
+    /// `FRAME_OWNED_BY_CSTACK` (3.12, 3.13: entry and shim frames),
+    /// `FRAME_OWNED_BY_INTERPRETER` (3.14+: entry frames, then CSTACK above
+    /// it in 3.14; 3.15 drops CSTACK).
+    pub first_non_python_owner: Option<u8>,
+    /// 3.14+: `f_executable` is a `_PyStackRef`, a tagged word: see
+    /// [`StackRefTags`]. None where it is a plain `PyObject *`.
+    pub executable_tags: Option<StackRefTags>,
+    /// 3.15+: `PyThreadState.base_frame`, the sentinel every frame chain
+    /// ends at (`current_frame` is never NULL; it equals `base_frame` while
+    /// no Python code runs). The walk stops there.
+    pub tstate_base_frame: Option<usize>,
     /// The name the walker reports: `co_qualname` on 3.11+, else `co_name`.
     pub code_name: usize,
     pub code_filename: usize,
@@ -187,6 +206,16 @@ pub struct DebugOffsetCheck {
 pub const DEBUG_COOKIE: &[u8; 8] = b"xdebugpy";
 pub const DEBUG_VERSION_AT: usize = 8;
 pub const DEBUG_FREE_THREADED_AT: usize = 16;
+
+/// How a `_PyStackRef` word holds an object (Include/internal/
+/// pycore_stackref.h, release builds with the GIL): `(bits & int_tag) ==
+/// int_tag` is a tagged integer, not an object; otherwise clearing
+/// `tag_bits` gives the `PyObject *`.
+#[derive(Clone, Copy, Debug)]
+pub struct StackRefTags {
+    pub tag_bits: usize,
+    pub int_tag: usize,
+}
 
 /// Where `struct _gil_runtime_state` lives.
 #[derive(Clone, Copy, Debug)]
