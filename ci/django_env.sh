@@ -32,6 +32,8 @@ django_for() {
         3.6|3.7) echo "django>=3.2,<3.3" ;;
         3.8|3.9) echo "django>=4.2,<4.3" ;;
         3.10|3.11|3.12|3.13) echo "django>=5.2,<5.3" ;;
+        # Debian unstable's Pythons (ci/sid_root.sh): the newest series.
+        3.14|3.15) echo "django>=6.0,<6.1" ;;
         *) return 1 ;;
     esac
 }
@@ -44,6 +46,7 @@ find_python() {
             return 0
         fi
     done
+    # Debian's /usr/bin/python3.N (inside ci/sid_root.sh's root for 3.14+).
     command -v "python$version" 2>/dev/null
 }
 

@@ -18,8 +18,11 @@ export CARGO_TERM_COLOR=never
 source "$repo/ci/setup.sh"
 
 pyenv_root="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"
-# The first one found also runs the version-independent tests.
-all_minors=(3.11 3.6 3.7 3.8 3.9 3.10 3.12 3.13 2.7)
+# The first one found also runs the version-independent tests. The sid
+# minors come from Debian's packages, in ci/sid_root.sh's root.
+pyenv_minors=(3.11 3.6 3.7 3.8 3.9 3.10 3.12 3.13 2.7)
+sid_minors=(3.14 3.15)
+all_minors=("${pyenv_minors[@]}" "${sid_minors[@]}")
 if [ "$#" -gt 0 ]; then minors=("$@"); else minors=("${all_minors[@]}"); fi
 
 find_python() { # newest installed patch release of a minor
@@ -32,7 +35,7 @@ find_python() { # newest installed patch release of a minor
 # renderers, CLI parsing; the browser test) run once, with the first
 # version; every other test target runs on every version. A test file in
 # neither list fails the run, so none is forgotten.
-once_targets=(render_golden html_browser)
+once_targets=(render_golden html_browser supported_versions)
 python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress parity cli_behaviour django)
 for file in tests/*.rs; do
     name="$(basename "$file" .rs)"
@@ -48,7 +51,36 @@ total_passed=0 total_failed=0
 log_dir="$repo/target/ci-logs"
 mkdir -p "$log_dir"
 
+# Runs cargo test (the given selection) for one Python, counts the results
+# into the totals and prints the version's line. $run_prefix runs cargo
+# inside the sid root for Debian's Pythons (empty for pyenv's).
+run_tests() {
+    local minor="$1" log="$2"; shift 2
+    "$@" </dev/null >"$log" 2>&1
+    local status=$?
+    grep -E "^(test result|     Running|test .* FAILED|failures:|---- )" "$log" || true
+    local passed failed
+    passed=$(grep -Eo "test result: [A-Za-z]+\. [0-9]+ passed" "$log" | awk '{s+=$4} END {print s+0}')
+    failed=$(grep -Eo "; [0-9]+ failed" "$log" | awk '{s+=$2} END {print s+0}')
+    if { [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; } || [ "$passed" -eq 0 ]; then
+        failed=$((failed + 1)) # the build itself failed, or nothing ran
+        echo "   build or test run failed; see $log"
+        tail -n 30 "$log"
+    fi
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    ran+=("$minor")
+    [ "$failed" -ne 0 ] && failed_versions+=("$minor")
+    echo "== Python $minor: $passed passed, $failed failed"
+}
+
+is_sid_minor() { [[ " ${sid_minors[*]} " =~ " $1 " ]]; }
+
+sid_ready=""
 for minor in "${minors[@]}"; do
+    if is_sid_minor "$minor"; then
+        continue
+    fi
     python="$(find_python "$minor")"
     if [ -z "$python" ]; then
         echo "== Python $minor: SKIPPED (not installed under $pyenv_root/versions)"
@@ -89,21 +121,59 @@ for minor in "${minors[@]}"; do
         first=0
     fi
     for t in "${python_targets[@]}"; do selection+=(--test "$t"); done
-    cargo test "${features[@]}" --no-fail-fast "${selection[@]}" </dev/null >"$log" 2>&1
-    status=$?
-    grep -E "^(test result|     Running|test .* FAILED|failures:|---- )" "$log" || true
-    passed=$(grep -Eo "test result: [A-Za-z]+\. [0-9]+ passed" "$log" | awk '{s+=$4} END {print s+0}')
-    failed=$(grep -Eo "; [0-9]+ failed" "$log" | awk '{s+=$2} END {print s+0}')
-    if { [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; } || [ "$passed" -eq 0 ]; then
-        failed=$((failed + 1)) # the build itself failed, or nothing ran
-        echo "   build or test run failed; see $log"
-        tail -n 30 "$log"
+    run_tests "$minor" "$log" cargo test "${features[@]}" --no-fail-fast "${selection[@]}"
+done
+
+# Debian unstable's Pythons, in the root ci/sid_root.sh makes and reuses
+# (about a minute the first time, then cached outside the clone).
+for minor in "${minors[@]}"; do
+    is_sid_minor "$minor" || continue
+    if [ -z "$sid_ready" ]; then
+        started=$SECONDS
+        sid_log="$log_dir/sid-root.log"
+        "$repo/ci/sid_root.sh" ensure >"$sid_log" 2>&1
+        sid_status=$?
+        if [ "$sid_status" -eq 0 ]; then
+            sid_ready=yes
+            echo "== Debian unstable root ready in $((SECONDS - started)) s:"
+            "$repo/ci/sid_root.sh" pythons 2>/dev/null | sed 's/^/   /'
+        elif [ "$sid_status" -eq 3 ]; then
+            sid_ready=skip
+            sid_reason="$(grep -o 'SKIPPED: .*' "$sid_log" | head -n 1)"
+        else
+            sid_ready=failed
+            echo "== Debian unstable root: FAILED (see $sid_log)"
+            tail -n 20 "$sid_log"
+        fi
     fi
-    total_passed=$((total_passed + passed))
-    total_failed=$((total_failed + failed))
-    ran+=("$minor")
-    [ "$failed" -ne 0 ] && failed_versions+=("$minor")
-    echo "== Python $minor: $passed passed, $failed failed"
+    case "$sid_ready" in
+        skip)
+            echo "== Python $minor: $sid_reason"
+            skipped+=("$minor (${sid_reason#SKIPPED: })")
+            continue ;;
+        failed)
+            total_failed=$((total_failed + 1))
+            failed_versions+=("$minor")
+            continue ;;
+    esac
+    python="/usr/bin/python$minor"
+    if ! "$repo/ci/sid_root.sh" run test -x "$python" 2>/dev/null; then
+        echo "== Python $minor: SKIPPED (Debian unstable has no $python)"
+        skipped+=("$minor (not in Debian unstable)")
+        continue
+    fi
+    echo "== Python $minor: $python (Debian unstable root)"
+    log="$log_dir/test-$minor.log"
+    "$repo/ci/sid_root.sh" run env PYINSTRUMENT_DJANGO_ONLY=1 ci/django_env.sh "$minor" \
+        >>"$log_dir/django-env-$minor.log" 2>&1 \
+        || echo "   (no Django virtualenv for $minor: see $log_dir/django-env-$minor.log)"
+    selection=()
+    for t in "${python_targets[@]}"; do selection+=(--test "$t"); done
+    # The installed-package suite (pip install ./pyshim into a fresh
+    # virtualenv, Django, a live runserver) runs for these too.
+    run_tests "$minor" "$log" "$repo/ci/sid_root.sh" run env \
+        PYTHON_SYS_EXECUTABLE="$python" PYINSTRUMENT_DJANGO_TESTS="$minor" \
+        cargo test --no-fail-fast "${selection[@]}"
 done
 
 echo
