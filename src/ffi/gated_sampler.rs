@@ -538,7 +538,7 @@ unsafe fn locate_gil(tstate: *const u8) -> Result<*const GilRuntimeState, String
     // We hold the GIL: the layout is right only if it says so.
     let locked = std::ptr::read_volatile(std::ptr::addr_of!((*gil).locked));
     let holder = std::ptr::read_volatile(std::ptr::addr_of!((*gil).last_holder));
-    if gil.is_null() || locked != 1 || holder as usize != tstate as usize {
+    if gil.is_null() || locked != 1 || !std::ptr::eq(holder as *const u8, tstate) {
         return Err(format!(
             "the GIL is not where this build expects it (locked {locked}, holder {holder:?}, \
              this thread {tstate:?})"
@@ -806,7 +806,7 @@ fn on_cpu(clock: libc::clockid_t) -> bool {
         if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
             return None;
         }
-        Some(ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64)
+        Some(ts.tv_sec * 1_000_000_000 + ts.tv_nsec)
     };
     let Some(before) = read() else { return false };
     let start = Instant::now();
