@@ -606,9 +606,14 @@ fn profilers_in_threads_see_only_their_thread() {
             );
             // 400 ticks at most; two busy threads share the GIL and the
             // machine may be busy: a floor that only catches a dead timer.
+            // On 3.6 a thread other than the main one is sampled by taking
+            // the GIL (ffi::gil_sampler: no pending calls there, and 3.6's
+            // GIL cannot be watched safely), which a thread computing beside
+            // it gives up once per 5 ms switch interval: 80 samples at most.
+            let floor = if python_version() == (3, 6) { 20 } else { 40 };
             if mode == Mode::Signal {
                 assert!(
-                    profile.sample_count >= 40,
+                    profile.sample_count >= floor,
                     "{context}\nonly {} samples",
                     profile.sample_count
                 );
