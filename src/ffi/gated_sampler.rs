@@ -470,10 +470,15 @@ unsafe extern "C" fn capsule_destroyed(capsule: *mut py::PyObject) {
 
 /// 3.13+: compares every offset this build relies on with the running
 /// interpreter's own `_Py_DebugOffsets`, so that a patch release that
-/// moves a field makes us refuse signal mode rather than read the wrong
-/// memory. Earlier versions publish no such table.
+/// moves a field makes us refuse to profile rather than read the wrong
+/// memory: both samplers walk frames with the same layout, so neither
+/// mode may start. Earlier versions publish no such table. Checked once;
+/// the answer is kept.
 pub fn check_running_interpreter() -> Result<(), String> {
-    check_debug_offsets(LAYOUT.debug_offsets)
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| check_debug_offsets(LAYOUT.debug_offsets))
+        .clone()
 }
 
 /// [`check_running_interpreter`] with the given expectations (tests make
