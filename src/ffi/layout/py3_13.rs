@@ -116,148 +116,106 @@ const TSTATE_INTERP: usize = 16;
 /// table gives the GIL's fields from the interpreter state's start.
 const INTERP_OWN_GIL: usize = 7752;
 
-/// `_Py_DebugOffsets` (Include/internal/pycore_runtime.h), up to the
-/// groups we check: every field is a `uint64_t` offset (or size).
-#[repr(C)]
-pub struct DebugOffsets {
-    pub cookie: [u8; 8],
-    pub version: u64,
-    pub free_threaded: u64,
-    /// size, finalizing, interpreters_head.
-    pub runtime_state: [u64; 3],
-    pub interpreter_state: DebugInterpreterState,
-    pub thread_state: DebugThreadState,
-    pub interpreter_frame: DebugInterpreterFrame,
-    pub code_object: DebugCodeObject,
-    pub pyobject: DebugPyObject,
-    /// type, tuple, list, dict, float, long and bytes objects.
-    pub _others: [u64; 4 + 3 + 3 + 3 + 2 + 3 + 3],
-    pub unicode_object: DebugUnicodeObject,
-}
-
-#[repr(C)]
-pub struct DebugInterpreterState {
-    /// size, id, next, threads_head, gc, imports_modules, sysdict, builtins.
-    pub _first: [u64; 8],
-    pub ceval_gil: u64,
-    pub gil_runtime_state: u64,
-    pub gil_runtime_state_enabled: u64,
-    pub gil_runtime_state_locked: u64,
-    pub gil_runtime_state_holder: u64,
-}
-
-#[repr(C)]
-pub struct DebugThreadState {
-    pub size: u64,
-    pub prev: u64,
-    pub next: u64,
-    pub interp: u64,
-    pub current_frame: u64,
-    pub thread_id: u64,
-    pub native_thread_id: u64,
-    pub datastack_chunk: u64,
-    pub status: u64,
-}
-
-#[repr(C)]
-pub struct DebugInterpreterFrame {
-    pub size: u64,
-    pub previous: u64,
-    pub executable: u64,
-    pub instr_ptr: u64,
-    pub localsplus: u64,
-    pub owner: u64,
-}
-
-#[repr(C)]
-pub struct DebugCodeObject {
-    pub size: u64,
-    pub filename: u64,
-    pub name: u64,
-    pub qualname: u64,
-    pub linetable: u64,
-    pub firstlineno: u64,
-    pub argcount: u64,
-    pub localsplusnames: u64,
-    pub localspluskinds: u64,
-    pub co_code_adaptive: u64,
-}
-
-#[repr(C)]
-pub struct DebugPyObject {
-    pub size: u64,
-    pub ob_type: u64,
-}
-
-#[repr(C)]
-pub struct DebugUnicodeObject {
-    pub size: u64,
-    pub state: u64,
-    pub length: u64,
-    pub asciiobject_size: u64,
-}
-
-macro_rules! check {
-    ($field:ident . $sub:ident, $expected:expr) => {
-        DebugOffsetCheck {
-            name: concat!(
-                "_Py_DebugOffsets.",
-                stringify!($field),
-                ".",
-                stringify!($sub)
-            ),
-            at: offset_of!(DebugOffsets, $field.$sub),
-            expected: $expected,
-        }
-    };
-}
-
 /// Everything the walker and the sampling thread read, as the running
-/// interpreter must describe it.
+/// interpreter's `_Py_DebugOffsets` (Include/internal/pycore_runtime.h)
+/// must describe it. Where each field sits in that table (`at`) is given as
+/// a number and proven by the probe, as are the values.
 const DEBUG_OFFSETS: &[DebugOffsetCheck] = &[
-    check!(thread_state.interp, TSTATE_INTERP),
-    check!(thread_state.current_frame, CURRENT_FRAME),
-    check!(thread_state.datastack_chunk, DATASTACK_CHUNK),
-    check!(interpreter_state.ceval_gil, INTERP_GIL),
-    check!(interpreter_state.gil_runtime_state, INTERP_OWN_GIL),
-    check!(
-        interpreter_state.gil_runtime_state_locked,
-        INTERP_OWN_GIL + offset_of!(GilRuntimeState, locked)
-    ),
-    check!(
-        interpreter_state.gil_runtime_state_holder,
-        INTERP_OWN_GIL + offset_of!(GilRuntimeState, last_holder)
-    ),
-    check!(
-        interpreter_frame.previous,
-        offset_of!(PyInterpreterFrame, previous)
-    ),
-    check!(
-        interpreter_frame.executable,
-        offset_of!(PyInterpreterFrame, f_executable)
-    ),
-    check!(
-        interpreter_frame.instr_ptr,
-        offset_of!(PyInterpreterFrame, instr_ptr)
-    ),
-    check!(
-        interpreter_frame.owner,
-        offset_of!(PyInterpreterFrame, owner)
-    ),
-    check!(code_object.filename, offset_of!(PyCodeObject, co_filename)),
-    check!(code_object.qualname, offset_of!(PyCodeObject, co_qualname)),
-    check!(
-        code_object.firstlineno,
-        offset_of!(PyCodeObject, co_firstlineno)
-    ),
-    check!(
-        code_object.co_code_adaptive,
-        offset_of!(PyCodeObject, co_code_adaptive)
-    ),
-    check!(pyobject.ob_type, offset_of!(PyObject, ob_type)),
-    check!(unicode_object.state, offset_of!(PyASCIIObject, state)),
-    check!(unicode_object.length, offset_of!(PyASCIIObject, length)),
-    check!(unicode_object.asciiobject_size, size_of::<PyASCIIObject>()),
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.thread_state.interp",
+        at: 176,
+        expected: TSTATE_INTERP,
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.thread_state.current_frame",
+        at: 184,
+        expected: CURRENT_FRAME,
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.thread_state.datastack_chunk",
+        at: 208,
+        expected: DATASTACK_CHUNK,
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_state.ceval_gil",
+        at: 112,
+        expected: INTERP_GIL,
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_state.gil_runtime_state",
+        at: 120,
+        expected: INTERP_OWN_GIL,
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_state.gil_runtime_state_locked",
+        at: 136,
+        expected: INTERP_OWN_GIL + offset_of!(GilRuntimeState, locked),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_state.gil_runtime_state_holder",
+        at: 144,
+        expected: INTERP_OWN_GIL + offset_of!(GilRuntimeState, last_holder),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_frame.previous",
+        at: 232,
+        expected: offset_of!(PyInterpreterFrame, previous),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_frame.executable",
+        at: 240,
+        expected: offset_of!(PyInterpreterFrame, f_executable),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_frame.instr_ptr",
+        at: 248,
+        expected: offset_of!(PyInterpreterFrame, instr_ptr),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.interpreter_frame.owner",
+        at: 264,
+        expected: offset_of!(PyInterpreterFrame, owner),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.code_object.filename",
+        at: 280,
+        expected: offset_of!(PyCodeObject, co_filename),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.code_object.qualname",
+        at: 296,
+        expected: offset_of!(PyCodeObject, co_qualname),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.code_object.firstlineno",
+        at: 312,
+        expected: offset_of!(PyCodeObject, co_firstlineno),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.code_object.co_code_adaptive",
+        at: 344,
+        expected: offset_of!(PyCodeObject, co_code_adaptive),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.pyobject.ob_type",
+        at: 360,
+        expected: offset_of!(PyObject, ob_type),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.unicode_object.state",
+        at: 544,
+        expected: offset_of!(PyASCIIObject, state),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.unicode_object.length",
+        at: 552,
+        expected: offset_of!(PyASCIIObject, length),
+    },
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.unicode_object.asciiobject_size",
+        at: 560,
+        expected: size_of::<PyASCIIObject>(),
+    },
 ];
 
 /// `offsetof(PyThreadState, c_profilefunc)`, proven by the probe.
