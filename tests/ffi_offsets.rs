@@ -1,4 +1,4 @@
-//! Proves every offset, size and constant in `ffi::layout::OFFSETS` against
+//! Proves every offset, size and constant in `ffi::layout::all_offsets()` against
 //! the headers of the Python this crate was built for: generates a C probe
 //! from the OFFSETS names, compiles it with gcc against
 //! PYINSTRUMENT_BUILD_PY_INCLUDE (with Py_BUILD_CORE, for the internal
@@ -46,16 +46,16 @@ fn probe_source() -> String {
          #if PY_VERSION_HEX >= 0x030c0000\n\
          #include <internal/pycore_interp.h>\n\
          #include <internal/pycore_runtime.h>\n\
-         #endif\n\
-         #if PY_VERSION_HEX >= 0x030e0000\n\
-         #include <internal/pycore_stackref.h>\n\
-         #include <internal/pycore_debug_offsets.h>\n\
          #elif PY_VERSION_HEX >= 0x03090000\n\
          #include <internal/pycore_runtime.h>\n\
          #elif PY_VERSION_HEX >= 0x03080000\n\
          #include <internal/pycore_pystate.h>\n\
          #elif PY_VERSION_HEX >= 0x03070000\n\
          #include <internal/pystate.h>\n\
+         #endif\n\
+         #if PY_VERSION_HEX >= 0x030e0000\n\
+         #include <internal/pycore_stackref.h>\n\
+         #include <internal/pycore_debug_offsets.h>\n\
          #endif\n\
          #include <stddef.h>\n\
          #include <stdint.h>\n\
@@ -143,7 +143,7 @@ fn offsets_match_the_c_headers() {
     ignore = "CPython publishes _Py_DebugOffsets since 3.13 only"
 )]
 fn the_running_interpreter_describes_our_layout() {
-    use pyinstrument::ffi::gated_sampler::{check_debug_offsets, check_running_interpreter};
+    use pyinstrument::ffi::layout::running::{check_debug_offsets, check_running_interpreter};
     let checks = layout::LAYOUT.debug_offsets;
     assert!(!checks.is_empty(), "the {PY_VERSION} layout checks nothing");
     assert_eq!(check_running_interpreter(), Ok(()));

@@ -59,10 +59,10 @@
 //!
 //! Ticks run either in the handler, on the profiled thread, or on the
 //! sampling thread; a `busy` flag per slot keeps them from ever running at
-//! once (a signal delivered late after a wait timed out finds the slot busy
-//! or finds the next tick already done). `tick` must be signal safe.
+//! once (a signal delivered after the sampling thread gave it up finds the
+//! slot busy, or runs one more tick). `tick` must be signal safe.
 
-use super::layout::{GilLocation, GilRuntimeState, LAYOUT};
+use super::layout::{running, GilLocation, GilRuntimeState, LAYOUT};
 use super::py;
 use std::ffi::c_void;
 use std::sync::atomic::{
@@ -468,69 +468,12 @@ unsafe extern "C" fn capsule_destroyed(capsule: *mut py::PyObject) {
     shared.thread_gone.store(true, SeqCst);
 }
 
-/// 3.13+: compares every offset this build relies on with the running
-/// interpreter's own `_Py_DebugOffsets`, so that a patch release that
-/// moves a field makes us refuse to profile rather than read the wrong
-/// memory: both samplers walk frames with the same layout, so neither
-/// mode may start. Earlier versions publish no such table. Checked once;
-/// the answer is kept.
-pub fn check_running_interpreter() -> Result<(), String> {
-    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    CHECKED
-        .get_or_init(|| check_debug_offsets(LAYOUT.debug_offsets))
-        .clone()
-}
-
-/// [`check_running_interpreter`] with the given expectations (tests make
-/// one wrong on purpose). `_PyRuntime`'s table is initialised statically:
-/// this works before Python starts.
-pub fn check_debug_offsets(checks: &[super::layout::DebugOffsetCheck]) -> Result<(), String> {
-    use super::layout::{DEBUG_COOKIE, DEBUG_FREE_THREADED_AT, DEBUG_VERSION_AT, VERSION};
-    if checks.is_empty() {
-        return Ok(());
-    }
-    let base = runtime_state()?;
-    // _PyRuntime is a static of libpython: every byte of it is mapped.
-    let read_u64 = |at: usize| unsafe { std::ptr::read_unaligned(base.add(at) as *const u64) };
-    let cookie = unsafe { std::slice::from_raw_parts(base, DEBUG_COOKIE.len()) };
-    if cookie != DEBUG_COOKIE {
-        return Err("the interpreter publishes no _Py_DebugOffsets table".to_string());
-    }
-    let version = read_u64(DEBUG_VERSION_AT);
-    let running = ((version >> 24) as u32, ((version >> 16) & 0xff) as u32);
-    if running != VERSION {
-        return Err(format!(
-            "the running interpreter is {}.{}, this build reads {}.{}",
-            running.0, running.1, VERSION.0, VERSION.1
-        ));
-    }
-    if read_u64(DEBUG_FREE_THREADED_AT) != 0 {
-        return Err("the running interpreter is a free-threaded build".to_string());
-    }
-    let moved: Vec<String> = checks
-        .iter()
-        .filter_map(|check| {
-            let actual = read_u64(check.at);
-            (actual != check.expected as u64)
-                .then(|| format!("{} is {actual}, not {}", check.name, check.expected))
-        })
-        .collect();
-    if moved.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "this interpreter's layout differs from the one pyinstrument was built for ({})",
-            moved.join("; ")
-        ))
-    }
-}
-
 /// The GIL of the calling thread's interpreter. The caller holds the GIL.
 unsafe fn locate_gil(tstate: *const u8) -> Result<*const GilRuntimeState, String> {
     let gil = match LAYOUT.gil {
         None => return Err("no GIL layout for this Python".to_string()),
         Some(GilLocation::Runtime { runtime_gil }) => {
-            runtime_state()?.add(runtime_gil) as *const GilRuntimeState
+            running::runtime_state()?.add(runtime_gil) as *const GilRuntimeState
         }
         Some(GilLocation::Interpreter {
             tstate_interp,
@@ -540,30 +483,19 @@ unsafe fn locate_gil(tstate: *const u8) -> Result<*const GilRuntimeState, String
             *(interp.add(interp_gil) as *const *const GilRuntimeState)
         }
     };
+    if gil.is_null() {
+        return Err("this interpreter has no GIL where this build expects it".to_string());
+    }
     // We hold the GIL: the layout is right only if it says so.
     let locked = std::ptr::read_volatile(std::ptr::addr_of!((*gil).locked));
     let holder = std::ptr::read_volatile(std::ptr::addr_of!((*gil).last_holder));
-    if gil.is_null() || locked != 1 || !std::ptr::eq(holder as *const u8, tstate) {
+    if locked != 1 || !std::ptr::eq(holder as *const u8, tstate) {
         return Err(format!(
             "the GIL is not where this build expects it (locked {locked}, holder {holder:?}, \
              this thread {tstate:?})"
         ));
     }
     Ok(gil)
-}
-
-/// `&_PyRuntime`, exported by CPython 3.7+.
-#[cfg(not(any(py_2_7, py_3_6)))]
-fn runtime_state() -> Result<*const u8, String> {
-    extern "C" {
-        static _PyRuntime: u8;
-    }
-    Ok(std::ptr::addr_of!(_PyRuntime))
-}
-
-#[cfg(any(py_2_7, py_3_6))]
-fn runtime_state() -> Result<*const u8, String> {
-    Err("this Python has no _PyRuntime".to_string())
 }
 
 impl<T: 'static> GatedSampler<T> {
@@ -575,7 +507,7 @@ impl<T: 'static> GatedSampler<T> {
         interval_ns: u64,
         tick: fn(&mut T),
     ) -> Result<GatedSampler<T>, String> {
-        check_running_interpreter()?;
+        running::check_running_interpreter()?;
         install_handler()?;
         let tstate = unsafe { py::PyThreadState_Get() } as *const u8;
         let gil = unsafe { locate_gil(tstate)? };

@@ -162,7 +162,7 @@ impl Sampler {
         let interval_ns = ((interval * 1e9) as u64).max(1_000);
         // Both modes walk frames with the layout compiled in: never against
         // an interpreter that says its fields are elsewhere.
-        gated_sampler::check_running_interpreter()
+        crate::ffi::layout::running::check_running_interpreter()
             .map_err(|message| Error::Sampler(format!("cannot profile this Python: {message}")))?;
         // Lets the recorder trust frames it has already proven for as long as
         // no code object is freed.

@@ -8,7 +8,8 @@
 //!
 //! Exactly one file is compiled: the one for the libpython this crate links,
 //! selected here, once, by the `cfg(py_3_N)` that build.rs emits. Everything
-//! else sees only [`LAYOUT`], [`OFFSETS`] and [`VERSION`].
+//! else sees only [`LAYOUT`], [`OFFSETS`] and [`VERSION`], and `running`,
+//! which compares them with the interpreter that runs.
 //!
 //! `OFFSETS` name syntax (understood by the probe generator):
 //! - `"T.field"`: `offsetof(T, field)`;
@@ -18,6 +19,8 @@
 //! - anything else: a C constant expression (enum value, macro), verbatim.
 
 use std::ffi::c_void;
+
+pub mod running;
 
 #[cfg(py_2_7)]
 pub mod py2_7;
