@@ -2,6 +2,7 @@
 //! sampler on the calling thread, and render sessions. The package's
 //! `Profiler` class (pyshim/pyinstrument/profiler.py) is the public face.
 
+use crate::ffi::gil::Gil;
 use crate::ffi::native_module::{create_module, Function, Raise, Value};
 use crate::render::{render, Format, RenderOptions};
 use crate::sampler::{Mode, ProgramInfo, Sampler};
@@ -65,7 +66,7 @@ pub const MODULE_INIT: extern "C" fn() -> crate::ffi::native_module::ModulePtr =
 #[cfg(py_2_7)]
 pub const MODULE_INIT: extern "C" fn() = init_pyinstrument;
 
-fn start(args: &[Value]) -> Result<Value, Raise> {
+fn start(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
     let (use_signal, interval) = match args {
         [Value::Bool(use_signal), Value::Float(interval)] => (*use_signal, *interval),
         [Value::Bool(use_signal), Value::Int(interval)] => (*use_signal, *interval as f64),
@@ -80,13 +81,14 @@ fn start(args: &[Value]) -> Result<Value, Raise> {
     } else {
         Mode::Setprofile
     };
-    let sampler = Sampler::start(mode, interval).map_err(|e| Raise::ValueError(e.to_string()))?;
+    let sampler =
+        Sampler::start(gil, mode, interval).map_err(|e| Raise::ValueError(e.to_string()))?;
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst);
     SAMPLERS.with(|samplers| samplers.borrow_mut().push((handle, sampler)));
     Ok(Value::Int(handle))
 }
 
-fn stop(args: &[Value]) -> Result<Value, Raise> {
+fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
     let [Value::Int(handle), Value::StrList(command_line), Value::StrList(sys_path), Value::StrList(library_dirs), Value::Str(python_version)] =
         args
     else {
@@ -105,7 +107,7 @@ fn stop(args: &[Value]) -> Result<Value, Raise> {
                 .to_string(),
         ));
     };
-    let session = sampler.stop().into_session(ProgramInfo {
+    let session = sampler.stop(gil).into_session(ProgramInfo {
         command_line: command_line.clone(),
         python_version: python_version.clone(),
         sys_path: sys_path.clone(),
@@ -114,12 +116,12 @@ fn stop(args: &[Value]) -> Result<Value, Raise> {
     Ok(Value::Str(session.to_json()))
 }
 
-fn finish_run(_args: &[Value]) -> Result<Value, Raise> {
-    crate::runner::finish_run();
+fn finish_run(gil: Gil<'_>, _args: &[Value]) -> Result<Value, Raise> {
+    crate::runner::finish_run(gil);
     Ok(Value::None)
 }
 
-fn render_session(args: &[Value]) -> Result<Value, Raise> {
+fn render_session(_gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
     let [Value::Str(json), Value::Str(renderer), Value::Bool(unicode), Value::Bool(color), Value::Bool(show_all)] =
         args
     else {

@@ -14,6 +14,11 @@ pub struct FrameId {
     pub function: String,
     pub file: String,
     pub line: u32,
+    /// The function assigns a local `__tracebackhide__` (pytest's way of
+    /// saying "not interesting in a traceback"): reports leave it out by
+    /// default. Absent from files saved before it existed: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hide_from_traceback: bool,
 }
 
 impl FrameId {
@@ -22,6 +27,7 @@ impl FrameId {
             function: function.to_string(),
             file: file.to_string(),
             line,
+            hide_from_traceback: false,
         }
     }
 

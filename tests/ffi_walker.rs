@@ -135,11 +135,11 @@ fn to_frames(raw: &[RawFrame]) -> Vec<Frame> {
     raw.iter()
         .map(|f| {
             assert!(!f.code.is_null());
-            let name = unsafe { raw_str(f.name) };
+            let name = unsafe { raw_str(&LAYOUT, f.name) };
             Frame {
                 name: read(name),
                 name_kind: name.kind,
-                file: read(unsafe { raw_str(f.file) }),
+                file: read(unsafe { raw_str(&LAYOUT, f.file) }),
                 first_line: f.first_line,
             }
         })
@@ -170,17 +170,17 @@ unsafe extern "C" fn profile(
     // handlers): count allocations on this thread while they run.
     let ((n, m), walk_allocations) = count_allocations(|| {
         (
-            walk_thread(tstate, &mut all),
-            walk_thread(tstate, &mut small),
+            walk_thread(&LAYOUT, tstate, &mut all),
+            walk_thread(&LAYOUT, tstate, &mut small),
         )
     });
-    if n == 0 || read(raw_str(all[0].name)) != "target" {
+    if n == 0 || read(raw_str(&LAYOUT, all[0].name)) != "target" {
         return 0;
     }
     let ((), copy_allocations) = count_allocations(|| {
         for f in &all[..n] {
-            copy_raw(raw_str(f.name), &mut bytes);
-            copy_raw(raw_str(f.file), &mut bytes);
+            copy_raw(raw_str(&LAYOUT, f.name), &mut bytes);
+            copy_raw(raw_str(&LAYOUT, f.file), &mut bytes);
         }
     });
     assert_eq!(
@@ -434,7 +434,7 @@ fn raw_str_reads_every_kind() {
             // bits next to `kind`.
             let interned = py::PyUnicode_InternFromString(c.as_ptr());
             for o in [obj, interned] {
-                let s = raw_str(o as *const c_void);
+                let s = raw_str(&LAYOUT, o as *const c_void);
                 assert!(s.is_readable(), "{text:?}");
                 assert_eq!(s.kind, name_kind(text), "{text:?}");
                 assert_eq!(s.len, text.chars().count(), "{text:?}");
@@ -442,31 +442,43 @@ fn raw_str_reads_every_kind() {
                 // The cached hash: the one `hash()` computes, once computed
                 // (interning computes it; a fresh string starts without).
                 let hash = py::PyObject_Hash(o);
-                assert_eq!(raw_str(o as *const c_void).hash, hash as isize, "{text:?}");
+                assert_eq!(
+                    raw_str(&LAYOUT, o as *const c_void).hash,
+                    hash as isize,
+                    "{text:?}"
+                );
             }
             let fresh = py::PyUnicode_FromStringAndSize(c.as_ptr(), text.len() as isize);
             if !text.is_empty() {
-                assert_eq!(raw_str(fresh as *const c_void).hash, -1, "{text:?}");
+                assert_eq!(
+                    raw_str(&LAYOUT, fresh as *const c_void).hash,
+                    -1,
+                    "{text:?}"
+                );
             }
             py::Py_DecRef(fresh);
             py::Py_DecRef(obj);
             py::Py_DecRef(interned);
         }
         let number = py::PyLong_FromLong(12345);
-        assert!(!raw_str(number as *const c_void).is_readable());
+        assert!(!raw_str(&LAYOUT, number as *const c_void).is_readable());
         py::Py_DecRef(number);
-        assert!(!raw_str(std::ptr::null()).is_readable());
-        assert_eq!(walk_thread(std::ptr::null(), &mut [RawFrame::EMPTY; 4]), 0);
+        assert!(!raw_str(&LAYOUT, std::ptr::null()).is_readable());
+        assert_eq!(
+            walk_thread(&LAYOUT, std::ptr::null(), &mut [RawFrame::EMPTY; 4]),
+            0
+        );
         // Outside any Python code (called from C), the stack is empty.
         assert_eq!(
             walk_thread(
+                &LAYOUT,
                 py::PyThreadState_Get() as *const c_void,
                 &mut [RawFrame::EMPTY; 4]
             ),
             0
         );
         assert_eq!(
-            walk_thread(py::PyThreadState_Get() as *const c_void, &mut []),
+            walk_thread(&LAYOUT, py::PyThreadState_Get() as *const c_void, &mut []),
             0
         );
     });
@@ -578,10 +590,10 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
         let b = fake_frame(code_addr, a.addr(), thread_owned, complete);
         a.put(LAYOUT.frame_back, b.addr());
         let t = fake_thread(a.addr());
-        let n = walk_thread(t[0].addr() as *const c_void, &mut out);
+        let n = walk_thread(&LAYOUT, t[0].addr() as *const c_void, &mut out);
         assert!((2..=4).contains(&n), "cycle walked {n} frames");
-        assert_eq!(read(raw_str(out[n - 1].name)), "<module>");
-        assert_eq!(read(raw_str(out[n - 1].file)), "fake.py");
+        assert_eq!(read(raw_str(&LAYOUT, out[n - 1].name)), "<module>");
+        assert_eq!(read(raw_str(&LAYOUT, out[n - 1].file)), "fake.py");
 
         // A frame whose code is not a code object means the stack is caught
         // mid-change (or corrupt): the walk gives no frames at all rather
@@ -590,12 +602,18 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
         let outer = fake_frame(code_addr, 0, thread_owned, complete);
         let bogus = fake_frame(not_code.addr(), outer.addr(), thread_owned, complete);
         let t = fake_thread(bogus.addr());
-        assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 0);
+        assert_eq!(
+            walk_thread(&LAYOUT, t[0].addr() as *const c_void, &mut out),
+            0
+        );
         // ...or further out.
         let bogus_outer = fake_frame(not_code.addr(), 0, thread_owned, complete);
         let inner = fake_frame(code_addr, bogus_outer.addr(), thread_owned, complete);
         let t = fake_thread(inner.addr());
-        assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 0);
+        assert_eq!(
+            walk_thread(&LAYOUT, t[0].addr() as *const c_void, &mut out),
+            0
+        );
 
         // 3.11+: incomplete frames are skipped unless a generator owns them;
         // 3.12+: frames owned by the C stack are always skipped.
@@ -603,7 +621,10 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
             let outer = fake_frame(code_addr, 0, thread_owned, complete);
             let incomplete = fake_frame(code_addr, outer.addr(), thread_owned, complete - 2);
             let t = fake_thread(incomplete.addr());
-            assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 1);
+            assert_eq!(
+                walk_thread(&LAYOUT, t[0].addr() as *const c_void, &mut out),
+                1
+            );
 
             let generator = fake_frame(
                 code_addr,
@@ -612,13 +633,19 @@ fn fake_frames_cycles_placeholders_and_skip_rules() {
                 complete - 2,
             );
             let t = fake_thread(generator.addr());
-            assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 2);
+            assert_eq!(
+                walk_thread(&LAYOUT, t[0].addr() as *const c_void, &mut out),
+                2
+            );
 
             if let Some(cstack) = LAYOUT.first_non_python_owner {
                 let shim = fake_frame(py::Py_None() as usize, outer.addr(), cstack, complete);
                 let t = fake_thread(shim.addr());
-                assert_eq!(walk_thread(t[0].addr() as *const c_void, &mut out), 1);
-                assert_eq!(read(raw_str(out[0].name)), "<module>");
+                assert_eq!(
+                    walk_thread(&LAYOUT, t[0].addr() as *const c_void, &mut out),
+                    1
+                );
+                assert_eq!(read(raw_str(&LAYOUT, out[0].name)), "<module>");
             }
         }
         py::Py_DecRef(code);

@@ -7,6 +7,7 @@
 //! freed, a sleep) is profiled at 0.5 ms.
 
 use pyinstrument::ffi::gated_sampler::{TICKS_IN_PROGRESS, TICK_THREAD};
+use pyinstrument::ffi::interpreter;
 use pyinstrument::sampler::{Mode, Sampler};
 use python3_sys as py;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -96,11 +97,9 @@ time.sleep(0.1)
 fn signal_ticks_never_allocate() {
     unsafe {
         // Python's own allocations happen outside ticks; start it first.
-        let program = CString::new(env!("PYINSTRUMENT_BUILD_PYTHON")).unwrap();
-        let wide = py::Py_DecodeLocale(program.as_ptr(), std::ptr::null_mut());
-        assert!(!wide.is_null(), "Py_DecodeLocale failed");
-        py::Py_SetProgramName(wide);
-        py::Py_InitializeEx(0);
+        interpreter::set_program_name(env!("PYINSTRUMENT_BUILD_PYTHON"));
+        let interpreter = interpreter::initialize();
+        let gil = interpreter.gil();
 
         // The counter itself works: an allocation made "during a tick" on
         // this thread is counted.
@@ -115,7 +114,7 @@ fn signal_ticks_never_allocate() {
         );
         DURING_TICKS.store(0, SeqCst);
 
-        let sampler = Sampler::start(Mode::Signal, 0.0005).expect("start the signal sampler");
+        let sampler = Sampler::start(gil, Mode::Signal, 0.0005).expect("start the signal sampler");
         assert_eq!(
             sampler.mode(),
             Mode::Signal,
@@ -123,7 +122,7 @@ fn signal_ticks_never_allocate() {
         );
         let code = CString::new(WORKLOAD).unwrap();
         let status = py::PyRun_SimpleStringFlags(code.as_ptr(), std::ptr::null_mut());
-        let recording = sampler.stop();
+        let recording = sampler.stop(gil);
         let allocations = DURING_TICKS.load(SeqCst);
         assert_eq!(status, 0, "the workload raised (see stderr)");
 

@@ -191,6 +191,25 @@ fn tree_asyncio() {
 /// The application paths holding at least `share` of the time, leaving
 /// out the module's own line (its imports: asyncio takes a while to import,
 /// and its share hovers around the threshold).
+#[test]
+fn frames_that_set_tracebackhide_are_marked() {
+    for mode in MODES {
+        let dir = Workdir::new(&format!("tracebackhide-{}", mode.name()));
+        let (_, profile) = profile_ok(&dir, mode, None, "traceback_hide.py", &["0.2"]);
+        let marked = |name: &str| -> Option<bool> {
+            profile.raw["frames"].as_array()?.iter().find_map(|frame| {
+                (frame["function"] == name
+                    && frame["file"].as_str()?.ends_with("traceback_hide.py"))
+                .then(|| frame["hide_from_traceback"].as_bool().unwrap_or(false))
+            })
+        };
+        let context = || format!("[{}] frames: {}", mode.name(), profile.raw["frames"]);
+        assert_eq!(marked("helper"), Some(true), "{}", context());
+        assert_eq!(marked("visible"), Some(false), "{}", context());
+        assert_eq!(marked("spin"), Some(false), "{}", context());
+    }
+}
+
 fn heavy_paths(profile: &Profile, share: f64) -> BTreeMap<Vec<String>, f64> {
     let total = profile.total_time();
     profile

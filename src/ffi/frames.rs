@@ -2,15 +2,16 @@
 //! from interpreter memory, the way CPython's own `faulthandler` dumps
 //! tracebacks from a signal handler (Python/traceback.c, `dump_traceback`).
 //!
-//! All version knowledge comes from [`crate::ffi::layout::LAYOUT`]; this file
-//! is the same for every CPython minor. Nothing here takes the GIL, locks,
+//! All version knowledge comes from the [`Layout`] passed in (the one chosen
+//! at start-up, `ffi::layout::running::layout`); this file is the same for
+//! every CPython minor. Nothing here takes the GIL, locks,
 //! allocates or calls the Python API: the only CPython symbols used are the
 //! addresses of `PyCode_Type` and `PyUnicode_Type`. Every pointer read from
 //! interpreter memory is checked before it is followed (non-null, aligned,
 //! and for objects, the exact type), all loads are volatile (the interpreter
 //! may be mid-update when a signal lands), and chains are bounded.
 
-use crate::ffi::layout::{Layout, LAYOUT};
+use crate::ffi::layout::Layout;
 use std::ffi::c_void;
 use std::ptr;
 
@@ -66,6 +67,9 @@ pub struct RawFrame {
     pub first_line: i32,
     pub name: *const c_void,
     pub file: *const c_void,
+    /// The code object's tuple of local variable names (see
+    /// [`names_include`]).
+    pub varnames: *const c_void,
 }
 
 impl RawFrame {
@@ -74,6 +78,7 @@ impl RawFrame {
         first_line: 0,
         name: ptr::null(),
         file: ptr::null(),
+        varnames: ptr::null(),
     };
 }
 
@@ -99,8 +104,11 @@ impl RawFrame {
 ///
 /// No allocation, no locks, no Python API calls. This function is signal
 /// safe if `visit` is.
-unsafe fn for_each_frame(tstate: *const c_void, mut visit: impl FnMut(&RawFrame)) -> bool {
-    let layout = &LAYOUT;
+unsafe fn for_each_frame(
+    layout: &Layout,
+    tstate: *const c_void,
+    mut visit: impl FnMut(&RawFrame),
+) -> bool {
     let mut chain = Chain::new(layout, tstate as *const u8);
     while let Some((frame, reach)) = chain.next_frame() {
         let owner = layout.frame_owner.map(|offset| load::<u8>(frame, offset));
@@ -122,6 +130,7 @@ unsafe fn for_each_frame(tstate: *const c_void, mut visit: impl FnMut(&RawFrame)
             first_line: load::<i32>(code, layout.code_firstlineno),
             name: load::<*const c_void>(code, layout.code_name),
             file: load::<*const c_void>(code, layout.code_filename),
+            varnames: load::<*const c_void>(code, layout.code_varnames),
         });
     }
     true
@@ -137,13 +146,13 @@ unsafe fn for_each_frame(tstate: *const c_void, mut visit: impl FnMut(&RawFrame)
 ///
 /// # Safety
 /// As [`for_each_frame`]. This function is signal safe.
-pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize {
+pub unsafe fn walk_thread(layout: &Layout, tstate: *const c_void, out: &mut [RawFrame]) -> usize {
     if out.is_empty() {
         return 0;
     }
     let capacity = out.len();
     let mut total = 0usize;
-    let complete = for_each_frame(tstate, |frame| {
+    let complete = for_each_frame(layout, tstate, |frame| {
         out[total % capacity] = *frame;
         total += 1;
     });
@@ -167,8 +176,38 @@ pub unsafe fn walk_thread(tstate: *const c_void, out: &mut [RawFrame]) -> usize 
 /// object header: the name or file of a [`RawFrame`] still on the stack is.
 /// This function is signal safe.
 #[inline]
-pub unsafe fn raw_str(obj: *const c_void) -> RawStr {
-    read_str(&LAYOUT, obj as *const u8)
+pub unsafe fn raw_str(layout: &Layout, obj: *const c_void) -> RawStr {
+    read_str(layout, obj as *const u8)
+}
+
+/// Whether the name tuple `names` (a [`RawFrame`]'s `varnames`) holds the
+/// str object `name`. Compared by identity: CPython interns the names a
+/// code object keeps (the compiler and marshal both do), so `name` must be
+/// the interned string (`PyUnicode_InternFromString`). Reads at most
+/// `MAX_NAMES` items; a tuple that does not look like one reads as empty.
+///
+/// # Safety
+/// As [`raw_str`]: `names` comes from a frame still on the stack. This
+/// function is signal safe.
+pub unsafe fn names_include(layout: &Layout, names: *const c_void, name: *const c_void) -> bool {
+    const MAX_NAMES: isize = 1 << 16;
+    let names = names as *const u8;
+    if name.is_null()
+        || !plausible(names)
+        || load::<*const c_void>(names, layout.ob_type) != tuple_type()
+    {
+        return false;
+    }
+    let count = load::<isize>(
+        names,
+        std::mem::offset_of!(crate::ffi::layout::PyTupleObject, ob_size),
+    );
+    if !(0..=MAX_NAMES).contains(&count) {
+        return false;
+    }
+    let items = std::mem::offset_of!(crate::ffi::layout::PyTupleObject, ob_item);
+    (0..count as usize)
+        .any(|i| load::<*const c_void>(names, items + i * size_of::<usize>()) == name)
 }
 
 /// Copies a RawStr's code points (signal safe, no allocation) into `dst` as
@@ -259,9 +298,9 @@ struct Chain<'a> {
 const MAX_CHUNKS: usize = 32;
 /// How far above the stack pointer a frame still counts as on the stack.
 const STACK_SPAN: usize = 16 << 20;
-/// Bytes of a frame the walker may read (every field offset it uses is
-/// below this).
-const FRAME_PROBE_BYTES: usize = 80;
+/// The most bytes [`memory_is_readable`] can check in one call: more than
+/// any layout's `DataStack::frame_bytes` (a test in `ffi::layout` ties them).
+pub const MAX_PROBE_BYTES: usize = 128;
 
 impl<'a> Chain<'a> {
     unsafe fn new(layout: &'a Layout, tstate: *const u8) -> Self {
@@ -291,21 +330,21 @@ impl<'a> Chain<'a> {
             stack_low: 0,
         };
         chain.stack_low = ptr::addr_of!(chain) as usize;
-        if let Some(offset) = layout.datastack_chunk {
+        if let Some(data_stack) = layout.data_stack {
             // The chunk list is updated before a chunk is freed, and we run
             // on the thread that updates it (or while it cannot take the
             // GIL, see ffi::gated_sampler), so every linked chunk is mapped.
             let mut chunk = if plausible(tstate) {
-                load::<*const u8>(tstate, offset)
+                load::<*const u8>(tstate, data_stack.tstate_chunk)
             } else {
                 ptr::null()
             };
             while plausible(chunk) && chain.chunk_count < MAX_CHUNKS {
-                let size = load::<usize>(chunk, 8);
+                let size = load::<usize>(chunk, data_stack.chunk_size);
                 chain.chunks[chain.chunk_count] =
                     (chunk as usize, (chunk as usize).saturating_add(size));
                 chain.chunk_count += 1;
-                chunk = load::<*const u8>(chunk, 0);
+                chunk = load::<*const u8>(chunk, data_stack.chunk_previous);
             }
         }
         chain
@@ -324,11 +363,11 @@ impl<'a> Chain<'a> {
     /// innermost) live on the C stack. A frame trusted by neither rule also
     /// has its code object probed before use (`Reach::Probed`).
     unsafe fn reach(&self, frame: *const u8) -> Reach {
-        if self.layout.datastack_chunk.is_none() {
+        let Some(data_stack) = self.layout.data_stack else {
             return Reach::Trusted;
-        }
+        };
         let address = frame as usize;
-        let end = address.saturating_add(FRAME_PROBE_BYTES);
+        let end = address.saturating_add(data_stack.frame_bytes);
         if self.chunks[..self.chunk_count]
             .iter()
             .any(|&(start, stop)| address >= start && end <= stop)
@@ -347,7 +386,7 @@ impl<'a> Chain<'a> {
                 return Reach::Trusted;
             }
         }
-        if memory_is_readable(frame, FRAME_PROBE_BYTES) {
+        if memory_is_readable(frame, data_stack.frame_bytes) {
             Reach::Probed
         } else {
             Reach::Unreadable
@@ -491,7 +530,7 @@ unsafe fn read_bytes_str(
 /// (`process_vm_readv` on ourselves fails with EFAULT instead of faulting).
 /// Signal safe: two system calls, errno restored by the caller's handler.
 fn memory_is_readable(address: *const u8, len: usize) -> bool {
-    let mut buffer = [0u8; FRAME_PROBE_BYTES];
+    let mut buffer = [0u8; MAX_PROBE_BYTES];
     let len = len.min(buffer.len());
     let local = libc::iovec {
         iov_base: buffer.as_mut_ptr() as *mut c_void,
@@ -512,6 +551,10 @@ unsafe fn is_code(layout: &Layout, obj: *const u8) -> bool {
 fn code_type() -> *const c_void {
     // Taking the address of an extern static reads nothing.
     ptr::addr_of!(super::py::PyCode_Type) as *const c_void
+}
+
+fn tuple_type() -> *const c_void {
+    ptr::addr_of!(super::py::PyTuple_Type) as *const c_void
 }
 
 /// The type of the strings code objects name themselves with: `str`

@@ -62,8 +62,10 @@
 //! once (a signal delivered after the sampling thread gave it up finds the
 //! slot busy, or runs one more tick). `tick` must be signal safe.
 
-use super::layout::{running, GilLocation, GilRuntimeState, LAYOUT};
+use super::gil::Gil;
+use super::layout::{running, GilLocation, GilRuntimeState, Layout};
 use super::py;
+use super::stack::StoppedThread;
 use std::ffi::c_void;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
@@ -95,8 +97,11 @@ struct Slot {
     state: AtomicPtr<()>,
     /// `trampoline::<T>` for this slot's state type.
     trampoline: AtomicUsize,
-    /// The user's `fn(&mut T)`.
+    /// The user's `fn(&mut T, &StoppedThread)`.
     tick: AtomicUsize,
+    /// The profiled thread's `PyThreadState*`, and the layout to read it.
+    tstate: AtomicUsize,
+    layout: AtomicPtr<Layout>,
     /// The GIL's mutex, locked by the sampling thread and handed to the
     /// handler of the signal it sent: whoever takes it from here (the
     /// handler, or the sampling thread once the signal is overdue) unlocks
@@ -119,6 +124,8 @@ const EMPTY_SLOT: Slot = Slot {
     state: AtomicPtr::new(std::ptr::null_mut()),
     trampoline: AtomicUsize::new(0),
     tick: AtomicUsize::new(0),
+    tstate: AtomicUsize::new(0),
+    layout: AtomicPtr::new(std::ptr::null_mut()),
     handed_mutex: AtomicPtr::new(std::ptr::null_mut()),
     sent_ns: AtomicU64::new(0),
     profiled_tid: AtomicI64::new(0),
@@ -135,9 +142,9 @@ pub static TICK_THREAD: AtomicI64 = AtomicI64::new(0);
 static INSTALL: Once = Once::new();
 static INSTALL_ERROR: AtomicBool = AtomicBool::new(false);
 
-unsafe fn trampoline<T>(state: *mut (), tick: usize) {
-    let tick: fn(&mut T) = std::mem::transmute(tick);
-    tick(&mut *(state as *mut T));
+unsafe fn trampoline<T>(state: *mut (), tick: usize, thread: &StoppedThread<'_>) {
+    let tick: fn(&mut T, &StoppedThread<'_>) = std::mem::transmute(tick);
+    tick(&mut *(state as *mut T), thread);
 }
 
 extern "C" fn on_signal(
@@ -187,8 +194,15 @@ unsafe fn dispatch(slot: &Slot, generation: u32, on_profiled_thread: bool) {
     }
     if slot.running.load(SeqCst) && slot.generation.load(SeqCst) == generation {
         let state = slot.state.load(SeqCst);
-        let trampoline: unsafe fn(*mut (), usize) =
+        let trampoline: unsafe fn(*mut (), usize, &StoppedThread<'_>) =
             std::mem::transmute(slot.trampoline.load(SeqCst));
+        // Dispatched on the profiled thread from its signal handler, or on
+        // the sampling thread while it holds the GIL's mutex and the profiled
+        // thread does not hold the GIL: its frames stay put either way.
+        let thread = StoppedThread::lend(
+            slot.tstate.load(SeqCst) as *const c_void,
+            &*slot.layout.load(SeqCst),
+        );
         let runner = if on_profiled_thread {
             &slot.profiled_tid
         } else {
@@ -196,7 +210,7 @@ unsafe fn dispatch(slot: &Slot, generation: u32, on_profiled_thread: bool) {
         };
         TICK_THREAD.store(runner.load(SeqCst), SeqCst);
         TICKS_IN_PROGRESS.fetch_add(1, SeqCst);
-        trampoline(state, slot.tick.load(SeqCst));
+        trampoline(state, slot.tick.load(SeqCst), &thread);
         TICKS_IN_PROGRESS.fetch_sub(1, SeqCst);
     }
     slot.busy.store(false, SeqCst);
@@ -469,8 +483,8 @@ unsafe extern "C" fn capsule_destroyed(capsule: *mut py::PyObject) {
 }
 
 /// The GIL of the calling thread's interpreter. The caller holds the GIL.
-unsafe fn locate_gil(tstate: *const u8) -> Result<*const GilRuntimeState, String> {
-    let gil = match LAYOUT.gil {
+unsafe fn locate_gil(layout: &Layout, tstate: *const u8) -> Result<*const GilRuntimeState, String> {
+    let gil = match layout.gil {
         None => return Err("no GIL layout for this Python".to_string()),
         Some(GilLocation::Runtime { runtime_gil }) => {
             running::runtime_state()?.add(runtime_gil) as *const GilRuntimeState
@@ -503,14 +517,15 @@ impl<T: 'static> GatedSampler<T> {
     /// on that thread from a signal handler, or on the sampling thread while
     /// that thread cannot run Python code: it must be signal safe.
     pub fn start(
+        gil: Gil<'_>,
         state: Box<T>,
         interval_ns: u64,
-        tick: fn(&mut T),
+        tick: fn(&mut T, &StoppedThread<'_>),
     ) -> Result<GatedSampler<T>, String> {
-        running::check_running_interpreter()?;
+        let layout = gil.layout()?;
         install_handler()?;
         let tstate = unsafe { py::PyThreadState_Get() } as *const u8;
-        let gil = unsafe { locate_gil(tstate)? };
+        let gil = unsafe { locate_gil(layout, tstate)? };
         let mut cpu_clock: libc::clockid_t = 0;
         if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut cpu_clock) } != 0 {
             return Err("cannot read this thread's CPU clock".to_string());
@@ -529,6 +544,9 @@ impl<T: 'static> GatedSampler<T> {
         slot.trampoline
             .store(trampoline::<T> as *const () as usize, SeqCst);
         slot.tick.store(tick as *const () as usize, SeqCst);
+        slot.tstate.store(tstate as usize, SeqCst);
+        slot.layout
+            .store(layout as *const Layout as *mut Layout, SeqCst);
         let tid = unsafe { libc::gettid() };
         slot.profiled_tid.store(tid as i64, SeqCst);
         slot.running.store(true, SeqCst);
@@ -600,7 +618,7 @@ impl<T: 'static> GatedSampler<T> {
 
     /// Stops sampling and returns the state, with no tick running, and what
     /// the sampling thread did. Call on the profiled thread, with the GIL.
-    pub fn stop(self) -> (Box<T>, GateCounts) {
+    pub fn stop(self, _gil: Gil<'_>) -> (Box<T>, GateCounts) {
         running().retain(|control| !Arc::ptr_eq(control, &self.control));
         self.control.halt();
         unsafe { unwatch_thread_end(&self.dict_key) };

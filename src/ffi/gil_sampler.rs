@@ -23,7 +23,10 @@
 //! thread the sampler always takes the second path.
 
 use super::gated_sampler::{spawn_with_signals_blocked, GateCounts};
+use super::gil::Gil;
+use super::layout::Layout;
 use super::py;
+use super::stack::StoppedThread;
 use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -39,7 +42,10 @@ extern "C" {
 /// `state` happens with the GIL held, which serialises them.
 struct Shared<T> {
     state: *mut T,
-    tick: fn(&mut T),
+    tick: fn(&mut T, &StoppedThread<'_>),
+    /// The profiled thread's `PyThreadState*`, and the layout to read it.
+    profiled: usize,
+    layout: &'static Layout,
     stopped: AtomicBool,
     call_queued: AtomicBool,
     /// Samples taken by pending calls, and by the sampling thread.
@@ -60,11 +66,19 @@ pub struct GilSampler<T: 'static> {
 extern "C" fn pending_tick<T>(arg: *mut c_void) -> c_int {
     let shared = unsafe { &*(arg as *const Shared<T>) };
     if !shared.stopped.load(SeqCst) {
-        (shared.tick)(unsafe { &mut *shared.state });
+        // A pending call runs on the profiled thread, with the GIL.
+        run_tick(shared);
         shared.on_thread.fetch_add(1, SeqCst);
     }
     shared.call_queued.store(false, SeqCst);
     0
+}
+
+/// Runs the tick. Only while the GIL is held, by the profiled thread or by
+/// the sampling thread (so the profiled thread's frames stay put).
+fn run_tick<T>(shared: &Shared<T>) {
+    let thread = unsafe { StoppedThread::lend(shared.profiled as *const c_void, shared.layout) };
+    (shared.tick)(unsafe { &mut *shared.state }, &thread);
 }
 
 fn is_main_thread() -> bool {
@@ -75,16 +89,20 @@ impl<T: 'static> GilSampler<T> {
     /// Starts sampling the calling thread, which holds the GIL; `tick` runs
     /// with the GIL held, on the profiled thread or the sampling thread.
     pub fn start(
+        gil: Gil<'_>,
         state: Box<T>,
         interval_ns: u64,
-        tick: fn(&mut T),
+        tick: fn(&mut T, &StoppedThread<'_>),
     ) -> Result<GilSampler<T>, String> {
+        let layout = gil.layout()?;
         unsafe { py::PyEval_InitThreads() };
         let profiled = unsafe { py::PyThreadState_Get() } as usize;
         let use_pending_calls = is_main_thread();
         let shared = Box::into_raw(Box::new(Shared {
             state: Box::into_raw(state),
             tick,
+            profiled,
+            layout,
             stopped: AtomicBool::new(false),
             call_queued: AtomicBool::new(false),
             on_thread: AtomicU64::new(0),
@@ -119,7 +137,7 @@ impl<T: 'static> GilSampler<T> {
                     unsafe {
                         let gil = py::PyGILState_Ensure();
                         if !shared.stopped.load(SeqCst) {
-                            (shared.tick)(&mut *shared.state);
+                            run_tick(shared);
                             shared.read_while_blocked.fetch_add(1, SeqCst);
                         }
                         py::PyGILState_Release(gil);
@@ -143,7 +161,7 @@ impl<T: 'static> GilSampler<T> {
 
     /// Stops sampling and returns the state. Called on the profiled thread,
     /// which holds the GIL (released while the sampling thread finishes).
-    pub fn stop(self) -> (Box<T>, GateCounts) {
+    pub fn stop(self, _gil: Gil<'_>) -> (Box<T>, GateCounts) {
         unsafe {
             let shared = &*self.shared;
             shared.stopped.store(true, SeqCst);

@@ -3,6 +3,7 @@
 //! GIL held (the interpreter is ours alone between `initialize` and
 //! `finalize`), which is what makes the safe wrappers sound.
 
+use super::gil::Gil;
 use super::py;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::raw::{c_char, c_int};
@@ -179,8 +180,31 @@ pub fn register_builtin_module(name: &'static CStr, init: ModuleInit) {
 
 /// Starts the interpreter with the same signal handling as `python` (SIGINT
 /// raises KeyboardInterrupt, SIGPIPE ignored, ...).
-pub fn initialize() {
-    unsafe { py::Py_InitializeEx(1) }
+pub fn initialize() -> Interpreter {
+    unsafe { py::Py_InitializeEx(1) };
+    Interpreter::started()
+}
+
+/// The running interpreter, owned by the main thread that started it and
+/// holds its GIL until it is finalized (`finalize`, or `run_main`, which
+/// finalizes too). Its [`Gil`]s cannot outlive it.
+pub struct Interpreter {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Interpreter {
+    /// Called by the start-up functions, on the thread that initialized.
+    fn started() -> Interpreter {
+        Interpreter {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The main thread holds the GIL from initialization to finalization,
+    /// except while `run_main` runs the program (which consumes `self`).
+    pub fn gil(&self) -> Gil<'_> {
+        unsafe { Gil::assume_held() }
+    }
 }
 
 /// The version of the libpython actually loaded (not the headers we were
@@ -200,7 +224,7 @@ pub fn runtime_version() -> (u32, u32) {
 /// `python` computes it from argv[0]. Call after `initialize`, which sets
 /// the locale python decodes with. Fails, naming the argument, if one
 /// cannot be decoded.
-pub fn set_argv(argv: &[OsString], update_path: bool) -> Result<(), String> {
+pub fn set_argv(_gil: Gil<'_>, argv: &[OsString], update_path: bool) -> Result<(), String> {
     let mut wide: Vec<*mut ArgChar> = Vec::with_capacity(argv.len());
     for arg in argv {
         let converted = leak_wide(arg.as_bytes());
@@ -222,7 +246,7 @@ pub fn set_argv(argv: &[OsString], update_path: bool) -> Result<(), String> {
 
 /// Runs `source` as a fresh module-like namespace named `filename` and
 /// returns that namespace (a dict), so its functions can be called.
-pub fn exec_in_new_namespace(source: &str, filename: &str) -> Outcome {
+pub fn exec_in_new_namespace(_gil: Gil<'_>, source: &str, filename: &str) -> Outcome {
     let c_source = CString::new(source).expect("bootstrap source has no NUL");
     let c_filename = CString::new(filename).expect("filename has no NUL");
     unsafe {
@@ -313,7 +337,7 @@ fn arg_to_object(arg: &Arg) -> Option<PyRef> {
 }
 
 /// Calls `namespace[name](*args)`.
-pub fn call_in_namespace(namespace: &PyRef, name: &str, args: &[Arg]) -> Outcome {
+pub fn call_in_namespace(_gil: Gil<'_>, namespace: &PyRef, name: &str, args: &[Arg]) -> Outcome {
     let c_name = CString::new(name).expect("function name has no NUL");
     unsafe {
         let function = py::PyDict_GetItemString(namespace.as_ptr(), c_name.as_ptr());
@@ -337,7 +361,7 @@ pub fn call_in_namespace(namespace: &PyRef, name: &str, args: &[Arg]) -> Outcome
 
 /// Runs a code object in the namespace of the real `__main__` module, as
 /// `python script.py` does, so tracebacks start at the script's own frames.
-pub fn eval_in_main(code: &PyRef) -> Outcome {
+pub fn eval_in_main(_gil: Gil<'_>, code: &PyRef) -> Outcome {
     unsafe {
         let main = py::PyImport_AddModule(c"__main__".as_ptr()); // borrowed
         if main.is_null() {
@@ -352,14 +376,14 @@ pub fn eval_in_main(code: &PyRef) -> Outcome {
 /// (through `sys.excepthook`). For SystemExit this is also where `python`
 /// exits: CPython finalizes the interpreter and calls `exit()` with the
 /// program's status, so callers must have registered their exit hook first.
-pub fn print_pending_exception() {
+pub fn print_pending_exception(_gil: Gil<'_>) {
     unsafe { py::PyErr_Print() }
 }
 
 /// Finalizes the interpreter (waits for threads, runs atexit handlers,
 /// flushes the standard streams). Returns false where `python` would exit
 /// with status 120 (flushing failed).
-pub fn finalize() -> bool {
+pub fn finalize(_interpreter: Interpreter) -> bool {
     #[cfg(py_2_7)]
     unsafe {
         py::Py_Finalize();
@@ -393,8 +417,8 @@ pub fn exit_by_sigint() -> ! {
 /// Flushes `sys.stderr` then `sys.stdout`, ignoring errors, as CPython's
 /// `flush_io` does when the main module's code returns or raises. A
 /// pending exception is kept.
-pub fn flush_std_streams() {
-    preserving_pending_exception(|| unsafe {
+pub fn flush_std_streams(gil: Gil<'_>) {
+    preserving_pending_exception(gil, || unsafe {
         for name in [c"stderr", c"stdout"] {
             let stream = py::PySys_GetObject(name.as_ptr() as *mut c_char); // borrowed
             if !stream.is_null() {
@@ -414,7 +438,7 @@ pub fn flush_std_streams() {
 }
 
 /// `namespace[name]`, if present.
-pub fn namespace_get(namespace: &PyRef, name: &str) -> Option<PyRef> {
+pub fn namespace_get(_gil: Gil<'_>, namespace: &PyRef, name: &str) -> Option<PyRef> {
     let c_name = CString::new(name).ok()?;
     unsafe {
         let item = py::PyDict_GetItemString(namespace.as_ptr(), c_name.as_ptr()); // borrowed
@@ -427,7 +451,7 @@ pub fn namespace_get(namespace: &PyRef, name: &str) -> Option<PyRef> {
 }
 
 /// Makes `exception` (an exception instance) the pending exception.
-pub fn set_pending_exception(exception: &PyRef) -> Raised {
+pub fn set_pending_exception(_gil: Gil<'_>, exception: &PyRef) -> Raised {
     unsafe {
         let kind = py::Py_TYPE(exception.as_ptr()) as *mut py::PyObject;
         py::PyErr_SetObject(kind, exception.as_ptr());
@@ -437,7 +461,7 @@ pub fn set_pending_exception(exception: &PyRef) -> Raised {
 
 /// `import module; module.function(*args)`, called from C so that no frame
 /// of ours sits under it in a traceback (as `python -m` calls runpy).
-pub fn import_and_call(module: &str, function: &str, args: &[Arg]) -> Outcome {
+pub fn import_and_call(_gil: Gil<'_>, module: &str, function: &str, args: &[Arg]) -> Outcome {
     let c_module = CString::new(module).expect("module name has no NUL");
     let c_function = CString::new(function).expect("function name has no NUL");
     unsafe {
@@ -462,7 +486,7 @@ pub fn import_and_call(module: &str, function: &str, args: &[Arg]) -> Outcome {
 
 /// Prints the pending exception (if any) and clears it; for errors of our
 /// own bootstrap code, which should never happen.
-pub fn describe_pending_exception() {
+pub fn describe_pending_exception(_gil: Gil<'_>) {
     unsafe {
         if !py::PyErr_Occurred().is_null() {
             py::PyErr_PrintEx(0);
@@ -508,7 +532,7 @@ mod run_main {
     /// bytes the locale cannot decode). `argv[0]` is the python executable
     /// the program should see. An invalid configuration is reported and
     /// exits as python would.
-    pub fn initialize_from_command_line(argv: &[OsString]) {
+    pub fn initialize_from_command_line(argv: &[OsString]) -> super::Interpreter {
         let c_args: Vec<CString> = argv.iter().map(|a| super::c_bytes(a.as_bytes())).collect();
         let pointers: Vec<*mut c_char> = c_args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         let mut storage = Box::new(PyConfigStorage([0; 4096]));
@@ -526,12 +550,13 @@ mod run_main {
                 Py_ExitStatusException(status);
             }
         }
+        super::Interpreter::started()
     }
 
     /// Runs what the command line says (script, `-m` module, ...) the way
     /// `python` does, then finalizes the interpreter; returns python's exit
     /// status. Dies of SIGINT after an uncaught KeyboardInterrupt, as python.
-    pub fn run_main() -> i32 {
+    pub fn run_main(_interpreter: super::Interpreter) -> i32 {
         unsafe { Py_RunMain() }
     }
 }
@@ -595,7 +620,7 @@ fn add_warn_option(option: &str) {
 
 /// Runs `f` with the pending exception (if any) set aside, so that Python
 /// calls made by `f` cannot clear or replace it.
-pub fn preserving_pending_exception<R>(f: impl FnOnce() -> R) -> R {
+pub fn preserving_pending_exception<R>(_gil: Gil<'_>, f: impl FnOnce() -> R) -> R {
     unsafe {
         let (mut kind, mut value, mut traceback) = (
             std::ptr::null_mut(),
@@ -610,6 +635,6 @@ pub fn preserving_pending_exception<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Clears any pending exception.
-pub fn clear_pending_exception() {
+pub fn clear_pending_exception(_gil: Gil<'_>) {
     unsafe { py::PyErr_Clear() }
 }

@@ -3,6 +3,7 @@
 //!
 //! - `layout/`: per-CPython-minor mirrors of the few struct fields we read.
 //! - `frames`: the signal-safe frame walker over those layouts.
+//! - `gil`: the capability (`Gil`) that GIL-bound functions take.
 //! - `stack`: scoped, safe access to a live stack for samplers; clocks.
 //! - `code_lifetime`: a signal-safe count of code objects freed.
 //! - `gated_sampler`: signal mode on 3.7+: a sampling thread that signals
@@ -23,6 +24,7 @@ pub use python3_sys as py;
 pub mod code_lifetime;
 pub mod frames;
 pub mod gated_sampler;
+pub mod gil;
 #[cfg(any(py_2_7, py_3_6))]
 pub mod gil_sampler;
 pub mod interpreter;

@@ -6,6 +6,7 @@
 //! Every function shares one C trampoline; the Rust function it calls rides
 //! in the `self` slot of the built-in function object, as a capsule.
 
+use super::gil::Gil;
 use super::py;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_void};
@@ -29,7 +30,9 @@ pub enum Raise {
     TypeError(String),
 }
 
-pub type NativeFn = fn(&[Value]) -> Result<Value, Raise>;
+/// A native function: called by Python with the GIL held, which the
+/// [`Gil`] it is given stands for, for the duration of the call.
+pub type NativeFn = fn(Gil<'_>, &[Value]) -> Result<Value, Raise>;
 
 pub struct Function {
     pub name: &'static CStr,
@@ -198,7 +201,9 @@ unsafe extern "C" fn trampoline(
         }
     }
     let call = (*function).call;
-    match std::panic::catch_unwind(|| call(&values)) {
+    // Python calls a built-in function's C code with the GIL held.
+    let gil = Gil::assume_held();
+    match std::panic::catch_unwind(|| call(gil, &values)) {
         Ok(Ok(value)) => from_value(value),
         Ok(Err(error)) => raise(error),
         Err(_) => raise(Raise::RuntimeError(

@@ -22,8 +22,10 @@
 //!   proven by the offset probe); `install` checks that CPython stored our
 //!   callback there before relying on it.
 
+use super::gil::Gil;
+use super::layout::Layout;
 use super::py;
-use super::stack::ThreadStateRef;
+use super::stack::StoppedThread;
 use std::cell::Cell;
 use std::os::raw::{c_char, c_int, c_void};
 
@@ -65,12 +67,14 @@ pub enum EventKind {
 pub struct Event {
     pub kind: EventKind,
     callable: *mut py::PyObject,
+    layout: &'static Layout,
 }
 
 impl Event {
-    /// The profiled thread (the one the callback runs on).
-    pub fn thread(&self) -> ThreadStateRef {
-        ThreadStateRef::current()
+    /// The profiled thread (the one the callback runs on, with the GIL),
+    /// whose frames stay put until the callback returns.
+    pub fn thread(&self) -> StoppedThread<'_> {
+        unsafe { StoppedThread::lend(py::PyThreadState_Get() as *const c_void, self.layout) }
     }
 
     /// The name of the C function of a CCall/CReturn event (`sleep` for
@@ -93,6 +97,7 @@ impl Event {
 struct Installed<T> {
     state: Box<T>,
     on_event: fn(&mut T, &Event),
+    layout: &'static Layout,
     /// Set while uninstalling: Python code run then (an audit hook of the
     /// program's, on 3.8+) is not the program's.
     stopping: bool,
@@ -128,7 +133,11 @@ unsafe extern "C" fn profile_callback<T>(
     } else {
         std::ptr::null_mut()
     };
-    let event = Event { kind, callable };
+    let event = Event {
+        kind,
+        callable,
+        layout: installed.layout,
+    };
     (installed.on_event)(&mut installed.state, &event);
     0
 }
@@ -145,11 +154,17 @@ impl<T: 'static> ProfileHook<T> {
     /// Installs the hook on the calling thread, which holds the GIL. A hook
     /// already installed on this thread is replaced (and its `uninstall`
     /// says so).
-    pub fn install(state: Box<T>, on_event: fn(&mut T, &Event)) -> Result<ProfileHook<T>, String> {
+    pub fn install(
+        gil: Gil<'_>,
+        state: Box<T>,
+        on_event: fn(&mut T, &Event),
+    ) -> Result<ProfileHook<T>, String> {
+        let layout = gil.layout()?;
         let callback: TraceFunc = profile_callback::<T>;
         let installed = Box::into_raw(Box::new(Installed {
             state,
             on_event,
+            layout,
             stopping: false,
         }));
         // Set first: the first event may come as soon as CPython has the hook.
@@ -157,7 +172,7 @@ impl<T: 'static> ProfileHook<T> {
         unsafe {
             let thread = py::PyThreadState_Get() as *const usize;
             PyEval_SetProfile(Some(callback), std::ptr::null_mut());
-            match profile_function_slot(thread, callback as usize) {
+            match profile_function_slot(layout, thread, callback as usize) {
                 Some(profile_function) => Ok(ProfileHook {
                     installed,
                     profile_function,
@@ -178,7 +193,7 @@ impl<T: 'static> ProfileHook<T> {
     /// Removes the hook (from the thread that installed it) and returns the
     /// state, and whether the program had replaced our hook in the meantime
     /// (then the program's profile function, if any, stays).
-    pub fn uninstall(self) -> (Box<T>, bool) {
+    pub fn uninstall(self, _gil: Gil<'_>) -> (Box<T>, bool) {
         unsafe {
             (*self.installed).stopping = true;
             let active = ACTIVE.with(Cell::get) == self.installed as *mut c_void;
@@ -198,7 +213,11 @@ impl<T: 'static> ProfileHook<T> {
 
 /// This thread's `c_profilefunc`, if it holds `callback` as it must right
 /// after `PyEval_SetProfile(callback, ...)`.
-unsafe fn profile_function_slot(thread: *const usize, callback: usize) -> Option<*const usize> {
-    let word = (thread as *const u8).add(super::layout::LAYOUT.tstate_profile_func) as *const usize;
+unsafe fn profile_function_slot(
+    layout: &Layout,
+    thread: *const usize,
+    callback: usize,
+) -> Option<*const usize> {
+    let word = (thread as *const u8).add(layout.tstate_profile_func) as *const usize;
     (std::ptr::read_volatile(word) == callback).then_some(word)
 }

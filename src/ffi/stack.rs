@@ -1,25 +1,82 @@
 //! Safe, scoped access to the frames of a running Python thread, for code
 //! that runs inside the signal handler or the profile callback.
 //!
-//! `with_live_stack` walks the frames and lends them to a closure for the
+//! `StoppedThread::with_live_stack` walks the frames and lends them to a closure for the
 //! duration of that call only: the strings they point into belong to code
 //! objects that the interrupted thread keeps alive while those frames are on
 //! its stack, so the borrow cannot outlive the memory it reads.
 
 use super::code_lifetime::freed_code_objects;
-use super::frames::{raw_str, walk_thread, RawFrame};
+use super::frames::{names_include, raw_str, walk_thread, RawFrame};
+use super::layout::Layout;
 use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
-/// The interpreter state of one thread, captured on that thread while it held
-/// the GIL. Only meaningful on that thread, while it lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ThreadStateRef(usize);
+/// A thread whose frames can be read right now, lent to a sampler's tick by
+/// the `ffi` code that made reading them sound: the thread itself, in its
+/// own signal handler or profile callback, or the sampling thread while the
+/// walked thread cannot take the GIL (`ffi::gated_sampler`). Only `ffi`
+/// makes one, and it cannot outlive the tick it is lent to, so frames are
+/// never read from the wrong thread or at the wrong time.
+pub struct StoppedThread<'tick> {
+    tstate: *const c_void,
+    layout: &'static Layout,
+    _lent: PhantomData<&'tick ()>,
+}
 
-impl ThreadStateRef {
-    /// The calling thread's state. The caller holds the GIL.
-    pub fn current() -> ThreadStateRef {
-        ThreadStateRef(unsafe { super::py::PyThreadState_Get() } as usize)
+impl StoppedThread<'_> {
+    /// # Safety
+    /// `tstate` is a `PyThreadState*` of the running interpreter whose
+    /// frames cannot change while the value lives (see the type's comment),
+    /// and `layout` is the layout checked against that interpreter.
+    pub(super) unsafe fn lend(tstate: *const c_void, layout: &'static Layout) -> Self {
+        StoppedThread {
+            tstate,
+            layout,
+            _lent: PhantomData,
+        }
     }
+
+    /// Walks the thread's frames into `scratch` and lends them to `visit`.
+    /// A walk abandoned because the stack was caught in a transition lends
+    /// an empty stack. No allocation: signal safe as long as `visit` is.
+    pub fn with_live_stack<R>(
+        &self,
+        scratch: &mut [RawFrame],
+        visit: impl FnOnce(&LiveStack<'_>) -> R,
+    ) -> R {
+        let code_generation = freed_code_objects();
+        // Sound by the contract of `lend`.
+        let count = unsafe { walk_thread(self.layout, self.tstate, scratch) };
+        visit(&LiveStack {
+            frames: &scratch[..count],
+            layout: self.layout,
+            code_generation,
+        })
+    }
+}
+
+/// The interned str `__tracebackhide__`, taken (and kept alive for good)
+/// when the first sampler starts; null before. See
+/// [`LiveFrame::hides_from_traceback`].
+static TRACEBACK_HIDE_NAME: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Makes [`LiveFrame::hides_from_traceback`] work from now on.
+pub fn prepare_traceback_hide(_gil: super::gil::Gil<'_>) {
+    if !TRACEBACK_HIDE_NAME.load(Ordering::SeqCst).is_null() {
+        return;
+    }
+    // With the GIL (the token says so). The reference is never released.
+    #[cfg(py_2_7)]
+    let name = unsafe { super::py::PyString_InternFromString(c"__tracebackhide__".as_ptr()) };
+    #[cfg(not(py_2_7))]
+    let name = unsafe { super::py::PyUnicode_InternFromString(c"__tracebackhide__".as_ptr()) };
+    if name.is_null() {
+        unsafe { super::py::PyErr_Clear() };
+        return;
+    }
+    TRACEBACK_HIDE_NAME.store(name as *mut c_void, Ordering::SeqCst);
 }
 
 /// A string of a live frame: a str object of its code object, or bytes the
@@ -28,6 +85,8 @@ impl ThreadStateRef {
 #[derive(Clone, Copy)]
 pub struct LiveStr<'a> {
     object: *const c_void,
+    /// Set whenever `object` is.
+    layout: Option<&'a Layout>,
     owned: &'a [u8],
     /// Unit tests of the recorder stand in for str objects: `owned` is
     /// then the content of the "object" at `object`, with this hash.
@@ -49,6 +108,7 @@ impl<'a> LiveStr<'a> {
     pub fn latin1(bytes: &'a [u8]) -> LiveStr<'a> {
         LiveStr {
             object: std::ptr::null(),
+            layout: None,
             owned: bytes,
             #[cfg(test)]
             simulated_hash: None,
@@ -61,15 +121,17 @@ impl<'a> LiveStr<'a> {
     pub fn simulated(bytes: &'a [u8], identity: usize, hash: isize) -> LiveStr<'a> {
         LiveStr {
             object: identity as *const c_void,
+            layout: None,
             owned: bytes,
             simulated_hash: Some(hash),
         }
     }
 
     /// A str object of a frame being lent.
-    fn of_object(object: *const c_void) -> LiveStr<'a> {
+    fn of_object(layout: &'a Layout, object: *const c_void) -> LiveStr<'a> {
         LiveStr {
             object,
+            layout: Some(layout),
             // What `read` gives if there is no object after all.
             owned: b"???",
             #[cfg(test)]
@@ -94,16 +156,16 @@ impl<'a> LiveStr<'a> {
                 hash,
             };
         }
-        if self.object.is_null() {
+        let Some(layout) = self.layout.filter(|_| !self.object.is_null()) else {
             return StrView {
                 kind: 1,
                 bytes: self.owned,
                 hash: -1,
             };
-        }
+        };
         // The object belongs to a code object on the stack of the thread
         // being walked, which is stopped for as long as the frame is lent.
-        let raw = unsafe { raw_str(self.object) };
+        let raw = unsafe { raw_str(layout, self.object) };
         if raw.data.is_null() || !matches!(raw.kind, 1 | 2 | 4) {
             return StrView {
                 kind: 1,
@@ -126,6 +188,8 @@ pub struct LiveFrame<'a> {
     pub first_line: i32,
     pub name: LiveStr<'a>,
     pub file: LiveStr<'a>,
+    /// The code object's local variable names, if it has a code object.
+    varnames: Option<(&'a Layout, *const c_void)>,
 }
 
 impl<'a> LiveFrame<'a> {
@@ -137,15 +201,50 @@ impl<'a> LiveFrame<'a> {
             first_line: 0,
             name: LiveStr::latin1(name),
             file: LiveStr::latin1(file),
+            varnames: None,
         }
+    }
+
+    /// A frame of code object `code_addr` whose strings are stand-ins
+    /// ([`LiveStr::simulated`]), for unit tests that never touch memory.
+    #[cfg(test)]
+    pub fn simulated(
+        code_addr: usize,
+        first_line: i32,
+        name: LiveStr<'a>,
+        file: LiveStr<'a>,
+    ) -> LiveFrame<'a> {
+        LiveFrame {
+            code_addr,
+            first_line,
+            name,
+            file,
+            varnames: None,
+        }
+    }
+
+    /// Whether the function assigns a local variable `__tracebackhide__`
+    /// (pytest's convention for "leave me out of tracebacks"): reports leave
+    /// it out too. False until a sampler has started
+    /// ([`prepare_traceback_hide`]). Reads the code object's name tuple, a
+    /// few dozen words: call it once per distinct frame, not per sample.
+    /// Signal safe.
+    pub fn hides_from_traceback(&self) -> bool {
+        let Some((layout, names)) = self.varnames else {
+            return false;
+        };
+        let marker = TRACEBACK_HIDE_NAME.load(Ordering::Relaxed);
+        // The tuple belongs to a code object on the stack being lent.
+        unsafe { names_include(layout, names, marker) }
     }
 }
 
 /// A thread's stack as it was walked, lent for the duration of a
-/// [`with_live_stack`] call.
+/// [`StoppedThread::with_live_stack`] call.
 pub struct LiveStack<'a> {
     /// Innermost first.
     frames: &'a [RawFrame],
+    layout: &'a Layout,
     code_generation: Option<u64>,
 }
 
@@ -174,29 +273,11 @@ impl<'a> LiveStack<'a> {
         LiveFrame {
             code_addr: raw.code as usize,
             first_line: raw.first_line,
-            name: LiveStr::of_object(raw.name),
-            file: LiveStr::of_object(raw.file),
+            name: LiveStr::of_object(self.layout, raw.name),
+            file: LiveStr::of_object(self.layout, raw.file),
+            varnames: Some((self.layout, raw.varnames)),
         }
     }
-}
-
-/// Walks `thread`'s frames into `scratch` and lends them to `visit`. Call
-/// only on the thread `thread` belongs to (from its signal handler or its
-/// profile callback), or from the sampling thread while that thread cannot
-/// take the GIL (`ffi::gated_sampler`). A walk abandoned because the stack was caught in a
-/// transition lends an empty stack. No allocation: signal safe as long as
-/// `visit` is.
-pub fn with_live_stack<R>(
-    thread: ThreadStateRef,
-    scratch: &mut [RawFrame],
-    visit: impl FnOnce(&LiveStack<'_>) -> R,
-) -> R {
-    let code_generation = freed_code_objects();
-    let count = unsafe { walk_thread(thread.0 as *const c_void, scratch) };
-    visit(&LiveStack {
-        frames: &scratch[..count],
-        code_generation,
-    })
 }
 
 /// Monotonic clock in nanoseconds. Signal safe (clock_gettime is).

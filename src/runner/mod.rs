@@ -8,6 +8,7 @@ mod environment;
 
 use crate::cli::{RunOptions, Target};
 use crate::error::{Error, Result};
+use crate::ffi::gil::Gil;
 #[cfg(not(py_run_main))]
 use crate::ffi::interpreter::Raised;
 use crate::ffi::interpreter::{self as interp, Arg, PyRef};
@@ -91,16 +92,17 @@ thread_local! {
 /// on the main thread while the interpreter is still whole: from a Python
 /// atexit handler registered before the program's own (so it runs after
 /// them), or, for legacy start-up, right after the program returns.
-pub fn finish_run() {
+pub fn finish_run(gil: Gil<'_>) {
     let Some(run) = ACTIVE_RUN.with(|active| active.borrow_mut().take()) else {
         return;
     };
-    let recording = interp::preserving_pending_exception(|| run.sampler.stop());
+    let recording = interp::preserving_pending_exception(gil, || run.sampler.stop(gil));
     if !in_runner_process() {
         return; // a forked child: it inherited the profiler, not the report
     }
-    let (program, never_started) =
-        interp::preserving_pending_exception(|| program_info(&run.bootstrap, run.command_line));
+    let (program, never_started) = interp::preserving_pending_exception(gil, || {
+        program_info(gil, &run.bootstrap, run.command_line)
+    });
     drop(run.bootstrap);
     if never_started {
         return; // python reported why; like it, make nothing
@@ -114,8 +116,8 @@ pub fn finish_run() {
 /// Facts about the program read from the interpreter at the end of the run
 /// (so that nothing is imported before the program starts), and whether
 /// the program never started (its script did not compile).
-fn program_info(bootstrap: &PyRef, command_line: Vec<String>) -> (ProgramInfo, bool) {
-    let call = |name: &str| interp::call_in_namespace(bootstrap, name, &[]).ok();
+fn program_info(gil: Gil<'_>, bootstrap: &PyRef, command_line: Vec<String>) -> (ProgramInfo, bool) {
+    let call = |name: &str| interp::call_in_namespace(gil, bootstrap, name, &[]).ok();
     let info = ProgramInfo {
         command_line,
         python_version: call("python_version")
@@ -129,7 +131,7 @@ fn program_info(bootstrap: &PyRef, command_line: Vec<String>) -> (ProgramInfo, b
             .unwrap_or_default(),
     };
     let never_started = call("program_never_started").is_some_and(|v| v.is_true());
-    interp::clear_pending_exception();
+    interp::clear_pending_exception(gil);
     (info, never_started)
 }
 
@@ -171,38 +173,40 @@ pub fn run(options: RunOptions) -> Result<i32> {
 
 /// Loads the bootstrap code and the import hook serving the `pyinstrument`
 /// package to the program.
-fn load_bootstrap() -> Result<PyRef> {
+fn load_bootstrap(gil: Gil<'_>) -> Result<PyRef> {
     let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
-    let bootstrap = interp::exec_in_new_namespace(&source, BOOTSTRAP_NAME)
-        .map_err(|_| bootstrap_failed("load"))?;
+    let bootstrap = interp::exec_in_new_namespace(gil, &source, BOOTSTRAP_NAME)
+        .map_err(|_| bootstrap_failed(gil, "load"))?;
     for (name, source, is_package) in EMBEDDED_PACKAGE {
         interp::call_in_namespace(
+            gil,
             &bootstrap,
             "add_embedded_module",
             &[Arg::Str(name), Arg::Str(source), Arg::Bool(*is_package)],
         )
-        .map_err(|_| bootstrap_failed("add_embedded_module"))?;
+        .map_err(|_| bootstrap_failed(gil, "add_embedded_module"))?;
     }
-    interp::call_in_namespace(&bootstrap, "install_embedded_finder", &[])
-        .map_err(|_| bootstrap_failed("install_embedded_finder"))?;
+    interp::call_in_namespace(gil, &bootstrap, "install_embedded_finder", &[])
+        .map_err(|_| bootstrap_failed(gil, "install_embedded_finder"))?;
     Ok(bootstrap)
 }
 
-fn bootstrap_failed(step: &str) -> Error {
-    interp::describe_pending_exception();
+fn bootstrap_failed(gil: Gil<'_>, step: &str) -> Error {
+    interp::describe_pending_exception(gil);
     Error::Python(format!(
         "pyinstrument's start-up step '{step}' failed (see above)"
     ))
 }
 
 fn start_sampling(
+    gil: Gil<'_>,
     mode: sampler::Mode,
     interval: f64,
     plan: OutputPlan,
     command_line: Vec<String>,
     bootstrap: PyRef,
 ) -> Result<()> {
-    let sampler = Sampler::start(mode, interval)?;
+    let sampler = Sampler::start(gil, mode, interval)?;
     ACTIVE_RUN.with(|active| {
         *active.borrow_mut() = Some(ActiveRun {
             sampler,
@@ -241,13 +245,14 @@ fn run_program(
             argv.extend(args.iter().cloned());
         }
     }
-    interp::initialize_from_command_line(&argv);
-    let bootstrap = load_bootstrap()?;
-    interp::call_in_namespace(&bootstrap, "register_finish", &[])
-        .map_err(|_| bootstrap_failed("register_finish"))?;
+    let interpreter = interp::initialize_from_command_line(&argv);
+    let gil = interpreter.gil();
+    let bootstrap = load_bootstrap(gil)?;
+    interp::call_in_namespace(gil, &bootstrap, "register_finish", &[])
+        .map_err(|_| bootstrap_failed(gil, "register_finish"))?;
     interp::at_exit(write_pending_report);
-    start_sampling(mode, interval, plan, command_line, bootstrap)?;
-    Ok(interp::run_main())
+    start_sampling(gil, mode, interval, plan, command_line, bootstrap)?;
+    Ok(interp::run_main(interpreter))
 }
 
 /// What `python` would run, on the legacy start-up path.
@@ -280,27 +285,32 @@ fn run_program(
     };
     interp::set_program_name(python);
     interp::apply_legacy_environment_flags();
-    interp::initialize();
-    interp::set_argv(&argv, true).map_err(Error::Python)?;
-    let bootstrap = load_bootstrap()?;
+    let interpreter = interp::initialize();
+    let gil = interpreter.gil();
+    interp::set_argv(gil, &argv, true).map_err(Error::Python)?;
+    let bootstrap = load_bootstrap(gil)?;
     let prepared = match target {
         Target::Script { path, .. } => {
-            let kind =
-                interp::call_in_namespace(&bootstrap, "prepare_script", &[Arg::CommandLine(path)])
-                    .map_err(|_| bootstrap_failed("prepare_script"))?
-                    .to_string_lossy()
-                    .unwrap_or_default();
-            let value = interp::namespace_get(&bootstrap, "_prepared");
+            let kind = interp::call_in_namespace(
+                gil,
+                &bootstrap,
+                "prepare_script",
+                &[Arg::CommandLine(path)],
+            )
+            .map_err(|_| bootstrap_failed(gil, "prepare_script"))?
+            .to_string_lossy()
+            .unwrap_or_default();
+            let value = interp::namespace_get(gil, &bootstrap, "_prepared");
             match (kind.as_str(), value) {
                 ("code", Some(code)) => Prepared::Code(code),
                 ("importer", _) => Prepared::MainFromImporter,
                 (_, Some(exception)) => {
                     // A SyntaxError: reported exactly as python reports it,
                     // and no profile: nothing ran.
-                    interp::set_pending_exception(&exception);
-                    interp::flush_std_streams();
-                    interp::print_pending_exception();
-                    let flushed = interp::finalize();
+                    interp::set_pending_exception(gil, &exception);
+                    interp::flush_std_streams(gil);
+                    interp::print_pending_exception(gil);
+                    let flushed = interp::finalize(interpreter);
                     return Ok(if flushed { 1 } else { 120 });
                 }
                 _ => {
@@ -311,21 +321,23 @@ fn run_program(
             }
         }
         Target::Module { name, .. } => {
-            interp::call_in_namespace(&bootstrap, "set_module_path0", &[])
-                .map_err(|_| bootstrap_failed("set_module_path0"))?;
+            interp::call_in_namespace(gil, &bootstrap, "set_module_path0", &[])
+                .map_err(|_| bootstrap_failed(gil, "set_module_path0"))?;
             Prepared::Module(name.clone())
         }
     };
     interp::at_exit(write_pending_report);
-    start_sampling(mode, interval, plan, command_line, bootstrap)?;
+    start_sampling(gil, mode, interval, plan, command_line, bootstrap)?;
     let outcome = match &prepared {
-        Prepared::Code(code) => interp::eval_in_main(code),
+        Prepared::Code(code) => interp::eval_in_main(gil, code),
         Prepared::MainFromImporter => interp::import_and_call(
+            gil,
             "runpy",
             "_run_module_as_main",
             &[Arg::Str("__main__"), Arg::Bool(false)],
         ),
         Prepared::Module(name) => interp::import_and_call(
+            gil,
             "runpy",
             "_run_module_as_main",
             &[Arg::CommandLine(name), Arg::Bool(true)],
@@ -333,8 +345,8 @@ fn run_program(
     };
     // As python does when the main module returns or raises: stderr, then
     // stdout, before anything else is printed.
-    interp::flush_std_streams();
-    finish_run();
+    interp::flush_std_streams(gil);
+    finish_run(gil);
     drop(prepared);
 
     let mut status = 0;
@@ -343,12 +355,12 @@ fn run_program(
         interrupted = raised == Raised::KeyboardInterrupt;
         // For SystemExit, CPython finalizes and exits from in here, after
         // writing the report through `write_pending_report`.
-        interp::print_pending_exception();
+        interp::print_pending_exception(gil);
         status = 1;
     } else {
         drop(outcome);
     }
-    let flushed = interp::finalize();
+    let flushed = interp::finalize(interpreter);
     if interrupted && interp::runtime_version() >= (3, 8) {
         interp::exit_by_sigint();
     }

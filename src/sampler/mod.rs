@@ -16,12 +16,15 @@ use crate::error::{Error, Result};
 use crate::ffi::code_lifetime;
 use crate::ffi::frames::RawFrame;
 #[cfg(not(any(py_2_7, py_3_6)))]
+use crate::ffi::gated_sampler;
+use crate::ffi::gated_sampler::GateCounts;
+#[cfg(not(any(py_2_7, py_3_6)))]
 use crate::ffi::gated_sampler::GatedSampler as SignalEngine;
-use crate::ffi::gated_sampler::{self, GateCounts};
+use crate::ffi::gil::Gil;
 #[cfg(any(py_2_7, py_3_6))]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
 use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
-use crate::ffi::stack::{monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
+use crate::ffi::stack::{monotonic_ns, prepare_traceback_hide, process_cpu_ns, StoppedThread};
 use crate::sample::{FrameId, StackRecord};
 use recorder::{Recorder, MAX_DEPTH};
 
@@ -59,19 +62,14 @@ pub struct Recording {
 struct SignalState {
     recorder: Recorder,
     scratch: Box<[RawFrame]>,
-    thread: ThreadStateRef,
 }
 
 /// Runs in the SIGPROF handler on the profiled thread, or on the sampling
 /// thread while the profiled thread cannot run Python code. Signal safe.
-fn signal_tick(state: &mut SignalState) {
+fn signal_tick(state: &mut SignalState, thread: &StoppedThread<'_>) {
     let now = monotonic_ns();
-    let SignalState {
-        recorder,
-        scratch,
-        thread,
-    } = state;
-    with_live_stack(*thread, scratch, |stack| {
+    let SignalState { recorder, scratch } = state;
+    thread.with_live_stack(scratch, |stack| {
         recorder.record(
             stack.len(),
             |i| stack.from_outermost(i),
@@ -114,7 +112,7 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         EventKind::Return | EventKind::CCall => (0, None),
         EventKind::CReturn => (0, Some(event.builtin_name(name_buffer))),
     };
-    with_live_stack(event.thread(), scratch, |stack| {
+    event.thread().with_live_stack(scratch, |stack| {
         recorder.record(
             stack.len(),
             |i| stack.from_outermost(i),
@@ -153,7 +151,7 @@ impl Sampler {
     /// Starts profiling the calling thread, which must hold the GIL. If
     /// signal mode cannot start, falls back to setprofile mode and says so
     /// in the recording's notes.
-    pub fn start(mode: Mode, interval: f64) -> Result<Sampler> {
+    pub fn start(gil: Gil<'_>, mode: Mode, interval: f64) -> Result<Sampler> {
         if !(interval > 0.0 && interval.is_finite()) {
             return Err(Error::Sampler(format!(
                 "the interval must be a positive number of seconds, not {interval}"
@@ -162,8 +160,9 @@ impl Sampler {
         let interval_ns = ((interval * 1e9) as u64).max(1_000);
         // Both modes walk frames with the layout compiled in: never against
         // an interpreter that says its fields are elsewhere.
-        crate::ffi::layout::running::check_running_interpreter()
+        gil.layout()
             .map_err(|message| Error::Sampler(format!("cannot profile this Python: {message}")))?;
+        prepare_traceback_hide(gil);
         // Lets the recorder trust frames it has already proven for as long as
         // no code object is freed.
         code_lifetime::count_code_deallocations();
@@ -179,9 +178,8 @@ impl Sampler {
             let state = Box::new(SignalState {
                 recorder: Recorder::new(start_ns),
                 scratch: scratch(),
-                thread: ThreadStateRef::current(),
             });
-            match SignalEngine::start(state, interval_ns, signal_tick) {
+            match SignalEngine::start(gil, state, interval_ns, signal_tick) {
                 Ok(timer) => {
                     return Ok(Sampler {
                         engine: Engine::Signal(timer),
@@ -208,7 +206,7 @@ impl Sampler {
             next_sample_ns: start_ns + interval_ns,
             name_buffer: [0; 256],
         });
-        let hook = ProfileHook::install(state, setprofile_event).map_err(Error::Sampler)?;
+        let hook = ProfileHook::install(gil, state, setprofile_event).map_err(Error::Sampler)?;
         Ok(Sampler {
             engine: Engine::Setprofile(hook),
             mode: Mode::Setprofile,
@@ -226,14 +224,14 @@ impl Sampler {
 
     /// Stops sampling and returns what was recorded. Call from the thread
     /// that started the sampler (setprofile mode requires it).
-    pub fn stop(self) -> Recording {
+    pub fn stop(self, gil: Gil<'_>) -> Recording {
         let end_ns = monotonic_ns();
         let end_cpu_ns = process_cpu_ns();
         let mut notes = self.notes;
         let mut gate_counts = GateCounts::default();
         let mut recorder = match self.engine {
             Engine::Signal(engine) => {
-                let (state, counts) = engine.stop();
+                let (state, counts) = engine.stop(gil);
                 gate_counts = counts;
                 #[cfg(not(any(py_2_7, py_3_6)))]
                 if gated_sampler::handler_replaced() {
@@ -244,7 +242,7 @@ impl Sampler {
                 state.recorder
             }
             Engine::Setprofile(hook) => {
-                let (state, replaced) = hook.uninstall();
+                let (state, replaced) = hook.uninstall(gil);
                 if replaced {
                     notes.push(
                         "the program replaced pyinstrument's profile function (sys.setprofile), so sampling stopped early"

@@ -80,6 +80,8 @@ struct FrameEntry {
     name_object: usize,
     file_object: usize,
     generation: Option<u64>,
+    /// See `FrameId::hide_from_traceback`.
+    hide_from_traceback: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -463,6 +465,7 @@ impl Recorder {
             name_object: live.name.identity(),
             file_object: live.file.identity(),
             generation: code_generation,
+            hide_from_traceback: live.hides_from_traceback(),
         });
         Some(id as u32)
     }
@@ -512,6 +515,7 @@ impl Recorder {
                 function: self.decode(entry.name),
                 file: self.decode(entry.file),
                 line: entry.first_line.max(0) as u32,
+                hide_from_traceback: entry.hide_from_traceback,
             };
             let index = *unique.entry(id.clone()).or_insert_with(|| {
                 frames.push(id);
@@ -600,12 +604,12 @@ mod tests {
     use super::*;
 
     fn frame(code_addr: usize, name: &'static str, line: i32) -> LiveFrame<'static> {
-        LiveFrame {
+        LiveFrame::simulated(
             code_addr,
-            first_line: line,
-            name: LiveStr::latin1(name.as_bytes()),
-            file: LiveStr::latin1(b"app.py"),
-        }
+            line,
+            LiveStr::latin1(name.as_bytes()),
+            LiveStr::latin1(b"app.py"),
+        )
     }
 
     /// Records a stack given outermost first, as a test reads best. A new
@@ -807,12 +811,7 @@ mod tests {
         name: LiveStr<'static>,
         file: LiveStr<'static>,
     ) -> LiveFrame<'static> {
-        LiveFrame {
-            code_addr,
-            first_line: 1,
-            name,
-            file,
-        }
+        LiveFrame::simulated(code_addr, 1, name, file)
     }
 
     /// Every stack as `function@file` labels, with its sample count, sorted.

@@ -7,9 +7,12 @@
 //! installed headers and compare).
 //!
 //! Exactly one file is compiled: the one for the libpython this crate links,
-//! selected here, once, by the `cfg(py_3_N)` that build.rs emits. Everything
-//! else sees only [`LAYOUT`], [`OFFSETS`] and [`VERSION`], and `running`,
-//! which compares them with the interpreter that runs.
+//! selected here, once, by the `cfg(py_3_N)` that build.rs emits. The rest
+//! of `ffi` reads frames with that layout as a value, `&'static Layout`,
+//! handed out by `running::layout` (through `ffi::gil::Gil::layout`) only
+//! once the running interpreter has been checked to agree with it; the
+//! constants [`LAYOUT`], [`OFFSETS`] and [`VERSION`] are for that check and
+//! for the offset probe (`tests/ffi_offsets.rs`).
 //!
 //! `OFFSETS` name syntax (understood by the probe generator):
 //! - `"T.field"`: `offsetof(T, field)`;
@@ -78,6 +81,12 @@ pub const VERSION: (u32, u32) = current::VERSION;
 pub const LAYOUT: Layout = current::LAYOUT;
 /// Every offset, size and constant the walker relies on, named in C terms.
 pub const OFFSETS: &[(&str, usize)] = current::OFFSETS;
+
+// Every frame byte the walker reads can be probed in one call.
+const _: () = assert!(match LAYOUT.data_stack {
+    Some(data_stack) => data_stack.frame_bytes <= crate::ffi::frames::MAX_PROBE_BYTES,
+    None => true,
+});
 
 /// `offsetof(PyTypeObject, tp_dealloc)`, as the bindings we link declare it
 /// (`ffi::code_lifetime` swaps `PyCode_Type`'s); the probe checks it too.
@@ -170,12 +179,13 @@ pub struct Layout {
     pub state_ascii_bit: u32,
     /// 3.6-3.11: the `ready` bit, which must be set (3.12+: no such bit).
     pub state_ready_bit: Option<u32>,
-    /// 3.11+: `PyThreadState.datastack_chunk`, the newest of the chunks
-    /// that hold the thread's frames (`_PyStackChunk`: previous at 0, size
-    /// at 8). The walker trusts frames inside a linked chunk, and probes any
-    /// other address before reading it: CPython unlinks and unmaps a chunk
-    /// while `current_frame` may still point into it.
-    pub datastack_chunk: Option<usize>,
+    /// 3.11+: where the thread's frames live (see [`DataStack`]).
+    pub data_stack: Option<DataStack>,
+    /// The code object's tuple of local variable names (`co_varnames`;
+    /// 3.11+ `co_localsplusnames`, which adds cells and free variables):
+    /// a function that assigns `__tracebackhide__` asks to be left out of
+    /// reports, as it is left out of pytest's tracebacks.
+    pub code_varnames: usize,
     /// 2.7 only: names and files are byte strings (`PyStringObject`), whose
     /// length is at `ob_size` and bytes at `ob_sval`. None on 3.x.
     pub bytes_str: Option<BytesStr>,
@@ -295,7 +305,72 @@ pub fn all_offsets() -> Vec<(&'static str, usize)> {
     if LAYOUT.gil.is_some() {
         all.extend_from_slice(GIL_STATE_OFFSETS);
     }
+    if let Some(data_stack) = LAYOUT.data_stack {
+        all.push(("_PyStackChunk.previous", data_stack.chunk_previous));
+        all.push(("_PyStackChunk.size", data_stack.chunk_size));
+        all.push((
+            "sizeof(((_PyStackChunk *)0)->size)",
+            std::mem::size_of::<usize>(),
+        ));
+    }
+    all.push((
+        "PyTupleObject.ob_item",
+        std::mem::offset_of!(PyTupleObject, ob_item),
+    ));
+    all.push((
+        "PyVarObject.ob_size",
+        std::mem::offset_of!(PyTupleObject, ob_size),
+    ));
     all
+}
+
+/// 3.11+: frames live in chunks of memory the thread allocates
+/// (`_PyStackChunk`, newest first from `PyThreadState.datastack_chunk`).
+/// The walker trusts frames inside a linked chunk, and probes any other
+/// address before reading it: CPython unlinks and unmaps a chunk while
+/// `current_frame` may still point into it.
+#[derive(Clone, Copy, Debug)]
+pub struct DataStack {
+    /// `offsetof(PyThreadState, datastack_chunk)`.
+    pub tstate_chunk: usize,
+    /// `offsetof(_PyStackChunk, previous)`, `offsetof(_PyStackChunk, size)`.
+    pub chunk_previous: usize,
+    pub chunk_size: usize,
+    /// How many bytes from a frame's start the walker reads: up to and
+    /// including `owner`, the last field it reads. An address not in a
+    /// chunk has that many bytes probed before any is read.
+    pub frame_bytes: usize,
+}
+
+impl DataStack {
+    /// `frame_bytes` from the version's frame mirror, the chunk fields
+    /// from [`PyStackChunk`] (the same in every minor that has chunks).
+    pub const fn new(tstate_chunk: usize, owner_offset: usize) -> DataStack {
+        DataStack {
+            tstate_chunk,
+            chunk_previous: std::mem::offset_of!(PyStackChunk, previous),
+            chunk_size: std::mem::offset_of!(PyStackChunk, size),
+            frame_bytes: owner_offset + std::mem::size_of::<std::ffi::c_char>(),
+        }
+    }
+}
+
+/// `struct _PyStackChunk` (Include/internal/pycore_frame.h, 3.11-3.15), up
+/// to `size`.
+#[repr(C)]
+pub struct PyStackChunk {
+    pub previous: *const PyStackChunk,
+    /// Bytes, header included.
+    pub size: usize,
+}
+
+/// `PyTupleObject` (the same in every supported minor): a variable-size
+/// header, then the items.
+#[repr(C)]
+pub struct PyTupleObject {
+    pub ob_base: PyObject,
+    pub ob_size: isize,
+    pub ob_item: [*const c_void; 0],
 }
 
 /// Where a 2.7 `PyStringObject` keeps its length and bytes.

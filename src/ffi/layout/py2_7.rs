@@ -34,8 +34,12 @@ pub struct PyCodeObject {
     pub ob_base: PyObject,
     /// co_argcount, co_nlocals, co_stacksize, co_flags.
     pub _ints: [c_int; 4],
-    /// co_code, co_consts, co_names, co_varnames, co_freevars, co_cellvars.
-    pub _ptrs: [*const c_void; 6],
+    /// co_code, co_consts, co_names.
+    pub _ptrs: [*const c_void; 3],
+    /// The local variables' names (a tuple of str).
+    pub co_varnames: *const c_void,
+    /// co_freevars, co_cellvars.
+    pub _ptrs2: [*const c_void; 2],
     pub co_filename: *const c_void,
     pub co_name: *const c_void,
     pub co_firstlineno: c_int,
@@ -88,7 +92,8 @@ pub const LAYOUT: Layout = Layout {
         size: offset_of!(PyStringObject, ob_size),
         data: offset_of!(PyStringObject, ob_sval),
     }),
-    datastack_chunk: None,
+    data_stack: None,
+    code_varnames: offset_of!(PyCodeObject, co_varnames),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
@@ -100,6 +105,7 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("PyFrameObject.f_code", LAYOUT.frame_code),
     ("PyCodeObject.co_name", LAYOUT.code_name),
     ("PyCodeObject.co_filename", LAYOUT.code_filename),
+    ("PyCodeObject.co_varnames", LAYOUT.code_varnames),
     ("PyCodeObject.co_firstlineno", LAYOUT.code_firstlineno),
     (
         "sizeof(((PyCodeObject *)0)->co_firstlineno)",

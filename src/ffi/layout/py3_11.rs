@@ -6,7 +6,7 @@
 //! Only the fields the frame walker reads; `tests/ffi_offsets.rs` proves
 //! every offset against the installed headers.
 
-use super::{state_bits, GilLocation, Layout, PyObject};
+use super::{state_bits, DataStack, GilLocation, Layout, PyObject};
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -71,8 +71,9 @@ pub struct PyCodeObject {
     /// co_nlocalsplus, co_nlocals, co_nplaincellvars, co_ncellvars,
     /// co_nfreevars.
     pub _ints2: [c_int; 5],
-    /// co_localsplusnames, co_localspluskinds.
-    pub _ptrs2: [*const c_void; 2],
+    /// The names of locals, cells and free variables (a tuple of str).
+    pub co_localsplusnames: *const c_void,
+    pub co_localspluskinds: *const c_void,
     pub co_filename: *const c_void,
     pub co_name: *const c_void,
     pub co_qualname: *const c_void,
@@ -150,15 +151,17 @@ pub const LAYOUT: Layout = Layout {
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
-    datastack_chunk: Some(DATASTACK_CHUNK),
+    data_stack: Some(DataStack::new(
+        DATASTACK_CHUNK,
+        offset_of!(PyInterpreterFrame, owner),
+    )),
+    code_varnames: offset_of!(PyCodeObject, co_localsplusnames),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
     ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
-    ("_PyStackChunk.previous", 0),
-    ("_PyStackChunk.size", 8),
     // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
     ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
     (
@@ -198,6 +201,7 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ),
     ("PyCodeObject.co_qualname", LAYOUT.code_name),
     ("PyCodeObject.co_filename", LAYOUT.code_filename),
+    ("PyCodeObject.co_localsplusnames", LAYOUT.code_varnames),
     ("PyCodeObject.co_firstlineno", LAYOUT.code_firstlineno),
     (
         "sizeof(((PyCodeObject *)0)->co_firstlineno)",

@@ -6,7 +6,9 @@
 //! Only the fields the frame walker reads; `tests/ffi_offsets.rs` proves
 //! every offset against the installed headers.
 
-use super::{state_bits, DebugOffsetCheck, GilLocation, GilRuntimeState, Layout, PyObject};
+use super::{
+    state_bits, DataStack, DebugOffsetCheck, GilLocation, GilRuntimeState, Layout, PyObject,
+};
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -68,8 +70,9 @@ pub struct PyCodeObject {
     /// co_nlocalsplus, co_framesize, co_nlocals, co_ncellvars, co_nfreevars,
     /// co_version.
     pub _ints2: [c_int; 6],
-    /// co_localsplusnames, co_localspluskinds.
-    pub _ptrs2: [*const c_void; 2],
+    /// The names of locals, cells and free variables (a tuple of str).
+    pub co_localsplusnames: *const c_void,
+    pub co_localspluskinds: *const c_void,
     pub co_filename: *const c_void,
     pub co_name: *const c_void,
     pub co_qualname: *const c_void,
@@ -254,7 +257,11 @@ pub const LAYOUT: Layout = Layout {
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: DEBUG_OFFSETS,
-    datastack_chunk: Some(DATASTACK_CHUNK),
+    data_stack: Some(DataStack::new(
+        DATASTACK_CHUNK,
+        offset_of!(PyInterpreterFrame, owner),
+    )),
+    code_varnames: offset_of!(PyCodeObject, co_localsplusnames),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
@@ -263,8 +270,6 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("PyInterpreterState.ceval.gil", INTERP_GIL),
     ("PyInterpreterState._gil", INTERP_OWN_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
-    ("_PyStackChunk.previous", 0),
-    ("_PyStackChunk.size", 8),
     // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
     ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
     (
@@ -304,6 +309,7 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("FRAME_OWNED_BY_CSTACK", FRAME_OWNED_BY_CSTACK as usize),
     ("PyCodeObject.co_qualname", LAYOUT.code_name),
     ("PyCodeObject.co_filename", LAYOUT.code_filename),
+    ("PyCodeObject.co_localsplusnames", LAYOUT.code_varnames),
     ("PyCodeObject.co_firstlineno", LAYOUT.code_firstlineno),
     (
         "sizeof(((PyCodeObject *)0)->co_firstlineno)",

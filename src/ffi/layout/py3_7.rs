@@ -36,9 +36,12 @@ pub struct PyCodeObject {
     /// co_argcount, co_kwonlyargcount, co_nlocals, co_stacksize, co_flags.
     pub _ints: [c_int; 5],
     pub co_firstlineno: c_int,
-    /// co_code, co_consts, co_names, co_varnames, co_freevars, co_cellvars,
-    /// co_cell2arg.
-    pub _ptrs: [*const c_void; 7],
+    /// co_code, co_consts, co_names.
+    pub _ptrs: [*const c_void; 3],
+    /// The local variables' names (a tuple of str).
+    pub co_varnames: *const c_void,
+    /// co_freevars, co_cellvars, co_cell2arg.
+    pub _ptrs2: [*const c_void; 3],
     pub co_filename: *const c_void,
     pub co_name: *const c_void,
 }
@@ -102,7 +105,8 @@ pub const LAYOUT: Layout = Layout {
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
-    datastack_chunk: None,
+    data_stack: None,
+    code_varnames: offset_of!(PyCodeObject, co_varnames),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
@@ -115,6 +119,7 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("PyFrameObject.f_code", LAYOUT.frame_code),
     ("PyCodeObject.co_name", LAYOUT.code_name),
     ("PyCodeObject.co_filename", LAYOUT.code_filename),
+    ("PyCodeObject.co_varnames", LAYOUT.code_varnames),
     ("PyCodeObject.co_firstlineno", LAYOUT.code_firstlineno),
     (
         "sizeof(((PyCodeObject *)0)->co_firstlineno)",

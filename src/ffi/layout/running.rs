@@ -3,8 +3,19 @@
 //! own `_Py_DebugOffsets` table at its start.
 
 use super::{
-    DebugOffsetCheck, DEBUG_COOKIE, DEBUG_FREE_THREADED_AT, DEBUG_VERSION_AT, LAYOUT, VERSION,
+    DebugOffsetCheck, Layout, DEBUG_COOKIE, DEBUG_FREE_THREADED_AT, DEBUG_VERSION_AT, LAYOUT,
+    VERSION,
 };
+
+/// The one layout of this build, as a value with a fixed address.
+static CHOSEN: Layout = LAYOUT;
+
+/// The layout the frame walker reads, once it is known to describe the
+/// running interpreter ([`check_running_interpreter`]). Reached through
+/// `ffi::gil::Gil::layout`: nothing reads frames without it.
+pub(crate) fn layout() -> Result<&'static Layout, String> {
+    check_running_interpreter().map(|()| &CHOSEN)
+}
 
 /// 3.13+: compares every offset this build relies on with the running
 /// interpreter's own `_Py_DebugOffsets`, so that a patch release that
