@@ -205,7 +205,7 @@ pub unsafe fn names_include(layout: &Layout, names: *const c_void, name: *const 
     if !(0..=MAX_NAMES).contains(&count) {
         return false;
     }
-    let items = std::mem::offset_of!(crate::ffi::layout::PyTupleObject, ob_item);
+    let items = layout.tuple_items;
     (0..count as usize)
         .any(|i| load::<*const c_void>(names, items + i * size_of::<usize>()) == name)
 }

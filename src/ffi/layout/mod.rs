@@ -186,6 +186,9 @@ pub struct Layout {
     /// a function that assigns `__tracebackhide__` asks to be left out of
     /// reports, as it is left out of pytest's tracebacks.
     pub code_varnames: usize,
+    /// `offsetof(PyTupleObject, ob_item)` (the item count is `ob_size`,
+    /// the same everywhere).
+    pub tuple_items: usize,
     /// 2.7 only: names and files are byte strings (`PyStringObject`), whose
     /// length is at `ob_size` and bytes at `ob_sval`. None on 3.x.
     pub bytes_str: Option<BytesStr>,
@@ -313,10 +316,7 @@ pub fn all_offsets() -> Vec<(&'static str, usize)> {
             std::mem::size_of::<usize>(),
         ));
     }
-    all.push((
-        "PyTupleObject.ob_item",
-        std::mem::offset_of!(PyTupleObject, ob_item),
-    ));
+    all.push(("PyTupleObject.ob_item", LAYOUT.tuple_items));
     all.push((
         "PyVarObject.ob_size",
         std::mem::offset_of!(PyTupleObject, ob_size),
@@ -364,8 +364,9 @@ pub struct PyStackChunk {
     pub size: usize,
 }
 
-/// `PyTupleObject` (the same in every supported minor): a variable-size
-/// header, then the items.
+/// `PyTupleObject` up to 3.13: a variable-size header, then the items.
+/// (3.14 caches the tuple's hash before the items: its layout file has its
+/// own mirror.)
 #[repr(C)]
 pub struct PyTupleObject {
     pub ob_base: PyObject,

@@ -109,6 +109,7 @@ pub const LAYOUT: Layout = Layout {
     debug_offsets: &[],
     data_stack: None,
     code_varnames: offset_of!(PyCodeObject, co_varnames),
+    tuple_items: offset_of!(super::PyTupleObject, ob_item),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[

@@ -156,6 +156,7 @@ pub const LAYOUT: Layout = Layout {
         offset_of!(PyInterpreterFrame, owner),
     )),
     code_varnames: offset_of!(PyCodeObject, co_localsplusnames),
+    tuple_items: offset_of!(super::PyTupleObject, ob_item),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[

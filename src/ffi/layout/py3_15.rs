@@ -95,6 +95,15 @@ pub struct PyCodeObject {
     pub co_code_adaptive: [u16; 0],
 }
 
+/// `PyTupleObject`: the header, the cached hash (new in 3.14), the items.
+#[repr(C)]
+pub struct PyTupleObject {
+    pub ob_base: PyObject,
+    pub ob_size: isize,
+    pub ob_hash: isize,
+    pub ob_item: [*const c_void; 0],
+}
+
 /// `PyASCIIObject`: head, length, hash, state bitfields (no `wstr` since
 /// 3.12; the struct is padded to 8 bytes).
 #[repr(C)]
@@ -278,6 +287,7 @@ pub const LAYOUT: Layout = Layout {
         offset_of!(PyInterpreterFrame, owner),
     )),
     code_varnames: offset_of!(PyCodeObject, co_localsplusnames),
+    tuple_items: offset_of!(PyTupleObject, ob_item),
 };
 
 pub const OFFSETS: &[(&str, usize)] = &[
