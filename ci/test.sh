@@ -47,7 +47,7 @@ done
 
 ran=() skipped=() failed_versions=()
 first=1
-total_passed=0 total_failed=0
+total_passed=0 total_failed=0 total_ignored=0
 log_dir="$repo/target/ci-logs"
 mkdir -p "$log_dir"
 
@@ -56,12 +56,26 @@ mkdir -p "$log_dir"
 # inside the sid root for Debian's Pythons (empty for pyenv's).
 run_tests() {
     local minor="$1" log="$2"; shift 2
-    "$@" </dev/null >"$log" 2>&1
+    # Tests that cannot run here write why to this file (tests/support/skip.rs).
+    local skip_log="$log_dir/skipped-$minor.log"
+    rm -f "$skip_log"
+    PYINSTRUMENT_SKIP_LOG="$skip_log" "$@" </dev/null >"$log" 2>&1
     local status=$?
     grep -E "^(test result|     Running|test .* FAILED|failures:|---- )" "$log" || true
     local passed failed
     passed=$(grep -Eo "test result: [A-Za-z]+\. [0-9]+ passed" "$log" | awk '{s+=$4} END {print s+0}')
     failed=$(grep -Eo "; [0-9]+ failed" "$log" | awk '{s+=$2} END {print s+0}')
+    ignored=$(grep -Eo "; [0-9]+ ignored" "$log" | awk '{s+=$2} END {print s+0}')
+    # A test that returned early because it cannot run here passed in
+    # cargo's eyes: it is a skip.
+    local skipped=0
+    if [ -f "$skip_log" ]; then
+        skipped=$(grep -c "^test " "$skip_log")
+        sed 's/^/   SKIPPED /' "$skip_log"
+    fi
+    passed=$((passed - skipped))
+    ignored=$((ignored + skipped))
+    total_ignored=$((total_ignored + ignored))
     if { [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; } || [ "$passed" -eq 0 ]; then
         failed=$((failed + 1)) # the build itself failed, or nothing ran
         echo "   build or test run failed; see $log"
@@ -71,12 +85,31 @@ run_tests() {
     total_failed=$((total_failed + failed))
     ran+=("$minor")
     [ "$failed" -ne 0 ] && failed_versions+=("$minor")
-    echo "== Python $minor: $passed passed, $failed failed"
+    echo "== Python $minor: $passed passed, $failed failed, $ignored skipped"
 }
+
+# A check that is not a test binary (formatting, lints) counts as one test.
+run_check() {
+    local name="$1" log="$2"; shift 2
+    if "$@" </dev/null >"$log" 2>&1; then
+        total_passed=$((total_passed + 1))
+        echo "== $name: passed"
+    else
+        total_failed=$((total_failed + 1))
+        failed_versions+=("$name")
+        echo "== $name: FAILED (see $log)"
+        tail -n 30 "$log"
+    fi
+}
+
+# Lints, with warnings as errors: clippy for 3.x and for 2.7, whose cfgs
+# compile different code (legacy start-up, the pending-call sampler).
+lint_minors=" 3.11 2.7 "
 
 is_sid_minor() { [[ " ${sid_minors[*]} " =~ " $1 " ]]; }
 
 sid_ready=""
+run_check "cargo fmt --check" "$log_dir/fmt.log" cargo fmt --check
 for minor in "${minors[@]}"; do
     if is_sid_minor "$minor"; then
         continue
@@ -122,6 +155,10 @@ for minor in "${minors[@]}"; do
     fi
     for t in "${python_targets[@]}"; do selection+=(--test "$t"); done
     run_tests "$minor" "$log" cargo test "${features[@]}" --no-fail-fast "${selection[@]}"
+    if [[ "$lint_minors" == *" $minor "* ]]; then
+        run_check "clippy (Python $minor)" "$log_dir/clippy-$minor.log" \
+            cargo clippy "${features[@]}" --all-targets -- -D warnings
+    fi
 done
 
 # Debian unstable's Pythons, in the root ci/sid_root.sh makes and reuses
@@ -173,6 +210,7 @@ for minor in "${minors[@]}"; do
     # virtualenv, Django, a live runserver) runs for these too.
     run_tests "$minor" "$log" "$repo/ci/sid_root.sh" run env \
         PYTHON_SYS_EXECUTABLE="$python" PYINSTRUMENT_DJANGO_TESTS="$minor" \
+        PYINSTRUMENT_SKIP_LOG="$log_dir/skipped-$minor.log" \
         cargo test --no-fail-fast "${selection[@]}"
 done
 
@@ -184,5 +222,5 @@ if [ "${#ran[@]}" -eq 0 ]; then
     echo "no Python version could be tested"
     total_failed=$((total_failed + 1))
 fi
-echo "ci: $total_passed passed, $total_failed failed"
+echo "ci: $total_passed passed, $total_failed failed, $total_ignored skipped"
 [ "$total_failed" -eq 0 ]

@@ -38,9 +38,12 @@ fn django_test_client_inside_the_runner() {
         .join(".venvs")
         .join(format!("django-py{major}.{minor}"));
     if !venv.join("bin").join("python").exists() {
-        eprintln!(
-            "skipped: no {} (make it with `ci/django_env.sh {major}.{minor}`)",
-            venv.display()
+        skip_test(
+            "django_test_client_inside_the_runner",
+            &format!(
+                "no {} (make it with `ci/django_env.sh {major}.{minor}`)",
+                venv.display()
+            ),
         );
         return;
     }
@@ -63,7 +66,10 @@ fn django_test_client_inside_the_runner() {
 #[test]
 fn python_suite_when_asked() {
     let Some(versions) = std::env::var_os("PYINSTRUMENT_DJANGO_TESTS") else {
-        eprintln!("skipped: set PYINSTRUMENT_DJANGO_TESTS=\"3.6 3.11 ...\" (or \"all\") to run tests/python/run_suite.sh");
+        skip_test(
+            "python_suite_when_asked",
+            "set PYINSTRUMENT_DJANGO_TESTS=\"3.6 3.11 ...\" (or \"all\") to run tests/python/run_suite.sh",
+        );
         return;
     };
     let versions = versions.to_string_lossy().into_owned();

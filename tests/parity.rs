@@ -502,22 +502,18 @@ fn check(name: &str, case: Case) {
     let version = python_version();
     if version.0 < 3 {
         if let Some(reason) = case.not_on_27 {
-            eprintln!("{name}: skipped on Python 2.7: {reason}");
+            skip_test(name, &format!("not on Python 2.7: {reason}"));
             return;
         }
     }
     if version < case.min_python {
-        if version.0 < 3 {
-            eprintln!(
-                "{name}: skipped on Python 2.7: needs Python {}.{}",
-                case.min_python.0, case.min_python.1
-            );
-        } else {
-            eprintln!(
-                "SKIPPED {name}: needs Python {:?}, this build is {:?}",
-                case.min_python, version
-            );
-        }
+        skip_test(
+            name,
+            &format!(
+                "needs Python {}.{}, this build is {}.{}",
+                case.min_python.0, case.min_python.1, version.0, version.1
+            ),
+        );
         return;
     }
     let work = TempDir::new(name);
@@ -985,7 +981,7 @@ mod virtualenv {
         let how = match creator() {
             Ok(how) => how,
             Err(reason) => {
-                eprintln!("virtualenv::{label}: skipped on Python 2.7: {reason}");
+                skip_test(&format!("virtualenv::{label}"), reason);
                 return;
             }
         };

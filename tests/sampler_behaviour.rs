@@ -78,7 +78,7 @@ fn assert_path(mode: Mode, want: &[&str], leaf_share: f64) {
     };
     assert!(under > 0.0, "{}: path never sampled", context());
     assert!(
-        under >= LEAF * 0.7 && under <= LEAF * 2.0 + 0.1,
+        (LEAF * 0.7..=LEAF * 2.0 + 0.1).contains(&under),
         "{}: {:.3} s under the path, expected about {LEAF} s",
         context(),
         under
@@ -175,7 +175,7 @@ fn tree_lambda() {
 #[test]
 fn tree_asyncio() {
     if is_python2() {
-        skip_on_python2("asyncio does not exist");
+        skip_test("tree_asyncio", "asyncio does not exist on Python 2.7");
         return;
     }
     for mode in MODES {
@@ -562,7 +562,10 @@ fn program_taking_over_sigprof_is_reported() {
     let profile = profile.expect("report");
     if python_version() < (3, 7) {
         // The program still runs as under python (checked above).
-        skip_on_python2("the SIGPROF note: signal mode samples with pending calls and the GIL on 2.7 and 3.6, there is no SIGPROF handler to take over");
+        skip_part(
+            "program_taking_over_sigprof_is_reported",
+            "the SIGPROF note: signal mode samples with pending calls and the GIL on 2.7 and 3.6, there is no SIGPROF handler to take over",
+        );
         return;
     }
     assert!(

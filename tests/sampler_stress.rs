@@ -219,7 +219,10 @@ fn stress(mode: Mode, parts: &[&str], runs: usize) -> Result<(), String> {
 /// The whole program, three times in a row.
 fn stress_whole(mode: Mode) {
     if is_python2() {
-        skip_on_python2("the asyncio part (asyncio does not exist, stress.py leaves it out)");
+        skip_part(
+            &format!("stress_whole ({})", mode.name()),
+            "the asyncio part: asyncio does not exist on Python 2.7, stress.py leaves it out",
+        );
     }
     if let Err(problem) = stress(mode, &[], RUNS) {
         panic!("{problem}");
@@ -230,7 +233,10 @@ fn stress_whole(mode: Mode) {
 /// how the others fare.
 fn stress_parts(mode: Mode) {
     if is_python2() {
-        skip_on_python2("the asyncio part (asyncio does not exist); the other parts run");
+        skip_part(
+            &format!("stress_parts ({})", mode.name()),
+            "the asyncio part: asyncio does not exist on Python 2.7; the other parts run",
+        );
     }
     let failures: Vec<String> = all_parts()
         .iter()

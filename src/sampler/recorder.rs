@@ -27,6 +27,7 @@
 //!   cached CPython hash and length equal the stored string's (names are
 //!   interned, so most carry one): equal but for a 64-bit hash collision at
 //!   a reused address; otherwise, the bytes are compared.
+//!
 //! Stored strings are deduplicated by content, so "same content" is "same
 //! string id".
 //!

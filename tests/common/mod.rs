@@ -4,6 +4,11 @@
 //! gives up on it).
 #![allow(dead_code)]
 
+#[path = "../support/skip.rs"]
+mod skip;
+#[allow(unused_imports)] // not every test binary skips
+pub use skip::{skip_part, skip_test};
+
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;

@@ -58,10 +58,10 @@ pub fn is_python2() -> bool {
     python_version().0 == 2
 }
 
-/// Prints why a test (or a part of one) does not apply on Python 2.7.
-pub fn skip_on_python2(reason: &str) {
-    eprintln!("skipped on Python 2.7: {reason}");
-}
+#[path = "../support/skip.rs"]
+mod skip;
+#[allow(unused_imports)] // not every test binary skips
+pub use skip::{skip_part, skip_test};
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
