@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 /// `c_call` leaves), so renderers show them as `sleep  <built-in>`.
 pub const BUILTIN_FILE: &str = "<built-in>";
 
+/// The file name of pyinstrument's own Python code (the runner's bootstrap
+/// and the embedded `pyinstrument` package, whose modules are named
+/// `<pyinstrument>/pyinstrument/...`): frames there are the profiler's own,
+/// and reports leave them out.
+pub const OWN_CODE_FILE: &str = "<pyinstrument>";
+
 /// What identifies a Python function in a report: its (qualified, where the
 /// interpreter has `co_qualname`) name, its file, and its first line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

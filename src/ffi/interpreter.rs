@@ -506,9 +506,38 @@ pub fn runtime_version_string() -> String {
 
 #[cfg(py_run_main)]
 mod run_main {
-    use super::super::layout::{PyConfigStorage, PyStatus};
     use std::ffi::{c_char, c_int, c_void, CString, OsString};
     use std::os::unix::ffi::OsStrExt;
+
+    /// `PyStatus` (PEP 587, 3.8+): what the configuration functions return,
+    /// by value. The same in 3.8-3.15.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    pub struct PyStatus {
+        pub _type: std::ffi::c_int,
+        pub func: *const std::ffi::c_char,
+        pub err_msg: *const std::ffi::c_char,
+        pub exitcode: std::ffi::c_int,
+    }
+
+    /// Room for a `PyConfig`, which we only ever pass to CPython's functions
+    /// (360 to 448 bytes in 3.8-3.13; the probe checks every minor).
+    #[repr(C, align(16))]
+    pub struct PyConfigStorage(pub [u8; 4096]);
+
+    /// What the offset probe (`tests/ffi_offsets.rs`, through
+    /// `ffi::layout::all_offsets`) checks of the two against the headers.
+    pub const STARTUP_OFFSETS: &[(&str, usize)] = &[
+        ("sizeof(PyStatus)", std::mem::size_of::<PyStatus>()),
+        (
+            "PyStatus.exitcode",
+            std::mem::offset_of!(PyStatus, exitcode),
+        ),
+        (
+            "sizeof(PyConfig) <= 4096",
+            (std::mem::size_of::<PyConfigStorage>() >= 4096) as usize,
+        ),
+    ];
 
     extern "C" {
         fn PyConfig_InitPythonConfig(config: *mut c_void);
@@ -562,7 +591,7 @@ mod run_main {
 }
 
 #[cfg(py_run_main)]
-pub use run_main::{initialize_from_command_line, run_main};
+pub use run_main::{initialize_from_command_line, run_main, STARTUP_OFFSETS};
 
 /// Sets the start-up flags python's command line would set from the
 /// environment, for interpreters started the legacy way (2.7, 3.6, 3.7),

@@ -1,6 +1,6 @@
 # Python half of the runner: the steps of `python script.py` / `python -m mod`
 # that are easiest to express in Python. Runs in its own namespace (never in
-# __main__) and is compiled as "<pyinstrument>"; no frame of it is ever on the
+# __main__) and is compiled as `sample::OWN_CODE_FILE`; no frame of it is ever on the
 # stack while the program runs, so tracebacks and profiles never show it.
 import sys
 
@@ -108,14 +108,25 @@ _stashed_modules = {}
 _stashed_specs = {}
 
 
+_own_code_file = None
+
+
+def _embedded_file_name(fullname):
+    return _own_code_file + '/' + fullname.replace('.', '/') + '.py'
+
+
 def add_embedded_module(name, source, is_package):
     _embedded_modules[name] = (source, is_package)
 
 
-def install_embedded_finder():
+def install_embedded_finder(own_code_file):
     """Make the `pyinstrument` package importable by the program (its
     Profiler API and Django middleware) with nothing installed. It comes
-    first, so the profiler in use is always this one."""
+    first, so the profiler in use is always this one. Its modules' file
+    names start with `own_code_file`, by which reports recognise the
+    profiler's own frames."""
+    global _own_code_file
+    _own_code_file = own_code_file
     if sys.version_info[0] < 3:
         sys.meta_path.insert(0, _Python2EmbeddedImporter())
         return
@@ -131,7 +142,7 @@ def install_embedded_finder():
             if fullname not in _embedded_modules:
                 return None
             is_package = _embedded_modules[fullname][1]
-            origin = '<pyinstrument>/' + fullname.replace('.', '/') + '.py'
+            origin = _embedded_file_name(fullname)
             return ModuleSpec(fullname, self, origin=origin, is_package=is_package)
 
         def create_module(self, spec):
@@ -163,7 +174,7 @@ class _Python2EmbeddedImporter(object):
         import imp
         source, is_package = _embedded_modules[fullname]
         module = imp.new_module(fullname)
-        module.__file__ = '<pyinstrument>/' + fullname.replace('.', '/') + '.py'
+        module.__file__ = _embedded_file_name(fullname)
         module.__loader__ = self
         if is_package:
             module.__path__ = []

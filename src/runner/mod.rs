@@ -13,6 +13,7 @@ use crate::ffi::gil::Gil;
 use crate::ffi::interpreter::Raised;
 use crate::ffi::interpreter::{self as interp, Arg, PyRef};
 use crate::output::OutputPlan;
+use crate::sample::OWN_CODE_FILE;
 use crate::sampler::{self, ProgramInfo, Sampler};
 use crate::session::Session;
 use std::cell::RefCell;
@@ -44,7 +45,7 @@ const EMBEDDED_PACKAGE: &[(&str, &str, bool)] = &[
         false,
     ),
 ];
-const BOOTSTRAP_NAME: &str = "<pyinstrument>";
+const BOOTSTRAP_NAME: &str = OWN_CODE_FILE;
 
 /// The report waiting for the interpreter to finish shutting down.
 static PENDING_REPORT: Mutex<Option<(Session, OutputPlan)>> = Mutex::new(None);
@@ -186,8 +187,13 @@ fn load_bootstrap(gil: Gil<'_>) -> Result<PyRef> {
         )
         .map_err(|_| bootstrap_failed(gil, "add_embedded_module"))?;
     }
-    interp::call_in_namespace(gil, &bootstrap, "install_embedded_finder", &[])
-        .map_err(|_| bootstrap_failed(gil, "install_embedded_finder"))?;
+    interp::call_in_namespace(
+        gil,
+        &bootstrap,
+        "install_embedded_finder",
+        &[Arg::Str(OWN_CODE_FILE)],
+    )
+    .map_err(|_| bootstrap_failed(gil, "install_embedded_finder"))?;
     Ok(bootstrap)
 }
 

@@ -284,9 +284,6 @@ pub struct ProgramInfo {
     pub library_dirs: Vec<String>,
 }
 
-/// File name prefix of the embedded `pyinstrument` package's code.
-const OWN_CODE_PREFIX: &str = "<pyinstrument>";
-
 impl Recording {
     /// Takes pyinstrument's own Python frames out of every stack
     /// (`Profiler.start()`/`stop()`, the Django middleware's `__call__`):
@@ -296,7 +293,7 @@ impl Recording {
         let own: Vec<bool> = self
             .frames
             .iter()
-            .map(|f| f.file.starts_with(OWN_CODE_PREFIX))
+            .map(|f| f.file.starts_with(crate::sample::OWN_CODE_FILE))
             .collect();
         if !own.contains(&true) {
             return self;

@@ -92,22 +92,6 @@ const _: () = assert!(match LAYOUT.data_stack {
 /// (`ffi::code_lifetime` swaps `PyCode_Type`'s); the probe checks it too.
 pub const TP_DEALLOC: usize = std::mem::offset_of!(crate::ffi::py::PyTypeObject, tp_dealloc);
 
-/// `PyStatus` (PEP 587, 3.8+): what the configuration functions return,
-/// by value. The same in 3.8-3.13.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct PyStatus {
-    pub _type: std::ffi::c_int,
-    pub func: *const std::ffi::c_char,
-    pub err_msg: *const std::ffi::c_char,
-    pub exitcode: std::ffi::c_int,
-}
-
-/// Room for a `PyConfig`, which we only ever pass to CPython's functions
-/// (360 to 448 bytes in 3.8-3.13; tests/ffi_offsets.rs checks it fits).
-#[repr(C, align(16))]
-pub struct PyConfigStorage(pub [u8; 4096]);
-
 /// `PyObject` header of a release (non-`Py_TRACE_REFS`, GIL) build; the
 /// same in every supported minor. (3.12+ turns `ob_refcnt` into a union of
 /// the same size; free-threaded 3.13t builds differ and are not supported.)
@@ -308,6 +292,8 @@ pub fn all_offsets() -> Vec<(&'static str, usize)> {
     if LAYOUT.gil.is_some() {
         all.extend_from_slice(GIL_STATE_OFFSETS);
     }
+    #[cfg(py_run_main)]
+    all.extend_from_slice(crate::ffi::interpreter::STARTUP_OFFSETS);
     if let Some(data_stack) = LAYOUT.data_stack {
         all.push(("_PyStackChunk.previous", data_stack.chunk_previous));
         all.push(("_PyStackChunk.size", data_stack.chunk_size));

@@ -115,16 +115,6 @@ pub const LAYOUT: Layout = Layout {
 pub const OFFSETS: &[(&str, usize)] = &[
     ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
-    // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
-    ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
-    (
-        "PyStatus.exitcode",
-        std::mem::offset_of!(super::PyStatus, exitcode),
-    ),
-    (
-        "sizeof(PyConfig) <= 4096",
-        (size_of::<super::PyConfigStorage>() >= 4096) as usize,
-    ),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.frame", LAYOUT.tstate_to_frame[0]),

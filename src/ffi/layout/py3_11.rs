@@ -163,16 +163,6 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("_PyRuntimeState.ceval.gil", RUNTIME_GIL),
     ("PyThreadState.datastack_chunk", DATASTACK_CHUNK),
-    // PEP 587 start-up (ffi::interpreter): PyStatus is returned by value.
-    ("sizeof(PyStatus)", size_of::<super::PyStatus>()),
-    (
-        "PyStatus.exitcode",
-        std::mem::offset_of!(super::PyStatus, exitcode),
-    ),
-    (
-        "sizeof(PyConfig) <= 4096",
-        (size_of::<super::PyConfigStorage>() >= 4096) as usize,
-    ),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
     ("PyThreadState.cframe", CFRAME),
