@@ -579,6 +579,22 @@ fn program_taking_over_sigprof_is_reported() {
 // 5. Profiling threads with the in-process API
 
 #[test]
+fn a_profiler_its_thread_abandons_stops_sampling() {
+    for mode in MODES {
+        let dir = Workdir::new(&format!("abandoned-{}", mode.name()));
+        let (output, _) = run_profiled(&dir, mode, None, "abandoned_profiler.py", &[]);
+        assert_eq!(output.code(), 0, "[{}] {}", mode.name(), output.describe());
+        assert_eq!(
+            output.stdout,
+            "0\nok\n",
+            "[{}] threads left over, or no sampler slot left: {}",
+            mode.name(),
+            output.describe()
+        );
+    }
+}
+
+#[test]
 fn profilers_in_threads_see_only_their_thread() {
     for mode in MODES {
         let dir = Workdir::new(&format!("threads-{}", mode.name()));

@@ -301,7 +301,24 @@ pub struct GatedSampler<T: 'static> {
     control: Arc<Control>,
     /// The thread-exit capsule's key in the thread state dict.
     dict_key: std::ffi::CString,
+    /// Set once the slot has been handed back (by `stop`, or by `drop`).
+    released: bool,
     _state: std::marker::PhantomData<T>,
+}
+
+/// A sampler dropped without `stop` (its owner went away, for instance a
+/// thread's profilers when the thread ends) still stops sampling and frees
+/// its slot and state; only the thread-end capsule, which needs the GIL to
+/// remove, stays in the thread's dict (it holds its own reference to what
+/// it touches when destroyed).
+impl<T: 'static> Drop for GatedSampler<T> {
+    fn drop(&mut self) {
+        if !self.released {
+            self.halt_sampling();
+            self.released = true;
+            drop(Self::release_slot(self.slot));
+        }
+    }
 }
 
 /// A sampling thread, and what it takes to start it again.
@@ -586,6 +603,7 @@ impl<T: 'static> GatedSampler<T> {
                     slot: slot_index,
                     control,
                     dict_key,
+                    released: false,
                     _state: std::marker::PhantomData,
                 })
             }
@@ -618,9 +636,8 @@ impl<T: 'static> GatedSampler<T> {
 
     /// Stops sampling and returns the state, with no tick running, and what
     /// the sampling thread did. Call on the profiled thread, with the GIL.
-    pub fn stop(self, _gil: Gil<'_>) -> (Box<T>, GateCounts) {
-        running().retain(|control| !Arc::ptr_eq(control, &self.control));
-        self.control.halt();
+    pub fn stop(mut self, _gil: Gil<'_>) -> (Box<T>, GateCounts) {
+        self.halt_sampling();
         unsafe { unwatch_thread_end(&self.dict_key) };
         let counters = &self.control.shared.counters;
         let counts = GateCounts {
@@ -629,7 +646,15 @@ impl<T: 'static> GatedSampler<T> {
             read_while_blocked: counters.read_while_blocked.load(SeqCst),
             deferred: counters.deferred.load(SeqCst),
         };
+        self.released = true;
         (Self::release_slot(self.slot), counts)
+    }
+
+    /// Stops the sampling thread for good (and takes it off the list the
+    /// fork hooks restart).
+    fn halt_sampling(&self) {
+        running().retain(|control| !Arc::ptr_eq(control, &self.control));
+        self.control.halt();
     }
 }
 

@@ -162,17 +162,22 @@ impl<T: 'static> GilSampler<T> {
     /// Stops sampling and returns the state. Called on the profiled thread,
     /// which holds the GIL (released while the sampling thread finishes).
     pub fn stop(self, _gil: Gil<'_>) -> (Box<T>, GateCounts) {
+        // `Drop` is for samplers that were not stopped.
+        let this = std::mem::ManuallyDrop::new(self);
+        // Moved out once, never used again, and `this` is never dropped.
+        let thread = unsafe { std::ptr::read(&this.thread) };
+        let (shared_ptr, pid) = (this.shared, this.pid);
         unsafe {
-            let shared = &*self.shared;
+            let shared = &*shared_ptr;
             shared.stopped.store(true, SeqCst);
-            if std::process::id() != self.pid {
+            if std::process::id() != pid {
                 // A forked child: fork copied only the calling thread, so
                 // there is no sampling thread to wait for.
-                std::mem::forget(self.thread);
+                std::mem::forget(thread);
                 return (Box::from_raw(shared.state), GateCounts::default());
             }
             let saved = py::PyEval_SaveThread();
-            let joined = self.thread.join();
+            let joined = thread.join();
             py::PyEval_RestoreThread(saved);
             if joined.is_err() {
                 panic!("the sampling thread panicked");
@@ -188,9 +193,19 @@ impl<T: 'static> GilSampler<T> {
             // it. (Running the queue ourselves would also run the program's
             // own pending signal handlers at the wrong moment.)
             if !shared.call_queued.load(SeqCst) {
-                drop(Box::from_raw(self.shared as *mut Shared<T>));
+                drop(Box::from_raw(shared_ptr as *mut Shared<T>));
             }
             (state, counts)
         }
+    }
+}
+
+/// A sampler dropped without `stop`: the sampling thread is told to stop
+/// and left to finish on its own (joining it could deadlock: whoever drops
+/// this may hold the GIL the thread is waiting for), so the shared block
+/// and the state it may still touch are leaked, not freed.
+impl<T: 'static> Drop for GilSampler<T> {
+    fn drop(&mut self) {
+        unsafe { &*self.shared }.stopped.store(true, SeqCst);
     }
 }
