@@ -71,3 +71,16 @@ impl From<TimelineRun> for (u32, u32, f64) {
         (run.stack, run.samples, run.time)
     }
 }
+
+/// Merges runs of the same stack that follow each other (after stacks were
+/// merged), so that a timeline never has two adjacent runs of one stack.
+pub fn merge_adjacent_runs(runs: &mut Vec<TimelineRun>) {
+    runs.dedup_by(|next, kept| {
+        let merge = next.stack == kept.stack && kept.samples.checked_add(next.samples).is_some();
+        if merge {
+            kept.samples += next.samples;
+            kept.time += next.time;
+        }
+        merge
+    });
+}

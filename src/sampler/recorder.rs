@@ -676,14 +676,7 @@ fn decode_timeline(log: Vec<LoggedRun>, node_stack: &[u32]) -> Vec<TimelineRun> 
             time: run.time_ns as f64 / 1e9,
         })
         .collect();
-    runs.dedup_by(|next, kept| {
-        let merge = next.stack == kept.stack && kept.samples.checked_add(next.samples).is_some();
-        if merge {
-            kept.samples += next.samples;
-            kept.time += next.time;
-        }
-        merge
-    });
+    crate::sample::merge_adjacent_runs(&mut runs);
     runs.shrink_to_fit();
     runs
 }
