@@ -14,6 +14,16 @@ pub struct FrameId {
     pub function: String,
     pub file: String,
     pub line: u32,
+    /// The function's code sets `__tracebackhide__` (pytest's convention for
+    /// helpers that should not appear in tracebacks): reports leave it out
+    /// by default. Absent from the JSON when false, so sessions saved before
+    /// it existed load unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hide_from_traceback: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl FrameId {
@@ -22,6 +32,7 @@ impl FrameId {
             function: function.to_string(),
             file: file.to_string(),
             line,
+            hide_from_traceback: false,
         }
     }
 

@@ -512,6 +512,8 @@ impl Recorder {
                 function: self.decode(entry.name),
                 file: self.decode(entry.file),
                 line: entry.first_line.max(0) as u32,
+                // Set by the sampler once it reads `__tracebackhide__`.
+                hide_from_traceback: false,
             };
             let index = *unique.entry(id.clone()).or_insert_with(|| {
                 frames.push(id);
