@@ -138,6 +138,7 @@ fn render_session(args: &[Value]) -> Result<Value, Raise> {
         unicode: *unicode,
         color: *color,
         show_all: *show_all,
+        ..Default::default()
     };
     Ok(Value::Str(render(&session, format, &options)))
 }

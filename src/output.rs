@@ -61,6 +61,7 @@ impl OutputPlan {
                 unicode,
                 color,
                 show_all: output.show_all,
+                ..Default::default()
             },
             file,
         })

@@ -96,6 +96,7 @@ fn outputs(session: &Session) -> Vec<(&'static str, String)> {
                 unicode,
                 color,
                 show_all,
+                ..Default::default()
             },
         )
     };
@@ -144,7 +145,7 @@ fn json_round_trips_and_rerenders_identically() {
         let opts = RenderOptions {
             unicode: true,
             color: true,
-            show_all: false,
+            ..Default::default()
         };
         for format in [
             Format::Text,
@@ -169,11 +170,7 @@ fn golden_trees_keep_the_invariant_through_every_transform() {
         let session = load(&case);
         let mut root = tree::build(&session);
         root.check_invariant().unwrap();
-        let ctx = Context {
-            frames: &session.frames,
-            total: root.time,
-            min_fraction: 0.01,
-        };
+        let ctx = render::context(&session, &RenderOptions::default(), root.time, 0.01);
         for &step in render::DISPLAY_PROCESSORS {
             root = step(root, &ctx);
             root.check_invariant()
