@@ -206,8 +206,13 @@ fn unquote(value: &str) -> String {
 /// of the file path, not necessarily to its end. (Rust's regex syntax: no
 /// look-around or back-references.)
 pub fn match_regex(pattern: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{pattern})"))
-        .map_err(|e| format!("invalid regular expression '{pattern}': {e}"))
+    Regex::new(&format!("^(?:{pattern})")).map_err(|e| {
+        // The crate's message draws the pattern over several lines; its
+        // last line says what is wrong.
+        let message = e.to_string();
+        let reason = message.lines().last().unwrap_or("").trim_start_matches("error: ");
+        format!("invalid regular expression '{pattern}': {reason}")
+    })
 }
 
 /// A glob matched like Python's `fnmatch.fnmatchcase` against the whole
@@ -349,7 +354,10 @@ mod tests {
         assert!(err(&["flat_time=both"]).contains("expected self or total"));
         assert!(err(&["flat=maybe"]).contains("expected true or false"));
         assert!(err(&["colour=1"]).starts_with("unknown render option 'colour' (choose from"));
-        assert!(err(&["hide_regex=("]).starts_with("invalid regular expression '('"));
+        assert_eq!(
+            err(&["hide_regex=("]),
+            "invalid regular expression '(': unclosed group"
+        );
         assert_eq!(
             err(&["flat", "timeline"]),
             "render options flat and timeline cannot be used together"
