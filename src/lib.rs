@@ -16,4 +16,5 @@ pub mod runner;
 pub mod sample;
 pub mod sampler;
 pub mod session;
+pub mod timeline;
 pub mod tree;

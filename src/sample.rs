@@ -51,3 +51,47 @@ pub struct StackRecord {
     /// How many samples saw exactly this stack.
     pub samples: u64,
 }
+
+/// A run of consecutive samples that saw the same stack: one entry of a
+/// session's timeline, which lists the samples in the order they were taken.
+/// Written as `[stack, samples, time]` in JSON, since a long profile has
+/// millions of them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(u32, u32, f64)", into = "(u32, u32, f64)")]
+pub struct TimelineRun {
+    /// Index into the session's stacks.
+    pub stack: u32,
+    /// How many consecutive samples saw that stack (at least 1).
+    pub samples: u32,
+    /// Wall-clock seconds they stand for, counted like `StackRecord::time`.
+    pub time: f64,
+}
+
+impl From<(u32, u32, f64)> for TimelineRun {
+    fn from((stack, samples, time): (u32, u32, f64)) -> TimelineRun {
+        TimelineRun {
+            stack,
+            samples,
+            time,
+        }
+    }
+}
+
+impl From<TimelineRun> for (u32, u32, f64) {
+    fn from(run: TimelineRun) -> (u32, u32, f64) {
+        (run.stack, run.samples, run.time)
+    }
+}
+
+/// Merges runs of the same stack that follow each other (after stacks were
+/// merged), so that a timeline never has two adjacent runs of one stack.
+pub fn merge_adjacent_runs(runs: &mut Vec<TimelineRun>) {
+    runs.dedup_by(|next, kept| {
+        let merge = next.stack == kept.stack && kept.samples.checked_add(next.samples).is_some();
+        if merge {
+            kept.samples += next.samples;
+            kept.time += next.time;
+        }
+        merge
+    });
+}

@@ -2,10 +2,14 @@
 //! them (timing, the program's command line, where its code came from).
 //! Saved and loaded as our own versioned JSON (see docs/json-format.md).
 
-use crate::sample::{FrameId, StackRecord};
+use crate::sample::{FrameId, StackRecord, TimelineRun};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 1;
+/// The version written. 2 added `timeline`.
+pub const FORMAT_VERSION: u32 = 2;
+/// Versions read: a version-1 file loads with an empty timeline (the order
+/// of its samples is unknown) and is version 2 from then on.
+pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
@@ -35,6 +39,13 @@ pub struct Session {
     /// Distinct frames; stacks refer to them by index.
     pub frames: Vec<FrameId>,
     pub stacks: Vec<StackRecord>,
+    /// The samples in the order they were taken, as runs of consecutive
+    /// samples of one stack (indexes into `stacks`). Empty when the order
+    /// is unknown (a version-1 profile); see `time_order_known`. If the
+    /// recorder's log filled up, it holds the first samples and `notes` says
+    /// how many came after.
+    #[serde(default)]
+    pub timeline: Vec<TimelineRun>,
 }
 
 /// Only the version, read first so a file from another version gets a clear
@@ -42,6 +53,8 @@ pub struct Session {
 #[derive(Deserialize)]
 struct VersionProbe {
     format_version: Option<serde_json::Value>,
+    /// Required from version 2 on (and skipped unread here).
+    timeline: Option<serde::de::IgnoredAny>,
 }
 
 impl Session {
@@ -52,30 +65,50 @@ impl Session {
         out
     }
 
-    /// Loads a session saved by `to_json`. Rejects malformed JSON, other
-    /// format versions, and stacks that refer to frames that do not exist,
-    /// with a message naming the problem.
+    /// Whether the order of the samples is known: a timeline can be drawn.
+    /// False for a version-1 profile with samples.
+    pub fn time_order_known(&self) -> bool {
+        !self.timeline.is_empty() || self.stacks.is_empty()
+    }
+
+    /// Loads a session saved by `to_json` (this version or version 1).
+    /// Rejects malformed JSON, other format versions, and stacks or
+    /// timeline runs that refer to frames or stacks that do not exist, with
+    /// a message naming the problem.
     pub fn from_json(text: &str) -> crate::error::Result<Session> {
         use crate::error::Error;
         let probe: VersionProbe = serde_json::from_str(text).map_err(|e| {
             Error::Load(format!("not a pyinstrument profile (invalid JSON: {})", e))
         })?;
-        match probe.format_version {
+        let version = match probe.format_version {
             None => {
                 return Err(Error::Load(
                     "not a pyinstrument profile: no \"format_version\" field".to_string(),
                 ))
             }
-            Some(v) if v.as_u64() != Some(FORMAT_VERSION as u64) => {
-                return Err(Error::Load(format!(
-                    "unsupported profile format version {} (this pyinstrument reads version {})",
-                    v, FORMAT_VERSION
-                )))
-            }
-            Some(_) => {}
+            Some(v) => match v.as_u64() {
+                Some(n) if READABLE_VERSIONS.iter().any(|&r| r as u64 == n) => n as u32,
+                _ => {
+                    return Err(Error::Load(format!(
+                        "unsupported profile format version {} (this pyinstrument reads versions 1 and {})",
+                        v, FORMAT_VERSION
+                    )))
+                }
+            },
+        };
+        if version >= 2 && probe.timeline.is_none() {
+            return Err(Error::Load(
+                "invalid pyinstrument profile: missing field `timeline`".to_string(),
+            ));
         }
-        let session: Session = serde_json::from_str(text)
+        let mut session: Session = serde_json::from_str(text)
             .map_err(|e| Error::Load(format!("invalid pyinstrument profile: {}", e)))?;
+        if version == 1 {
+            // Version 1 kept no order; the session is a version-2 one whose
+            // order is unknown.
+            session.timeline = Vec::new();
+            session.format_version = FORMAT_VERSION;
+        }
         let nframes = session.frames.len();
         for (i, stack) in session.stacks.iter().enumerate() {
             if let Some(&f) = stack.frames.iter().find(|&&f| f as usize >= nframes) {
@@ -88,6 +121,21 @@ impl Session {
                 return Err(Error::Load(format!(
                     "invalid pyinstrument profile: stack {} has time {}",
                     i, stack.time
+                )));
+            }
+        }
+        let nstacks = session.stacks.len();
+        for (i, run) in session.timeline.iter().enumerate() {
+            if run.stack as usize >= nstacks {
+                return Err(Error::Load(format!(
+                    "invalid pyinstrument profile: timeline run {} refers to stack {} but there are only {} stacks",
+                    i, run.stack, nstacks
+                )));
+            }
+            if run.samples == 0 || !(run.time.is_finite() && run.time >= 0.0) {
+                return Err(Error::Load(format!(
+                    "invalid pyinstrument profile: timeline run {} has {} samples and time {}",
+                    i, run.samples, run.time
                 )));
             }
         }
@@ -116,8 +164,73 @@ pub(crate) mod tests {
             time: 0.1 + 0.2,
             samples: 3,
         });
+        s.timeline = vec![
+            TimelineRun::from((0, 1, 0.1)),
+            TimelineRun::from((0, 2, 0.2)),
+        ];
         let text = s.to_json();
-        assert_eq!(Session::from_json(&text).unwrap(), s);
+        assert!(
+            text.contains("\"timeline\":[[0,1,0.1],[0,2,0.2]]"),
+            "{text}"
+        );
+        let loaded = Session::from_json(&text).unwrap();
+        assert_eq!(loaded.format_version, FORMAT_VERSION);
+        assert_eq!(loaded, s);
+    }
+
+    /// MINIMAL as a version-2 file with `timeline`, and one stack.
+    fn minimal_v2(timeline: &str) -> String {
+        MINIMAL
+            .replace("\"format_version\":1", "\"format_version\":2")
+            .replace(
+                "\"frames\":[],\"stacks\":[]",
+                &format!(
+                    "\"frames\":[{{\"function\":\"f\",\"file\":\"a.py\",\"line\":1}}],\
+                     \"stacks\":[{{\"frames\":[0],\"time\":0.5,\"samples\":5}}],\
+                     \"timeline\":{timeline}"
+                ),
+            )
+    }
+
+    #[test]
+    fn version_1_loads_with_its_order_unknown() {
+        let v1 = MINIMAL.replace(
+            "\"frames\":[],\"stacks\":[]",
+            "\"frames\":[{\"function\":\"f\",\"file\":\"a.py\",\"line\":1}],\
+             \"stacks\":[{\"frames\":[0],\"time\":0.5,\"samples\":5}]",
+        );
+        let s = Session::from_json(&v1).unwrap();
+        assert!(s.timeline.is_empty());
+        assert!(!s.time_order_known());
+        // Saved again, it is a version-2 file that still says so.
+        assert_eq!(s.format_version, 2);
+        let again = Session::from_json(&s.to_json()).unwrap();
+        assert_eq!(again, s);
+        assert!(!again.time_order_known());
+        // With its order, the same profile knows it.
+        let v2 = Session::from_json(&minimal_v2("[[0,5,0.5]]")).unwrap();
+        assert!(v2.time_order_known());
+        // No samples: nothing to order.
+        assert!(Session::from_json(MINIMAL).unwrap().time_order_known());
+    }
+
+    #[test]
+    fn a_timeline_must_refer_to_stacks_that_exist() {
+        for (timeline, want) in [
+            ("[[1,5,0.5]]", "timeline run 0 refers to stack 1"),
+            ("[[0,5,0.25],[0,0,0.25]]", "timeline run 1 has 0 samples"),
+            ("[[0,5,-1]]", "timeline run 0 has 5 samples and time -1"),
+            ("[[0,5]]", "invalid pyinstrument profile"),
+        ] {
+            match Session::from_json(&minimal_v2(timeline)) {
+                Err(Error::Load(m)) => assert!(m.contains(want), "{timeline}: {m}"),
+                other => panic!("{timeline}: {other:?}"),
+            }
+        }
+        let without = minimal_v2("[]").replace(",\"timeline\":[]", "");
+        assert!(
+            matches!(Session::from_json(&without), Err(Error::Load(m)) if m.contains("missing field `timeline`"))
+        );
     }
 
     #[test]
@@ -128,14 +241,22 @@ pub(crate) mod tests {
         let s = Session::from_json(&doc[start..end]).unwrap();
         assert_eq!(s.stacks.len(), 2);
         assert_eq!(s.frames[2].function, "sleep");
+        // Its timeline is its stacks, in order.
+        for (i, stack) in s.stacks.iter().enumerate() {
+            let runs = s.timeline.iter().filter(|r| r.stack as usize == i);
+            let samples: u64 = runs.clone().map(|r| r.samples as u64).sum();
+            let time: f64 = runs.map(|r| r.time).sum();
+            assert_eq!(samples, stack.samples);
+            assert!((time - stack.time).abs() < 1e-12);
+        }
     }
 
     #[test]
     fn rejects_other_versions_and_garbage() {
-        let v2 = MINIMAL.replace("\"format_version\":1", "\"format_version\":2");
-        match Session::from_json(&v2) {
+        let v3 = MINIMAL.replace("\"format_version\":1", "\"format_version\":3");
+        match Session::from_json(&v3) {
             Err(Error::Load(m)) => {
-                assert!(m.contains("unsupported profile format version 2"), "{}", m)
+                assert!(m.contains("unsupported profile format version 3"), "{}", m)
             }
             other => panic!("{:?}", other),
         }

@@ -347,6 +347,7 @@ mod tests {
             sys_path: vec![],
             library_dirs: vec![],
             notes: vec![],
+            timeline: Vec::new(),
             frames: frames.iter().map(|f| FrameId::new(f.0, f.1, f.2)).collect(),
             stacks: stacks
                 .iter()

@@ -155,5 +155,19 @@ fn signal_ticks_never_allocate() {
         for want in ["leaf", "middle", "outer"] {
             assert!(names.contains(&want), "no {want} in {names:?}");
         }
+        // The ticks also wrote the time-order log (so its writes are among
+        // the ticks proven allocation-free above): several runs, and summed
+        // per stack, exactly the aggregated samples.
+        assert!(
+            recording.timeline.len() > 20,
+            "only {} timeline runs",
+            recording.timeline.len()
+        );
+        let mut logged = vec![0u64; recording.stacks.len()];
+        for run in &recording.timeline {
+            logged[run.stack as usize] += run.samples as u64;
+        }
+        let aggregated: Vec<u64> = recording.stacks.iter().map(|s| s.samples).collect();
+        assert_eq!(logged, aggregated);
     }
 }

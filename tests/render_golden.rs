@@ -180,6 +180,28 @@ fn golden_trees_keep_the_invariant_through_every_transform() {
 }
 
 #[test]
+fn golden_timelines_keep_the_invariant_and_the_total() {
+    for case in cases() {
+        let session = load(&case);
+        let root = pyinstrument::timeline::build(&session);
+        root.check_invariant()
+            .unwrap_or_else(|e| panic!("{}: {}", case.display(), e));
+        if session.time_order_known() {
+            let total = tree::total_time(&session);
+            assert!(
+                (root.time - total).abs() < 1e-9,
+                "{}: timeline {} != stacks {}",
+                case.display(),
+                root.time,
+                total
+            );
+        } else {
+            assert!(root.children.is_empty(), "{}", case.display());
+        }
+    }
+}
+
+#[test]
 fn hostile_names_are_escaped_in_every_format() {
     let session = load(&golden_dir().join("hostile"));
     let page = render::render(&session, Format::Html, &RenderOptions::default());

@@ -243,6 +243,67 @@ fn both_samplers_agree_on_the_tree() {
     );
 }
 
+/// shapes.py calls its `run_*` functions one after the other, once each:
+/// the timeline tree (issue 13) has them under `<module>` in that order,
+/// each once, and the timeline adds up to the aggregated stacks.
+#[test]
+fn timeline_has_the_calls_in_the_order_they_happened() {
+    use pyinstrument::session::Session;
+    use pyinstrument::tree::Node;
+    for mode in MODES {
+        let profile = shapes(mode);
+        let session = Session::from_json(&profile.raw.to_string()).expect("the profile loads");
+        assert!(session.time_order_known(), "[{}] no timeline", mode.name());
+        // Summed per stack, the log is the aggregate.
+        let mut samples = vec![0u64; session.stacks.len()];
+        let mut time = vec![0f64; session.stacks.len()];
+        for run in &session.timeline {
+            samples[run.stack as usize] += run.samples as u64;
+            time[run.stack as usize] += run.time;
+        }
+        for (i, stack) in session.stacks.iter().enumerate() {
+            assert_eq!(samples[i], stack.samples, "[{}] stack {i}", mode.name());
+            assert!(
+                (time[i] - stack.time).abs() <= 1e-9 * stack.time.max(1.0),
+                "[{}] stack {i}: {} != {}",
+                mode.name(),
+                time[i],
+                stack.time
+            );
+        }
+        let root = pyinstrument::timeline::build(&session);
+        root.check_invariant().unwrap();
+        let name = |node: &Node| {
+            session.frames[node.frame.unwrap() as usize]
+                .function
+                .clone()
+        };
+        let is_module = |node: &Node| {
+            let frame = &session.frames[node.frame.unwrap() as usize];
+            frame.function == "<module>" && is_file(&frame.file, "shapes.py")
+        };
+        let calls: Vec<String> = root
+            .children
+            .iter()
+            .filter(|n| is_module(n))
+            .flat_map(|module| module.children.iter().map(name))
+            .filter(|n| n.starts_with("run_"))
+            .collect();
+        let mut expected = vec![
+            "run_nested",
+            "run_recursion",
+            "run_methods",
+            "run_generator",
+            "run_lambda",
+            "run_async",
+        ];
+        if is_python2() {
+            expected.pop();
+        }
+        assert_eq!(calls, expected, "[{}]", mode.name());
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 2. Time accounting
 

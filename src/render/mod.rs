@@ -296,6 +296,7 @@ mod tests {
             sys_path: vec![],
             library_dirs: vec![],
             notes: vec![],
+            timeline: Vec::new(),
             frames: frames
                 .iter()
                 .map(|(name, line)| FrameId::new(name, "callers.py", *line))

@@ -283,6 +283,7 @@ mod tests {
             sys_path: vec!["/proj".into()],
             library_dirs: vec![],
             notes: vec![],
+            timeline: Vec::new(),
             frames: vec![
                 FrameId::new("<module>", "/proj/demo.py", 1),
                 FrameId::new("main", "/proj/demo.py", 10),

@@ -22,7 +22,7 @@ use crate::ffi::gated_sampler::{self, GateCounts};
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
 use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
 use crate::ffi::stack::{monotonic_ns, process_cpu_ns, with_live_stack, ThreadStateRef};
-use crate::sample::{FrameId, StackRecord};
+use crate::sample::{FrameId, StackRecord, TimelineRun};
 use recorder::{Recorder, MAX_DEPTH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,8 @@ impl Mode {
 pub struct Recording {
     pub frames: Vec<FrameId>,
     pub stacks: Vec<StackRecord>,
+    /// The samples in time order, as runs referring to `stacks`.
+    pub timeline: Vec<TimelineRun>,
     pub sample_count: u64,
     /// Seconds since the Unix epoch at start.
     pub start_time: f64,
@@ -262,9 +264,16 @@ impl Sampler {
                 aggregate.overflowed_samples
             ));
         }
+        if aggregate.unlogged_samples > 0 {
+            notes.push(format!(
+                "the timeline log was full: the last {} samples ({:.3} s) count in the totals but their order was not kept",
+                aggregate.unlogged_samples, aggregate.unlogged_time
+            ));
+        }
         Recording {
             frames: aggregate.frames,
             stacks: aggregate.stacks,
+            timeline: aggregate.timeline,
             sample_count: aggregate.sample_count,
             start_time: self.start_time,
             duration: end_ns.saturating_sub(self.start_ns) as f64 / 1e9,
@@ -306,6 +315,8 @@ impl Recording {
         let mut merged: Vec<StackRecord> = Vec::with_capacity(self.stacks.len());
         let mut index: std::collections::HashMap<Vec<u32>, usize> =
             std::collections::HashMap::new();
+        // Where each stack went, for the timeline.
+        let mut moved_to: Vec<u32> = Vec::with_capacity(self.stacks.len());
         for mut stack in self.stacks.drain(..) {
             if stack.frames.iter().any(|&f| own[f as usize]) {
                 let outermost = stack.frames[0];
@@ -318,14 +329,21 @@ impl Recording {
                 Some(&existing) => {
                     merged[existing].time += stack.time;
                     merged[existing].samples += stack.samples;
+                    moved_to.push(existing as u32);
                 }
                 None => {
+                    moved_to.push(merged.len() as u32);
                     index.insert(stack.frames.clone(), merged.len());
                     merged.push(stack);
                 }
             }
         }
         self.stacks = merged;
+        for run in &mut self.timeline {
+            run.stack = moved_to[run.stack as usize];
+        }
+        // Runs that now have the same stack one after the other are one run.
+        crate::sample::merge_adjacent_runs(&mut self.timeline);
         self
     }
 
@@ -350,6 +368,7 @@ impl Recording {
             notes: self.notes,
             frames: self.frames,
             stacks: self.stacks,
+            timeline: self.timeline,
         }
     }
 }
@@ -374,6 +393,11 @@ mod tests {
                 frames: vec![0, 1, 2],
                 time: 0.5,
                 samples: 5,
+            }],
+            timeline: vec![TimelineRun {
+                stack: 0,
+                samples: 5,
+                time: 0.5,
             }],
             sample_count: 5,
             start_time: 0.0,
@@ -417,6 +441,17 @@ mod tests {
                     samples: 1,
                 },
             ],
+            // work, stop, <module>, stop, work
+            timeline: [
+                (0, 2, 0.25),
+                (1, 1, 0.125),
+                (2, 1, 0.125),
+                (1, 1, 0.125),
+                (0, 3, 0.25),
+            ]
+            .into_iter()
+            .map(TimelineRun::from)
+            .collect(),
             sample_count: 8,
             start_time: 0.0,
             duration: 0.875,
@@ -426,7 +461,23 @@ mod tests {
             notes: vec![],
             gate_counts: GateCounts::default(),
         };
-        let stacks = recording.without_own_frames().stacks;
+        let recording = recording.without_own_frames();
+        // Profiler.stop's samples became <module>'s, next to <module>'s own:
+        // one run.
+        let module_only = recording
+            .stacks
+            .iter()
+            .position(|s| s.frames == [0])
+            .unwrap() as u32;
+        let work = 1 - module_only;
+        assert_eq!(
+            recording.timeline,
+            [(work, 2, 0.25), (module_only, 3, 0.375), (work, 3, 0.25)]
+                .into_iter()
+                .map(TimelineRun::from)
+                .collect::<Vec<_>>()
+        );
+        let stacks = recording.stacks;
         assert_eq!(stacks.len(), 2);
         let module_only = stacks.iter().find(|s| s.frames == [0]).unwrap();
         assert_eq!(module_only.time, 0.375);

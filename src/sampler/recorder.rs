@@ -35,9 +35,24 @@
 //! read front to back: while no code object is freed, a level with the same
 //! code address as last time takes its node from there without touching
 //! the frame and node tables.
+//!
+//! Time order: beside the tables, a log of the samples in the order they
+//! were taken, run-length encoded: one entry (leaf node, sample count, time)
+//! per run of consecutive samples that ended on the same node, so a program
+//! that stays in one function costs one entry however long it stays. The
+//! log's storage is reserved up front like the tables' (`Vec::with_capacity`
+//! of `TIMELINE_CAPACITY` runs, 64 MiB of address space): pushing never
+//! reallocates, and only the pages written are ever resident, so a short
+//! run pays for its few runs and nothing else, and no refill from outside
+//! the handler is needed. The worst case, every sample a new run, is 16
+//! bytes a sample: 0.9 MiB a minute at 1 ms, 55 MiB an hour; a full log
+//! holds 70 minutes of such samples. Should it fill, later samples still
+//! count in the tables, are counted as left out of the log, and the session
+//! says so (`Aggregate::unlogged_samples`); the log never reorders or drops
+//! anything silently.
 
 use crate::ffi::stack::{LiveFrame, LiveStr, StrView};
-use crate::sample::{FrameId, StackRecord, BUILTIN_FILE};
+use crate::sample::{FrameId, StackRecord, TimelineRun, BUILTIN_FILE};
 use std::collections::HashMap;
 
 /// Deepest stack recorded; deeper stacks keep their outermost frames.
@@ -45,6 +60,8 @@ pub const MAX_DEPTH: usize = 2048;
 const FRAME_CAPACITY: usize = 1 << 14;
 const NODE_CAPACITY: usize = 1 << 17;
 const STRING_ARENA_BYTES: usize = 4 << 20;
+/// Runs the timeline log has room for (16 bytes each; see the module comment).
+pub const TIMELINE_CAPACITY: usize = 1 << 22;
 /// Longest name or file kept, in bytes of code units.
 const MAX_STRING_BYTES: usize = 4096;
 /// An empty slot of an index table; slots hold a table id plus one, so
@@ -88,6 +105,15 @@ struct Node {
     frame: u32,
     time_ns: u64,
     samples: u64,
+}
+
+/// One entry of the timeline log: `samples` consecutive samples ended on
+/// `node`, and stood for `time_ns`.
+#[derive(Clone, Copy)]
+struct LoggedRun {
+    node: u32,
+    samples: u32,
+    time_ns: u64,
 }
 
 /// One level of the last recorded stack (see the module comment).
@@ -137,6 +163,14 @@ pub struct Recorder {
     last_leaf: u32,
     sample_count: u64,
     overflowed_samples: u64,
+    /// The samples in time order; its capacity, reserved up front, is never
+    /// exceeded (see the module comment).
+    timeline: Vec<LoggedRun>,
+    /// Samples (and their time) that came after the log was full: in the
+    /// tables, not in the log. Once non-zero, nothing more is logged, so
+    /// the log stays an exact prefix of the samples.
+    unlogged_samples: u64,
+    unlogged_ns: u64,
 }
 
 /// What a recorder holds once sampling has stopped, decoded into plain data.
@@ -145,24 +179,44 @@ pub struct Aggregate {
     pub stacks: Vec<StackRecord>,
     pub sample_count: u64,
     pub overflowed_samples: u64,
+    /// The samples in time order, as runs referring to `stacks`: all of
+    /// them, unless `unlogged_samples` says the log filled up, in which
+    /// case the first ones.
+    pub timeline: Vec<TimelineRun>,
+    /// Samples, and their seconds, left out of `timeline` because it was full.
+    pub unlogged_samples: u64,
+    pub unlogged_time: f64,
 }
 
 impl Recorder {
     /// Allocates every table up front (zeroed, so untouched pages cost no
     /// memory). `start_ns` is when profiling started.
     pub fn new(start_ns: u64) -> Recorder {
-        Recorder::with_capacity(start_ns, FRAME_CAPACITY, NODE_CAPACITY, STRING_ARENA_BYTES)
+        Recorder::with_capacity(
+            start_ns,
+            FRAME_CAPACITY,
+            NODE_CAPACITY,
+            STRING_ARENA_BYTES,
+            TIMELINE_CAPACITY,
+        )
     }
 
     /// A recorder with room for `frames` distinct frames, `nodes` distinct
-    /// stack prefixes and `string_bytes` of names; capacities are powers of two.
+    /// stack prefixes, `string_bytes` of names and `timeline_runs` runs of
+    /// the time-order log; `frames` and `nodes` are powers of two.
     pub fn with_capacity(
         start_ns: u64,
         frames: usize,
         nodes: usize,
         string_bytes: usize,
+        timeline_runs: usize,
     ) -> Recorder {
         assert!(frames.is_power_of_two() && nodes.is_power_of_two());
+        // Address space only (see the module comment); where even that is
+        // refused, a log with no room: every sample is then counted as left
+        // out of it, and the session says so.
+        let mut timeline = Vec::new();
+        let _ = timeline.try_reserve_exact(timeline_runs);
         let mut recorder = Recorder {
             frame_capacity: frames,
             node_capacity: nodes,
@@ -185,6 +239,9 @@ impl Recorder {
             last_leaf: ROOT,
             sample_count: 0,
             overflowed_samples: 0,
+            timeline,
+            unlogged_samples: 0,
+            unlogged_ns: 0,
         };
         recorder.nodes.push(Node::default()); // the root
         let unknown = recorder.store_frame(&LiveFrame::owned(b"<unknown>", b"<unknown>"), None);
@@ -297,6 +354,32 @@ impl Recorder {
         if overflowed {
             self.overflowed_samples += 1;
         }
+        self.log(node, elapsed);
+    }
+
+    /// Appends a sample to the timeline log: extends the last run if it
+    /// ended on the same node, else starts a run, within the capacity
+    /// reserved up front (so it never allocates). Signal safe.
+    fn log(&mut self, node: u32, elapsed: u64) {
+        if self.unlogged_samples == 0 {
+            if let Some(last) = self.timeline.last_mut() {
+                if last.node == node && last.samples < u32::MAX {
+                    last.samples += 1;
+                    last.time_ns += elapsed;
+                    return;
+                }
+            }
+            if self.timeline.len() < self.timeline.capacity() {
+                self.timeline.push(LoggedRun {
+                    node,
+                    samples: 1,
+                    time_ns: elapsed,
+                });
+                return;
+            }
+        }
+        self.unlogged_samples += 1;
+        self.unlogged_ns += elapsed;
     }
 
     /// Gives the time between the last sample and `end_ns` to the last
@@ -306,6 +389,11 @@ impl Recorder {
         self.last_ns = end_ns;
         if self.last_leaf != ROOT {
             self.nodes[self.last_leaf as usize].time_ns += elapsed;
+            // The last sample is the log's last run unless the log was full.
+            match self.timeline.last_mut() {
+                Some(last) if self.unlogged_samples == 0 => last.time_ns += elapsed,
+                _ => self.unlogged_ns += elapsed,
+            }
         }
     }
 
@@ -499,7 +587,7 @@ impl Recorder {
     /// Decodes the tables into plain frames and stacks. Frames that turned
     /// out identical (the same function compiled twice) are merged; frames
     /// no recorded stack uses are left out.
-    pub fn into_aggregate(self) -> Aggregate {
+    pub fn into_aggregate(mut self) -> Aggregate {
         let mut unique: HashMap<FrameId, u32> = HashMap::new();
         let mut frames: Vec<FrameId> = Vec::new();
         let mut frame_map: Vec<Option<u32>> = vec![None; self.frames.len()];
@@ -525,7 +613,9 @@ impl Recorder {
 
         let mut by_path: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut stacks: Vec<StackRecord> = Vec::new();
-        for id in 1..self.nodes.len() {
+        // The stack each node's samples went to, for the timeline.
+        let mut node_stack: Vec<u32> = vec![u32::MAX; self.nodes.len()];
+        for (id, went_to) in node_stack.iter_mut().enumerate().skip(1) {
             let node = self.nodes[id];
             if node.time_ns == 0 && node.samples == 0 {
                 continue;
@@ -543,8 +633,10 @@ impl Recorder {
                 Some(&existing) => {
                     stacks[existing].time += time;
                     stacks[existing].samples += node.samples;
+                    *went_to = existing as u32;
                 }
                 None => {
+                    *went_to = stacks.len() as u32;
                     by_path.insert(path.clone(), stacks.len());
                     stacks.push(StackRecord {
                         frames: path,
@@ -554,11 +646,15 @@ impl Recorder {
                 }
             }
         }
+        let timeline = std::mem::take(&mut self.timeline);
         Aggregate {
             frames,
             stacks,
             sample_count: self.sample_count,
             overflowed_samples: self.overflowed_samples,
+            timeline: decode_timeline(timeline, &node_stack),
+            unlogged_samples: self.unlogged_samples,
+            unlogged_time: self.unlogged_ns as f64 / 1e9,
         }
     }
 
@@ -567,6 +663,24 @@ impl Recorder {
         let bytes = &self.bytes[s.offset as usize..][..s.len as usize];
         crate::ffi::frames::decode(s.kind, bytes)
     }
+}
+
+/// The log's runs as runs of stacks, in place (both entries are 16 bytes,
+/// so the log's memory is reused rather than doubled at the end of a long
+/// run). Consecutive runs whose nodes turned out to be one stack (the same
+/// function compiled twice) become one.
+fn decode_timeline(log: Vec<LoggedRun>, node_stack: &[u32]) -> Vec<TimelineRun> {
+    let mut runs: Vec<TimelineRun> = log
+        .into_iter()
+        .map(|run| TimelineRun {
+            stack: node_stack[run.node as usize],
+            samples: run.samples,
+            time: run.time_ns as f64 / 1e9,
+        })
+        .collect();
+    crate::sample::merge_adjacent_runs(&mut runs);
+    runs.shrink_to_fit();
+    runs
 }
 
 /// The part of a live string that is stored: at most `MAX_STRING_BYTES`,
@@ -758,7 +872,7 @@ mod tests {
     #[test]
     fn full_tables_cut_stacks_short_but_keep_their_time() {
         // Room for the root and three stack nodes: a, a>b, a>c.
-        let mut recorder = Recorder::with_capacity(0, 16, 4, 1024);
+        let mut recorder = Recorder::with_capacity(0, 16, 4, 1024, 64);
         sample(
             &mut recorder,
             &[frame(0x10, "a", 1), frame(0x20, "b", 1)],
@@ -941,4 +1055,149 @@ mod tests {
         ];
         assert_eq!(stack_names(&aggregate), expected);
     }
+
+    /// The timeline as (function names of its stack, samples, nanoseconds).
+    fn timeline_by_name(aggregate: &Aggregate) -> Vec<(Vec<String>, u32, u64)> {
+        aggregate
+            .timeline
+            .iter()
+            .map(|run| {
+                let stack = &aggregate.stacks[run.stack as usize];
+                (
+                    names(aggregate, stack),
+                    run.samples,
+                    (run.time * 1e9).round() as u64,
+                )
+            })
+            .collect()
+    }
+
+    /// Summed per stack, the timeline gives each stack's samples and time.
+    fn assert_timeline_adds_up(aggregate: &Aggregate) {
+        let mut samples = vec![0u64; aggregate.stacks.len()];
+        let mut time = vec![0f64; aggregate.stacks.len()];
+        for run in &aggregate.timeline {
+            assert!(run.samples >= 1);
+            samples[run.stack as usize] += run.samples as u64;
+            time[run.stack as usize] += run.time;
+        }
+        for (i, stack) in aggregate.stacks.iter().enumerate() {
+            assert_eq!(samples[i], stack.samples, "stack {i}");
+            assert!(
+                (time[i] - stack.time).abs() < 1e-12,
+                "stack {i}: {} != {}",
+                time[i],
+                stack.time
+            );
+        }
+    }
+
+    #[test]
+    fn the_timeline_keeps_the_order_of_samples_one_run_per_repeat() {
+        let mut recorder = Recorder::new(0);
+        let (main, f, g) = (
+            frame(0x10, "main", 1),
+            frame(0x20, "f", 5),
+            frame(0x30, "g", 9),
+        );
+        sample(&mut recorder, &[main, f], 10);
+        sample(&mut recorder, &[main, f], 30);
+        sample(&mut recorder, &[main, g], 60);
+        sample(&mut recorder, &[main], 100);
+        sample(&mut recorder, &[main, f], 150);
+        recorder.finish(160);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.unlogged_samples, 0);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            timeline_by_name(&aggregate),
+            vec![
+                (s(&["main", "f"]), 2, 30),
+                (s(&["main", "g"]), 1, 30),
+                (s(&["main"]), 1, 40),
+                (s(&["main", "f"]), 1, 60),
+            ]
+        );
+        assert_timeline_adds_up(&aggregate);
+    }
+
+    #[test]
+    fn runs_of_one_stack_under_two_nodes_become_one_run() {
+        // The same function compiled twice: two frame entries, one stack.
+        let mut recorder = Recorder::new(0);
+        sample(&mut recorder, &[frame(0x10, "f", 1)], 10);
+        sample(&mut recorder, &[frame(0x90, "f", 1)], 20);
+        sample(&mut recorder, &[frame(0x40, "g", 1)], 30);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.timeline.len(), 2);
+        assert_eq!(aggregate.timeline[0].samples, 2);
+        assert_timeline_adds_up(&aggregate);
+    }
+
+    #[test]
+    fn cut_stacks_and_builtin_leaves_are_logged_like_their_stacks() {
+        let mut recorder = Recorder::with_capacity(0, 16, 4, 1024, 64);
+        let (a, b, c) = (
+            frame(0x10, "a", 1),
+            frame(0x20, "b", 1),
+            frame(0x30, "c", 1),
+        );
+        sample(&mut recorder, &[a, b], 10);
+        sample(&mut recorder, &[a, c], 20);
+        // No room for a>x: cut short to a.
+        sample(&mut recorder, &[a, frame(0x40, "x", 1)], 30);
+        recorder.record(1, |_| a, Some(1), 0, Some(b"sleep"), 40);
+        recorder.finish(45);
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.overflowed_samples, 2);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            timeline_by_name(&aggregate),
+            vec![
+                (s(&["a", "b"]), 1, 10),
+                (s(&["a", "c"]), 1, 10),
+                (s(&["a"]), 2, 25),
+            ]
+        );
+        assert_timeline_adds_up(&aggregate);
+    }
+
+    #[test]
+    fn a_full_log_never_grows_and_counts_what_it_left_out() {
+        let mut recorder = Recorder::with_capacity(0, 16, 16, 1024, 2);
+        let storage = (recorder.timeline.as_ptr(), recorder.timeline.capacity());
+        assert_eq!(storage.1, 2);
+        let (a, b) = (frame(0x10, "a", 1), frame(0x20, "b", 1));
+        sample(&mut recorder, &[a], 10);
+        sample(&mut recorder, &[b], 20);
+        sample(&mut recorder, &[b], 30); // extends the last run: still logged
+        sample(&mut recorder, &[a], 40); // no room: left out
+        sample(&mut recorder, &[b], 50); // after a gap: left out, not appended
+        recorder.finish(55);
+        assert_eq!(
+            (recorder.timeline.as_ptr(), recorder.timeline.capacity()),
+            storage,
+            "the log reallocated"
+        );
+        let aggregate = recorder.into_aggregate();
+        assert_eq!(aggregate.timeline.len(), 2);
+        assert_eq!(aggregate.timeline[1].samples, 2);
+        assert_eq!(aggregate.unlogged_samples, 2);
+        assert!((aggregate.unlogged_time - 25e-9).abs() < 1e-15);
+        let logged: f64 = aggregate.timeline.iter().map(|r| r.time).sum();
+        let total: f64 = aggregate.stacks.iter().map(|s| s.time).sum();
+        assert!((logged + aggregate.unlogged_time - total).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_default_log_is_reserved_whole_and_sized_for_an_hour_of_distinct_samples() {
+        let recorder = Recorder::new(0);
+        assert_eq!(recorder.timeline.capacity(), TIMELINE_CAPACITY);
+        assert_eq!(std::mem::size_of::<LoggedRun>(), 16);
+    }
+
+    // An hour of 1 ms samples, each a new run, fits, and the log's
+    // reservation stays within the hour's memory budget.
+    const _: () = assert!(TIMELINE_CAPACITY >= 3600 * 1000);
+    const _: () = assert!(TIMELINE_CAPACITY * std::mem::size_of::<LoggedRun>() <= 64 << 20);
 }

@@ -58,6 +58,7 @@ pub fn synthetic_session(distinct: usize, samples: u64) -> Session {
         sys_path: vec!["/app".to_string(), "/usr/lib/python3.11".to_string()],
         library_dirs: vec!["/usr/lib/python3.11".to_string()],
         notes: vec![],
+        timeline: Vec::new(),
         frames,
         stacks,
     }
