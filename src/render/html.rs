@@ -104,6 +104,8 @@ pub fn view_model(session: &Session, options: &RenderOptions) -> HtmlView {
         ..options.clone()
     };
     let (root, total) = report_tree(session, &options, MIN_FRACTION);
+    let mut notes = h.notes;
+    notes.extend(super::timeline_note(session, &options));
     let mut builder = Builder {
         session,
         total,
@@ -127,7 +129,7 @@ pub fn view_model(session: &Session, options: &RenderOptions) -> HtmlView {
         title: format!("pyinstrument: {}", h.program),
         program: h.program,
         summary: h.summary,
-        notes: h.notes,
+        notes,
         total: micros(total),
         empty_message,
         frames: builder.frames,

@@ -194,8 +194,23 @@ pub fn context<'a>(session: &'a Session, options: &RenderOptions, total: f64, mi
 /// With `show_all`, nothing is removed, pruned or collapsed (`[self]` rows
 /// are still split off and children sorted). `flat` needs every frame, so
 /// nothing is collapsed or pruned (the flat list has its own threshold).
+///
+/// With `timeline` (and a session that recorded the order of its samples),
+/// the tree is `timeline::build`'s: calls in the order they happened,
+/// repeated calls apart, never sorted or merged.
 pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_threshold: f64) -> (Node, f64) {
-    let total = tree::total_time(session);
+    let timeline = timeline_drawable(session, options);
+    let (root, total) = if timeline {
+        let root = crate::timeline::build(session);
+        let total = root.time;
+        (root, total)
+    } else {
+        (tree::build(session), tree::total_time(session))
+    };
+    let options = &RenderOptions {
+        timeline,
+        ..options.clone()
+    };
     let threshold = if options.show_all || options.flat {
         0.0
     } else {
@@ -222,7 +237,22 @@ pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_th
     if !options.timeline {
         steps.push(processors::sort_by_time);
     }
-    (processors::apply(tree::build(session), &ctx, &steps), total)
+    (processors::apply(root, &ctx, &steps), total)
+}
+
+/// Whether `options` ask for a timeline and `session` can give one.
+pub(crate) fn timeline_drawable(session: &Session, options: &RenderOptions) -> bool {
+    options.timeline && session.time_order_known()
+}
+
+/// What a report says when a timeline was asked for but the session does
+/// not know the order of its samples.
+pub(crate) fn timeline_note(session: &Session, options: &RenderOptions) -> Option<String> {
+    (options.timeline && !timeline_drawable(session, options)).then(|| {
+        "this profile did not record the order of its samples (JSON format version 1): \
+         showing the aggregated call tree instead of a timeline"
+            .to_string()
+    })
 }
 
 /// Decimals a time needs to show the sampling interval: 3 for 1 ms, 4 for

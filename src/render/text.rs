@@ -4,7 +4,10 @@
 //! collapsed into `[N frames hidden]  pkg, pkg` rows and `[self]` rows; or,
 //! with `flat`, one line per function.
 
-use super::{header, is_break, precision, report_tree, share, FlatTime, RenderOptions, TimeFormat};
+use super::{
+    header, is_break, precision, report_tree, share, timeline_note, FlatTime, RenderOptions,
+    TimeFormat,
+};
 use crate::session::Session;
 use crate::tree::{location, Node, Synthetic};
 use ansi_term::{Colour, Style};
@@ -59,7 +62,7 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
     let h = header(session);
     let _ = writeln!(out, "Program: {}", clean(&h.program));
     let _ = writeln!(out, "{}", h.summary);
-    for note in &h.notes {
+    for note in h.notes.iter().chain(&timeline_note(session, options)) {
         let _ = writeln!(out, "Note: {}", clean(note));
     }
     out.push('\n');
