@@ -1,6 +1,9 @@
 //! Golden tests for the renderers: every `tests/golden/<case>/session.json`
 //! is rendered in each format and compared byte for byte with the files next
-//! to it. When a change to the output is intended, rewrite them with
+//! to it. Each `options-<name>.txt` beside it holds render options, one
+//! `-p KEY=VALUE` a line; the text report (unicode, no colour) rendered with
+//! them is `text-<name>.txt`. When a change to the output is intended,
+//! rewrite them with
 //!
 //!     BLESS=1 cargo test --test render_golden
 //!
@@ -87,6 +90,34 @@ fn check(path: &Path, actual: &str) -> Option<String> {
     }
 }
 
+/// The case's option sets: (name, options) from each `options-<name>.txt`.
+fn option_sets(case: &Path) -> Vec<(String, RenderOptions)> {
+    let mut sets = Vec::new();
+    for entry in fs::read_dir(case).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(name) = file
+            .strip_prefix("options-")
+            .and_then(|rest| rest.strip_suffix(".txt"))
+        else {
+            continue;
+        };
+        let mut options = RenderOptions {
+            unicode: true,
+            ..Default::default()
+        };
+        for line in fs::read_to_string(&path).unwrap().lines() {
+            options
+                .set(line)
+                .unwrap_or_else(|e| panic!("{}: {}", path.display(), e));
+        }
+        options.check().unwrap();
+        sets.push((name.to_string(), options));
+    }
+    sets.sort_by(|a, b| a.0.cmp(&b.0));
+    sets
+}
+
 fn outputs(session: &Session) -> Vec<(&'static str, String)> {
     let text = |unicode, color, show_all| {
         render::render(
@@ -131,8 +162,40 @@ fn golden_outputs() {
                 failures.push(f);
             }
         }
+        for (name, options) in option_sets(&case) {
+            let actual = render::render(&session, Format::Text, &options);
+            if let Some(f) = check(&case.join(format!("text-{name}.txt")), &actual) {
+                failures.push(f);
+            }
+        }
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+/// Every rule's golden case has the option sets the issue lists, so that a
+/// case dropped by accident fails here rather than silently.
+#[test]
+fn every_rule_has_its_golden_case() {
+    let want: &[(&str, &[&str])] = &[
+        ("callback", &["show-glob", "show-regex", "hide-glob", "hide-regex", "hide-and-show", "no-grouping"]),
+        ("library-root", &[]),
+        ("single-library-frame", &[]),
+        ("all-library", &[]),
+        ("tracebackhide", &["keep"]),
+        ("importlib", &["keep"]),
+        ("uncaught-exception", &[]),
+        ("timeline", &["timeline"]),
+        ("demo", &["flat", "flat-total", "percent", "threshold", "threshold-zero", "timeline-unknown-order"]),
+    ];
+    for (case, sets) in want {
+        let dir = golden_dir().join(case);
+        assert!(dir.join("session.json").is_file(), "missing case {case}");
+        assert!(dir.join("text-show-all.txt").is_file(), "{case}: no --show-all golden");
+        let names: Vec<String> = option_sets(&dir).into_iter().map(|(n, _)| n).collect();
+        for set in *sets {
+            assert!(names.iter().any(|n| n == set), "{case}: no options-{set}.txt");
+        }
+    }
 }
 
 #[test]
@@ -160,6 +223,18 @@ fn json_round_trips_and_rerenders_identically() {
                 case.display(),
                 format
             );
+        }
+        for (name, options) in option_sets(&case) {
+            for format in [Format::Text, Format::Html] {
+                assert_eq!(
+                    render::render(&loaded, format, &options),
+                    render::render(&session, format, &options),
+                    "{} {} {:?}",
+                    case.display(),
+                    name,
+                    format
+                );
+            }
         }
     }
 }
