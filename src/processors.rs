@@ -143,15 +143,21 @@ fn prune_in_place(node: &mut Node, threshold: f64) {
 /// the dozen frames between an `import` statement and the imported
 /// module's `<module>`. Their own time goes to the importing line.
 pub fn remove_importlib(root: Node, ctx: &Context) -> Node {
-    splice(root, ctx, &|frame: &FrameId| {
-        frame.file.starts_with("<frozen importlib._bootstrap")
-    })
+    splice(root, ctx, &is_importlib_bootstrap)
+}
+
+pub fn is_importlib_bootstrap(frame: &FrameId) -> bool {
+    frame.file.starts_with("<frozen importlib._bootstrap")
 }
 
 /// Splices out frames whose code sets `__tracebackhide__` (pytest's
 /// convention for helpers that should stay out of sight).
 pub fn remove_tracebackhide(root: Node, ctx: &Context) -> Node {
-    splice(root, ctx, &|frame: &FrameId| frame.hide_from_traceback)
+    splice(root, ctx, &is_tracebackhide)
+}
+
+pub fn is_tracebackhide(frame: &FrameId) -> bool {
+    frame.hide_from_traceback
 }
 
 /// Replaces every node whose frame matches `remove` by its children (its
@@ -159,11 +165,19 @@ pub fn remove_tracebackhide(root: Node, ctx: &Context) -> Node {
 /// that end up side by side with the same frame are merged, so the tree
 /// stays aggregated (two imports reach two `<module>`s, but two calls
 /// through different bootstrap paths to the same function are one node).
-fn splice(mut node: Node, ctx: &Context, remove: &dyn Fn(&FrameId) -> bool) -> Node {
+fn splice(node: Node, ctx: &Context, remove: &dyn Fn(&FrameId) -> bool) -> Node {
+    // Most profiles have no such frame at all: leave their tree untouched.
+    if !ctx.frames.iter().any(remove) {
+        return node;
+    }
+    splice_in(node, ctx, remove)
+}
+
+fn splice_in(mut node: Node, ctx: &Context, remove: &dyn Fn(&FrameId) -> bool) -> Node {
     let mut spliced = false;
     let mut children = Vec::with_capacity(node.children.len());
     for child in std::mem::take(&mut node.children) {
-        let child = splice(child, ctx, remove);
+        let child = splice_in(child, ctx, remove);
         if ctx.frame(&child).is_some_and(remove) {
             spliced = true;
             node.self_time += child.self_time;

@@ -144,7 +144,35 @@ pub fn build_pruned(session: &Session, min_time: f64) -> Node {
     // Sorting puts every stack sharing a prefix next to each other, so each
     // level is built by grouping consecutive runs: no hashing, O(total frames).
     stacks.sort_by(|a, b| a.0.cmp(b.0));
-    build_node(None, &stacks, 0, min_time)
+    build_node(None, &stacks, 0, min_time, false)
+}
+
+/// The tree a report starts from, built in one pass (a profile of 100k
+/// distinct stacks must still render in well under a second): the same as
+/// `build`, then splicing out the frames `remove` matches
+/// (`processors::remove_importlib`, `remove_tracebackhide`), then, with
+/// `self_rows`, `processors::add_self_rows`, `prune_small` at `min_time`
+/// seconds and `drop_lonely_self_rows`; without, `prune_small` alone.
+/// Splicing a frame out of every stack before merging them is splicing it
+/// out of the tree and merging the siblings it brings together. Tests hold
+/// it equal to those processors.
+pub fn build_report(session: &Session, remove: &dyn Fn(&FrameId) -> bool, min_time: f64, self_rows: bool) -> Node {
+    let removed: Vec<bool> = session.frames.iter().map(remove).collect();
+    if !removed.contains(&true) {
+        let mut stacks = valid_stacks(session);
+        stacks.sort_by(|a, b| a.0.cmp(b.0));
+        return build_node(None, &stacks, 0, min_time, self_rows);
+    }
+    let kept: Vec<(Vec<u32>, f64)> = valid_stacks(session)
+        .into_iter()
+        .map(|(frames, time)| {
+            let frames = frames.iter().copied().filter(|&f| !removed[f as usize]).collect();
+            (frames, time)
+        })
+        .collect();
+    let mut stacks: Vec<(&[u32], f64)> = kept.iter().map(|(f, t)| (f.as_slice(), *t)).collect();
+    stacks.sort_by(|a, b| a.0.cmp(b.0));
+    build_node(None, &stacks, 0, min_time, self_rows)
 }
 
 /// The profile's total time: what `build(session).time` is.
@@ -164,8 +192,11 @@ fn valid_stacks(session: &Session) -> Vec<(&[u32], f64)> {
 
 /// `stacks` all share the same first `depth` frames (the path to this node)
 /// and are sorted. A child whose stacks add up to less than `min_time` is not
-/// built; its time becomes this node's own.
-fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_time: f64) -> Node {
+/// built; its time becomes this node's own. With `self_rows`, a frame's own
+/// time (the stacks ending at it) becomes a `[self]` child when it reaches
+/// `min_time` and the frame has other children left.
+fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_time: f64, self_rows: bool) -> Node {
+    let mut own = 0.0;
     let mut self_time = 0.0;
     let mut children = Vec::new();
     let mut i = 0;
@@ -173,7 +204,7 @@ fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_ti
         let (frames, time) = stacks[i];
         if frames.len() == depth {
             // Shorter stacks sort first: this stack ends at this node.
-            self_time += time;
+            own += time;
             i += 1;
             continue;
         }
@@ -192,8 +223,14 @@ fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_ti
                 &stacks[start..i],
                 depth + 1,
                 min_time,
+                self_rows,
             ));
         }
+    }
+    if self_rows && frame.is_some() && !children.is_empty() && own > 0.0 && own >= min_time {
+        children.push(Node::self_row(own));
+    } else {
+        self_time += own;
     }
     Node::new(frame, self_time, children)
 }

@@ -322,3 +322,57 @@ fn hostile_names_are_escaped_in_every_format() {
         text
     );
 }
+
+/// Same shape, frames and rows, times equal to within float rounding.
+fn same_tree(a: &tree::Node, b: &tree::Node) -> bool {
+    a.frame == b.frame
+        && a.synthetic == b.synthetic
+        && (a.time - b.time).abs() <= 1e-9
+        && (a.self_time - b.self_time).abs() <= 1e-9
+        && a.children.len() == b.children.len()
+        && a.children.iter().zip(&b.children).all(|(x, y)| same_tree(x, y))
+}
+
+/// The one-pass builder reports use equals the processors it stands for,
+/// on every golden session (importlib and __tracebackhide__ ones
+/// included), at several thresholds, with and without `[self]` rows.
+#[test]
+fn build_report_equals_the_processors() {
+    use pyinstrument::processors;
+    for case in cases() {
+        let session = load(&case);
+        let total = tree::total_time(&session);
+        for min_fraction in [0.0, 0.01, 0.1, 0.5] {
+            for self_rows in [true, false] {
+                let ctx = Context::new(&session.frames, total, min_fraction);
+                let mut steps: Vec<processors::Processor> =
+                    vec![processors::remove_importlib, processors::remove_tracebackhide];
+                if self_rows {
+                    steps.push(processors::add_self_rows);
+                }
+                steps.push(processors::prune_small);
+                if self_rows {
+                    steps.push(processors::drop_lonely_self_rows);
+                }
+                // Sibling order is the sort's business: compare sorted trees.
+                steps.push(processors::sort_by_time);
+                let expected = processors::apply(tree::build(&session), &ctx, &steps);
+                let remove = |f: &pyinstrument::sample::FrameId| {
+                    processors::is_importlib_bootstrap(f) || processors::is_tracebackhide(f)
+                };
+                let fast = tree::build_report(&session, &remove, min_fraction * total, self_rows);
+                fast.check_invariant().unwrap();
+                let fast = processors::sort_by_time(fast, &ctx);
+                assert!(
+                    same_tree(&fast, &expected),
+                    "{} at {} (self rows: {}):\n{:#?}\n!=\n{:#?}",
+                    case.display(),
+                    min_fraction,
+                    self_rows,
+                    fast,
+                    expected
+                );
+            }
+        }
+    }
+}

@@ -205,7 +205,8 @@ pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_th
         let total = root.time;
         (root, total)
     } else {
-        (tree::build(session), tree::total_time(session))
+        // Built below, pruned as it is built.
+        (Node::new(None, 0.0, Vec::new()), tree::total_time(session))
     };
     let options = &RenderOptions {
         timeline,
@@ -217,20 +218,32 @@ pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_th
         options.filter_threshold.unwrap_or(default_threshold)
     };
     let ctx = context(session, options, total, threshold);
+    let remove_importlib = !options.show_all && options.remove_importlib;
+    let remove_tracebackhide = !options.show_all && options.remove_tracebackhide;
     let mut steps: Vec<Processor> = Vec::new();
-    if !options.show_all && options.remove_importlib {
-        steps.push(processors::remove_importlib);
-    }
-    if !options.show_all && options.remove_tracebackhide {
-        steps.push(processors::remove_tracebackhide);
-    }
-    if !options.flat {
-        steps.push(processors::add_self_rows);
-        if threshold > 0.0 {
-            steps.push(processors::prune_small);
+    let root = if timeline {
+        if remove_importlib {
+            steps.push(processors::remove_importlib);
         }
-        steps.push(processors::drop_lonely_self_rows);
-    }
+        if remove_tracebackhide {
+            steps.push(processors::remove_tracebackhide);
+        }
+        if !options.flat {
+            steps.push(processors::add_self_rows);
+            if threshold > 0.0 {
+                steps.push(processors::prune_small);
+            }
+            steps.push(processors::drop_lonely_self_rows);
+        }
+        root
+    } else {
+        // The same steps, in one pass over the stacks (see build_report).
+        let remove = |frame: &crate::sample::FrameId| {
+            (remove_importlib && processors::is_importlib_bootstrap(frame))
+                || (remove_tracebackhide && processors::is_tracebackhide(frame))
+        };
+        tree::build_report(session, &remove, threshold * total, !options.flat)
+    };
     if !options.show_all && !options.flat && options.group_library_frames {
         steps.push(processors::group_library_frames);
     }
