@@ -17,8 +17,8 @@ use std::collections::HashMap;
 /// Children under this share of the total are dropped (unless `show_all`
 /// or another `filter_threshold`).
 pub const MIN_FRACTION: f64 = 0.005;
-/// A node whose children are all under this share of the total starts
-/// collapsed.
+/// A node whose children (`[self]` rows aside) are all under this share of
+/// the total starts collapsed.
 pub const COLLAPSE_FRACTION: f64 = 0.1;
 
 const TEMPLATE: &str = include_str!("assets/report.hbs");
@@ -156,9 +156,12 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         let children: Vec<ViewNode> = node.children.iter().map(|c| self.node(c)).collect();
+        // A `[self]` row only repeats that the time is the node's own: it
+        // is no reason to open the node.
         let collapsed = !children.is_empty()
             && children
                 .iter()
+                .filter(|c| !c.self_row)
                 .all(|c| share(c.time, self.total) < COLLAPSE_FRACTION);
         ViewNode {
             frame,
@@ -332,11 +335,12 @@ mod tests {
         // "tiny" under main (0.4%) is dropped.
         assert_eq!(main.children.len(), 2);
         assert_eq!(frame(&main.children[0]).location, "a&\"<>.py:2");
-        // lib_fn's own time is a `[self]` row beside its 5% child.
+        // lib_fn's own time is a `[self]` row beside its 5% child; that
+        // child alone decides that it starts collapsed.
         let lib = &main.children[1];
         assert_eq!(frame(lib).function, "lib_fn");
         assert!(!frame(lib).application);
-        assert!(!lib.collapsed);
+        assert!(lib.collapsed);
         assert!(lib.children[0].self_row && lib.children[0].frame.is_none());
         assert_eq!(lib.children[0].time, 0.45);
         // Every child under 10%: starts collapsed.
