@@ -138,6 +138,44 @@ fn prune_in_place(node: &mut Node, threshold: f64) {
     }
 }
 
+/// Splices out the frames of `runpy` (`<frozen runpy>`, or `runpy.py`
+/// before 3.11) at the top of the tree: how python runs `-m module` (and
+/// `python -m pyinstrument`), not the program. The tree then starts at the
+/// module's `<module>`, as it does for a script. runpy frames called by
+/// the program itself (`runpy.run_path`) stay.
+pub fn remove_runpy_root(mut root: Node, ctx: &Context) -> Node {
+    if root.frame.is_some() || !ctx.frames.iter().any(is_runpy) {
+        return root;
+    }
+    fn lift(children: Vec<Node>, ctx: &Context, own: &mut f64, kept: &mut Vec<Node>) -> bool {
+        let mut spliced = false;
+        for child in children {
+            if ctx.frame(&child).is_some_and(is_runpy) {
+                spliced = true;
+                *own += child.self_time;
+                lift(child.children, ctx, own, kept);
+            } else {
+                kept.push(child);
+            }
+        }
+        spliced
+    }
+    let mut kept = Vec::new();
+    let spliced = lift(std::mem::take(&mut root.children), ctx, &mut root.self_time, &mut kept);
+    let children = if spliced && !ctx.timeline {
+        merge_siblings(kept)
+    } else {
+        kept
+    };
+    Node::new(None, root.self_time, children)
+}
+
+pub fn is_runpy(frame: &FrameId) -> bool {
+    frame.file == "<frozen runpy>"
+        || frame.file.ends_with("/runpy.py")
+        || frame.file.ends_with("\\runpy.py")
+}
+
 /// Splices out importlib's bootstrap machinery (`<frozen
 /// importlib._bootstrap>` and `<frozen importlib._bootstrap_external>`):
 /// the dozen frames between an `import` statement and the imported

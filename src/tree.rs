@@ -149,16 +149,24 @@ pub fn build_pruned(session: &Session, min_time: f64) -> Node {
 
 /// The tree a report starts from, built in one pass (a profile of 100k
 /// distinct stacks must still render in well under a second): the same as
-/// `build`, then splicing out the frames `remove` matches
+/// `build`, then splicing out the outermost frames `strip_leading` matches
+/// (`processors::remove_runpy_root`) and then every frame `remove` matches
 /// (`processors::remove_importlib`, `remove_tracebackhide`), then, with
 /// `self_rows`, `processors::add_self_rows`, `prune_small` at `min_time`
 /// seconds and `drop_lonely_self_rows`; without, `prune_small` alone.
 /// Splicing a frame out of every stack before merging them is splicing it
 /// out of the tree and merging the siblings it brings together. Tests hold
 /// it equal to those processors.
-pub fn build_report(session: &Session, remove: &dyn Fn(&FrameId) -> bool, min_time: f64, self_rows: bool) -> Node {
+pub fn build_report(
+    session: &Session,
+    strip_leading: &dyn Fn(&FrameId) -> bool,
+    remove: &dyn Fn(&FrameId) -> bool,
+    min_time: f64,
+    self_rows: bool,
+) -> Node {
+    let leading: Vec<bool> = session.frames.iter().map(strip_leading).collect();
     let removed: Vec<bool> = session.frames.iter().map(remove).collect();
-    if !removed.contains(&true) {
+    if !removed.contains(&true) && !leading.contains(&true) {
         let mut stacks = valid_stacks(session);
         stacks.sort_by(|a, b| a.0.cmp(b.0));
         return build_node(None, &stacks, 0, min_time, self_rows);
@@ -166,7 +174,12 @@ pub fn build_report(session: &Session, remove: &dyn Fn(&FrameId) -> bool, min_ti
     let kept: Vec<(Vec<u32>, f64)> = valid_stacks(session)
         .into_iter()
         .map(|(frames, time)| {
-            let frames = frames.iter().copied().filter(|&f| !removed[f as usize]).collect();
+            let outermost = frames.iter().take_while(|&&f| leading[f as usize]).count();
+            let frames = frames[outermost..]
+                .iter()
+                .copied()
+                .filter(|&f| !removed[f as usize])
+                .collect();
             (frames, time)
         })
         .collect();

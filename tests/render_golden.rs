@@ -184,6 +184,7 @@ fn every_rule_has_its_golden_case() {
         ("tracebackhide", &["keep"]),
         ("importlib", &["keep"]),
         ("uncaught-exception", &[]),
+        ("module-run", &[]),
         ("timeline", &["timeline"]),
         ("demo", &["flat", "flat-total", "percent", "threshold", "threshold-zero", "timeline-unknown-order"]),
     ];
@@ -345,8 +346,11 @@ fn build_report_equals_the_processors() {
         for min_fraction in [0.0, 0.01, 0.1, 0.5] {
             for self_rows in [true, false] {
                 let ctx = Context::new(&session.frames, total, min_fraction);
-                let mut steps: Vec<processors::Processor> =
-                    vec![processors::remove_importlib, processors::remove_tracebackhide];
+                let mut steps: Vec<processors::Processor> = vec![
+                    processors::remove_runpy_root,
+                    processors::remove_importlib,
+                    processors::remove_tracebackhide,
+                ];
                 if self_rows {
                     steps.push(processors::add_self_rows);
                 }
@@ -360,7 +364,13 @@ fn build_report_equals_the_processors() {
                 let remove = |f: &pyinstrument::sample::FrameId| {
                     processors::is_importlib_bootstrap(f) || processors::is_tracebackhide(f)
                 };
-                let fast = tree::build_report(&session, &remove, min_fraction * total, self_rows);
+                let fast = tree::build_report(
+                    &session,
+                    &processors::is_runpy,
+                    &remove,
+                    min_fraction * total,
+                    self_rows,
+                );
                 fast.check_invariant().unwrap();
                 let fast = processors::sort_by_time(fast, &ctx);
                 assert!(

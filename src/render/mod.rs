@@ -144,6 +144,7 @@ fn command_line(args: &[String]) -> String {
 /// did, dropped `<module>` and every caller above such a node, e.g. above a
 /// function that both loops and calls helpers.)
 pub const DISPLAY_PROCESSORS: &[Processor] = &[
+    processors::remove_runpy_root,
     processors::remove_importlib,
     processors::remove_tracebackhide,
     processors::add_self_rows,
@@ -222,6 +223,9 @@ pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_th
     let remove_tracebackhide = !options.show_all && options.remove_tracebackhide;
     let mut steps: Vec<Processor> = Vec::new();
     let root = if timeline {
+        if !options.show_all {
+            steps.push(processors::remove_runpy_root);
+        }
         if remove_importlib {
             steps.push(processors::remove_importlib);
         }
@@ -242,7 +246,10 @@ pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_th
             (remove_importlib && processors::is_importlib_bootstrap(frame))
                 || (remove_tracebackhide && processors::is_tracebackhide(frame))
         };
-        tree::build_report(session, &remove, threshold * total, !options.flat)
+        let strip_leading = |frame: &crate::sample::FrameId| {
+            !options.show_all && processors::is_runpy(frame)
+        };
+        tree::build_report(session, &strip_leading, &remove, threshold * total, !options.flat)
     };
     if !options.show_all && !options.flat && options.group_library_frames {
         steps.push(processors::group_library_frames);
