@@ -105,9 +105,10 @@ class Profiler(object):
         """The HTML page; the options are output_text's."""
         return self.output('html', show_all=show_all or bool(root), timeline=timeline, **options)
 
-    def print(self, file=None, unicode=None, color=None, show_all=False):
+    def print(self, file=None, unicode=None, color=None, show_all=False, **options):
         """Prints the text report, with unicode and colour when `file` (default
-        sys.stdout) is a terminal that supports them."""
+        sys.stdout) is a terminal that supports them; `options` are
+        output_text's."""
         file = file if file is not None else sys.stdout
         is_tty = hasattr(file, 'isatty') and file.isatty()
         if unicode is None:
@@ -116,7 +117,7 @@ class Profiler(object):
         if color is None:
             import os
             color = is_tty and not os.environ.get('NO_COLOR') and os.environ.get('TERM') != 'dumb'
-        file.write(self.output_text(unicode=unicode, color=color, show_all=show_all))
+        file.write(self.output_text(unicode=unicode, color=color, show_all=show_all, **options))
 
     @property
     def duration(self):
