@@ -741,7 +741,9 @@ fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
     let mut render_options = Vec::new();
     for value in found.all("render-option") {
         let option = text_value(&value).map_err(|shown| {
-            usage(format!("-p/--render-option must be text (UTF-8), got '{shown}'"))
+            usage(format!(
+                "-p/--render-option must be text (UTF-8), got '{shown}'"
+            ))
         })?;
         render_options.push(option.to_string());
     }
@@ -1276,10 +1278,7 @@ mod tests {
         // It used to be taken for --show-all, and the glob for the script.
         let r = run(&["--show", "*/django/*", "s.py", "a"]);
         assert_eq!(r.target, script("s.py", &["a"]));
-        assert_eq!(
-            r.output.show,
-            Some(PathPattern::Glob("*/django/*".into()))
-        );
+        assert_eq!(r.output.show, Some(PathPattern::Glob("*/django/*".into())));
         assert!(!r.output.show_all);
         assert_eq!(
             output(&["--show=*/x/*", "s.py"]).show,

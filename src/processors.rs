@@ -161,7 +161,12 @@ pub fn remove_runpy_root(mut root: Node, ctx: &Context) -> Node {
         spliced
     }
     let mut kept = Vec::new();
-    let spliced = lift(std::mem::take(&mut root.children), ctx, &mut root.self_time, &mut kept);
+    let spliced = lift(
+        std::mem::take(&mut root.children),
+        ctx,
+        &mut root.self_time,
+        &mut kept,
+    );
     let children = if spliced && !ctx.timeline {
         merge_siblings(kept)
     } else {

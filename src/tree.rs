@@ -73,7 +73,12 @@ impl Node {
     }
 
     /// A `[N frames hidden]` row.
-    pub fn hidden(frames: usize, libraries: Vec<String>, self_time: f64, children: Vec<Node>) -> Node {
+    pub fn hidden(
+        frames: usize,
+        libraries: Vec<String>,
+        self_time: f64,
+        children: Vec<Node>,
+    ) -> Node {
         Node {
             synthetic: Some(Synthetic::Hidden { frames, libraries }),
             ..Node::new(None, self_time, children)
@@ -208,7 +213,13 @@ fn valid_stacks(session: &Session) -> Vec<(&[u32], f64)> {
 /// built; its time becomes this node's own. With `self_rows`, a frame's own
 /// time (the stacks ending at it) becomes a `[self]` child when it reaches
 /// `min_time` and the frame has other children left.
-fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_time: f64, self_rows: bool) -> Node {
+fn build_node(
+    frame: Option<u32>,
+    stacks: &[(&[u32], f64)],
+    depth: usize,
+    min_time: f64,
+    self_rows: bool,
+) -> Node {
     let mut own = 0.0;
     let mut self_time = 0.0;
     let mut children = Vec::new();

@@ -517,18 +517,47 @@ fn render_options_are_identical_through_the_api_and_load() {
     let cases: &[(&str, &[&str])] = &[
         ("{}", &[]),
         (r#"{"show_all": true}"#, &["--show-all"]),
-        (r#"{"time": "percent_of_total"}"#, &["-p", "time=percent_of_total"]),
+        (
+            r#"{"time": "percent_of_total"}"#,
+            &["-p", "time=percent_of_total"],
+        ),
         (r#"{"flat": true}"#, &["-p", "flat"]),
-        (r#"{"flat": true, "flat_time": "total"}"#, &["-p", "flat=true", "-p", "flat_time=total"]),
+        (
+            r#"{"flat": true, "flat_time": "total"}"#,
+            &["-p", "flat=true", "-p", "flat_time=total"],
+        ),
         (r#"{"hide": "*/json/*"}"#, &["--hide", "*/json/*"]),
-        (r#"{"hide_regex": ".*/json/"}"#, &["--hide-regex", ".*/json/"]),
+        (
+            r#"{"hide_regex": ".*/json/"}"#,
+            &["--hide-regex", ".*/json/"],
+        ),
         (r#"{"show": "*/json/*"}"#, &["--show", "*/json/*"]),
-        (r#"{"show_regex": ".*/json/"}"#, &["--show-regex", ".*/json/"]),
+        (
+            r#"{"show_regex": ".*/json/"}"#,
+            &["--show-regex", ".*/json/"],
+        ),
         (r#"{"timeline": true}"#, &["-t"]),
-        (r#"{"processor_options": {"filter_threshold": 0}}"#, &["-p", "processor_options.filter_threshold=0"]),
-        (r#"{"filter_threshold": 0.2}"#, &["-p", "filter_threshold=0.2"]),
-        (r#"{"remove_importlib": false, "group_library_frames": false}"#, &["-p", "remove_importlib=false", "-p", "group_library_frames=false"]),
-        (r#"{"remove_tracebackhide": false}"#, &["-p", "remove_tracebackhide=false"]),
+        (
+            r#"{"processor_options": {"filter_threshold": 0}}"#,
+            &["-p", "processor_options.filter_threshold=0"],
+        ),
+        (
+            r#"{"filter_threshold": 0.2}"#,
+            &["-p", "filter_threshold=0.2"],
+        ),
+        (
+            r#"{"remove_importlib": false, "group_library_frames": false}"#,
+            &[
+                "-p",
+                "remove_importlib=false",
+                "-p",
+                "group_library_frames=false",
+            ],
+        ),
+        (
+            r#"{"remove_tracebackhide": false}"#,
+            &["-p", "remove_tracebackhide=false"],
+        ),
     ];
     let out = pyinstrument_in(&scripts)
         .args(["-o", "/dev/null", "render_options.py"])

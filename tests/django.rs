@@ -68,7 +68,9 @@ fn django_test_client_inside_the_runner() {
 fn django_workload_report_fits_one_screen() {
     let (major, minor) = python_version();
     if major < 3 {
-        eprintln!("skipped: bench/workloads/django_render.py is a Python 3 program (time.perf_counter)");
+        eprintln!(
+            "skipped: bench/workloads/django_render.py is a Python 3 program (time.perf_counter)"
+        );
         return;
     }
     let venv = crate_dir()

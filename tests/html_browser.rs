@@ -268,7 +268,12 @@ fn hidden_library_rows_are_drawn() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for name in ["[3 frames hidden]", "[2 frames hidden]", "index", "currency"] {
+    for name in [
+        "[3 frames hidden]",
+        "[2 frames hidden]",
+        "index",
+        "currency",
+    ] {
         assert!(functions.contains(&name), "{name} missing: {functions:?}");
     }
     assert!(loaded.dom.contains("asgiref"), "the libraries are named");

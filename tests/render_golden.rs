@@ -177,7 +177,17 @@ fn golden_outputs() {
 #[test]
 fn every_rule_has_its_golden_case() {
     let want: &[(&str, &[&str])] = &[
-        ("callback", &["show-glob", "show-regex", "hide-glob", "hide-regex", "hide-and-show", "no-grouping"]),
+        (
+            "callback",
+            &[
+                "show-glob",
+                "show-regex",
+                "hide-glob",
+                "hide-regex",
+                "hide-and-show",
+                "no-grouping",
+            ],
+        ),
         ("library-root", &[]),
         ("single-library-frame", &[]),
         ("all-library", &[]),
@@ -186,15 +196,31 @@ fn every_rule_has_its_golden_case() {
         ("uncaught-exception", &[]),
         ("module-run", &[]),
         ("timeline", &["timeline"]),
-        ("demo", &["flat", "flat-total", "percent", "threshold", "threshold-zero", "timeline-unknown-order"]),
+        (
+            "demo",
+            &[
+                "flat",
+                "flat-total",
+                "percent",
+                "threshold",
+                "threshold-zero",
+                "timeline-unknown-order",
+            ],
+        ),
     ];
     for (case, sets) in want {
         let dir = golden_dir().join(case);
         assert!(dir.join("session.json").is_file(), "missing case {case}");
-        assert!(dir.join("text-show-all.txt").is_file(), "{case}: no --show-all golden");
+        assert!(
+            dir.join("text-show-all.txt").is_file(),
+            "{case}: no --show-all golden"
+        );
         let names: Vec<String> = option_sets(&dir).into_iter().map(|(n, _)| n).collect();
         for set in *sets {
-            assert!(names.iter().any(|n| n == set), "{case}: no options-{set}.txt");
+            assert!(
+                names.iter().any(|n| n == set),
+                "{case}: no options-{set}.txt"
+            );
         }
     }
 }
@@ -331,7 +357,10 @@ fn same_tree(a: &tree::Node, b: &tree::Node) -> bool {
         && (a.time - b.time).abs() <= 1e-9
         && (a.self_time - b.self_time).abs() <= 1e-9
         && a.children.len() == b.children.len()
-        && a.children.iter().zip(&b.children).all(|(x, y)| same_tree(x, y))
+        && a.children
+            .iter()
+            .zip(&b.children)
+            .all(|(x, y)| same_tree(x, y))
 }
 
 /// The one-pass builder reports use equals the processors it stands for,

@@ -376,7 +376,10 @@ mod tests {
         let lib = v.roots[0]
             .children
             .iter()
-            .find(|c| c.frame.is_some_and(|f| v.frames[f as usize].function == "lib_fn"))
+            .find(|c| {
+                c.frame
+                    .is_some_and(|f| v.frames[f as usize].function == "lib_fn")
+            })
             .expect("lib_fn");
         let group = lib
             .children
@@ -392,10 +395,16 @@ mod tests {
         );
         assert_eq!(group.frame, None);
         let callback = &group.children[0];
-        assert_eq!(v.frames[callback.frame.unwrap() as usize].function, "callback");
+        assert_eq!(
+            v.frames[callback.frame.unwrap() as usize].function,
+            "callback"
+        );
         assert!(v.frames[callback.frame.unwrap() as usize].application);
         let json = serde_json::to_string(&group).unwrap();
-        assert!(json.starts_with("{\"hidden\":{\"frames\":2,\"libraries\":[\"l\"]}"), "{json}");
+        assert!(
+            json.starts_with("{\"hidden\":{\"frames\":2,\"libraries\":[\"l\"]}"),
+            "{json}"
+        );
     }
 
     #[test]

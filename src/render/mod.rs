@@ -157,14 +157,27 @@ pub const DISPLAY_PROCESSORS: &[Processor] = &[
 /// The processing context of `session` under `options`: which frames may
 /// be hidden (`--show`/`--hide`, else library code as recorded in the
 /// session), what library each belongs to, and the threshold.
-pub fn context<'a>(session: &'a Session, options: &RenderOptions, total: f64, min_fraction: f64) -> Context<'a> {
+pub fn context<'a>(
+    session: &'a Session,
+    options: &RenderOptions,
+    total: f64,
+    min_fraction: f64,
+) -> Context<'a> {
     let hiding = session
         .frames
         .iter()
         .map(|frame| {
-            if options.show.as_ref().is_some_and(|r| r.is_match(&frame.file)) {
+            if options
+                .show
+                .as_ref()
+                .is_some_and(|r| r.is_match(&frame.file))
+            {
                 Hiding::Show
-            } else if options.hide.as_ref().is_some_and(|r| r.is_match(&frame.file)) {
+            } else if options
+                .hide
+                .as_ref()
+                .is_some_and(|r| r.is_match(&frame.file))
+            {
                 Hiding::Hide
             } else {
                 match tree::origin(frame, &session.library_dirs) {
@@ -199,7 +212,11 @@ pub fn context<'a>(session: &'a Session, options: &RenderOptions, total: f64, mi
 /// With `timeline` (and a session that recorded the order of its samples),
 /// the tree is `timeline::build`'s: calls in the order they happened,
 /// repeated calls apart, never sorted or merged.
-pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_threshold: f64) -> (Node, f64) {
+pub(crate) fn report_tree(
+    session: &Session,
+    options: &RenderOptions,
+    default_threshold: f64,
+) -> (Node, f64) {
     let timeline = timeline_drawable(session, options);
     let (root, total) = if timeline {
         let root = crate::timeline::build(session);
@@ -246,10 +263,15 @@ pub(crate) fn report_tree(session: &Session, options: &RenderOptions, default_th
             (remove_importlib && processors::is_importlib_bootstrap(frame))
                 || (remove_tracebackhide && processors::is_tracebackhide(frame))
         };
-        let strip_leading = |frame: &crate::sample::FrameId| {
-            !options.show_all && processors::is_runpy(frame)
-        };
-        tree::build_report(session, &strip_leading, &remove, threshold * total, !options.flat)
+        let strip_leading =
+            |frame: &crate::sample::FrameId| !options.show_all && processors::is_runpy(frame);
+        tree::build_report(
+            session,
+            &strip_leading,
+            &remove,
+            threshold * total,
+            !options.flat,
+        )
     };
     if !options.show_all && !options.flat && options.group_library_frames {
         steps.push(processors::group_library_frames);
@@ -278,7 +300,11 @@ pub(crate) fn timeline_note(session: &Session, options: &RenderOptions) -> Optio
 /// Decimals a time needs to show the sampling interval: 3 for 1 ms, 4 for
 /// 0.1 ms (pyinstrument's rule).
 pub(crate) fn precision(interval: f64) -> usize {
-    let clamped = if interval.is_finite() { interval.clamp(1e-9, 1.0) } else { 1e-3 };
+    let clamped = if interval.is_finite() {
+        interval.clamp(1e-9, 1.0)
+    } else {
+        1e-3
+    };
     // The epsilon keeps 0.001 (not quite 1e-3 in binary) at 3 decimals.
     (-clamped.log10() - 1e-9).ceil().max(0.0) as usize
 }

@@ -144,8 +144,8 @@ impl RenderOptions {
                     "percent_of_total" => TimeFormat::PercentOfTotal,
                     other => {
                         return Err(format!(
-                            "render option time: expected seconds or percent_of_total, got '{other}'"
-                        ))
+                        "render option time: expected seconds or percent_of_total, got '{other}'"
+                    ))
                     }
                 }
             }
@@ -210,7 +210,11 @@ pub fn match_regex(pattern: &str) -> Result<Regex, String> {
         // The crate's message draws the pattern over several lines; its
         // last line says what is wrong.
         let message = e.to_string();
-        let reason = message.lines().last().unwrap_or("").trim_start_matches("error: ");
+        let reason = message
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
         format!("invalid regular expression '{pattern}': {reason}")
     })
 }

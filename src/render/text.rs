@@ -152,7 +152,10 @@ impl<'a> Renderer<'a> {
     }
 
     fn line(&mut self, node: &Node, lead: &str) {
-        let (function, loc) = match (node.frame.and_then(|f| self.session.frames.get(f as usize)), &node.synthetic) {
+        let (function, loc) = match (
+            node.frame.and_then(|f| self.session.frames.get(f as usize)),
+            &node.synthetic,
+        ) {
             (Some(frame), _) => (
                 clean(&frame.function),
                 clean(&location(frame, &self.session.sys_path)),
