@@ -49,7 +49,7 @@ fn main() {
     let opts = RenderOptions {
         unicode: true,
         color: true,
-        show_all: false,
+        ..Default::default()
     };
     let all = RenderOptions {
         show_all: true,

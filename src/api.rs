@@ -36,7 +36,7 @@ static FUNCTIONS: [Function; 4] = [
     },
     Function {
         name: c"render",
-        doc: c"render(session_json, renderer, unicode, color, show_all) -> report text",
+        doc: c"render(session_json, renderer, unicode, color, show_all, render_options) -> report text",
         call: render_session,
     },
 ];
@@ -121,12 +121,16 @@ fn finish_run(gil: Gil<'_>, _args: &[Value]) -> Result<Value, Raise> {
     Ok(Value::None)
 }
 
+/// `render_options` are `KEY=VALUE` strings read by the parser `-p` uses
+/// (`RenderOptions::set`), so the API and the command line agree; a bad
+/// one raises ValueError.
 fn render_session(_gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
-    let [Value::Str(json), Value::Str(renderer), Value::Bool(unicode), Value::Bool(color), Value::Bool(show_all)] =
+    let [Value::Str(json), Value::Str(renderer), Value::Bool(unicode), Value::Bool(color), Value::Bool(show_all), Value::StrList(render_options)] =
         args
     else {
         return Err(Raise::TypeError(
-            "render(session_json, renderer, unicode, color, show_all)".to_string(),
+            "render(session_json, renderer, unicode, color, show_all, render_options: list of str)"
+                .to_string(),
         ));
     };
     let format = Format::from_name(renderer).ok_or_else(|| {
@@ -136,10 +140,15 @@ fn render_session(_gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
         ))
     })?;
     let session = Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()))?;
-    let options = RenderOptions {
+    let mut options = RenderOptions {
         unicode: *unicode,
         color: *color,
         show_all: *show_all,
+        ..Default::default()
     };
+    for option in render_options {
+        options.set(option).map_err(Raise::ValueError)?;
+    }
+    options.check().map_err(Raise::ValueError)?;
     Ok(Value::Str(render(&session, format, &options)))
 }

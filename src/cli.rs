@@ -65,8 +65,37 @@ pub struct OutputOptions {
     pub unicode: Option<bool>,
     /// `--color` / `--no-color` (the later one wins); `None`: detect.
     pub color: Option<bool>,
-    /// `--show-all`.
+    /// `--show-all`: every frame, nothing removed, collapsed or pruned.
     pub show_all: bool,
+    /// `-t/--timeline`: calls in time order, repeated calls kept apart.
+    pub timeline: bool,
+    /// `--hide GLOB` or `--hide-regex REGEX`: file paths to hide.
+    pub hide: Option<PathPattern>,
+    /// `--show GLOB` or `--show-regex REGEX`: file paths never hidden.
+    pub show: Option<PathPattern>,
+    /// `-p/--render-option KEY=VALUE`, in order; applied after the options
+    /// above, so they override them (as in pyinstrument).
+    pub render_options: Vec<String>,
+}
+
+/// A pattern matched against the file paths of frames, as given (checked
+/// when the report is prepared, by the same code that reads `-p`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathPattern {
+    /// `fnmatch`-style, against the whole path.
+    Glob(String),
+    /// A regular expression, from the start of the path.
+    Regex(String),
+}
+
+impl PathPattern {
+    /// The pattern as a `-p` option of that `name` (`hide` or `show`).
+    pub fn as_render_option(&self, name: &str) -> String {
+        match self {
+            PathPattern::Glob(glob) => format!("{name}={glob}"),
+            PathPattern::Regex(regex) => format!("{name}_regex={regex}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +239,7 @@ const OPTIONS: &[Spec] = &[
         help: "run in setprofile mode, instead of signal mode",
     },
     Spec {
-        short: "",
+        short: "i",
         long: "interval",
         metavar: "SECONDS",
         help: "minimum time between samples, in seconds (default: 0.001)",
@@ -259,10 +288,56 @@ const OPTIONS: &[Spec] = &[
         help: "force no color text output",
     },
     Spec {
+        short: "t",
+        long: "timeline",
+        metavar: "",
+        help: "render as a timeline: keep the order of calls and don't \
+               merge repeated ones",
+    },
+    Spec {
+        short: "",
+        long: "hide",
+        metavar: "GLOB",
+        help: "glob-style pattern matching the file paths whose frames to \
+               hide (by default library code is hidden)",
+    },
+    Spec {
+        short: "",
+        long: "hide-regex",
+        metavar: "REGEX",
+        help: "regex matching the file paths whose frames to hide",
+    },
+    Spec {
+        short: "",
+        long: "show",
+        metavar: "GLOB",
+        help: "glob-style pattern matching the file paths whose frames to \
+               show, regardless of --hide or --hide-regex; e.g. --show \
+               '*/django/*' to show Django's frames",
+    },
+    Spec {
+        short: "",
+        long: "show-regex",
+        metavar: "REGEX",
+        help: "regex matching the file paths whose frames to always show",
+    },
+    Spec {
         short: "",
         long: "show-all",
         metavar: "",
-        help: "show every call of the tree, without pruning short ones",
+        help: "show everything: no frame hidden, removed or pruned",
+    },
+    Spec {
+        short: "p",
+        long: "render-option",
+        metavar: "RENDER_OPTION",
+        help: "a renderer option, 'name=value' or 'name' (true); may be \
+               repeated. filter_threshold=SHARE (default 0.01), \
+               time=seconds|percent_of_total, flat=true, \
+               flat_time=self|total, show_all, timeline, unicode, color, \
+               hide=GLOB, hide_regex=REGEX, show=GLOB, show_regex=REGEX, \
+               remove_importlib=false, remove_tracebackhide=false, \
+               group_library_frames=false",
     },
 ];
 
@@ -632,12 +707,57 @@ fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
             .map(|pos| (pos, "html".to_string())),
     );
 
+    // pyinstrument's rules: one way to say what to hide, one to say what
+    // to show (--show-all being one of those).
+    if m.opt_present("hide") && m.opt_present("hide-regex") {
+        return Err(usage("--hide and --hide-regex cannot be used together"));
+    }
+    let shows = ["show", "show-regex", "show-all"]
+        .iter()
+        .filter(|key| m.opt_present(key))
+        .count();
+    if shows > 1 {
+        return Err(usage(
+            "only one of --show, --show-regex and --show-all can be used",
+        ));
+    }
+    let pattern = |glob_key: &str, regex_key: &str| -> Result<Option<PathPattern>, CliError> {
+        let text = |key: &str| -> Result<Option<String>, CliError> {
+            found
+                .last(key)
+                .map(|value| {
+                    text_value(&value).map(str::to_string).map_err(|shown| {
+                        usage(format!("--{key} must be text (UTF-8), got '{shown}'"))
+                    })
+                })
+                .transpose()
+        };
+        Ok(match (text(glob_key)?, text(regex_key)?) {
+            (Some(glob), _) => Some(PathPattern::Glob(glob)),
+            (None, Some(regex)) => Some(PathPattern::Regex(regex)),
+            (None, None) => None,
+        })
+    };
+    let mut render_options = Vec::new();
+    for value in found.all("render-option") {
+        let option = text_value(&value).map_err(|shown| {
+            usage(format!(
+                "-p/--render-option must be text (UTF-8), got '{shown}'"
+            ))
+        })?;
+        render_options.push(option.to_string());
+    }
+
     Ok(OutputOptions {
         renderer: last_by_position(renderers),
         outfile: found.last("outfile"),
         unicode: last_switch(m, "unicode", "no-unicode"),
         color: last_switch(m, "color", "no-color"),
         show_all: m.opt_present("show-all"),
+        timeline: m.opt_present("timeline"),
+        hide: pattern("hide", "hide-regex")?,
+        show: pattern("show", "show-regex")?,
+        render_options,
     })
 }
 
@@ -859,7 +979,7 @@ mod tests {
         }
         assert_eq!(
             usage_err(&["--h"]),
-            "ambiguous option: --h (--help, --html?)"
+            "ambiguous option: --h (--help, --hide, --hide-regex, --html?)"
         );
     }
 
@@ -961,11 +1081,16 @@ mod tests {
             &["-rjson", "s.py"],
             &["--renderer", "json", "s.py"],
             &["--renderer=json", "s.py"],
-            &["--rend=json", "s.py"],
-            &["--r", "json", "s.py"],
+            &["--rendere=json", "s.py"],
         ] {
             assert_eq!(output(list).renderer.as_deref(), Some("json"), "{list:?}");
         }
+        // Since -p/--render-option (pyinstrument 5's name), shorter
+        // prefixes are ambiguous, as they are in pyinstrument.
+        assert_eq!(
+            usage_err(&["--r", "json", "s.py"]),
+            "ambiguous option: --r (--render-option, --renderer?)"
+        );
     }
 
     #[test]
@@ -1142,8 +1267,141 @@ mod tests {
     #[test]
     fn show_all() {
         assert!(output(&["--show-all", "s.py"]).show_all);
-        assert!(output(&["--show", "s.py"]).show_all);
+        assert!(output(&["--show-a", "s.py"]).show_all);
         assert!(!output(&["s.py"]).show_all);
+    }
+
+    // --- --hide, --hide-regex, --show, --show-regex --------------------------
+
+    #[test]
+    fn show_is_its_own_option_not_a_prefix_of_show_all() {
+        // It used to be taken for --show-all, and the glob for the script.
+        let r = run(&["--show", "*/django/*", "s.py", "a"]);
+        assert_eq!(r.target, script("s.py", &["a"]));
+        assert_eq!(r.output.show, Some(PathPattern::Glob("*/django/*".into())));
+        assert!(!r.output.show_all);
+        assert_eq!(
+            output(&["--show=*/x/*", "s.py"]).show,
+            Some(PathPattern::Glob("*/x/*".into()))
+        );
+        assert_eq!(
+            output(&["--show-r", ".*/x/", "s.py"]).show,
+            Some(PathPattern::Regex(".*/x/".into()))
+        );
+        assert_eq!(
+            usage_err(&["--sho", "x", "s.py"]),
+            "ambiguous option: --sho (--show, --show-all, --show-regex?)"
+        );
+    }
+
+    #[test]
+    fn hide_spellings() {
+        assert_eq!(
+            output(&["--hide", "*/lib/*", "s.py"]).hide,
+            Some(PathPattern::Glob("*/lib/*".into()))
+        );
+        assert_eq!(
+            output(&["--hide-regex=/usr/", "s.py"]).hide,
+            Some(PathPattern::Regex("/usr/".into()))
+        );
+        assert_eq!(
+            output(&["--hide", "a", "--hide", "b", "s.py"]).hide,
+            Some(PathPattern::Glob("b".into()))
+        );
+        assert_eq!(output(&["s.py"]).hide, None);
+        assert_eq!(usage_err(&["--hide"]), "--hide option requires 1 argument");
+        assert_eq!(
+            PathPattern::Glob("*/x".into()).as_render_option("hide"),
+            "hide=*/x"
+        );
+        assert_eq!(
+            PathPattern::Regex("/x".into()).as_render_option("show"),
+            "show_regex=/x"
+        );
+    }
+
+    #[test]
+    fn one_way_to_hide_and_one_to_show() {
+        assert_eq!(
+            usage_err(&["--hide", "a", "--hide-regex", "b", "s.py"]),
+            "--hide and --hide-regex cannot be used together"
+        );
+        for list in [
+            &["--show", "a", "--show-regex", "b", "s.py"][..],
+            &["--show", "a", "--show-all", "s.py"],
+            &["--show-regex", "a", "--show-all", "s.py"],
+        ] {
+            assert_eq!(
+                usage_err(list),
+                "only one of --show, --show-regex and --show-all can be used",
+                "{list:?}"
+            );
+        }
+        // Hiding and showing combine: show wins where both match.
+        let o = output(&["--hide", "*", "--show", "*/app/*", "s.py"]);
+        assert!(o.hide.is_some() && o.show.is_some());
+    }
+
+    #[test]
+    fn patterns_must_be_text() {
+        assert_eq!(
+            usage_err_raw(&[b"--hide", b"\xff", b"s.py"]),
+            "--hide must be text (UTF-8), got '\u{fffd}'"
+        );
+        assert_eq!(
+            usage_err_raw(&[b"-p", b"time=\xff", b"s.py"]),
+            "-p/--render-option must be text (UTF-8), got 'time=\u{fffd}'"
+        );
+    }
+
+    // --- -t/--timeline, -p/--render-option, -i ------------------------------
+
+    #[test]
+    fn timeline_spellings() {
+        assert!(output(&["-t", "s.py"]).timeline);
+        assert!(output(&["--timeline", "s.py"]).timeline);
+        assert!(output(&["--time", "s.py"]).timeline);
+        assert!(!output(&["s.py"]).timeline);
+        // In a cluster, like any flag.
+        let o = output(&["-to", "out.txt", "s.py"]);
+        assert!(o.timeline);
+        assert_eq!(o.outfile.as_deref().map(text), Some("out.txt"));
+    }
+
+    #[test]
+    fn render_options_are_kept_in_order() {
+        let o = output(&[
+            "-p",
+            "time=percent_of_total",
+            "--render-option=flat",
+            "-pfilter_threshold=0",
+            "--render-o",
+            "flat_time=total",
+            "s.py",
+        ]);
+        assert_eq!(
+            o.render_options,
+            [
+                "time=percent_of_total",
+                "flat",
+                "filter_threshold=0",
+                "flat_time=total"
+            ]
+        );
+        assert!(output(&["s.py"]).render_options.is_empty());
+        assert_eq!(usage_err(&["-p"]), "-p option requires 1 argument");
+        // --render is a prefix of both --renderer and --render-option.
+        assert_eq!(
+            usage_err(&["--rend", "x", "s.py"]),
+            "ambiguous option: --rend (--render-option, --renderer?)"
+        );
+    }
+
+    #[test]
+    fn interval_short_form() {
+        assert_eq!(run(&["-i", "0.0001", "s.py"]).interval, 0.0001);
+        assert_eq!(run(&["-i0.01", "s.py"]).interval, 0.01);
+        assert!(usage_err(&["-i", "0", "s.py"]).starts_with("--interval must be"));
     }
 
     // --- -m MODULE ----------------------------------------------------------
@@ -1263,7 +1521,7 @@ mod tests {
         );
         assert_eq!(
             usage_err(&["--s", "s.py"]),
-            "ambiguous option: --s (--setprofile, --show-all?)"
+            "ambiguous option: --s (--setprofile, --show, --show-all, --show-regex?)"
         );
         assert_eq!(
             usage_err(&["--no=1", "s.py"]),
@@ -1423,6 +1681,12 @@ mod tests {
             "color",
             "no-color",
             "show-all",
+            "show",
+            "show-regex",
+            "hide",
+            "hide-regex",
+            "timeline",
+            "render-option",
         ] {
             spec(key);
         }

@@ -57,11 +57,7 @@ impl OutputPlan {
             .unwrap_or_else(|| file.is_some() || locale_is_utf8());
         Ok(OutputPlan {
             format,
-            options: RenderOptions {
-                unicode,
-                color,
-                show_all: output.show_all,
-            },
+            options: render_options(output, unicode, color)?,
             file,
         })
     }
@@ -80,6 +76,29 @@ impl OutputPlan {
             }
         }
     }
+}
+
+/// The render options the command line asks for: its flags, then every
+/// `-p KEY=VALUE` in order (which override them, as in pyinstrument), read
+/// by the parser the Python API uses too. A bad value is a usage error,
+/// reported before the program runs.
+pub fn render_options(output: &OutputOptions, unicode: bool, color: bool) -> Result<RenderOptions> {
+    let mut options = RenderOptions {
+        unicode,
+        color,
+        show_all: output.show_all,
+        timeline: output.timeline,
+        ..Default::default()
+    };
+    let patterns = [
+        output.hide.as_ref().map(|p| p.as_render_option("hide")),
+        output.show.as_ref().map(|p| p.as_render_option("show")),
+    ];
+    for option in patterns.iter().flatten().chain(&output.render_options) {
+        options.set(option).map_err(Error::Usage)?;
+    }
+    options.check().map_err(Error::Usage)?;
+    Ok(options)
 }
 
 fn color_allowed_by_environment() -> bool {
@@ -204,6 +223,45 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn render_options_from_the_command_line() {
+        use crate::cli::PathPattern;
+        use crate::render::TimeFormat;
+        let output = OutputOptions {
+            show_all: true,
+            timeline: true,
+            hide: Some(PathPattern::Glob("*/lib/*".into())),
+            show: Some(PathPattern::Regex("/app/".into())),
+            render_options: vec!["time=percent_of_total".into(), "timeline=false".into()],
+            ..Default::default()
+        };
+        let o = render_options(&output, true, false).unwrap();
+        assert!(o.unicode && !o.color && o.show_all);
+        // -p comes last and wins.
+        assert!(!o.timeline);
+        assert_eq!(o.time, TimeFormat::PercentOfTotal);
+        assert!(o.hide.unwrap().is_match("/x/lib/y.py"));
+        assert!(o.show.unwrap().is_match("/app/y.py"));
+
+        let bad = |output: OutputOptions| match render_options(&output, false, false) {
+            Err(Error::Usage(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(bad(OutputOptions {
+            hide: Some(PathPattern::Regex("(".into())),
+            ..Default::default()
+        })
+        .starts_with("invalid regular expression '('"));
+        assert_eq!(
+            bad(OutputOptions {
+                render_options: vec!["flat".into()],
+                timeline: true,
+                ..Default::default()
+            }),
+            "render options flat and timeline cannot be used together"
+        );
+    }
 
     #[test]
     fn a_device_is_written_in_place_not_replaced() {

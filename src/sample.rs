@@ -20,11 +20,16 @@ pub struct FrameId {
     pub function: String,
     pub file: String,
     pub line: u32,
-    /// The function assigns a local `__tracebackhide__` (pytest's way of
-    /// saying "not interesting in a traceback"): reports leave it out by
-    /// default. Absent from files saved before it existed: false.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// The function's code sets `__tracebackhide__` (pytest's convention for
+    /// helpers that should not appear in tracebacks): reports leave it out
+    /// by default. Absent from the JSON when false, so sessions saved before
+    /// it existed load unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub hide_from_traceback: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl FrameId {

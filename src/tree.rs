@@ -10,10 +10,13 @@ use crate::sample::FrameId;
 use crate::session::Session;
 
 /// One node of the call tree. The root of a tree built by `build` is a
-/// synthetic node (`frame == None`) whose children are the outermost frames.
+/// synthetic node (`frame == None`, `synthetic == None`) whose children are
+/// the outermost frames. Processors add other rows that stand for no single
+/// frame (see `Synthetic`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
-    /// Index into the session's frame table; `None` for the synthetic root.
+    /// Index into the session's frame table; `None` for the root and for
+    /// synthetic rows.
     pub frame: Option<u32>,
     /// Seconds spent in this frame itself (not in a child shown in the tree).
     pub self_time: f64,
@@ -21,6 +24,25 @@ pub struct Node {
     /// `self_time + sum(children.time)` (see `check_invariant`).
     pub time: f64,
     pub children: Vec<Node>,
+    /// What a frameless node other than the root stands for.
+    pub synthetic: Option<Synthetic>,
+}
+
+/// Rows a report shows that are not one frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Synthetic {
+    /// `[self]`: the parent frame's own time, shown beside its children so
+    /// that their times visibly add up.
+    SelfTime,
+    /// `[N frames hidden]  django, asgiref`: a run of library frames
+    /// collapsed into one row. Its own time is the time spent in those
+    /// frames; its children are the application frames they called back.
+    Hidden {
+        /// How many tree nodes the row stands for.
+        frames: usize,
+        /// Top-level packages or modules of those frames, in call order.
+        libraries: Vec<String>,
+    },
 }
 
 impl Node {
@@ -33,12 +55,38 @@ impl Node {
             self_time,
             time,
             children,
+            synthetic: None,
         }
     }
 
     /// A childless node.
     pub fn leaf(frame: u32, time: f64) -> Node {
         Node::new(Some(frame), time, Vec::new())
+    }
+
+    /// A `[self]` row of `time` seconds.
+    pub fn self_row(time: f64) -> Node {
+        Node {
+            synthetic: Some(Synthetic::SelfTime),
+            ..Node::new(None, time, Vec::new())
+        }
+    }
+
+    /// A `[N frames hidden]` row.
+    pub fn hidden(
+        frames: usize,
+        libraries: Vec<String>,
+        self_time: f64,
+        children: Vec<Node>,
+    ) -> Node {
+        Node {
+            synthetic: Some(Synthetic::Hidden { frames, libraries }),
+            ..Node::new(None, self_time, children)
+        }
+    }
+
+    pub fn is_self_row(&self) -> bool {
+        self.synthetic == Some(Synthetic::SelfTime)
     }
 
     /// Number of nodes in this subtree, this one included.
@@ -101,7 +149,48 @@ pub fn build_pruned(session: &Session, min_time: f64) -> Node {
     // Sorting puts every stack sharing a prefix next to each other, so each
     // level is built by grouping consecutive runs: no hashing, O(total frames).
     stacks.sort_by(|a, b| a.0.cmp(b.0));
-    build_node(None, &stacks, 0, min_time)
+    build_node(None, &stacks, 0, min_time, false)
+}
+
+/// The tree a report starts from, built in one pass (a profile of 100k
+/// distinct stacks must still render in well under a second): the same as
+/// `build`, then splicing out the outermost frames `strip_leading` matches
+/// (`processors::remove_runpy_root`) and then every frame `remove` matches
+/// (`processors::remove_importlib`, `remove_tracebackhide`), then, with
+/// `self_rows`, `processors::add_self_rows`, `prune_small` at `min_time`
+/// seconds and `drop_lonely_self_rows`; without, `prune_small` alone.
+/// Splicing a frame out of every stack before merging them is splicing it
+/// out of the tree and merging the siblings it brings together. Tests hold
+/// it equal to those processors.
+pub fn build_report(
+    session: &Session,
+    strip_leading: &dyn Fn(&FrameId) -> bool,
+    remove: &dyn Fn(&FrameId) -> bool,
+    min_time: f64,
+    self_rows: bool,
+) -> Node {
+    let leading: Vec<bool> = session.frames.iter().map(strip_leading).collect();
+    let removed: Vec<bool> = session.frames.iter().map(remove).collect();
+    if !removed.contains(&true) && !leading.contains(&true) {
+        let mut stacks = valid_stacks(session);
+        stacks.sort_by(|a, b| a.0.cmp(b.0));
+        return build_node(None, &stacks, 0, min_time, self_rows);
+    }
+    let kept: Vec<(Vec<u32>, f64)> = valid_stacks(session)
+        .into_iter()
+        .map(|(frames, time)| {
+            let outermost = frames.iter().take_while(|&&f| leading[f as usize]).count();
+            let frames = frames[outermost..]
+                .iter()
+                .copied()
+                .filter(|&f| !removed[f as usize])
+                .collect();
+            (frames, time)
+        })
+        .collect();
+    let mut stacks: Vec<(&[u32], f64)> = kept.iter().map(|(f, t)| (f.as_slice(), *t)).collect();
+    stacks.sort_by(|a, b| a.0.cmp(b.0));
+    build_node(None, &stacks, 0, min_time, self_rows)
 }
 
 /// The profile's total time: what `build(session).time` is.
@@ -121,8 +210,17 @@ fn valid_stacks(session: &Session) -> Vec<(&[u32], f64)> {
 
 /// `stacks` all share the same first `depth` frames (the path to this node)
 /// and are sorted. A child whose stacks add up to less than `min_time` is not
-/// built; its time becomes this node's own.
-fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_time: f64) -> Node {
+/// built; its time becomes this node's own. With `self_rows`, a frame's own
+/// time (the stacks ending at it) becomes a `[self]` child when it reaches
+/// `min_time` and the frame has other children left.
+fn build_node(
+    frame: Option<u32>,
+    stacks: &[(&[u32], f64)],
+    depth: usize,
+    min_time: f64,
+    self_rows: bool,
+) -> Node {
+    let mut own = 0.0;
     let mut self_time = 0.0;
     let mut children = Vec::new();
     let mut i = 0;
@@ -130,7 +228,7 @@ fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_ti
         let (frames, time) = stacks[i];
         if frames.len() == depth {
             // Shorter stacks sort first: this stack ends at this node.
-            self_time += time;
+            own += time;
             i += 1;
             continue;
         }
@@ -149,8 +247,14 @@ fn build_node(frame: Option<u32>, stacks: &[(&[u32], f64)], depth: usize, min_ti
                 &stacks[start..i],
                 depth + 1,
                 min_time,
+                self_rows,
             ));
         }
+    }
+    if self_rows && frame.is_some() && !children.is_empty() && own > 0.0 && own >= min_time {
+        children.push(Node::self_row(own));
+    } else {
+        self_time += own;
     }
     Node::new(frame, self_time, children)
 }
@@ -175,13 +279,82 @@ pub fn path_is_under(path: &str, dir: &str) -> bool {
     }
 }
 
-/// "Application code": a real file that is not under any library directory
-/// (the standard library, site-packages).
+/// Whose code a frame is, as far as reports are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The program's own code.
+    Application,
+    /// The standard library, site-packages, anything under the
+    /// interpreter's prefixes, `<frozen ...>`, `<built-in>`, and generated
+    /// code such as `<attrs generated init>`.
+    Library,
+    /// `<string>` and `<stdin>` (`exec`/`eval`): whoever called it.
+    Caller,
+}
+
+/// Classifies `frame` by the library directories recorded in the session.
+/// `<ipython-input-N-...>` (code typed in IPython) is the user's own.
+pub fn origin(frame: &FrameId, library_dirs: &[String]) -> Origin {
+    let file = frame.file.as_str();
+    if is_pseudo_file(file) {
+        return if file == "<string>" || file == "<stdin>" {
+            Origin::Caller
+        } else if file.starts_with("<ipython-input-") {
+            Origin::Application
+        } else {
+            Origin::Library
+        };
+    }
+    if library_dirs
+        .iter()
+        .any(|d| !d.is_empty() && path_is_under(file, d))
+    {
+        Origin::Library
+    } else {
+        Origin::Application
+    }
+}
+
+/// "Application code" out of context: `<string>` counts as library here
+/// (where its caller is known, `Origin::Caller` says more).
 pub fn is_application(frame: &FrameId, library_dirs: &[String]) -> bool {
-    !is_pseudo_file(&frame.file)
-        && !library_dirs
-            .iter()
-            .any(|d| !d.is_empty() && path_is_under(&frame.file, d))
+    origin(frame, library_dirs) == Origin::Application
+}
+
+/// The name of the package or module a library frame belongs to, as a
+/// `[N frames hidden]` row lists it: the first component of its short path
+/// (`django/template/base.py` -> `django`, `json/encoder.py` -> `json`,
+/// `<frozen posixpath>` -> `posixpath`); `None` for `<string>` and the like.
+pub fn library_name(frame: &FrameId, sys_path: &[String]) -> Option<String> {
+    let file = frame.file.as_str();
+    if let Some(module) = file
+        .strip_prefix("<frozen ")
+        .and_then(|rest| rest.strip_suffix('>'))
+    {
+        return module.split('.').next().map(str::to_string);
+    }
+    // `<built-in>` functions are what the library called, not a library.
+    if is_pseudo_file(file) {
+        return None;
+    }
+    let short = short_path(file, sys_path);
+    let components: Vec<&str> = short.split(['/', '\\']).filter(|c| !c.is_empty()).collect();
+    let name = if short.len() == file.len() && (file.starts_with('/') || file.starts_with('\\')) {
+        // Under no sys.path entry: name it by its module (or package).
+        match components.as_slice() {
+            [.., package, "__init__.py"] => package,
+            [.., module] => module.split('.').next().unwrap_or(module),
+            [] => "",
+        }
+    } else {
+        match components.as_slice() {
+            // A module at the top of its directory: its name without `.py`.
+            [module] => module.split('.').next().unwrap_or(module),
+            [package, ..] => package,
+            [] => "",
+        }
+    };
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// The file name relative to the longest `sys.path` entry that contains it
@@ -298,11 +471,7 @@ mod tests {
         let full = build(&s);
         assert_eq!(total_time(&s), full.time);
         for min_time in [0.0, 0.0625, 0.1, 0.3, 1.0, 10.0] {
-            let ctx = crate::processors::Context {
-                frames: &s.frames,
-                total: 1.0,
-                min_fraction: min_time,
-            };
+            let ctx = crate::processors::Context::new(&s.frames, 1.0, min_time);
             let expected = crate::processors::prune_small(full.clone(), &ctx);
             let pruned = build_pruned(&s, min_time);
             pruned.check_invariant().unwrap();
@@ -334,6 +503,7 @@ mod tests {
             self_time: -1.0,
             time: -1.0,
             children: vec![],
+            synthetic: None,
         };
         assert!(neg.check_invariant().is_err());
     }

@@ -505,3 +505,115 @@ fn replaced_profile_function_is_noted() {
         assert_eq!(noted, replaced, "{how}: notes {:?}", session.notes);
     }
 }
+
+/// Every render option means the same through the Python API and through
+/// `--load` of the session it saved, spelled as on the command line: the
+/// reports are byte for byte the same.
+#[test]
+fn render_options_are_identical_through_the_api_and_load() {
+    let dir = TempDir::new("cli-render-options");
+    let scripts = copy_scripts(&dir);
+    // (API keyword arguments as JSON, the command line's spelling)
+    let cases: &[(&str, &[&str])] = &[
+        ("{}", &[]),
+        (r#"{"show_all": true}"#, &["--show-all"]),
+        (
+            r#"{"time": "percent_of_total"}"#,
+            &["-p", "time=percent_of_total"],
+        ),
+        (r#"{"flat": true}"#, &["-p", "flat"]),
+        (
+            r#"{"flat": true, "flat_time": "total"}"#,
+            &["-p", "flat=true", "-p", "flat_time=total"],
+        ),
+        (r#"{"hide": "*/json/*"}"#, &["--hide", "*/json/*"]),
+        (
+            r#"{"hide_regex": ".*/json/"}"#,
+            &["--hide-regex", ".*/json/"],
+        ),
+        (r#"{"show": "*/json/*"}"#, &["--show", "*/json/*"]),
+        (
+            r#"{"show_regex": ".*/json/"}"#,
+            &["--show-regex", ".*/json/"],
+        ),
+        (r#"{"timeline": true}"#, &["-t"]),
+        (
+            r#"{"processor_options": {"filter_threshold": 0}}"#,
+            &["-p", "processor_options.filter_threshold=0"],
+        ),
+        (
+            r#"{"filter_threshold": 0.2}"#,
+            &["-p", "filter_threshold=0.2"],
+        ),
+        (
+            r#"{"remove_importlib": false, "group_library_frames": false}"#,
+            &[
+                "-p",
+                "remove_importlib=false",
+                "-p",
+                "group_library_frames=false",
+            ],
+        ),
+        (
+            r#"{"remove_tracebackhide": false}"#,
+            &["-p", "remove_tracebackhide=false"],
+        ),
+    ];
+    let out = pyinstrument_in(&scripts)
+        .args(["-o", "/dev/null", "render_options.py"])
+        .arg(dir.path())
+        .args(cases.iter().map(|(kwargs, _)| *kwargs))
+        .output();
+    assert_status(&out, 0);
+    let session = dir.join("session.json");
+    let mut differing = Vec::new();
+    for (index, (kwargs, cli)) in cases.iter().enumerate() {
+        for (renderer, extension) in [("text", "txt"), ("html", "html")] {
+            let api = std::fs::read_to_string(dir.join(format!("api-{index}.{extension}")))
+                .expect("the API wrote its report");
+            let loaded = pyinstrument_in(dir.path())
+                .args(["--no-unicode", "--no-color", "-r", renderer, "--load"])
+                .arg(&session)
+                .args(*cli)
+                .output();
+            assert_status(&loaded, 0);
+            if loaded.stdout_text() != api {
+                differing.push(format!(
+                    "{kwargs} / {cli:?} ({renderer}):\n--- API\n{api}\n--- --load\n{}",
+                    loaded.stdout_text()
+                ));
+            }
+        }
+    }
+    assert!(differing.is_empty(), "{}", differing.join("\n"));
+    // The options change the report (a test that could not fail would
+    // prove nothing): the default collapses json, --show-all does not.
+    let text = |i: usize| std::fs::read_to_string(dir.join(format!("api-{i}.txt"))).unwrap();
+    assert!(text(0).contains("frames hidden]"), "{}", text(0));
+    assert!(text(0).contains("encode_price"), "{}", text(0));
+    assert!(!text(1).contains("frames hidden]"), "{}", text(1));
+    assert!(text(2).contains('%'), "{}", text(2));
+}
+
+/// A bad render option is a usage error before the program runs.
+#[test]
+fn bad_render_options_stop_before_the_program_runs() {
+    let dir = TempDir::new("cli-bad-render-option");
+    let scripts = copy_scripts(&dir);
+    for args in [
+        &["-p", "time=minutes"][..],
+        &["-p", "colour"],
+        &["--hide-regex", "("],
+        &["-p", "flat", "-t"],
+        &["--show", "a", "--show-all"],
+    ] {
+        let out = pyinstrument_in(&scripts).args(args).arg("busy.py").output();
+        assert_status(&out, 2);
+        assert!(out.stdout.is_empty(), "the program ran: {}", out.describe());
+        assert!(
+            out.stderr_text().contains("pyinstrument: error: "),
+            "{}",
+            out.describe()
+        );
+    }
+}

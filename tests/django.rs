@@ -63,6 +63,62 @@ fn django_test_client_inside_the_runner() {
     );
 }
 
+/// Issue 13's bar: the default report of the Django template workload
+/// fits on one screen (under 25 lines, header included), names the user's
+/// `main` and where it entered Django (`Template.render`; plain `render`
+/// before 3.11, which has no qualified names), and collapses the rest.
+#[test]
+fn django_workload_report_fits_one_screen() {
+    let (major, minor) = python_version();
+    if major < 3 {
+        eprintln!(
+            "skipped: bench/workloads/django_render.py is a Python 3 program (time.perf_counter)"
+        );
+        return;
+    }
+    let venv = crate_dir()
+        .join(".venvs")
+        .join(format!("django-py{major}.{minor}"));
+    if !venv.join("bin").join("python").exists() {
+        eprintln!(
+            "skipped: no {} (make it with `ci/django_env.sh {major}.{minor}`)",
+            venv.display()
+        );
+        return;
+    }
+    let venv_text = venv.to_string_lossy().into_owned();
+    let dir = TempDir::new("django-report");
+    let report_path = dir.join("report.txt");
+    let out = Run::new(pyinstrument(), &crate_dir())
+        .env("VIRTUAL_ENV", Some(&venv_text))
+        .arg("-o")
+        .arg(&report_path)
+        .args(["bench/workloads/django_render.py", "300"])
+        .output();
+    assert!(out.status.success(), "{}", out.describe());
+    let report = std::fs::read_to_string(&report_path).expect("report written");
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines.len() < 25, "{} lines:\n{report}", lines.len());
+    let entry = if (major, minor) >= (3, 11) {
+        "Template.render  django/template/backends/django.py:"
+    } else {
+        "render  django/template/backends/django.py:"
+    };
+    let main = lines
+        .iter()
+        .position(|l| l.contains(" main  django_render.py:"))
+        .unwrap_or_else(|| panic!("no main:\n{report}"));
+    let render = lines
+        .iter()
+        .position(|l| l.contains(entry))
+        .unwrap_or_else(|| panic!("no {entry}:\n{report}"));
+    assert!(render > main, "{report}");
+    assert!(
+        lines[render + 1].contains("frames hidden]") && lines[render + 1].contains("django"),
+        "Django's frames under {entry} should be collapsed:\n{report}"
+    );
+}
+
 #[test]
 fn python_suite_when_asked() {
     let Some(versions) = std::env::var_os("PYINSTRUMENT_DJANGO_TESTS") else {

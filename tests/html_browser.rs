@@ -241,9 +241,42 @@ fn report_tree_renders_and_toggles_in_chromium() {
     assert_eq!(r["hiddenAfterClick"], true);
     assert_eq!(r["afterSecondClick"], "true");
     assert_eq!(r["hiddenAfterSecondClick"], false);
-    // A collapsed node builds its children when first opened.
+    // A collapsed node builds its children when first opened (load: its
+    // `[self]` row and lib_thing).
     assert_eq!(r["lazyExpanded"], "true");
-    assert_eq!(r["lazyNewNodes"], 1);
+    assert_eq!(r["lazyNewNodes"], 2);
+    assert_eq!(r["hiddenGroups"], 0);
+}
+
+/// Library code collapsed in the page as in the text report: the
+/// `[N frames hidden]` rows are drawn, with the application code called
+/// back from inside them.
+#[test]
+fn hidden_library_rows_are_drawn() {
+    let Some(browser) = chromium() else { return };
+    let html = render::render(
+        &golden_session("callback"),
+        Format::Html,
+        &RenderOptions::default(),
+    );
+    let loaded = load_in_browser(&browser, &html, "callback");
+    let r = &loaded.selftest;
+    assert_eq!(r["hiddenGroups"], 2, "{}", r);
+    let functions: Vec<&str> = r["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for name in [
+        "[3 frames hidden]",
+        "[2 frames hidden]",
+        "index",
+        "currency",
+    ] {
+        assert!(functions.contains(&name), "{name} missing: {functions:?}");
+    }
+    assert!(loaded.dom.contains("asgiref"), "the libraries are named");
 }
 
 #[test]

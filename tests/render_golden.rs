@@ -1,6 +1,9 @@
 //! Golden tests for the renderers: every `tests/golden/<case>/session.json`
 //! is rendered in each format and compared byte for byte with the files next
-//! to it. When a change to the output is intended, rewrite them with
+//! to it. Each `options-<name>.txt` beside it holds render options, one
+//! `-p KEY=VALUE` a line; the text report (unicode, no colour) rendered with
+//! them is `text-<name>.txt`. When a change to the output is intended,
+//! rewrite them with
 //!
 //!     BLESS=1 cargo test --test render_golden
 //!
@@ -87,6 +90,34 @@ fn check(path: &Path, actual: &str) -> Option<String> {
     }
 }
 
+/// The case's option sets: (name, options) from each `options-<name>.txt`.
+fn option_sets(case: &Path) -> Vec<(String, RenderOptions)> {
+    let mut sets = Vec::new();
+    for entry in fs::read_dir(case).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(name) = file
+            .strip_prefix("options-")
+            .and_then(|rest| rest.strip_suffix(".txt"))
+        else {
+            continue;
+        };
+        let mut options = RenderOptions {
+            unicode: true,
+            ..Default::default()
+        };
+        for line in fs::read_to_string(&path).unwrap().lines() {
+            options
+                .set(line)
+                .unwrap_or_else(|e| panic!("{}: {}", path.display(), e));
+        }
+        options.check().unwrap();
+        sets.push((name.to_string(), options));
+    }
+    sets.sort_by(|a, b| a.0.cmp(&b.0));
+    sets
+}
+
 fn outputs(session: &Session) -> Vec<(&'static str, String)> {
     let text = |unicode, color, show_all| {
         render::render(
@@ -96,6 +127,7 @@ fn outputs(session: &Session) -> Vec<(&'static str, String)> {
                 unicode,
                 color,
                 show_all,
+                ..Default::default()
             },
         )
     };
@@ -130,8 +162,67 @@ fn golden_outputs() {
                 failures.push(f);
             }
         }
+        for (name, options) in option_sets(&case) {
+            let actual = render::render(&session, Format::Text, &options);
+            if let Some(f) = check(&case.join(format!("text-{name}.txt")), &actual) {
+                failures.push(f);
+            }
+        }
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+/// Every rule's golden case has the option sets the issue lists, so that a
+/// case dropped by accident fails here rather than silently.
+#[test]
+fn every_rule_has_its_golden_case() {
+    let want: &[(&str, &[&str])] = &[
+        (
+            "callback",
+            &[
+                "show-glob",
+                "show-regex",
+                "hide-glob",
+                "hide-regex",
+                "hide-and-show",
+                "no-grouping",
+            ],
+        ),
+        ("library-root", &[]),
+        ("single-library-frame", &[]),
+        ("all-library", &[]),
+        ("tracebackhide", &["keep"]),
+        ("importlib", &["keep"]),
+        ("uncaught-exception", &[]),
+        ("module-run", &[]),
+        ("timeline", &["timeline"]),
+        (
+            "demo",
+            &[
+                "flat",
+                "flat-total",
+                "percent",
+                "threshold",
+                "threshold-zero",
+                "timeline-unknown-order",
+            ],
+        ),
+    ];
+    for (case, sets) in want {
+        let dir = golden_dir().join(case);
+        assert!(dir.join("session.json").is_file(), "missing case {case}");
+        assert!(
+            dir.join("text-show-all.txt").is_file(),
+            "{case}: no --show-all golden"
+        );
+        let names: Vec<String> = option_sets(&dir).into_iter().map(|(n, _)| n).collect();
+        for set in *sets {
+            assert!(
+                names.iter().any(|n| n == set),
+                "{case}: no options-{set}.txt"
+            );
+        }
+    }
 }
 
 #[test]
@@ -144,7 +235,7 @@ fn json_round_trips_and_rerenders_identically() {
         let opts = RenderOptions {
             unicode: true,
             color: true,
-            show_all: false,
+            ..Default::default()
         };
         for format in [
             Format::Text,
@@ -160,6 +251,18 @@ fn json_round_trips_and_rerenders_identically() {
                 format
             );
         }
+        for (name, options) in option_sets(&case) {
+            for format in [Format::Text, Format::Html] {
+                assert_eq!(
+                    render::render(&loaded, format, &options),
+                    render::render(&session, format, &options),
+                    "{} {} {:?}",
+                    case.display(),
+                    name,
+                    format
+                );
+            }
+        }
     }
 }
 
@@ -169,11 +272,7 @@ fn golden_trees_keep_the_invariant_through_every_transform() {
         let session = load(&case);
         let mut root = tree::build(&session);
         root.check_invariant().unwrap();
-        let ctx = Context {
-            frames: &session.frames,
-            total: root.time,
-            min_fraction: 0.01,
-        };
+        let ctx = render::context(&session, &RenderOptions::default(), root.time, 0.01);
         for &step in render::DISPLAY_PROCESSORS {
             root = step(root, &ctx);
             root.check_invariant()
@@ -249,4 +348,70 @@ fn hostile_names_are_escaped_in_every_format() {
         "{}",
         text
     );
+}
+
+/// Same shape, frames and rows, times equal to within float rounding.
+fn same_tree(a: &tree::Node, b: &tree::Node) -> bool {
+    a.frame == b.frame
+        && a.synthetic == b.synthetic
+        && (a.time - b.time).abs() <= 1e-9
+        && (a.self_time - b.self_time).abs() <= 1e-9
+        && a.children.len() == b.children.len()
+        && a.children
+            .iter()
+            .zip(&b.children)
+            .all(|(x, y)| same_tree(x, y))
+}
+
+/// The one-pass builder reports use equals the processors it stands for,
+/// on every golden session (importlib and __tracebackhide__ ones
+/// included), at several thresholds, with and without `[self]` rows.
+#[test]
+fn build_report_equals_the_processors() {
+    use pyinstrument::processors;
+    for case in cases() {
+        let session = load(&case);
+        let total = tree::total_time(&session);
+        for min_fraction in [0.0, 0.01, 0.1, 0.5] {
+            for self_rows in [true, false] {
+                let ctx = Context::new(&session.frames, total, min_fraction);
+                let mut steps: Vec<processors::Processor> = vec![
+                    processors::remove_runpy_root,
+                    processors::remove_importlib,
+                    processors::remove_tracebackhide,
+                ];
+                if self_rows {
+                    steps.push(processors::add_self_rows);
+                }
+                steps.push(processors::prune_small);
+                if self_rows {
+                    steps.push(processors::drop_lonely_self_rows);
+                }
+                // Sibling order is the sort's business: compare sorted trees.
+                steps.push(processors::sort_by_time);
+                let expected = processors::apply(tree::build(&session), &ctx, &steps);
+                let remove = |f: &pyinstrument::sample::FrameId| {
+                    processors::is_importlib_bootstrap(f) || processors::is_tracebackhide(f)
+                };
+                let fast = tree::build_report(
+                    &session,
+                    &processors::is_runpy,
+                    &remove,
+                    min_fraction * total,
+                    self_rows,
+                );
+                fast.check_invariant().unwrap();
+                let fast = processors::sort_by_time(fast, &ctx);
+                assert!(
+                    same_tree(&fast, &expected),
+                    "{} at {} (self rows: {}):\n{:#?}\n!=\n{:#?}",
+                    case.display(),
+                    min_fraction,
+                    self_rows,
+                    fast,
+                    expected
+                );
+            }
+        }
+    }
 }

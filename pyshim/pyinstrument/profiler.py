@@ -80,22 +80,35 @@ class Profiler(object):
             raise RuntimeError('nothing was profiled yet; call start() and stop() first')
         return self._session
 
-    def output(self, renderer='text', unicode=False, color=False, show_all=False):
+    def output(self, renderer='text', unicode=False, color=False, show_all=False, **options):
         """The report in any of pyinstrument's formats: text, html, json,
-        speedscope, collapsed."""
-        return _native.render(self._finished_session(), renderer, bool(unicode), bool(color), bool(show_all))
+        speedscope, collapsed. `options` are the render options of the
+        command line's `-p KEY=VALUE` (see `output_text`)."""
+        return _native.render(self._finished_session(), renderer, bool(unicode), bool(color),
+                              bool(show_all), _render_options(options))
 
-    def output_text(self, root=False, unicode=False, color=False, show_all=False):
-        """The call tree as text. root=True (like show_all) starts at the
-        outermost frame instead of the first frame with several children."""
-        return self.output('text', unicode=unicode, color=color, show_all=show_all or bool(root))
+    def output_text(self, root=False, unicode=False, color=False, show_all=False,
+                    timeline=False, **options):
+        """The call tree as text, with pyinstrument 5's options: show_all
+        (every frame), timeline (calls in time order), time='seconds' or
+        'percent_of_total', flat=True, flat_time='self' or 'total',
+        filter_threshold (share of the total, default 0.01), hide/show
+        (globs), hide_regex/show_regex, remove_importlib,
+        remove_tracebackhide, group_library_frames; processor_options={...}
+        as in pyinstrument 5. root=True is kept for code written for
+        pyinstrument 0.13 (the tree always starts at the outermost frame
+        now) and means show_all."""
+        return self.output('text', unicode=unicode, color=color,
+                           show_all=show_all or bool(root), timeline=timeline, **options)
 
-    def output_html(self, root=False):
-        return self.output('html', show_all=bool(root))
+    def output_html(self, root=False, show_all=False, timeline=False, **options):
+        """The HTML page; the options are output_text's."""
+        return self.output('html', show_all=show_all or bool(root), timeline=timeline, **options)
 
-    def print(self, file=None, unicode=None, color=None, show_all=False):
+    def print(self, file=None, unicode=None, color=None, show_all=False, **options):
         """Prints the text report, with unicode and colour when `file` (default
-        sys.stdout) is a terminal that supports them."""
+        sys.stdout) is a terminal that supports them; `options` are
+        output_text's."""
         file = file if file is not None else sys.stdout
         is_tty = hasattr(file, 'isatty') and file.isatty()
         if unicode is None:
@@ -104,7 +117,7 @@ class Profiler(object):
         if color is None:
             import os
             color = is_tty and not os.environ.get('NO_COLOR') and os.environ.get('TERM') != 'dumb'
-        file.write(self.output_text(unicode=unicode, color=color, show_all=show_all))
+        file.write(self.output_text(unicode=unicode, color=color, show_all=show_all, **options))
 
     @property
     def duration(self):
@@ -116,3 +129,21 @@ class Profiler(object):
         """The whole profile as pyinstrument's JSON (loadable with
         `pyinstrument --load FILE`)."""
         return self._finished_session()
+
+
+def _render_options(options):
+    """Keyword options as the `KEY=VALUE` strings `-p` takes, so the native
+    side reads them with the command line's parser. pyinstrument 5's
+    `processor_options` dict is spread out into its keys."""
+    options = dict(options)
+    processor_options = options.pop('processor_options', None) or {}
+    options.update(processor_options)
+    strings = []
+    for key in sorted(options):
+        value = options[key]
+        if value is None:
+            continue
+        if value is True or value is False:
+            value = 'true' if value else 'false'
+        strings.append('%s=%s' % (key, value))
+    return strings

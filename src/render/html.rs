@@ -5,19 +5,20 @@
 //! model embedded as JSON, building a node's children only when it is first
 //! expanded, so a profile with 100k distinct stacks still opens quickly.
 
-use super::{display_tree, header, share, RenderOptions};
+use super::{header, report_tree, share, RenderOptions};
 use crate::session::Session;
-use crate::tree::{is_application, location, Node};
+use crate::tree::{is_application, location, Node, Synthetic};
 use handlebars::{
     Context as HbContext, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
 };
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Children under this share of the total are dropped (unless `show_all`).
+/// Children under this share of the total are dropped (unless `show_all`
+/// or another `filter_threshold`).
 pub const MIN_FRACTION: f64 = 0.005;
-/// A node whose children are all under this share of the total starts
-/// collapsed.
+/// A node whose children (`[self]` rows aside) are all under this share of
+/// the total starts collapsed.
 pub const COLLAPSE_FRACTION: f64 = 0.1;
 
 const TEMPLATE: &str = include_str!("assets/report.hbs");
@@ -53,12 +54,21 @@ pub struct ViewFrame {
     pub application: bool,
 }
 
-/// A node of the displayed tree. `collapsed` and `children` are left out of
-/// the JSON when false/empty: a big profile is mostly leaves, and the page
-/// has to parse all of it.
+/// A node of the displayed tree: a frame, a `[self]` row or a
+/// `[N frames hidden]` row. `collapsed`, `children` and the row kinds are
+/// left out of the JSON when false/empty: a big profile is mostly leaves,
+/// and the page has to parse all of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ViewNode {
-    pub frame: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u32>,
+    /// A `[self]` row: the parent frame's own time.
+    #[serde(rename = "self", skip_serializing_if = "is_false")]
+    pub self_row: bool,
+    /// A `[N frames hidden]` row: library frames collapsed into one; its
+    /// children are the application code they called back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<ViewHidden>,
     /// Seconds, rounded to the microsecond (sums of floats otherwise print
     /// as `0.020000000000000004`, and the page shows 3 decimals anyway).
     pub time: f64,
@@ -66,6 +76,12 @@ pub struct ViewNode {
     pub collapsed: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ViewNode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ViewHidden {
+    pub frames: usize,
+    pub libraries: Vec<String>,
 }
 
 /// Seconds rounded to the microsecond.
@@ -77,11 +93,19 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// Builds the view model: the displayed tree (see `display_tree`) with
-/// children under 0.5% dropped unless `show_all`.
+/// Builds the view model: the tree text reports show (see `report_tree`:
+/// library code collapsed, `[self]` rows), with children under 0.5% dropped
+/// unless `show_all` or another `filter_threshold`.
 pub fn view_model(session: &Session, options: &RenderOptions) -> HtmlView {
     let h = header(session);
-    let (root, total) = display_tree(session, MIN_FRACTION, options.show_all);
+    let options = RenderOptions {
+        // A flat list is the text report's; the page always shows a tree.
+        flat: false,
+        ..options.clone()
+    };
+    let (root, total) = report_tree(session, &options, MIN_FRACTION);
+    let mut notes = h.notes;
+    notes.extend(super::timeline_note(session, &options));
     let mut builder = Builder {
         session,
         total,
@@ -105,7 +129,7 @@ pub fn view_model(session: &Session, options: &RenderOptions) -> HtmlView {
         title: format!("pyinstrument: {}", h.program),
         program: h.program,
         summary: h.summary,
-        notes: h.notes,
+        notes,
         total: micros(total),
         empty_message,
         frames: builder.frames,
@@ -123,15 +147,27 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn node(&mut self, node: &Node) -> ViewNode {
-        let frame = self.frame(node.frame.expect("only the synthetic root has no frame"));
+        let frame = node.frame.map(|f| self.frame(f));
+        let hidden = match &node.synthetic {
+            Some(Synthetic::Hidden { frames, libraries }) => Some(ViewHidden {
+                frames: *frames,
+                libraries: libraries.clone(),
+            }),
+            _ => None,
+        };
         let children: Vec<ViewNode> = node.children.iter().map(|c| self.node(c)).collect();
+        // A `[self]` row only repeats that the time is the node's own: it
+        // is no reason to open the node.
         let collapsed = !children.is_empty()
             && children
                 .iter()
+                .filter(|c| !c.self_row)
                 .all(|c| share(c.time, self.total) < COLLAPSE_FRACTION);
         ViewNode {
             frame,
-            time: (node.time * 1e6).round() / 1e6,
+            self_row: node.is_self_row(),
+            hidden,
+            time: micros(node.time),
             collapsed,
             children,
         }
@@ -292,19 +328,29 @@ mod tests {
         let v = view_model(&session(), &RenderOptions::default());
         assert_eq!(v.roots.len(), 1);
         let main = &v.roots[0];
-        assert_eq!(v.frames[main.frame as usize].function, "main");
-        assert!(v.frames[main.frame as usize].application);
+        let frame = |n: &ViewNode| &v.frames[n.frame.unwrap() as usize];
+        assert_eq!(frame(main).function, "main");
+        assert!(frame(main).application);
         assert!(!main.collapsed);
-        // "tiny" (0.4%) is dropped, lib_fn's only child (5%) makes it collapsed.
+        // "tiny" under main (0.4%) is dropped.
         assert_eq!(main.children.len(), 2);
+        assert_eq!(frame(&main.children[0]).location, "a&\"<>.py:2");
+        // lib_fn's own time is a `[self]` row beside its 5% child; that
+        // child alone decides that it starts collapsed.
         let lib = &main.children[1];
-        assert_eq!(v.frames[lib.frame as usize].function, "lib_fn");
-        assert!(!v.frames[lib.frame as usize].application);
+        assert_eq!(frame(lib).function, "lib_fn");
+        assert!(!frame(lib).application);
         assert!(lib.collapsed);
-        assert_eq!(
-            v.frames[main.children[0].frame as usize].location,
-            "a&\"<>.py:2"
-        );
+        assert!(lib.children[0].self_row && lib.children[0].frame.is_none());
+        assert_eq!(lib.children[0].time, 0.45);
+        // Every child under 10%: starts collapsed.
+        let mut small = session();
+        small.stacks[2].frames = vec![0, 1];
+        let v = view_model(&small, &RenderOptions::default());
+        let lib = &v.roots[0].children[1];
+        assert_eq!(v.frames[lib.frame.unwrap() as usize].function, "lib_fn");
+        assert_eq!(lib.children.len(), 1);
+        assert!(lib.collapsed);
         let all = view_model(
             &session(),
             &RenderOptions {
@@ -313,6 +359,52 @@ mod tests {
             },
         );
         assert_eq!(all.roots[0].children.len(), 3);
+    }
+
+    #[test]
+    fn view_model_has_the_hidden_rows() {
+        let mut s = session();
+        s.frames.push(FrameId::new("lib_inner", "/lib/l.py", 20));
+        s.frames.push(FrameId::new("callback", "/app/m.py", 30));
+        // main -> lib_fn -> tiny -> lib_inner -> callback
+        s.stacks.push(StackRecord {
+            frames: vec![0, 2, 3, 4, 5],
+            time: 0.3,
+            samples: 1,
+        });
+        let v = view_model(&s, &RenderOptions::default());
+        let lib = v.roots[0]
+            .children
+            .iter()
+            .find(|c| {
+                c.frame
+                    .is_some_and(|f| v.frames[f as usize].function == "lib_fn")
+            })
+            .expect("lib_fn");
+        let group = lib
+            .children
+            .iter()
+            .find(|c| c.hidden.is_some())
+            .expect("a hidden row");
+        assert_eq!(
+            group.hidden,
+            Some(ViewHidden {
+                frames: 2,
+                libraries: vec!["l".to_string()]
+            })
+        );
+        assert_eq!(group.frame, None);
+        let callback = &group.children[0];
+        assert_eq!(
+            v.frames[callback.frame.unwrap() as usize].function,
+            "callback"
+        );
+        assert!(v.frames[callback.frame.unwrap() as usize].application);
+        let json = serde_json::to_string(&group).unwrap();
+        assert!(
+            json.starts_with("{\"hidden\":{\"frames\":2,\"libraries\":[\"l\"]}"),
+            "{json}"
+        );
     }
 
     #[test]

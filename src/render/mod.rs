@@ -4,12 +4,15 @@
 pub mod collapsed;
 pub mod html;
 pub mod json;
+pub mod options;
 pub mod speedscope;
 pub mod text;
 
-use crate::processors::{self, Context, Processor};
+pub use options::{FlatTime, RenderOptions, TimeFormat};
+
+use crate::processors::{self, Context, Hiding, Processor};
 use crate::session::Session;
-use crate::tree::{self, Node};
+use crate::tree::{self, Node, Origin};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -69,16 +72,6 @@ impl Format {
             Format::Collapsed => "collapsed",
         }
     }
-}
-
-/// How to render. `unicode` and `color` are already decided by the caller
-/// (terminal detection is not the renderers' business); `show_all` shows
-/// every node from the root, with no pruning of small ones.
-#[derive(Clone, Debug, Default)]
-pub struct RenderOptions {
-    pub unicode: bool,
-    pub color: bool,
-    pub show_all: bool,
 }
 
 /// Renders `session` in `format`. Never fails: every session, including one
@@ -142,38 +135,178 @@ fn command_line(args: &[String]) -> String {
     args.iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
-/// The transforms a human-facing report applies to the call tree, in order
-/// (with `show_all`, only the sort).
+/// The transforms a human-facing report applies to the call tree by
+/// default, in order (see `processors` for each one's reason).
 ///
 /// The tree always starts at the program's first frame, as the seed's does:
 /// a report shows every caller of where the time went. (Descending to the
 /// first node that branches or has time of its own, as an earlier version
 /// did, dropped `<module>` and every caller above such a node, e.g. above a
 /// function that both loops and calls helpers.)
-pub const DISPLAY_PROCESSORS: &[Processor] = &[processors::prune_small, processors::sort_by_time];
+pub const DISPLAY_PROCESSORS: &[Processor] = &[
+    processors::remove_runpy_root,
+    processors::remove_importlib,
+    processors::remove_tracebackhide,
+    processors::add_self_rows,
+    processors::prune_small,
+    processors::drop_lonely_self_rows,
+    processors::group_library_frames,
+    processors::sort_by_time,
+];
 
-/// The tree a human-facing report shows, and the total its shares are of.
-/// Unless `show_all`: nodes under `min_fraction` of the total pruned;
-/// always: children longest first.
-pub(crate) fn display_tree(session: &Session, min_fraction: f64, show_all: bool) -> (Node, f64) {
-    let total = tree::total_time(session);
-    let root = if show_all {
-        tree::build(session)
+/// The processing context of `session` under `options`: which frames may
+/// be hidden (`--show`/`--hide`, else library code as recorded in the
+/// session), what library each belongs to, and the threshold.
+pub fn context<'a>(
+    session: &'a Session,
+    options: &RenderOptions,
+    total: f64,
+    min_fraction: f64,
+) -> Context<'a> {
+    let hiding = session
+        .frames
+        .iter()
+        .map(|frame| {
+            if options
+                .show
+                .as_ref()
+                .is_some_and(|r| r.is_match(&frame.file))
+            {
+                Hiding::Show
+            } else if options
+                .hide
+                .as_ref()
+                .is_some_and(|r| r.is_match(&frame.file))
+            {
+                Hiding::Hide
+            } else {
+                match tree::origin(frame, &session.library_dirs) {
+                    Origin::Application => Hiding::Show,
+                    Origin::Library => Hiding::Hide,
+                    Origin::Caller => Hiding::AsCaller,
+                }
+            }
+        })
+        .collect();
+    let libraries = session
+        .frames
+        .iter()
+        .map(|frame| tree::library_name(frame, &session.sys_path))
+        .collect();
+    Context {
+        hiding,
+        libraries,
+        timeline: options.timeline,
+        ..Context::new(&session.frames, total, min_fraction)
+    }
+}
+
+/// The tree a human-facing report shows, and the total its shares are of:
+/// `DISPLAY_PROCESSORS` as `options` select them. `default_threshold` is
+/// the renderer's `filter_threshold` unless the options give one.
+///
+/// With `show_all`, nothing is removed, pruned or collapsed (`[self]` rows
+/// are still split off and children sorted). `flat` needs every frame, so
+/// nothing is collapsed or pruned (the flat list has its own threshold).
+///
+/// With `timeline` (and a session that recorded the order of its samples),
+/// the tree is `timeline::build`'s: calls in the order they happened,
+/// repeated calls apart, never sorted or merged.
+pub(crate) fn report_tree(
+    session: &Session,
+    options: &RenderOptions,
+    default_threshold: f64,
+) -> (Node, f64) {
+    let timeline = timeline_drawable(session, options);
+    let (root, total) = if timeline {
+        let root = crate::timeline::build(session);
+        let total = root.time;
+        (root, total)
     } else {
-        // Same result as build + prune_small, without building what would go.
-        tree::build_pruned(session, min_fraction * total)
+        // Built below, pruned as it is built.
+        (Node::new(None, 0.0, Vec::new()), tree::total_time(session))
     };
-    let ctx = Context {
-        frames: &session.frames,
-        total,
-        min_fraction,
+    let options = &RenderOptions {
+        timeline,
+        ..options.clone()
     };
-    let steps: &[Processor] = if show_all {
-        &[processors::sort_by_time]
+    let threshold = if options.show_all || options.flat {
+        0.0
     } else {
-        DISPLAY_PROCESSORS
+        options.filter_threshold.unwrap_or(default_threshold)
     };
-    (processors::apply(root, &ctx, steps), total)
+    let ctx = context(session, options, total, threshold);
+    let remove_importlib = !options.show_all && options.remove_importlib;
+    let remove_tracebackhide = !options.show_all && options.remove_tracebackhide;
+    let mut steps: Vec<Processor> = Vec::new();
+    let root = if timeline {
+        if !options.show_all {
+            steps.push(processors::remove_runpy_root);
+        }
+        if remove_importlib {
+            steps.push(processors::remove_importlib);
+        }
+        if remove_tracebackhide {
+            steps.push(processors::remove_tracebackhide);
+        }
+        if !options.flat {
+            steps.push(processors::add_self_rows);
+            if threshold > 0.0 {
+                steps.push(processors::prune_small);
+            }
+            steps.push(processors::drop_lonely_self_rows);
+        }
+        root
+    } else {
+        // The same steps, in one pass over the stacks (see build_report).
+        let remove = |frame: &crate::sample::FrameId| {
+            (remove_importlib && processors::is_importlib_bootstrap(frame))
+                || (remove_tracebackhide && processors::is_tracebackhide(frame))
+        };
+        let strip_leading =
+            |frame: &crate::sample::FrameId| !options.show_all && processors::is_runpy(frame);
+        tree::build_report(
+            session,
+            &strip_leading,
+            &remove,
+            threshold * total,
+            !options.flat,
+        )
+    };
+    if !options.show_all && !options.flat && options.group_library_frames {
+        steps.push(processors::group_library_frames);
+    }
+    if !options.timeline {
+        steps.push(processors::sort_by_time);
+    }
+    (processors::apply(root, &ctx, &steps), total)
+}
+
+/// Whether `options` ask for a timeline and `session` can give one.
+pub(crate) fn timeline_drawable(session: &Session, options: &RenderOptions) -> bool {
+    options.timeline && session.time_order_known()
+}
+
+/// What a report says when a timeline was asked for but the session does
+/// not know the order of its samples.
+pub(crate) fn timeline_note(session: &Session, options: &RenderOptions) -> Option<String> {
+    (options.timeline && !timeline_drawable(session, options)).then(|| {
+        "this profile did not record the order of its samples (JSON format version 1): \
+         showing the aggregated call tree instead of a timeline"
+            .to_string()
+    })
+}
+
+/// Decimals a time needs to show the sampling interval: 3 for 1 ms, 4 for
+/// 0.1 ms (pyinstrument's rule).
+pub(crate) fn precision(interval: f64) -> usize {
+    let clamped = if interval.is_finite() {
+        interval.clamp(1e-9, 1.0)
+    } else {
+        1e-3
+    };
+    // The epsilon keeps 0.001 (not quite 1e-3 in binary) at 3 decimals.
+    (-clamped.log10() - 1e-9).ceil().max(0.0) as usize
 }
 
 /// Characters that must not reach a line-oriented output inside a name:
@@ -254,12 +387,17 @@ mod tests {
                 .collect(),
         };
         for show_all in [false, true] {
-            let (root, total) = display_tree(&session, 0.01, show_all);
+            let options = RenderOptions {
+                show_all,
+                ..Default::default()
+            };
+            let (root, total) = report_tree(&session, &options, 0.01);
             root.check_invariant().unwrap();
             assert!((total - 1.0).abs() < 1e-12);
             let mut path = Vec::new();
             let mut node = &root;
-            while let Some(child) = node.children.first() {
+            // busy's own time is a `[self]` row beside tick: follow frames.
+            while let Some(child) = node.children.iter().find(|c| c.frame.is_some()) {
                 path.push(
                     session.frames[child.frame.unwrap() as usize]
                         .function
@@ -274,6 +412,19 @@ mod tests {
                 "show_all: {show_all}"
             );
         }
+    }
+
+    #[test]
+    fn precision_follows_the_interval() {
+        assert_eq!(precision(0.001), 3);
+        assert_eq!(precision(0.0001), 4);
+        assert_eq!(precision(0.0005), 4);
+        assert_eq!(precision(0.01), 2);
+        assert_eq!(precision(0.005), 3);
+        assert_eq!(precision(1.0), 0);
+        assert_eq!(precision(5.0), 0);
+        assert_eq!(precision(0.0), 9);
+        assert_eq!(precision(f64::NAN), 3);
     }
 
     #[test]

@@ -1,21 +1,36 @@
 //! The terminal report: a short header, then the call tree as the seed draws
 //! it (`0.512 compute  demo.py:12`, children longest first, box-drawing or
-//! ascii lines, optional colour by share of the total).
+//! ascii lines, optional colour by share of the total), with library code
+//! collapsed into `[N frames hidden]  pkg, pkg` rows and `[self]` rows; or,
+//! with `flat`, one line per function.
 
-use super::{display_tree, header, is_break, share, RenderOptions};
+use super::{
+    header, is_break, precision, report_tree, share, timeline_note, FlatTime, RenderOptions,
+    TimeFormat,
+};
 use crate::session::Session;
-use crate::tree::{location, Node};
+use crate::tree::{location, Node, Synthetic};
 use ansi_term::{Colour, Style};
+use std::collections::HashMap;
 use std::fmt::Write;
 
-/// Nodes under this share of the total are hidden (unless `show_all`).
+/// Nodes under this share of the total are hidden (unless `show_all` or
+/// another `filter_threshold`).
 pub const MIN_FRACTION: f64 = 0.01;
+
+/// A flat profile leaves out functions under this share of the total
+/// (unless `show_all` or another `filter_threshold`), as pyinstrument does.
+pub const FLAT_MIN_FRACTION: f64 = 0.001;
+
+/// Longest list of libraries a `[N frames hidden]` row prints.
+const LIBRARIES_WIDTH: usize = 40;
 
 struct Lines {
     branch: &'static str,
     last: &'static str,
     pipe: &'static str,
     space: &'static str,
+    ellipsis: &'static str,
 }
 
 const UNICODE: Lines = Lines {
@@ -23,19 +38,22 @@ const UNICODE: Lines = Lines {
     last: "└─ ",
     pipe: "│  ",
     space: "   ",
+    ellipsis: "…",
 };
 const ASCII: Lines = Lines {
     branch: "|- ",
     last: "`- ",
     pipe: "|  ",
     space: "   ",
+    ellipsis: "...",
 };
 
 struct Renderer<'a> {
     session: &'a Session,
+    options: &'a RenderOptions,
     lines: &'static Lines,
-    color: bool,
     total: f64,
+    precision: usize,
     out: String,
 }
 
@@ -44,33 +62,38 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
     let h = header(session);
     let _ = writeln!(out, "Program: {}", clean(&h.program));
     let _ = writeln!(out, "{}", h.summary);
-    for note in &h.notes {
+    for note in h.notes.iter().chain(&timeline_note(session, options)) {
         let _ = writeln!(out, "Note: {}", clean(note));
     }
     out.push('\n');
 
-    let (root, total) = display_tree(session, MIN_FRACTION, options.show_all);
+    let (root, total) = report_tree(session, options, MIN_FRACTION);
     if session.stacks.is_empty() || total <= 0.0 {
         out.push_str("No samples were recorded.\n");
         return out;
     }
-    let tops: Vec<&Node> = if root.frame.is_none() {
-        root.children.iter().collect()
-    } else {
-        vec![&root]
-    };
-    if tops.is_empty() {
-        out.push_str("Every call took under 1% of the total time; show all nodes to see them.\n");
-        return out;
-    }
     let mut r = Renderer {
         session,
+        options,
         lines: if options.unicode { &UNICODE } else { &ASCII },
-        color: options.color,
         total,
+        precision: precision(session.interval),
         out,
     };
-    for top in tops {
+    if options.flat {
+        r.flat(&root);
+        return r.out;
+    }
+    if root.children.is_empty() {
+        let threshold = options.filter_threshold.unwrap_or(MIN_FRACTION);
+        let _ = writeln!(
+            r.out,
+            "Every call took under {}% of the total time; show all nodes to see them.",
+            threshold * 100.0
+        );
+        return r.out;
+    }
+    for top in &root.children {
         r.node(top, "", "");
     }
     r.out
@@ -81,63 +104,156 @@ impl<'a> Renderer<'a> {
     /// children indented by `indent`.
     fn node(&mut self, node: &Node, lead: &str, indent: &str) {
         self.line(node, lead);
+        self.children(node, indent);
+    }
+
+    fn children(&mut self, node: &Node, indent: &str) {
         let n = node.children.len();
         for (i, child) in node.children.iter().enumerate() {
             let last = i + 1 == n;
-            let lead = format!(
-                "{}{}",
-                indent,
-                if last {
-                    self.lines.last
-                } else {
-                    self.lines.branch
-                }
-            );
-            let indent = format!(
-                "{}{}",
-                indent,
-                if last {
-                    self.lines.space
-                } else {
-                    self.lines.pipe
-                }
-            );
-            self.node(child, &lead, &indent);
+            let (connector, continuation) = if last {
+                (self.lines.last, self.lines.space)
+            } else {
+                (self.lines.branch, self.lines.pipe)
+            };
+            if let Some(Synthetic::Hidden { frames, libraries }) = &child.synthetic {
+                // pyinstrument's shape: the row sits under its entry frame,
+                // where a child's connector would be (the vertical line
+                // continues if siblings follow); what it calls back hangs
+                // below it.
+                let lead = format!("{indent}{continuation}");
+                self.hidden_row(*frames, libraries, &lead);
+                self.children(child, &format!("{indent}{continuation}"));
+            } else {
+                let lead = format!("{indent}{connector}");
+                self.node(child, &lead, &format!("{indent}{continuation}"));
+            }
+        }
+    }
+
+    fn time_text(&self, time: f64) -> String {
+        match self.options.time {
+            TimeFormat::Seconds => format!("{:.*}", self.precision, time),
+            TimeFormat::PercentOfTotal => format!("{:.1}%", share(time, self.total) * 100.0),
+        }
+    }
+
+    fn time_style(&self, time: f64) -> Style {
+        let s = share(time, self.total);
+        if s > 0.6 {
+            Colour::Red.normal()
+        } else if s > 0.2 {
+            Colour::Yellow.normal()
+        } else if s > 0.05 {
+            Colour::Green.normal()
+        } else {
+            Style::new().dimmed()
         }
     }
 
     fn line(&mut self, node: &Node, lead: &str) {
-        let (function, loc) = match node.frame.and_then(|f| self.session.frames.get(f as usize)) {
-            Some(frame) => (
+        let (function, loc) = match (
+            node.frame.and_then(|f| self.session.frames.get(f as usize)),
+            &node.synthetic,
+        ) {
+            (Some(frame), _) => (
                 clean(&frame.function),
                 clean(&location(frame, &self.session.sys_path)),
             ),
-            None => ("[root]".to_string(), String::new()),
+            (None, Some(Synthetic::SelfTime)) => ("[self]".to_string(), String::new()),
+            (None, _) => ("[root]".to_string(), String::new()),
         };
-        let time = format!("{:.3}", node.time);
+        self.described(node.time, &function, &loc, lead);
+    }
+
+    /// `lead`, then `time function  location`, coloured when asked.
+    fn described(&mut self, time: f64, function: &str, loc: &str, lead: &str) {
+        let time_text = self.time_text(time);
         self.out.push_str(lead);
-        if self.color {
-            let s = share(node.time, self.total);
-            let style = if s > 0.6 {
-                Colour::Red.normal()
-            } else if s > 0.2 {
-                Colour::Yellow.normal()
-            } else if s > 0.05 {
-                Colour::Green.normal()
-            } else {
-                Style::new().dimmed()
-            };
+        if self.options.color {
             let _ = write!(
                 self.out,
-                "{} {}  {}",
-                style.paint(time),
-                function,
-                Style::new().dimmed().paint(loc)
+                "{} {}",
+                self.time_style(time).paint(time_text),
+                function
             );
+            if !loc.is_empty() {
+                let _ = write!(self.out, "  {}", Style::new().dimmed().paint(loc));
+            }
         } else {
-            let _ = write!(self.out, "{} {}  {}", time, function, loc);
+            let _ = write!(self.out, "{} {}", time_text, function);
+            if !loc.is_empty() {
+                let _ = write!(self.out, "  {}", loc);
+            }
         }
         self.out.push('\n');
+    }
+
+    fn hidden_row(&mut self, frames: usize, libraries: &[String], lead: &str) {
+        let mut names = clean(&libraries.join(", "));
+        if names.chars().count() > LIBRARIES_WIDTH {
+            let ellipsis = self.lines.ellipsis;
+            let keep = LIBRARIES_WIDTH - ellipsis.chars().count();
+            names = names.chars().take(keep).collect::<String>() + ellipsis;
+        }
+        let _ = write!(self.out, "{lead}[{frames} frames hidden]");
+        if !names.is_empty() {
+            if self.options.color {
+                let _ = write!(self.out, "  {}", Style::new().dimmed().paint(names));
+            } else {
+                let _ = write!(self.out, "  {names}");
+            }
+        }
+        self.out.push('\n');
+    }
+
+    /// One line per function, most time first: its own time (`flat_time`
+    /// self) or its time including what it called (total; a recursive
+    /// function's inner calls are not counted twice).
+    fn flat(&mut self, root: &Node) {
+        let mut times: HashMap<u32, f64> = HashMap::new();
+        let mut on_path: Vec<u32> = Vec::new();
+        flat_times(root, self.options.flat_time, &mut on_path, &mut times);
+        let mut rows: Vec<(u32, f64)> = times.into_iter().collect();
+        let frames = &self.session.frames;
+        rows.sort_by(|a, b| {
+            b.1.partial_cmp(&a.1)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| frames[a.0 as usize].cmp(&frames[b.0 as usize]))
+        });
+        let threshold = if self.options.show_all {
+            0.0
+        } else {
+            self.options.filter_threshold.unwrap_or(FLAT_MIN_FRACTION)
+        };
+        for (frame, time) in rows {
+            if time <= 0.0 || share(time, self.total) < threshold {
+                continue;
+            }
+            let f = &frames[frame as usize];
+            let function = clean(&f.function);
+            let loc = clean(&location(f, &self.session.sys_path));
+            self.described(time, &function, &loc, "");
+        }
+    }
+}
+
+fn flat_times(node: &Node, mode: FlatTime, on_path: &mut Vec<u32>, times: &mut HashMap<u32, f64>) {
+    if let Some(frame) = node.frame {
+        let time = match mode {
+            FlatTime::SelfTime => node.self_time,
+            // Only the outermost call of a function on a path counts.
+            FlatTime::Total if on_path.contains(&frame) => 0.0,
+            FlatTime::Total => node.time,
+        };
+        *times.entry(frame).or_insert(0.0) += time;
+        on_path.push(frame);
+    }
+    for child in &node.children {
+        flat_times(child, mode, on_path, times);
+    }
+    if node.frame.is_some() {
+        on_path.pop();
     }
 }
 
@@ -219,8 +335,8 @@ mod tests {
             &s,
             &RenderOptions {
                 unicode: true,
-                color: false,
                 show_all: true,
+                ..Default::default()
             },
         );
         assert!(out.ends_with(
@@ -240,9 +356,8 @@ mod tests {
         let out = render(
             &s,
             &RenderOptions {
-                unicode: false,
                 color: true,
-                show_all: false,
+                ..Default::default()
             },
         );
         assert!(

@@ -30,10 +30,14 @@
     return el;
   }
 
+  // A node is a frame, a `[self]` row (the parent's own time) or a
+  // `[N frames hidden]` row (library frames collapsed; its children are the
+  // application code they called back).
   function makeNode(node) {
-    var frame = frames[node.frame];
+    var frame = node.frame === undefined ? null : frames[node.frame];
     var el = document.createElement('div');
-    el.className = frame.application ? 'node application' : 'node';
+    var kind = node.hidden ? ' hidden-group' : node.self ? ' self-time' : '';
+    el.className = (frame && frame.application ? 'node application' : 'node') + kind;
     el.setAttribute('role', 'treeitem');
     el.setAttribute('data-i', String(models.length));
     models.push(node);
@@ -45,10 +49,17 @@
     row.appendChild(span('toggle', ''));
     row.appendChild(span('time ' + shareClass(s), node.time.toFixed(3)));
     row.appendChild(span('pct', (s * 100).toFixed(1) + '%'));
-    row.appendChild(span('function', frame.function));
-    var loc = span('location', frame.location);
-    loc.title = frame.file;
-    row.appendChild(loc);
+    if (frame) {
+      row.appendChild(span('function', frame.function));
+      var loc = span('location', frame.location);
+      loc.title = frame.file;
+      row.appendChild(loc);
+    } else if (node.hidden) {
+      row.appendChild(span('function', '[' + node.hidden.frames + ' frames hidden]'));
+      row.appendChild(span('libraries', node.hidden.libraries.join(', ')));
+    } else {
+      row.appendChild(span('function', '[self]'));
+    }
     el.appendChild(row);
 
     var children = node.children || NONE;
@@ -172,6 +183,7 @@
       more.click();
       result.moreNewNodes = container.querySelectorAll('.node').length - count;
     }
+    result.hiddenGroups = container.querySelectorAll('.node.hidden-group').length;
     result.functions = Array.prototype.map.call(
       container.querySelectorAll('.node > .row > .function'),
       function (el) { return el.textContent; }).slice(0, 50);
