@@ -35,7 +35,7 @@ find_python() { # newest installed patch release of a minor
 # renderers, CLI parsing; the browser test) run once, with the first
 # version; every other test target runs on every version. A test file in
 # neither list fails the run, so none is forgotten.
-once_targets=(render_golden html_browser supported_versions)
+once_targets=(render_golden html_browser supported_versions architecture)
 python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress parity cli_behaviour django)
 for file in tests/*.rs; do
     name="$(basename "$file" .rs)"
