@@ -289,4 +289,14 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// `-r` accepts exactly the renderers there are: the CLI keeps its own
+    /// list (it stays a pure parser), so the two are tied here.
+    #[test]
+    fn the_cli_lists_every_renderer_and_no_other() {
+        assert_eq!(crate::cli::RENDERERS, crate::render::Format::names());
+        for name in crate::cli::RENDERERS {
+            assert!(Format::from_name(name).is_some(), "{name}");
+        }
+    }
 }
