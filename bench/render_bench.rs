@@ -3,7 +3,10 @@
 //!
 //!     cargo run --release --example render_bench
 //!
-//! Goals: text < 0.3 s, HTML < 2 s, JSON save + load < 2 s.
+//! Goals: text < 0.3 s, HTML < 2 s, JSON save + load < 2 s, the
+//! time-ordered tree (`timeline::build`) and speedscope < 1 s. The session's
+//! timeline is in program order (see tests/support/synthetic_session.rs);
+//! the same samples in a scrambled order are timed too, as a worst case.
 
 #[path = "../tests/support/synthetic_session.rs"]
 mod synthetic_session;
@@ -11,7 +14,7 @@ mod synthetic_session;
 use pyinstrument::render::{self, Format, RenderOptions};
 use pyinstrument::session::Session;
 use std::time::Instant;
-use synthetic_session::synthetic_session;
+use synthetic_session::{scramble_timeline, synthetic_session};
 
 /// Times `f`; `goal` is the brief's target, where there is one.
 fn time<T>(label: &str, goal: Option<f64>, f: impl FnOnce() -> T) -> T {
@@ -34,11 +37,14 @@ fn time<T>(label: &str, goal: Option<f64>, f: impl FnOnce() -> T) -> T {
 fn main() {
     let session = synthetic_session(100_000, 1_000_000);
     let nodes = pyinstrument::tree::build(&session).count();
+    let timeline_nodes = pyinstrument::timeline::build(&session).count();
     println!(
-        "synthetic session: {} samples, {} distinct stacks, {} tree nodes",
+        "synthetic session: {} samples, {} distinct stacks, {} tree nodes, {} timeline runs, {} timeline tree nodes",
         session.sample_count,
         session.stacks.len(),
-        nodes
+        nodes,
+        session.timeline.len(),
+        timeline_nodes
     );
     let opts = RenderOptions {
         unicode: true,
@@ -62,9 +68,30 @@ fn main() {
         let text = session.to_json();
         let loaded = Session::from_json(&text).expect("loads");
         assert_eq!(loaded.stacks.len(), session.stacks.len());
+        assert_eq!(loaded.timeline.len(), session.timeline.len());
         text
     });
-    let speedscope = time("speedscope", None, || {
+    time("timeline::build (the -t tree)", Some(1.0), || {
+        pyinstrument::timeline::build(&session)
+    });
+    let mut scrambled = session.clone();
+    scramble_timeline(&mut scrambled);
+    let scrambled_nodes = time("timeline::build, scrambled order", None, || {
+        pyinstrument::timeline::build(&scrambled).count()
+    });
+    time("timeline::build_pruned 1%, scrambled", None, || {
+        pyinstrument::timeline::build_pruned(
+            &scrambled,
+            0.01 * pyinstrument::tree::total_time(&scrambled),
+        )
+        .count()
+    });
+    println!(
+        "  (scrambled: {} runs, {} timeline tree nodes)",
+        scrambled.timeline.len(),
+        scrambled_nodes
+    );
+    let speedscope = time("speedscope (time-ordered)", Some(1.0), || {
         render::render(&session, Format::Speedscope, &opts)
     });
     let collapsed = time("collapsed", None, || {

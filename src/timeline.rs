@@ -20,29 +20,28 @@
 use crate::session::Session;
 use crate::tree::Node;
 
-/// A node under construction: children are indexes into the arena, and
-/// always come after their parent in it.
-struct Pending {
-    frame: Option<u32>,
-    self_time: f64,
-    children: Vec<usize>,
-}
-
 /// Builds the time-ordered call tree of `session` (see the module comment).
 /// The root is synthetic (`frame == None`), like `tree::build`'s; its time
 /// is the timeline's total. Runs referring to a stack or frame that does not
 /// exist are skipped (a loaded session is validated by `Session::from_json`,
 /// so this only guards hand-made ones).
 pub fn build(session: &Session) -> Node {
+    build_pruned(session, 0.0)
+}
+
+/// `build` followed by `processors::prune_small` with a threshold of
+/// `min_time` seconds, without keeping the pruned subtrees: a call whose
+/// total is under `min_time` is dropped as soon as it ends, its time going
+/// to its caller's own time. A profile whose calls are many and short (a
+/// million samples in no two consecutive alike: millions of calls) then
+/// costs the time to walk it, not the memory of all its nodes.
+pub fn build_pruned(session: &Session, min_time: f64) -> Node {
     let nframes = session.frames.len();
-    let mut arena = vec![Pending {
-        frame: None,
-        self_time: 0.0,
-        children: Vec::new(),
-    }];
-    // The previous sample's stack, and the arena node of each of its frames.
+    // The nodes of the previous sample's stack, root first, still open: a
+    // node is finished (its time summed) and handed to its parent when a
+    // sample no longer has it, so every node is built once, in place.
+    let mut open: Vec<Node> = vec![Node::new(None, 0.0, Vec::new())];
     let mut previous: &[u32] = &[];
-    let mut open: Vec<usize> = Vec::new();
     for run in &session.timeline {
         let Some(stack) = session.stacks.get(run.stack as usize) else {
             continue;
@@ -56,39 +55,37 @@ pub fn build(session: &Session) -> Node {
             .zip(frames)
             .take_while(|(a, b)| a == b)
             .count();
-        open.truncate(shared);
+        close_down_to(&mut open, shared + 1, min_time);
         for &frame in &frames[shared..] {
-            let parent = open.last().copied().unwrap_or(0);
-            let id = arena.len();
-            arena.push(Pending {
-                frame: Some(frame),
-                self_time: 0.0,
-                children: Vec::new(),
-            });
-            arena[parent].children.push(id);
-            open.push(id);
+            open.push(Node::new(Some(frame), 0.0, Vec::new()));
         }
-        let leaf = open.last().copied().unwrap_or(0);
-        arena[leaf].self_time += run.time;
+        let leaf = open.last_mut().expect("the root is always open");
+        leaf.self_time += run.time;
         previous = frames;
     }
-    // Children come after their parents: build from the last node back, so
-    // every child is finished before its parent takes it.
-    let mut built: Vec<Option<Node>> = Vec::with_capacity(arena.len());
-    built.resize_with(arena.len(), || None);
-    for (id, pending) in arena.into_iter().enumerate().rev() {
-        let children = pending
-            .children
-            .iter()
-            .map(|&child| {
-                built[child]
-                    .take()
-                    .expect("a child is built before its parent")
-            })
-            .collect();
-        built[id] = Some(Node::new(pending.frame, pending.self_time, children));
+    close_down_to(&mut open, 1, min_time);
+    let mut root = open.pop().expect("the root");
+    root.time += root.self_time;
+    root
+}
+
+/// Finishes the open nodes above the first `keep` and hands each to its
+/// parent, or, if its total is under `min_time`, only its time (as the
+/// parent's own). An open node's `time` holds its finished children's
+/// total so far; finishing adds its own time.
+fn close_down_to(open: &mut Vec<Node>, keep: usize, min_time: f64) {
+    while open.len() > keep {
+        let mut node = open.pop().expect("more than `keep` nodes");
+        node.time += node.self_time;
+        let parent = open.last_mut().expect("a parent");
+        if node.time < min_time {
+            // Added to the parent's time when the parent finishes.
+            parent.self_time += node.time;
+        } else {
+            parent.time += node.time;
+            parent.children.push(node);
+        }
     }
-    built[0].take().expect("the root")
 }
 
 #[cfg(test)]
@@ -288,6 +285,28 @@ mod tests {
     }
 
     #[test]
+    fn pruning_drops_short_calls_as_they_end_and_keeps_the_time() {
+        // f (1 ms), g (5 ms), f (1 ms) under main, and h's own 3 ms.
+        let s = session(
+            &[&[MAIN, F], &[MAIN, G], &[H]],
+            &[(0, 1, 0.001), (1, 5, 0.005), (0, 1, 0.001), (2, 3, 0.003)],
+        );
+        let root = build_pruned(&s, 0.002);
+        root.check_invariant().unwrap();
+        assert_eq!(
+            shape(&root),
+            Shape(
+                None,
+                0,
+                vec![Shape(Some(MAIN), 2, vec![leaf(G, 5)]), leaf(H, 3)]
+            )
+        );
+        assert!((root.time - 0.010).abs() < 1e-12);
+        // Unpruned, the same calls are all there.
+        assert_eq!(build(&s).count(), 6);
+    }
+
+    #[test]
     fn the_timeline_tree_adds_up_to_the_aggregated_tree() {
         // A longer, varied sequence: every frame's total over the timeline
         // tree equals its total in the aggregated tree.
@@ -338,5 +357,18 @@ mod tests {
         }
         assert!((root.time - merged.time).abs() < 1e-9);
         assert!(root.count() > merged.count());
+        // Pruning while building is pruning after building.
+        let ctx = crate::processors::Context {
+            frames: &s.frames,
+            total: root.time,
+            min_fraction: 0.01,
+        };
+        let pruned = build_pruned(&s, 0.01 * root.time);
+        pruned.check_invariant().unwrap();
+        assert_eq!(
+            shape(&pruned),
+            shape(&crate::processors::prune_small(root.clone(), &ctx))
+        );
+        assert!(pruned.count() < root.count());
     }
 }
