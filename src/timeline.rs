@@ -358,11 +358,7 @@ mod tests {
         assert!((root.time - merged.time).abs() < 1e-9);
         assert!(root.count() > merged.count());
         // Pruning while building is pruning after building.
-        let ctx = crate::processors::Context {
-            frames: &s.frames,
-            total: root.time,
-            min_fraction: 0.01,
-        };
+        let ctx = crate::processors::Context::new(&s.frames, root.time, 0.01);
         let pruned = build_pruned(&s, 0.01 * root.time);
         pruned.check_invariant().unwrap();
         assert_eq!(
