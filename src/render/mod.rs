@@ -210,22 +210,15 @@ pub fn context<'a>(
 /// nothing is collapsed or pruned (the flat list has its own threshold).
 ///
 /// With `timeline` (and a session that recorded the order of its samples),
-/// the tree is `timeline::build`'s: calls in the order they happened,
-/// repeated calls apart, never sorted or merged.
+/// the tree is `timeline::build_pruned`'s: calls in the order they
+/// happened, repeated calls apart, never sorted or merged, and without
+/// `[self]` rows.
 pub(crate) fn report_tree(
     session: &Session,
     options: &RenderOptions,
     default_threshold: f64,
 ) -> (Node, f64) {
     let timeline = timeline_drawable(session, options);
-    let (root, total) = if timeline {
-        let root = crate::timeline::build(session);
-        let total = root.time;
-        (root, total)
-    } else {
-        // Built below, pruned as it is built.
-        (Node::new(None, 0.0, Vec::new()), tree::total_time(session))
-    };
     let options = &RenderOptions {
         timeline,
         ..options.clone()
@@ -234,6 +227,19 @@ pub(crate) fn report_tree(
         0.0
     } else {
         options.filter_threshold.unwrap_or(default_threshold)
+    };
+    let (root, total) = if timeline {
+        // Pruned as it is built: a timeline of many short calls has
+        // millions of nodes. Pruning before the splicing below is exact:
+        // splicing a timeline merges nothing, so it changes no node's time.
+        let total: f64 = session.timeline.iter().map(|run| run.time).sum();
+        (
+            crate::timeline::build_pruned(session, threshold * total),
+            total,
+        )
+    } else {
+        // Built below, pruned as it is built.
+        (Node::new(None, 0.0, Vec::new()), tree::total_time(session))
     };
     let ctx = context(session, options, total, threshold);
     let remove_importlib = !options.show_all && options.remove_importlib;
@@ -249,13 +255,8 @@ pub(crate) fn report_tree(
         if remove_tracebackhide {
             steps.push(processors::remove_tracebackhide);
         }
-        if !options.flat {
-            steps.push(processors::add_self_rows);
-            if threshold > 0.0 {
-                steps.push(processors::prune_small);
-            }
-            steps.push(processors::drop_lonely_self_rows);
-        }
+        // No `[self]` rows: a call's own time is spread between its
+        // children's in time, and one row could not stand in its place.
         root
     } else {
         // The same steps, in one pass over the stacks (see build_report).
