@@ -122,7 +122,8 @@ fn main() {
     } else {
         println!("cargo:rustc-cfg=py_2_7");
     }
-    let linked = if env::var_os("CARGO_FEATURE_EXTENSION_MODULE").is_some() {
+    let extension_module = env::var_os("CARGO_FEATURE_EXTENSION_MODULE").is_some();
+    let linked = if extension_module {
         "none: the C API of the process that loads it".to_string()
     } else {
         match link_mode(shared == "1") {
@@ -145,7 +146,11 @@ fn main() {
             }
         }
     };
-    println!("cargo:rustc-env=PYINSTRUMENT_BUILD_PYTHON={executable}");
+    // The python a program runs with when nothing else says (see
+    // runner/environment.rs). Not in an extension-module build, which goes
+    // into wheels: no path of the build machine in them.
+    let build_python = if extension_module { "" } else { executable };
+    println!("cargo:rustc-env=PYINSTRUMENT_BUILD_PYTHON={build_python}");
     println!("cargo:rustc-env=PYINSTRUMENT_BUILD_PY_VERSION={version}");
     println!("cargo:rustc-env=PYINSTRUMENT_BUILD_PY_HEXVERSION={hexversion}");
     println!("cargo:rustc-env=PYINSTRUMENT_BUILD_PY_INCLUDE={include}");

@@ -10,6 +10,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// Empty in a wheel's build (the `extension-module` feature).
 const BUILD_PYTHON: &str = env!("PYINSTRUMENT_BUILD_PYTHON");
 const BUILD_VERSION: &str = env!("PYINSTRUMENT_BUILD_PY_VERSION");
 
@@ -48,7 +49,7 @@ pub fn python_program() -> String {
     if let Some(python) = sibling_python() {
         return python;
     }
-    if Path::new(BUILD_PYTHON).is_file() {
+    if !BUILD_PYTHON.is_empty() && Path::new(BUILD_PYTHON).is_file() {
         return BUILD_PYTHON.to_string();
     }
     // Built elsewhere (a wheel): the first python of our version on PATH.
@@ -60,7 +61,10 @@ pub fn python_program() -> String {
                 .find(|p| p.is_file())
         })
         .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| BUILD_PYTHON.to_string())
+        .unwrap_or_else(|| match BUILD_PYTHON {
+            "" => name,
+            built => built.to_string(),
+        })
 }
 
 fn sibling_python() -> Option<String> {
