@@ -11,7 +11,7 @@
 //!   `--enable-shared`): the whole `libpython3.N.a` from its config dir
 //!   (LIBPL), the libraries it needs (LIBS, SYSLIBS, MODLIBS) and
 //!   `--export-dynamic`, so that C extension modules (`_ssl`, `_json`,
-//!   numpy...) find the C API in our binary as they do in `python`;
+//!   `_ctypes`...) find the C API in our binary as they do in `python`;
 //! - with the crate feature `extension-module` nothing is linked: the
 //!   `_pyinstrument` module and the wheel's launcher take the C API from
 //!   the process they are loaded into (see pyshim/setup.py).

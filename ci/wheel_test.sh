@@ -80,9 +80,20 @@ if [ ! -x "$other" ]; then
     echo "SKIPPED: no /usr/bin/python$minor: installing into pyenv's own $minor instead of another installation" >&2
     skipped=$((skipped + 1))
 fi
-"$other" -m venv "$scratch/venv" || { fail "$other -m venv"; finish; }
 venv="$scratch/venv"
-"$venv/bin/python" -m pip install -q "django>=5.2,<5.3" 2>&1 | tail -n 3 ||
+if [ "${minor%%.*}" = 2 ]; then
+    # No venv module in 2.7: ci/django_env.sh makes it with virtualenv.
+    ci/django_env.sh --venv "$minor" "$venv" >/dev/null || { fail "virtualenv for $minor"; finish; }
+else
+    "$other" -m venv "$venv" || { fail "$other -m venv"; finish; }
+fi
+case "$minor" in # the Django series ci/django_env.sh uses
+    2.7) django="django>=1.11,<2.0" ;;
+    3.6|3.7) django="django>=3.2,<3.3" ;;
+    3.8|3.9) django="django>=4.2,<4.3" ;;
+    *) django="django>=5.2,<5.3" ;;
+esac
+"$venv/bin/python" -m pip install -q "$django" 2>&1 | tail -n 3 ||
     echo "(Django not installed: the Django check will fail)"
 mkdir -p "$scratch/empty-cargo" "$scratch/empty-rustup"
 no_rust_path="$(tr ':' '\n' <<<"$PATH" | grep -v -e '\.cargo' -e '\.rustup' | paste -sd:)"
@@ -106,9 +117,10 @@ import sys
 def spin_where_q9():
     return sum(i * i for i in range(300000))
 spin_where_q9()
-print("base_prefix=%s version=%d.%d" % ((sys.base_prefix,) + sys.version_info[:2]))
+base = getattr(sys, "base_prefix", None) or getattr(sys, "real_prefix", None) or sys.prefix
+print("base_prefix=%s version=%d.%d" % ((base,) + tuple(sys.version_info[:2])))
 PY
-base="$("$other" -c 'import sys; print(sys.base_prefix)')"
+base="$("$other" -c 'import sys; print(getattr(sys, "base_prefix", sys.prefix))')"
 check_run() { # label, command...
     local label="$1"; shift
     local out
