@@ -69,9 +69,9 @@ fn find_libpython(python: &Path) -> Result<PathBuf, String> {
         "cannot find the shared libpython of {} (Python {VERSION}); looked in: {}.\n\
          This installed wheel needs a CPython built with a shared library (Debian/Ubuntu: \
          apt install libpython{VERSION}; pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared). \
-         For a Python without one, build pyinstrument from source instead \
-         (python -m pip install --no-binary pyinstrument, or ./pyshim from the repository), \
-         which links its static libpython.",
+         For a Python without one, install pyinstrument from source instead \
+         (`python -m pip install ./pyshim` in a clone of its repository), which links \
+         that Python's static libpython.",
         python.display(),
         looked.join(", ")
     ))
