@@ -10,12 +10,23 @@ module `_pyinstrument` (the crate as a cdylib) and the `pyinstrument` command
     site-packages/_pyinstrument<EXT_SUFFIX>     the native module
     <prefix>/bin/pyinstrument                   the command
 
-Needs cargo on PATH and a CPython 2.7 or 3.6-3.13 built with a shared
-libpython. CARGO_TARGET_DIR is honoured (default: the repository's target/);
-cargo is given PYTHON_SYS_EXECUTABLE=sys.executable, so what is built matches
-this python (on 2.7, the crate's python27 feature). Works with old pips (18.1,
-the one a Python 3.6 virtualenv starts with; 20.3.4 on 2.7) as well as new
-ones.
+Needs cargo on PATH and a CPython 2.7 or 3.6-3.15. CARGO_TARGET_DIR is
+honoured (default: the repository's target/); cargo is given
+PYTHON_SYS_EXECUTABLE=sys.executable, so what is built matches this python (on
+2.7, the crate's python27 feature). Works with old pips (18.1, the one a
+Python 3.6 virtualenv starts with; 20.3.4 on 2.7) as well as new ones.
+
+The native module is built with the crate's `extension-module` feature: it
+links no libpython and uses the C API of the python that imports it (as C
+extensions do), so it also loads into a python whose libpython is static.
+
+The command is, by default, the crate's binary linked to this python's
+libpython (shared with an rpath, or static when it has no shared one, or as
+PYINSTRUMENT_LINK says; see build.rs). With PYINSTRUMENT_COMMAND=launcher
+(ci/build-wheels.sh sets it) it is instead the launcher (src/launch.rs),
+which loads the libpython of whatever installation it is installed into, at
+run time: what a wheel, built on one machine and installed on another, needs.
+Debug information is then stripped, to keep the wheel small.
 """
 import atexit
 import os
@@ -110,11 +121,29 @@ def _copy_executable(source, destination):
     os.rename(temporary, destination)
 
 
+def _command_kind():
+    kind = os.environ.get('PYINSTRUMENT_COMMAND') or 'linked'
+    if kind not in ('linked', 'launcher'):
+        sys.exit('pyinstrument: PYINSTRUMENT_COMMAND is %r; it must be "linked" (the default) '
+                 'or "launcher" (for wheels)' % (kind,))
+    return kind
+
+
+def _strip_debug(path):
+    try:
+        status = subprocess.call(['strip', '--strip-debug', path])
+    except OSError as error:
+        status = error
+    if status != 0:
+        sys.exit('pyinstrument: `strip --strip-debug %s` failed (%s)' % (path, status))
+
+
 class BuildNative(build_ext):
     """Builds `_pyinstrument` (and the `pyinstrument` command) with cargo
     instead of a C compiler."""
 
     def build_extension(self, ext):
+        launcher = _command_kind() == 'launcher'
         crate = find_crate()
         target_dir = os.path.abspath(os.environ.get('CARGO_TARGET_DIR') or os.path.join(crate, 'target'))
         if not os.path.isdir(target_dir):
@@ -125,12 +154,23 @@ class BuildNative(build_ext):
         with open(os.path.join(target_dir, '.pyshim-build.lock'), 'w') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             # Python 2.7 builds through python27-sys instead of python3-sys.
-            features = ['--no-default-features', '--features', 'python27'] if sys.version_info[0] == 2 else []
-            _cargo(crate, target_dir, ['rustc', '--release', '--lib', '--crate-type', 'cdylib'] + features)
-            _cargo(crate, target_dir, ['build', '--release', '--bin', 'pyinstrument'] + features)
+            bindings = 'python27' if sys.version_info[0] == 2 else 'python3'
+            features = ['--no-default-features', '--features']
+            _cargo(crate, target_dir, ['rustc', '--release', '--lib', '--crate-type', 'cdylib']
+                   + features + [bindings + ',extension-module'])
+            if launcher:
+                _cargo(crate, target_dir, ['build', '--release', '--bin', 'pyinstrument-launcher']
+                       + features + [bindings + ',extension-module'])
+            else:
+                _cargo(crate, target_dir, ['build', '--release', '--bin', 'pyinstrument']
+                       + features + [bindings])
             release = os.path.join(target_dir, 'release')
-            _copy_executable(os.path.join(release, 'libpyinstrument.so'), self.get_ext_fullpath(ext.name))
-            _copy_executable(os.path.join(release, 'pyinstrument'), BINARY)
+            module = self.get_ext_fullpath(ext.name)
+            _copy_executable(os.path.join(release, 'libpyinstrument.so'), module)
+            _copy_executable(os.path.join(release, 'pyinstrument-launcher' if launcher else 'pyinstrument'), BINARY)
+            if launcher:
+                for path in (module, BINARY):
+                    _strip_debug(path)
 
 
 setup(

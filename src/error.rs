@@ -1,4 +1,4 @@
-//! The crate's one error type. `main` is the one place that turns it into a
+//! The crate's one error type. `app` is the one place that turns it into a
 //! message and an exit status.
 
 use std::fmt;

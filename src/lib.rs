@@ -5,10 +5,12 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
+pub mod launch;
 pub mod output;
 pub mod processors;
 pub mod render;

@@ -13,6 +13,7 @@
 //! - `setprofile`: the C-level `PyEval_SetProfile` hook.
 //! - `signal_env`: python's signal environment, restored at start-up.
 //! - `interpreter`: starting, running and finalizing the embedded CPython.
+//! - `dynload`: dlopen for the wheel's launcher (libpython, then us).
 
 /// The C API bindings of the Python we link: python3-sys, or python27-sys
 /// for 2.7. Nothing outside `ffi` uses them (tests may).
@@ -22,6 +23,7 @@ pub use python27_sys as py;
 pub use python3_sys as py;
 
 pub mod code_lifetime;
+pub mod dynload;
 pub mod frames;
 pub mod gated_sampler;
 pub mod gil;

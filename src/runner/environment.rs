@@ -10,6 +10,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// Empty in a wheel's build (the `extension-module` feature).
 const BUILD_PYTHON: &str = env!("PYINSTRUMENT_BUILD_PYTHON");
 const BUILD_VERSION: &str = env!("PYINSTRUMENT_BUILD_PY_VERSION");
 
@@ -41,7 +42,58 @@ pub fn python_program() -> String {
             }
         }
     }
-    BUILD_PYTHON.to_string()
+    // The python of the installation or virtualenv this command is
+    // installed in (pip puts both in the same bin/): a command run by its
+    // path, without activating its virtualenv, or from a wheel built on
+    // another machine.
+    if let Some(python) = sibling_python() {
+        return python;
+    }
+    if !BUILD_PYTHON.is_empty() && Path::new(BUILD_PYTHON).is_file() {
+        return BUILD_PYTHON.to_string();
+    }
+    // Built elsewhere (a wheel): the first python of our version on PATH.
+    let name = format!("python{BUILD_VERSION}");
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(&name))
+                .find(|p| p.is_file())
+        })
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| match BUILD_PYTHON {
+            "" => name,
+            built => built.to_string(),
+        })
+}
+
+fn sibling_python() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?;
+    let root = bin.parent()?;
+    if root.join("pyvenv.cfg").is_file() {
+        return venv_python(root);
+    }
+    let python = bin.join(format!("python{BUILD_VERSION}"));
+    python
+        .is_file()
+        .then(|| python.to_string_lossy().into_owned())
+}
+
+/// The directory holding the standard library and libpython of the Python
+/// installation `python` belongs to (a virtualenv's base installation).
+pub fn installation_prefix(python: &Path) -> Option<PathBuf> {
+    let root = python.parent()?.parent()?;
+    if let Ok(config) = fs::read_to_string(root.join("pyvenv.cfg")) {
+        let home = config.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "home").then(|| PathBuf::from(value.trim()))
+        })?;
+        let home = fs::canonicalize(&home).unwrap_or(home);
+        return home.parent().map(Path::to_path_buf);
+    }
+    let real = fs::canonicalize(python).ok()?;
+    Some(real.parent()?.parent()?.to_path_buf())
 }
 
 /// The virtualenv's python, if the virtualenv is of the Python version we

@@ -4,7 +4,7 @@
 //! status. The report is written at the very end of interpreter shutdown,
 //! after the program's atexit handlers and after its output was flushed.
 
-mod environment;
+pub(crate) mod environment;
 
 use crate::cli::{RunOptions, Target};
 use crate::error::{Error, Result};

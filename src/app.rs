@@ -1,0 +1,103 @@
+//! The program: argv -> cli::parse -> run -> exit status, and the one place
+//! that turns errors into messages. `src/main.rs` calls it; so does the
+//! wheel's launcher (`src/launcher.rs`), through `pyinstrument_main` in the
+//! `_pyinstrument` library it loads after the interpreter's libpython.
+
+use crate::cli::{self, CliError, Command};
+use crate::error::Error;
+use crate::output::OutputPlan;
+use crate::runner;
+use crate::session::Session;
+use std::ffi::OsString;
+
+/// Runs `pyinstrument` with this process's arguments; returns the exit status.
+pub fn main() -> i32 {
+    crate::ffi::signal_env::restore_python_signal_environment();
+    install_panic_hook();
+    // As bytes: the program must get its arguments exactly as python would
+    // give them, UTF-8 or not.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    run(&args)
+}
+
+/// `main` for the wheel's launcher, which loads this library (built as the
+/// `_pyinstrument` module, linked to no libpython) after loading the
+/// interpreter's libpython itself. The arguments are the process's own:
+/// std reads them in a shared library as in an executable (glibc hands
+/// argv to every object's initialisers). It exits here, so that this
+/// library's copy of std flushes its own stdout.
+#[allow(unsafe_code)] // exporting an unmangled symbol is all this does
+#[no_mangle]
+pub extern "C" fn pyinstrument_main() -> std::os::raw::c_int {
+    std::process::exit(main())
+}
+
+fn run(args: &[OsString]) -> i32 {
+    let command = match cli::parse(args) {
+        Ok(command) => command,
+        Err(CliError::NoArguments) => {
+            print!("{}", cli::help_text());
+            return 2;
+        }
+        Err(CliError::Usage(message)) => return report(Error::Usage(message)),
+    };
+    let result = match command {
+        Command::Help => {
+            print!("{}", cli::help_text());
+            Ok(0)
+        }
+        Command::Version => {
+            println!(
+                "pyinstrument {} (Python {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("PYINSTRUMENT_BUILD_PY_VERSION")
+            );
+            Ok(0)
+        }
+        Command::Load(options) => load(&options),
+        Command::Run(options) => runner::run(options),
+    };
+    result.unwrap_or_else(report)
+}
+
+fn load(options: &cli::LoadOptions) -> Result<i32, Error> {
+    let plan = OutputPlan::prepare(&options.output)?;
+    let text = std::fs::read_to_string(&options.path).map_err(|e| {
+        Error::Load(format!(
+            "cannot read '{}': {e}",
+            options.path.to_string_lossy()
+        ))
+    })?;
+    let session = Session::from_json(&text)?;
+    plan.write(&session)?;
+    Ok(0)
+}
+
+/// Prints `error` the way optparse-style tools do and returns its status.
+fn report(error: Error) -> i32 {
+    if let Error::Usage(_) = error {
+        eprintln!("{}", cli::usage_line());
+        eprintln!();
+    }
+    eprintln!("pyinstrument: error: {error}");
+    error.exit_status()
+}
+
+/// A bug must never greet the user with a Rust panic and backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("pyinstrument: internal error{location}: {message}");
+        eprintln!("pyinstrument: this is a bug; please report it with the command you ran.");
+        std::process::exit(70);
+    }));
+}
