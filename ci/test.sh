@@ -214,6 +214,40 @@ for minor in "${minors[@]}"; do
         cargo test --no-fail-fast "${selection[@]}"
 done
 
+# How pyinstrument is linked and installed (issue #17): the static link and
+# Debian's system python (ci/link_test.sh), and a wheel installed into
+# another installation without Rust (ci/wheel_test.sh). Each ends with a
+# line "NAME: N passed, N failed, N skipped", counted here.
+run_script_suite() {
+    local name="$1"; shift
+    local log="$log_dir/$name.log" started=$SECONDS
+    "$@" </dev/null >"$log" 2>&1
+    local status=$? summary
+    summary="$(grep -E "^$name: [0-9]+ passed" "$log" | tail -n 1)"
+    local passed failed skipped_count
+    passed=$(echo "$summary" | grep -Eo "[0-9]+ passed" | grep -Eo "[0-9]+")
+    failed=$(echo "$summary" | grep -Eo "[0-9]+ failed" | grep -Eo "[0-9]+")
+    skipped_count=$(echo "$summary" | grep -Eo "[0-9]+ skipped" | grep -Eo "[0-9]+")
+    if [ -z "$summary" ] || { [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; }; then
+        failed=$(( ${failed:-0} + 1 ))
+        echo "   $name did not finish cleanly; see $log"
+        tail -n 20 "$log"
+    fi
+    grep -E "^(FAILED|SKIP)" "$log" | sed 's/^/   /' || true
+    total_passed=$((total_passed + ${passed:-0}))
+    total_failed=$((total_failed + ${failed:-0}))
+    total_ignored=$((total_ignored + ${skipped_count:-0}))
+    [ "${failed:-0}" -ne 0 ] && failed_versions+=("$name")
+    echo "== $name: ${passed:-0} passed, ${failed:-0} failed, ${skipped_count:-0} skipped ($((SECONDS - started)) s)"
+}
+if [ "$#" -gt 0 ]; then
+    echo "== link_test, wheel_test: SKIPPED (they run in the whole suite, ci/test.sh without arguments)"
+    skipped+=("link_test" "wheel_test")
+else
+    run_script_suite link_test "$repo/ci/link_test.sh"
+    run_script_suite wheel_test "$repo/ci/wheel_test.sh" 3.11
+fi
+
 echo
 echo "Ran on: ${ran[*]:-none}"
 echo "Skipped: ${skipped[*]:-none}"
