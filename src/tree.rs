@@ -409,6 +409,8 @@ mod tests {
             library_dirs: vec![],
             notes: vec![],
             timeline: Vec::new(),
+            stack_cpu_times: Vec::new(),
+            thread_cpu_time: None,
             frames: frames.iter().map(|f| FrameId::new(f.0, f.1, f.2)).collect(),
             stacks: stacks
                 .iter()

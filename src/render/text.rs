@@ -290,6 +290,8 @@ mod tests {
             library_dirs: vec![],
             notes: vec![],
             timeline: Vec::new(),
+            stack_cpu_times: Vec::new(),
+            thread_cpu_time: None,
             frames: vec![
                 FrameId::new("<module>", "/proj/demo.py", 1),
                 FrameId::new("main", "/proj/demo.py", 10),
