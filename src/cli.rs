@@ -69,6 +69,8 @@ pub struct OutputOptions {
     pub show_all: bool,
     /// `-t/--timeline`: calls in time order, repeated calls kept apart.
     pub timeline: bool,
+    /// `--cpu`: the tree weighted by CPU time (`-p time_kind=cpu`).
+    pub cpu: bool,
     /// `--hide GLOB` or `--hide-regex REGEX`: file paths to hide.
     pub hide: Option<PathPattern>,
     /// `--show GLOB` or `--show-regex REGEX`: file paths never hidden.
@@ -296,6 +298,13 @@ const OPTIONS: &[Spec] = &[
     },
     Spec {
         short: "",
+        long: "cpu",
+        metavar: "",
+        help: "weight the report by the profiled thread's CPU time instead \
+               of wall-clock time (same as -p time_kind=cpu)",
+    },
+    Spec {
+        short: "",
         long: "hide",
         metavar: "GLOB",
         help: "glob-style pattern matching the file paths whose frames to \
@@ -337,7 +346,7 @@ const OPTIONS: &[Spec] = &[
                flat_time=self|total, show_all, timeline, unicode, color, \
                hide=GLOB, hide_regex=REGEX, show=GLOB, show_regex=REGEX, \
                remove_importlib=false, remove_tracebackhide=false, \
-               group_library_frames=false",
+               group_library_frames=false, time_kind=wall|cpu",
     },
 ];
 
@@ -755,6 +764,7 @@ fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
         color: last_switch(m, "color", "no-color"),
         show_all: m.opt_present("show-all"),
         timeline: m.opt_present("timeline"),
+        cpu: m.opt_present("cpu"),
         hide: pattern("hide", "hide-regex")?,
         show: pattern("show", "show-regex")?,
         render_options,
@@ -1362,6 +1372,8 @@ mod tests {
         assert!(output(&["--timeline", "s.py"]).timeline);
         assert!(output(&["--time", "s.py"]).timeline);
         assert!(!output(&["s.py"]).timeline);
+        assert!(output(&["--cpu", "s.py"]).cpu);
+        assert!(!output(&["s.py"]).cpu);
         // In a cluster, like any flag.
         let o = output(&["-to", "out.txt", "s.py"]);
         assert!(o.timeline);

@@ -94,6 +94,9 @@ pub fn render_options(output: &OutputOptions, unicode: bool, color: bool) -> Res
         output.hide.as_ref().map(|p| p.as_render_option("hide")),
         output.show.as_ref().map(|p| p.as_render_option("show")),
     ];
+    if output.cpu {
+        options.time_kind = crate::session::TimeKind::Cpu;
+    }
     for option in patterns.iter().flatten().chain(&output.render_options) {
         options.set(option).map_err(Error::Usage)?;
     }

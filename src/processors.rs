@@ -125,14 +125,17 @@ pub fn prune_small(mut root: Node, ctx: &Context) -> Node {
 
 fn prune_in_place(node: &mut Node, threshold: f64) {
     let mut removed = 0.0;
+    let mut removed_cpu = 0.0;
     node.children.retain(|c| {
         let keep = c.time >= threshold;
         if !keep {
             removed += c.time;
+            removed_cpu += c.cpu();
         }
         keep
     });
     node.self_time += removed;
+    node.self_cpu += removed_cpu;
     for child in &mut node.children {
         prune_in_place(child, threshold);
     }
@@ -147,12 +150,18 @@ pub fn remove_runpy_root(mut root: Node, ctx: &Context) -> Node {
     if root.frame.is_some() || !ctx.frames.iter().any(is_runpy) {
         return root;
     }
-    fn lift(children: Vec<Node>, ctx: &Context, own: &mut f64, kept: &mut Vec<Node>) -> bool {
+    fn lift(
+        children: Vec<Node>,
+        ctx: &Context,
+        own: &mut (f64, f64),
+        kept: &mut Vec<Node>,
+    ) -> bool {
         let mut spliced = false;
         for child in children {
             if ctx.frame(&child).is_some_and(is_runpy) {
                 spliced = true;
-                *own += child.self_time;
+                own.0 += child.self_time;
+                own.1 += child.self_cpu;
                 lift(child.children, ctx, own, kept);
             } else {
                 kept.push(child);
@@ -161,18 +170,14 @@ pub fn remove_runpy_root(mut root: Node, ctx: &Context) -> Node {
         spliced
     }
     let mut kept = Vec::new();
-    let spliced = lift(
-        std::mem::take(&mut root.children),
-        ctx,
-        &mut root.self_time,
-        &mut kept,
-    );
+    let mut own = (root.self_time, root.self_cpu);
+    let spliced = lift(std::mem::take(&mut root.children), ctx, &mut own, &mut kept);
     let children = if spliced && !ctx.timeline {
         merge_siblings(kept)
     } else {
         kept
     };
-    Node::new(None, root.self_time, children)
+    Node::new(None, own.0, children).with_self_cpu(own.1)
 }
 
 pub fn is_runpy(frame: &FrameId) -> bool {
@@ -224,6 +229,7 @@ fn splice_in(mut node: Node, ctx: &Context, remove: &dyn Fn(&FrameId) -> bool) -
         if ctx.frame(&child).is_some_and(remove) {
             spliced = true;
             node.self_time += child.self_time;
+            node.self_cpu += child.self_cpu;
             children.extend(child.children);
         } else {
             children.push(child);
@@ -259,6 +265,7 @@ fn merge_siblings(children: Vec<Node>) -> Vec<Node> {
                 merged_any = true;
                 let existing = &mut out[at];
                 existing.self_time += child.self_time;
+                existing.self_cpu += child.self_cpu;
                 existing.time += child.time;
                 existing.children.extend(child.children);
             }
@@ -287,8 +294,10 @@ pub fn add_self_rows(mut root: Node, _ctx: &Context) -> Node {
             walk(child);
         }
         if node.frame.is_some() && !node.children.is_empty() && node.self_time > 0.0 {
-            node.children.push(Node::self_row(node.self_time));
+            node.children
+                .push(Node::self_row(node.self_time).with_self_cpu(node.self_cpu));
             node.self_time = 0.0;
+            node.self_cpu = 0.0;
         }
     }
     walk(&mut root);
@@ -302,6 +311,7 @@ pub fn drop_lonely_self_rows(mut root: Node, _ctx: &Context) -> Node {
         if node.children.len() == 1 && node.children[0].is_self_row() {
             let row = node.children.pop().expect("one child");
             node.self_time += row.time;
+            node.self_cpu += row.cpu();
         }
         for child in &mut node.children {
             walk(child);
@@ -388,6 +398,7 @@ fn entry_into_library(mut entry: Node, ctx: &Context) -> Node {
             // The entry's own time stays its own, but a library frame's
             // time is not itemised: no `[self]` row beside the hidden one.
             entry.self_time += child.time;
+            entry.self_cpu += child.cpu();
         } else {
             kept.push(group_under(child, true, ctx));
         }
@@ -397,13 +408,16 @@ fn entry_into_library(mut entry: Node, ctx: &Context) -> Node {
     } else {
         merge_siblings(hidden.called_back)
     };
-    kept.push(Node::hidden(
-        hidden.frames,
-        hidden.libraries,
-        hidden.self_time,
-        called_back,
-    ));
-    Node::new(entry.frame, entry.self_time, kept)
+    kept.push(
+        Node::hidden(
+            hidden.frames,
+            hidden.libraries,
+            hidden.self_time,
+            called_back,
+        )
+        .with_self_cpu(hidden.self_cpu),
+    );
+    Node::new(entry.frame, entry.self_time, kept).with_self_cpu(entry.self_cpu)
 }
 
 /// Library frames reachable from `node` (included) through library frames.
@@ -421,6 +435,7 @@ struct HiddenRun {
     frames: usize,
     libraries: Vec<String>,
     self_time: f64,
+    self_cpu: f64,
     /// Application frames called from inside the run, already grouped.
     called_back: Vec<Node>,
 }
@@ -435,9 +450,13 @@ impl HiddenRun {
             }
         }
         self.self_time += node.self_time;
+        self.self_cpu += node.self_cpu;
         for child in node.children {
             match child.synthetic {
-                Some(_) => self.self_time += child.time,
+                Some(_) => {
+                    self.self_time += child.time;
+                    self.self_cpu += child.cpu();
+                }
                 None if is_shown(&child, false, ctx) => {
                     self.called_back.push(group_under(child, true, ctx))
                 }

@@ -5,11 +5,13 @@
 use crate::sample::{FrameId, StackRecord, TimelineRun};
 use serde::{Deserialize, Serialize};
 
-/// The version written. 2 added `timeline`.
-pub const FORMAT_VERSION: u32 = 2;
+/// The version written. 2 added `timeline`, 3 `stack_cpu_times` and
+/// `thread_cpu_time`.
+pub const FORMAT_VERSION: u32 = 3;
 /// Versions read: a version-1 file loads with an empty timeline (the order
-/// of its samples is unknown) and is version 2 from then on.
-pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
+/// of its samples is unknown), a version-1 or 2 file with no CPU time per
+/// stack; either is the current version from then on.
+pub const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
@@ -46,6 +48,26 @@ pub struct Session {
     /// how many came after.
     #[serde(default)]
     pub timeline: Vec<TimelineRun>,
+    /// CPU seconds the profiled thread used in each stack, parallel to
+    /// `stacks` (counted like `StackRecord::time`: the thread's CPU time
+    /// since the previous sample). Empty when not recorded (versions 1 and
+    /// 2); see `cpu_known`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stack_cpu_times: Vec<f64>,
+    /// CPU seconds the profiled thread used while profiled (`cpu_time` is
+    /// the whole process's). `None` when not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_cpu_time: Option<f64>,
+}
+
+/// Which clock weighs a report's tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeKind {
+    /// Wall-clock time: where the program waited as well as where it ran.
+    #[default]
+    Wall,
+    /// The profiled thread's CPU time: where it ran.
+    Cpu,
 }
 
 /// Only the version, read first so a file from another version gets a clear
@@ -71,7 +93,34 @@ impl Session {
         !self.timeline.is_empty() || self.stacks.is_empty()
     }
 
-    /// Loads a session saved by `to_json` (this version or version 1).
+    /// Whether the CPU time of each stack was recorded.
+    pub fn cpu_known(&self) -> bool {
+        self.stack_cpu_times.len() == self.stacks.len() && self.thread_cpu_time.is_some()
+    }
+
+    /// The same profile with every stack weighted by its CPU time instead
+    /// of its wall time, and a note saying so; the duration becomes the
+    /// thread's CPU time. Its timeline is dropped: the recorder logs the
+    /// order of samples with their wall time only. `None` when the session
+    /// recorded no CPU time per stack.
+    pub fn weighted_by_cpu(&self) -> Option<Session> {
+        if !self.cpu_known() {
+            return None;
+        }
+        let mut session = self.clone();
+        for (stack, &cpu) in session.stacks.iter_mut().zip(&self.stack_cpu_times) {
+            stack.time = cpu;
+        }
+        session.timeline = Vec::new();
+        session.notes.push(format!(
+            "times are the profiled thread's CPU time ({:.3} s of {:.3} s wall-clock), not wall-clock time",
+            self.thread_cpu_time.unwrap_or(0.0),
+            self.duration
+        ));
+        Some(session)
+    }
+
+    /// Loads a session saved by `to_json` (this version or an older one).
     /// Rejects malformed JSON, other format versions, and stacks or
     /// timeline runs that refer to frames or stacks that do not exist, with
     /// a message naming the problem.
@@ -90,7 +139,7 @@ impl Session {
                 Some(n) if READABLE_VERSIONS.iter().any(|&r| r as u64 == n) => n as u32,
                 _ => {
                     return Err(Error::Load(format!(
-                        "unsupported profile format version {} (this pyinstrument reads versions 1 and {})",
+                        "unsupported profile format version {} (this pyinstrument reads versions 1 to {})",
                         v, FORMAT_VERSION
                     )))
                 }
@@ -104,10 +153,36 @@ impl Session {
         let mut session: Session = serde_json::from_str(text)
             .map_err(|e| Error::Load(format!("invalid pyinstrument profile: {}", e)))?;
         if version == 1 {
-            // Version 1 kept no order; the session is a version-2 one whose
+            // Version 1 kept no order; the session is a current one whose
             // order is unknown.
             session.timeline = Vec::new();
-            session.format_version = FORMAT_VERSION;
+        }
+        if version < 3 {
+            // No CPU time per stack: a current session whose CPU split is
+            // unknown.
+            session.stack_cpu_times = Vec::new();
+            session.thread_cpu_time = None;
+        }
+        session.format_version = FORMAT_VERSION;
+        if !session.stack_cpu_times.is_empty()
+            && session.stack_cpu_times.len() != session.stacks.len()
+        {
+            return Err(Error::Load(format!(
+                "invalid pyinstrument profile: {} stack CPU times for {} stacks",
+                session.stack_cpu_times.len(),
+                session.stacks.len()
+            )));
+        }
+        if let Some((i, cpu)) = session
+            .stack_cpu_times
+            .iter()
+            .enumerate()
+            .find(|(_, cpu)| !(cpu.is_finite() && **cpu >= 0.0))
+        {
+            return Err(Error::Load(format!(
+                "invalid pyinstrument profile: stack {} has CPU time {}",
+                i, cpu
+            )));
         }
         let nframes = session.frames.len();
         for (i, stack) in session.stacks.iter().enumerate() {
@@ -202,8 +277,9 @@ pub(crate) mod tests {
         let s = Session::from_json(&v1).unwrap();
         assert!(s.timeline.is_empty());
         assert!(!s.time_order_known());
-        // Saved again, it is a version-2 file that still says so.
-        assert_eq!(s.format_version, 2);
+        // Saved again, it is a current file that still says so.
+        assert_eq!(s.format_version, FORMAT_VERSION);
+        assert!(!s.cpu_known());
         let again = Session::from_json(&s.to_json()).unwrap();
         assert_eq!(again, s);
         assert!(!again.time_order_known());
@@ -233,6 +309,50 @@ pub(crate) mod tests {
         );
     }
 
+    /// MINIMAL as a version-3 file with CPU times.
+    fn minimal_v3(cpu: &str) -> String {
+        minimal_v2("[[0,5,0.5]]")
+            .replace("\"format_version\":2", "\"format_version\":3")
+            .replace(
+                "\"timeline\":[[0,5,0.5]]",
+                &format!(
+                    "\"timeline\":[[0,5,0.5]],\"stack_cpu_times\":{cpu},\"thread_cpu_time\":0.2"
+                ),
+            )
+    }
+
+    #[test]
+    fn cpu_times_round_trip_and_weigh_the_tree() {
+        let s = Session::from_json(&minimal_v3("[0.2]")).unwrap();
+        assert!(s.cpu_known());
+        assert_eq!(s.stack_cpu_times, [0.2]);
+        assert_eq!(s.thread_cpu_time, Some(0.2));
+        let again = Session::from_json(&s.to_json()).unwrap();
+        assert_eq!(again, s);
+        let cpu = s.weighted_by_cpu().unwrap();
+        assert_eq!(cpu.stacks[0].time, 0.2);
+        assert!(cpu.timeline.is_empty());
+        assert!(cpu.notes.iter().any(|n| n.contains("CPU time")));
+        // Version 2 knows no CPU split: nothing to weigh by.
+        let v2 = Session::from_json(&minimal_v2("[[0,5,0.5]]")).unwrap();
+        assert!(!v2.cpu_known());
+        assert!(v2.weighted_by_cpu().is_none());
+        assert!(!v2.to_json().contains("stack_cpu_times"));
+    }
+
+    #[test]
+    fn cpu_times_must_match_the_stacks() {
+        for (cpu, want) in [
+            ("[0.2,0.1]", "2 stack CPU times for 1 stacks"),
+            ("[-1]", "stack 0 has CPU time -1"),
+        ] {
+            match Session::from_json(&minimal_v3(cpu)) {
+                Err(Error::Load(m)) => assert!(m.contains(want), "{cpu}: {m}"),
+                other => panic!("{cpu}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn documented_example_loads() {
         let doc = include_str!("../docs/json-format.md");
@@ -253,10 +373,10 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_other_versions_and_garbage() {
-        let v3 = MINIMAL.replace("\"format_version\":1", "\"format_version\":3");
-        match Session::from_json(&v3) {
+        let v4 = MINIMAL.replace("\"format_version\":1", "\"format_version\":4");
+        match Session::from_json(&v4) {
             Err(Error::Load(m)) => {
-                assert!(m.contains("unsupported profile format version 3"), "{}", m)
+                assert!(m.contains("unsupported profile format version 4"), "{}", m)
             }
             other => panic!("{:?}", other),
         }

@@ -137,6 +137,8 @@ mod tests {
                 .collect(),
             stacks: records,
             timeline: timeline.iter().map(|&r| TimelineRun::from(r)).collect(),
+            stack_cpu_times: Vec::new(),
+            thread_cpu_time: None,
         }
     }
 

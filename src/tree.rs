@@ -26,6 +26,10 @@ pub struct Node {
     pub children: Vec<Node>,
     /// What a frameless node other than the root stands for.
     pub synthetic: Option<Synthetic>,
+    /// The profiled thread's CPU seconds in this frame itself, counted
+    /// like `self_time` (0 when the session recorded none); `cpu()` adds
+    /// the children's. Every transform moves it with `self_time`.
+    pub self_cpu: f64,
 }
 
 /// Rows a report shows that are not one frame.
@@ -56,7 +60,19 @@ impl Node {
             time,
             children,
             synthetic: None,
+            self_cpu: 0.0,
         }
+    }
+
+    /// The same node with `self_cpu` set.
+    pub fn with_self_cpu(self, self_cpu: f64) -> Node {
+        Node { self_cpu, ..self }
+    }
+
+    /// CPU seconds in this frame and everything it called (a report shows
+    /// a handful of nodes: computed when asked).
+    pub fn cpu(&self) -> f64 {
+        self.self_cpu + self.children.iter().map(Node::cpu).sum::<f64>()
     }
 
     /// A childless node.
@@ -176,19 +192,22 @@ pub fn build_report(
         stacks.sort_by(|a, b| a.0.cmp(b.0));
         return build_node(None, &stacks, 0, min_time, self_rows);
     }
-    let kept: Vec<(Vec<u32>, f64)> = valid_stacks(session)
+    let kept: Vec<(Vec<u32>, f64, f64)> = valid_stacks(session)
         .into_iter()
-        .map(|(frames, time)| {
+        .map(|(frames, time, cpu)| {
             let outermost = frames.iter().take_while(|&&f| leading[f as usize]).count();
             let frames = frames[outermost..]
                 .iter()
                 .copied()
                 .filter(|&f| !removed[f as usize])
                 .collect();
-            (frames, time)
+            (frames, time, cpu)
         })
         .collect();
-    let mut stacks: Vec<(&[u32], f64)> = kept.iter().map(|(f, t)| (f.as_slice(), *t)).collect();
+    let mut stacks: Vec<(&[u32], f64, f64)> = kept
+        .iter()
+        .map(|(f, t, c)| (f.as_slice(), *t, *c))
+        .collect();
     stacks.sort_by(|a, b| a.0.cmp(b.0));
     build_node(None, &stacks, 0, min_time, self_rows)
 }
@@ -198,13 +217,19 @@ pub fn total_time(session: &Session) -> f64 {
     valid_stacks(session).iter().fold(0.0, |sum, s| sum + s.1)
 }
 
-fn valid_stacks(session: &Session) -> Vec<(&[u32], f64)> {
+/// The stacks whose frames exist: (frames, wall time, CPU time; 0 when
+/// the session recorded none).
+fn valid_stacks(session: &Session) -> Vec<(&[u32], f64, f64)> {
     let nframes = session.frames.len();
     session
         .stacks
         .iter()
-        .filter(|s| s.frames.iter().all(|&f| (f as usize) < nframes))
-        .map(|s| (s.frames.as_slice(), s.time))
+        .enumerate()
+        .filter(|(_, s)| s.frames.iter().all(|&f| (f as usize) < nframes))
+        .map(|(i, s)| {
+            let cpu = session.stack_cpu_times.get(i).copied().unwrap_or(0.0);
+            (s.frames.as_slice(), s.time, cpu)
+        })
         .collect()
 }
 
@@ -215,32 +240,38 @@ fn valid_stacks(session: &Session) -> Vec<(&[u32], f64)> {
 /// `min_time` and the frame has other children left.
 fn build_node(
     frame: Option<u32>,
-    stacks: &[(&[u32], f64)],
+    stacks: &[(&[u32], f64, f64)],
     depth: usize,
     min_time: f64,
     self_rows: bool,
 ) -> Node {
     let mut own = 0.0;
+    let mut own_cpu = 0.0;
     let mut self_time = 0.0;
+    let mut self_cpu = 0.0;
     let mut children = Vec::new();
     let mut i = 0;
     while i < stacks.len() {
-        let (frames, time) = stacks[i];
+        let (frames, time, cpu) = stacks[i];
         if frames.len() == depth {
             // Shorter stacks sort first: this stack ends at this node.
             own += time;
+            own_cpu += cpu;
             i += 1;
             continue;
         }
         let child_frame = frames[depth];
         let start = i;
         let mut child_time = 0.0;
+        let mut child_cpu = 0.0;
         while i < stacks.len() && stacks[i].0.len() > depth && stacks[i].0[depth] == child_frame {
             child_time += stacks[i].1;
+            child_cpu += stacks[i].2;
             i += 1;
         }
         if child_time < min_time {
             self_time += child_time;
+            self_cpu += child_cpu;
         } else {
             children.push(build_node(
                 Some(child_frame),
@@ -252,11 +283,12 @@ fn build_node(
         }
     }
     if self_rows && frame.is_some() && !children.is_empty() && own > 0.0 && own >= min_time {
-        children.push(Node::self_row(own));
+        children.push(Node::self_row(own).with_self_cpu(own_cpu));
     } else {
         self_time += own;
+        self_cpu += own_cpu;
     }
-    Node::new(frame, self_time, children)
+    Node::new(frame, self_time, children).with_self_cpu(self_cpu)
 }
 
 /// True if the file looks like an interpreter pseudo file (`<string>`,
@@ -409,6 +441,8 @@ mod tests {
             library_dirs: vec![],
             notes: vec![],
             timeline: Vec::new(),
+            stack_cpu_times: Vec::new(),
+            thread_cpu_time: None,
             frames: frames.iter().map(|f| FrameId::new(f.0, f.1, f.2)).collect(),
             stacks: stacks
                 .iter()
@@ -504,6 +538,7 @@ mod tests {
             time: -1.0,
             children: vec![],
             synthetic: None,
+            self_cpu: 0.0,
         };
         assert!(neg.check_invariant().is_err());
     }

@@ -168,5 +168,18 @@ fn signal_ticks_never_allocate() {
         }
         let aggregated: Vec<u64> = recording.stacks.iter().map(|s| s.samples).collect();
         assert_eq!(logged, aggregated);
+        // The ticks read the thread's CPU clock too (in the handler and on
+        // the sampling thread, among the ticks proven allocation-free): they
+        // add up to the thread's CPU time, which its computing made
+        // non-zero. (How much CPU a 0.5 s wall-clock loop gets depends on
+        // the machine's load: sampler_behaviour checks amounts.)
+        assert_eq!(recording.stack_cpu_times.len(), recording.stacks.len());
+        let cpu: f64 = recording.stack_cpu_times.iter().sum();
+        assert!(
+            cpu > 0.01 && (cpu - recording.thread_cpu_time).abs() <= 0.002,
+            "stacks' CPU {cpu:.4} s, thread CPU {:.4} s, wall {:.4} s",
+            recording.thread_cpu_time,
+            recording.duration
+        );
     }
 }

@@ -385,6 +385,113 @@ fn sample_count_follows_the_interval() {
     }
 }
 
+/// Each sample weighs the profiled thread's CPU time too (issue 16):
+/// compute()'s CPU matches what it measured itself, the sleeping and
+/// socket-waiting wait() has its full wall time and next to no CPU, and the
+/// per-stack CPU times add up to the thread's CPU time.
+#[test]
+fn cpu_time_per_stack_follows_the_thread_clock() {
+    let dir = Workdir::new("cpu-split");
+    for mode in MODES {
+        let (output, profile) = profile_ok(&dir, mode, None, "cpu_split.py", &["0.3"]);
+        let what = format!("cpu_split.py [{}]", mode.name());
+        let measured: f64 = output
+            .stdout
+            .trim()
+            .strip_prefix("compute_cpu ")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: {}", output.describe()));
+        let dump = || profile.dump("cpu_split.py");
+        let compute_cpu = profile
+            .cpu_under("cpu_split.py", &["<module>", "compute"])
+            .unwrap_or_else(|| panic!("{what}: no stack_cpu_times in the report"));
+        assert!(
+            (compute_cpu - measured).abs() <= (measured * 0.05).max(0.02),
+            "{what}: compute() used {measured:.4} s of CPU by its own clock, the profile says {compute_cpu:.4}\n{}",
+            dump()
+        );
+        let wait_wall = profile.time_under("cpu_split.py", &["<module>", "wait"]);
+        let wait_cpu = profile
+            .cpu_under("cpu_split.py", &["<module>", "wait"])
+            .unwrap();
+        assert!(
+            wait_wall >= 0.55,
+            "{what}: wait() slept 0.6 s, the profile says {wait_wall:.4}\n{}",
+            dump()
+        );
+        assert!(
+            wait_cpu <= 0.02,
+            "{what}: wait() only slept, yet has {wait_cpu:.4} s of CPU\n{}",
+            dump()
+        );
+        let thread_cpu = profile.raw["thread_cpu_time"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{what}: no thread_cpu_time"));
+        let stacks_cpu: f64 = profile.stacks.iter().map(|s| s.cpu.unwrap()).sum();
+        assert!(
+            (stacks_cpu - thread_cpu).abs() <= 0.002 + thread_cpu * 0.01,
+            "{what}: the stacks' CPU adds up to {stacks_cpu:.4} s, the thread used {thread_cpu:.4}"
+        );
+        assert!(
+            thread_cpu >= measured && thread_cpu <= profile.duration + 0.01,
+            "{what}: thread CPU {thread_cpu:.4} s, compute() alone {measured:.4}, wall {:.4}",
+            profile.duration
+        );
+    }
+}
+
+/// `--cpu` weighs the reports by CPU time: collapsed stacks add up to the
+/// thread's CPU time instead of the wall time, and the text report says
+/// which clock it shows.
+#[test]
+fn cpu_flag_weighs_collapsed_and_text_reports() {
+    let dir = Workdir::new("cpu-flag");
+    let script = fixtures_dir().join("cpu_split.py").display().to_string();
+    let collapsed_total = |cpu: bool| -> f64 {
+        let mut args = vec!["-r".to_string(), "collapsed".to_string()];
+        if cpu {
+            args.push("--cpu".to_string());
+        }
+        args.extend([script.clone(), "0.3".to_string()]);
+        let output = run(&pyinstrument(), &args, dir.path());
+        assert_eq!(output.code(), 0, "{}", output.describe());
+        output
+            .stdout
+            .lines()
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter_map(|(_, micros)| micros.parse::<f64>().ok())
+            .sum::<f64>()
+            / 1e6
+    };
+    let wall = collapsed_total(false);
+    let cpu = collapsed_total(true);
+    assert!(wall >= 0.85, "collapsed wall-clock total {wall:.3} s");
+    assert!(
+        cpu >= 0.25 && cpu <= wall - 0.4,
+        "collapsed --cpu total {cpu:.3} s against {wall:.3} s wall-clock"
+    );
+    let output = run(
+        &pyinstrument(),
+        &[
+            "--no-color".to_string(),
+            "-p".to_string(),
+            "time_kind=cpu".to_string(),
+            script.clone(),
+            "0.3".to_string(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.code(), 0, "{}", output.describe());
+    assert!(
+        output
+            .stdout
+            .contains("times are the profiled thread's CPU time")
+            && output.stdout.contains("compute"),
+        "{}",
+        output.describe()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 3. System calls under the sampling signal
 

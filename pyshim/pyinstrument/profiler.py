@@ -94,7 +94,8 @@ class Profiler(object):
         'percent_of_total', flat=True, flat_time='self' or 'total',
         filter_threshold (share of the total, default 0.01), hide/show
         (globs), hide_regex/show_regex, remove_importlib,
-        remove_tracebackhide, group_library_frames; processor_options={...}
+        remove_tracebackhide, group_library_frames, time_kind='wall' or
+        'cpu' (the tree weighted by CPU time); processor_options={...}
         as in pyinstrument 5. root=True is kept for code written for
         pyinstrument 0.13 (the tree always starts at the outermost frame
         now) and means show_all."""

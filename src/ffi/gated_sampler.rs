@@ -68,7 +68,8 @@ use super::py;
 use super::stack::StoppedThread;
 use std::ffi::c_void;
 use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::SeqCst,
 };
 use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
@@ -102,6 +103,8 @@ struct Slot {
     /// The profiled thread's `PyThreadState*`, and the layout to read it.
     tstate: AtomicUsize,
     layout: AtomicPtr<Layout>,
+    /// The profiled thread's CPU-time clock (`pthread_getcpuclockid`).
+    cpu_clock: AtomicI32,
     /// The GIL's mutex, locked by the sampling thread and handed to the
     /// handler of the signal it sent: whoever takes it from here (the
     /// handler, or the sampling thread once the signal is overdue) unlocks
@@ -126,6 +129,7 @@ const EMPTY_SLOT: Slot = Slot {
     tick: AtomicUsize::new(0),
     tstate: AtomicUsize::new(0),
     layout: AtomicPtr::new(std::ptr::null_mut()),
+    cpu_clock: AtomicI32::new(0),
     handed_mutex: AtomicPtr::new(std::ptr::null_mut()),
     sent_ns: AtomicU64::new(0),
     profiled_tid: AtomicI64::new(0),
@@ -202,6 +206,7 @@ unsafe fn dispatch(slot: &Slot, generation: u32, on_profiled_thread: bool) {
         let thread = StoppedThread::lend(
             slot.tstate.load(SeqCst) as *const c_void,
             &*slot.layout.load(SeqCst),
+            slot.cpu_clock.load(SeqCst),
         );
         let runner = if on_profiled_thread {
             &slot.profiled_tid
@@ -543,10 +548,7 @@ impl<T: 'static> GatedSampler<T> {
         install_handler()?;
         let tstate = unsafe { py::PyThreadState_Get() } as *const u8;
         let gil = unsafe { locate_gil(layout, tstate)? };
-        let mut cpu_clock: libc::clockid_t = 0;
-        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut cpu_clock) } != 0 {
-            return Err("cannot read this thread's CPU clock".to_string());
-        }
+        let cpu_clock = super::stack::own_cpu_clock()?;
         let Some(slot_index) = (0..SLOT_COUNT).find(|&i| {
             SLOTS[i]
                 .in_use
@@ -564,6 +566,7 @@ impl<T: 'static> GatedSampler<T> {
         slot.tstate.store(tstate as usize, SeqCst);
         slot.layout
             .store(layout as *const Layout as *mut Layout, SeqCst);
+        slot.cpu_clock.store(cpu_clock, SeqCst);
         let tid = unsafe { libc::gettid() };
         slot.profiled_tid.store(tid as i64, SeqCst);
         slot.running.store(true, SeqCst);

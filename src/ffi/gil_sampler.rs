@@ -46,6 +46,8 @@ struct Shared<T> {
     /// The profiled thread's `PyThreadState*`, and the layout to read it.
     profiled: usize,
     layout: &'static Layout,
+    /// The profiled thread's CPU-time clock.
+    cpu_clock: libc::clockid_t,
     stopped: AtomicBool,
     call_queued: AtomicBool,
     /// Samples taken by pending calls, and by the sampling thread.
@@ -77,7 +79,13 @@ extern "C" fn pending_tick<T>(arg: *mut c_void) -> c_int {
 /// Runs the tick. Only while the GIL is held, by the profiled thread or by
 /// the sampling thread (so the profiled thread's frames stay put).
 fn run_tick<T>(shared: &Shared<T>) {
-    let thread = unsafe { StoppedThread::lend(shared.profiled as *const c_void, shared.layout) };
+    let thread = unsafe {
+        StoppedThread::lend(
+            shared.profiled as *const c_void,
+            shared.layout,
+            shared.cpu_clock,
+        )
+    };
     (shared.tick)(unsafe { &mut *shared.state }, &thread);
 }
 
@@ -98,11 +106,13 @@ impl<T: 'static> GilSampler<T> {
         unsafe { py::PyEval_InitThreads() };
         let profiled = unsafe { py::PyThreadState_Get() } as usize;
         let use_pending_calls = is_main_thread();
+        let cpu_clock = super::stack::own_cpu_clock()?;
         let shared = Box::into_raw(Box::new(Shared {
             state: Box::into_raw(state),
             tick,
             profiled,
             layout,
+            cpu_clock,
             stopped: AtomicBool::new(false),
             call_queued: AtomicBool::new(false),
             on_thread: AtomicU64::new(0),

@@ -74,7 +74,13 @@ impl Event {
     /// The profiled thread (the one the callback runs on, with the GIL),
     /// whose frames stay put until the callback returns.
     pub fn thread(&self) -> StoppedThread<'_> {
-        unsafe { StoppedThread::lend(py::PyThreadState_Get() as *const c_void, self.layout) }
+        unsafe {
+            StoppedThread::lend(
+                py::PyThreadState_Get() as *const c_void,
+                self.layout,
+                libc::CLOCK_THREAD_CPUTIME_ID,
+            )
+        }
     }
 
     /// The name of the C function of a CCall/CReturn event (`sleep` for

@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 pub struct StoppedThread<'tick> {
     tstate: *const c_void,
     layout: &'static Layout,
+    /// The thread's CPU-time clock (`pthread_getcpuclockid`, or
+    /// `CLOCK_THREAD_CPUTIME_ID` when the reader is the thread itself).
+    cpu_clock: libc::clockid_t,
     _lent: PhantomData<&'tick ()>,
 }
 
@@ -30,12 +33,27 @@ impl StoppedThread<'_> {
     /// `tstate` is a `PyThreadState*` of the running interpreter whose
     /// frames cannot change while the value lives (see the type's comment),
     /// and `layout` is the layout checked against that interpreter.
-    pub(super) unsafe fn lend(tstate: *const c_void, layout: &'static Layout) -> Self {
+    /// `cpu_clock` is that thread's CPU-time clock, readable from the
+    /// thread the value is lent on.
+    pub(super) unsafe fn lend(
+        tstate: *const c_void,
+        layout: &'static Layout,
+        cpu_clock: libc::clockid_t,
+    ) -> Self {
         StoppedThread {
             tstate,
             layout,
+            cpu_clock,
             _lent: PhantomData,
         }
+    }
+
+    /// The CPU time this thread has used, in nanoseconds, read from its
+    /// own CPU-time clock whichever thread asks (the kernel keeps it per
+    /// thread; `clock_gettime` is signal safe and allocates nothing). The
+    /// thread cannot have ended: it is lent. 0 if the clock cannot be read.
+    pub fn cpu_ns(&self) -> u64 {
+        clock_ns(self.cpu_clock)
     }
 
     /// Walks the thread's frames into `scratch` and lends them to `visit`.
@@ -290,11 +308,28 @@ pub fn process_cpu_ns() -> u64 {
     clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
+/// CPU time of the calling thread in nanoseconds. Signal safe.
+pub fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The calling thread's CPU-time clock, readable from any thread of the
+/// process for as long as this one lives.
+pub(super) fn own_cpu_clock() -> Result<libc::clockid_t, String> {
+    let mut clock: libc::clockid_t = 0;
+    if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } != 0 {
+        return Err("cannot read this thread's CPU clock".to_string());
+    }
+    Ok(clock)
+}
+
 fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    unsafe { libc::clock_gettime(clock, &mut ts) };
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0;
+    }
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -77,6 +77,23 @@ impl Format {
 /// Renders `session` in `format`. Never fails: every session, including one
 /// without samples, has a rendering.
 pub fn render(session: &Session, format: Format, options: &RenderOptions) -> String {
+    // Speedscope always carries both clocks, as two profiles; JSON is the
+    // session itself.
+    let weighted;
+    let session = match (options.time_kind, format) {
+        (_, Format::Json | Format::Speedscope) | (options::TimeKind::Wall, _) => session,
+        (options::TimeKind::Cpu, _) => {
+            weighted = session.weighted_by_cpu().unwrap_or_else(|| {
+                let mut wall = session.clone();
+                wall.notes.push(
+                    "this profile did not record CPU time per stack (JSON format version 2 or older): times are wall-clock"
+                        .to_string(),
+                );
+                wall
+            });
+            &weighted
+        }
+    };
     match format {
         Format::Text => text::render(session, options),
         Format::Html => html::render(session, options),
@@ -374,6 +391,8 @@ mod tests {
             library_dirs: vec![],
             notes: vec![],
             timeline: Vec::new(),
+            stack_cpu_times: Vec::new(),
+            thread_cpu_time: None,
             frames: frames
                 .iter()
                 .map(|(name, line)| FrameId::new(name, "callers.py", *line))

@@ -12,6 +12,8 @@
 
 use regex::Regex;
 
+pub use crate::session::TimeKind;
+
 /// How each row's time is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TimeFormat {
@@ -57,6 +59,8 @@ pub struct RenderOptions {
     pub remove_importlib: bool,
     pub remove_tracebackhide: bool,
     pub group_library_frames: bool,
+    /// Which clock weighs the tree (`time_kind=cpu`, `--cpu`).
+    pub time_kind: TimeKind,
 }
 
 impl Default for RenderOptions {
@@ -75,6 +79,7 @@ impl Default for RenderOptions {
             remove_importlib: true,
             remove_tracebackhide: true,
             group_library_frames: true,
+            time_kind: TimeKind::Wall,
         }
     }
 }
@@ -96,6 +101,7 @@ pub const KEYS: &[&str] = &[
     "remove_importlib",
     "remove_tracebackhide",
     "group_library_frames",
+    "time_kind",
 ];
 
 impl RenderOptions {
@@ -160,6 +166,17 @@ impl RenderOptions {
                     }
                 }
             }
+            "time_kind" => {
+                self.time_kind = match needs_value(key)? {
+                    "wall" => TimeKind::Wall,
+                    "cpu" => TimeKind::Cpu,
+                    other => {
+                        return Err(format!(
+                            "render option time_kind: expected wall or cpu, got '{other}'"
+                        ))
+                    }
+                }
+            }
             "flat" => self.flat = flag(key)?,
             "show_all" => self.show_all = flag(key)?,
             "timeline" => self.timeline = flag(key)?,
@@ -187,6 +204,12 @@ impl RenderOptions {
     pub fn check(&self) -> Result<(), String> {
         if self.flat && self.timeline {
             return Err("render options flat and timeline cannot be used together".to_string());
+        }
+        if self.timeline && self.time_kind == TimeKind::Cpu {
+            // The order of samples is logged with their wall time only.
+            return Err(
+                "render options timeline and time_kind=cpu cannot be used together".to_string(),
+            );
         }
         Ok(())
     }
@@ -322,11 +345,28 @@ mod tests {
                 "filter_threshold" => "0.5",
                 "time" => "seconds",
                 "flat_time" => "self",
+                "time_kind" => "cpu",
                 "hide" | "show" | "hide_regex" | "show_regex" => "x",
                 _ => "true",
             };
             o.set(&format!("{key}={value}")).unwrap();
         }
+    }
+
+    #[test]
+    fn time_kind_is_wall_or_cpu_and_not_a_timeline() {
+        assert_eq!(RenderOptions::default().time_kind, TimeKind::Wall);
+        assert_eq!(set(&["time_kind=cpu"]).unwrap().time_kind, TimeKind::Cpu);
+        assert_eq!(
+            set(&["time_kind=cpu", "time_kind=wall"]).unwrap().time_kind,
+            TimeKind::Wall
+        );
+        assert!(set(&["time_kind=process"])
+            .unwrap_err()
+            .contains("expected wall or cpu"));
+        assert!(set(&["time_kind=cpu", "timeline"])
+            .unwrap_err()
+            .contains("timeline and time_kind=cpu"));
     }
 
     #[test]

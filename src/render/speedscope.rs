@@ -6,6 +6,11 @@
 //! "Time Order" view shows the program's calls as they happened and the
 //! "Left Heavy" view the aggregate.
 //!
+//! A session that recorded CPU time per stack gets a second "sampled"
+//! profile, weighted by the profiled thread's CPU seconds: one sample per
+//! distinct stack (the recorder logs the order with wall time only), so
+//! its "Left Heavy" view is where the thread ran rather than waited.
+//!
 //! A session whose order is unknown (a version-1 profile) is written as
 //! before the timeline existed, one sample per distinct stack, and the
 //! profile's name says that the order is not the program's.
@@ -16,6 +21,8 @@ use serde::Serialize;
 pub const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
 /// Appended to the profile's name when the order of samples is unknown.
 pub const ORDER_UNKNOWN: &str = " (order unknown: one sample per distinct stack)";
+/// Appended to the name of the CPU-time profile.
+pub const CPU_PROFILE: &str = " (CPU time of the profiled thread, one sample per distinct stack)";
 
 #[derive(Serialize)]
 struct File<'a> {
@@ -95,18 +102,33 @@ pub fn render(session: &Session) -> String {
     } else {
         format!("{name}{ORDER_UNKNOWN}")
     };
+    let mut profiles = vec![Profile {
+        kind: "sampled",
+        name: profile_name,
+        unit: "seconds",
+        start_value: 0.0,
+        end_value: total,
+        samples,
+        weights,
+    }];
+    if session.cpu_known() {
+        let (samples, weights): (Vec<&[u32]>, Vec<f64>) = (0..session.stacks.len())
+            .filter_map(|i| valid(i).map(|s| (s.frames.as_slice(), session.stack_cpu_times[i])))
+            .unzip();
+        profiles.push(Profile {
+            kind: "sampled",
+            name: format!("{name}{CPU_PROFILE}"),
+            unit: "seconds",
+            start_value: 0.0,
+            end_value: weights.iter().sum(),
+            samples,
+            weights,
+        });
+    }
     let file = File {
         schema: SCHEMA,
         shared: Shared { frames },
-        profiles: vec![Profile {
-            kind: "sampled",
-            name: profile_name,
-            unit: "seconds",
-            start_value: 0.0,
-            end_value: total,
-            samples,
-            weights,
-        }],
+        profiles,
         name,
         active_profile_index: 0,
         exporter: "pyinstrument (Rust)".to_string(),
@@ -216,6 +238,29 @@ mod tests {
         assert_eq!(profile["weights"], serde_json::json!([0.5, 0.25]));
         // The file's own name stays the program's.
         assert_eq!(out["name"], "demo.py");
+    }
+
+    #[test]
+    fn cpu_time_is_a_second_profile_of_one_sample_per_stack() {
+        let mut s = session();
+        // Without CPU times: one profile.
+        let out: Value = serde_json::from_str(&render(&s)).unwrap();
+        assert_eq!(out["profiles"].as_array().unwrap().len(), 1);
+        s.stack_cpu_times = vec![0.375, 0.0];
+        s.thread_cpu_time = Some(0.375);
+        let out: Value = serde_json::from_str(&render(&s)).unwrap();
+        check_schema(&out);
+        let profiles = out["profiles"].as_array().unwrap();
+        assert_eq!(profiles.len(), 2);
+        // The wall-clock profile first, unchanged.
+        assert_eq!(
+            profiles[0]["weights"],
+            serde_json::json!([0.25, 0.25, 0.25])
+        );
+        assert_eq!(profiles[1]["name"], format!("demo.py{CPU_PROFILE}"));
+        assert_eq!(profiles[1]["samples"], serde_json::json!([[0, 1], [0, 2]]));
+        assert_eq!(profiles[1]["weights"], serde_json::json!([0.375, 0.0]));
+        assert_eq!(profiles[1]["endValue"], 0.375);
     }
 
     #[test]

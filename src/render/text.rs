@@ -5,10 +5,10 @@
 //! with `flat`, one line per function.
 
 use super::{
-    header, is_break, precision, report_tree, share, timeline_note, FlatTime, RenderOptions,
-    TimeFormat,
+    header, is_break, precision, report_tree, share, timeline_drawable, timeline_note, FlatTime,
+    RenderOptions, TimeFormat,
 };
-use crate::session::Session;
+use crate::session::{Session, TimeKind};
 use crate::tree::{location, Node, Synthetic};
 use ansi_term::{Colour, Style};
 use std::collections::HashMap;
@@ -54,6 +54,10 @@ struct Renderer<'a> {
     lines: &'static Lines,
     total: f64,
     precision: usize,
+    /// Whether rows show their CPU time where it differs from their wall
+    /// time: a wall-clock tree of a session that recorded CPU time per
+    /// stack (not a timeline, whose log has no CPU time).
+    show_cpu: bool,
     out: String,
 }
 
@@ -78,6 +82,9 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
         lines: if options.unicode { &UNICODE } else { &ASCII },
         total,
         precision: precision(session.interval),
+        show_cpu: session.cpu_known()
+            && options.time_kind == TimeKind::Wall
+            && !timeline_drawable(session, options),
         out,
     };
     if options.flat {
@@ -163,11 +170,23 @@ impl<'a> Renderer<'a> {
             (None, Some(Synthetic::SelfTime)) => ("[self]".to_string(), String::new()),
             (None, _) => ("[root]".to_string(), String::new()),
         };
-        self.described(node.time, &function, &loc, lead);
+        let cpu = self.show_cpu.then(|| node.cpu());
+        self.described(node.time, cpu, &function, &loc, lead);
     }
 
-    /// `lead`, then `time function  location`, coloured when asked.
-    fn described(&mut self, time: f64, function: &str, loc: &str, lead: &str) {
+    /// Whether a row's CPU time is worth showing beside its wall time: it
+    /// differs by more than the report's precision and 5 %.
+    fn cpu_differs(&self, time: f64, cpu: f64) -> bool {
+        let unit = 10f64.powi(-(self.precision as i32));
+        (time - cpu).abs() > unit.max(time * 0.05)
+    }
+
+    /// `lead`, then `time function  location`, then `  cpu T` where the
+    /// CPU time differs, coloured when asked.
+    fn described(&mut self, time: f64, cpu: Option<f64>, function: &str, loc: &str, lead: &str) {
+        let cpu = cpu
+            .filter(|&cpu| self.cpu_differs(time, cpu))
+            .map(|cpu| format!("cpu {}", self.time_text(cpu)));
         let time_text = self.time_text(time);
         self.out.push_str(lead);
         if self.options.color {
@@ -180,10 +199,16 @@ impl<'a> Renderer<'a> {
             if !loc.is_empty() {
                 let _ = write!(self.out, "  {}", Style::new().dimmed().paint(loc));
             }
+            if let Some(cpu) = cpu {
+                let _ = write!(self.out, "  {}", Colour::Cyan.paint(cpu));
+            }
         } else {
             let _ = write!(self.out, "{} {}", time_text, function);
             if !loc.is_empty() {
                 let _ = write!(self.out, "  {}", loc);
+            }
+            if let Some(cpu) = cpu {
+                let _ = write!(self.out, "  {}", cpu);
             }
         }
         self.out.push('\n');
@@ -233,7 +258,7 @@ impl<'a> Renderer<'a> {
             let f = &frames[frame as usize];
             let function = clean(&f.function);
             let loc = clean(&location(f, &self.session.sys_path));
-            self.described(time, &function, &loc, "");
+            self.described(time, None, &function, &loc, "");
         }
     }
 }
@@ -290,6 +315,8 @@ mod tests {
             library_dirs: vec![],
             notes: vec![],
             timeline: Vec::new(),
+            stack_cpu_times: Vec::new(),
+            thread_cpu_time: None,
             frames: vec![
                 FrameId::new("<module>", "/proj/demo.py", 1),
                 FrameId::new("main", "/proj/demo.py", 10),
@@ -326,6 +353,68 @@ mod tests {
             \x20  |- 0.300 sleep  <built-in>\n\
             \x20  `- 0.100 bad?name  demo.py:30\n";
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn rows_show_cpu_time_where_it_differs_and_cpu_weighs_the_tree() {
+        let mut s = session(vec![
+            (vec![0, 1, 2], 0.6),
+            (vec![0, 1, 3], 0.3),
+            (vec![0, 1, 4], 0.1),
+        ]);
+        // compute ran the whole time, sleep only slept, bad?name half.
+        s.stack_cpu_times = vec![0.59, 0.0, 0.05];
+        s.thread_cpu_time = Some(0.64);
+        let out = render(&s, &RenderOptions::default());
+        assert!(
+            out.ends_with(
+                "1.000 <module>  demo.py:1  cpu 0.640\n\
+                 `- 1.000 main  demo.py:10  cpu 0.640\n\
+                 \x20  |- 0.600 compute  demo.py:20\n\
+                 \x20  |- 0.300 sleep  <built-in>  cpu 0.000\n\
+                 \x20  `- 0.100 bad?name  demo.py:30  cpu 0.050\n"
+            ),
+            "{out}"
+        );
+        // Weighted by CPU: the tree is the CPU split, and no second column.
+        let cpu = crate::render::render(
+            &s,
+            crate::render::Format::Text,
+            &RenderOptions {
+                time_kind: TimeKind::Cpu,
+                ..Default::default()
+            },
+        );
+        assert!(
+            cpu.contains("Note: times are the profiled thread's CPU time"),
+            "{cpu}"
+        );
+        assert!(
+            cpu.ends_with(
+                "0.640 <module>  demo.py:1\n\
+                 `- 0.640 main  demo.py:10\n\
+                 \x20  |- 0.590 compute  demo.py:20\n\
+                 \x20  `- 0.050 bad?name  demo.py:30\n"
+            ),
+            "{cpu}"
+        );
+        // Pruned rows' CPU time stays in their parent, like their time.
+        let mut tiny = s.clone();
+        tiny.stacks.push(StackRecord {
+            frames: vec![0, 1, 4, 2],
+            time: 0.001,
+            samples: 1,
+        });
+        tiny.stack_cpu_times.push(0.001);
+        let (root, _) = report_tree(&tiny, &RenderOptions::default(), MIN_FRACTION);
+        assert!((root.cpu() - 0.641).abs() < 1e-12, "{root:?}");
+        let main = &root.children[0].children[0];
+        let bad = main.children.iter().find(|c| c.frame == Some(4)).unwrap();
+        assert!(bad.children.is_empty() && (bad.self_cpu - 0.051).abs() < 1e-12);
+        // A session without CPU times shows none (the golden reports).
+        s.stack_cpu_times.clear();
+        s.thread_cpu_time = None;
+        assert!(!render(&s, &RenderOptions::default()).contains("cpu"));
     }
 
     #[test]

@@ -24,7 +24,9 @@ use crate::ffi::gil::Gil;
 #[cfg(any(py_2_7, py_3_6))]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
 use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
-use crate::ffi::stack::{monotonic_ns, prepare_traceback_hide, process_cpu_ns, StoppedThread};
+use crate::ffi::stack::{
+    monotonic_ns, prepare_traceback_hide, process_cpu_ns, thread_cpu_ns, StoppedThread,
+};
 use crate::sample::{FrameId, StackRecord, TimelineRun};
 use recorder::{Recorder, MAX_DEPTH};
 
@@ -47,6 +49,12 @@ impl Mode {
 pub struct Recording {
     pub frames: Vec<FrameId>,
     pub stacks: Vec<StackRecord>,
+    /// CPU seconds the profiled thread used in each stack (parallel to
+    /// `stacks`), counted like its wall time: the CPU time since the
+    /// previous sample.
+    pub stack_cpu_times: Vec<f64>,
+    /// CPU seconds the profiled thread used while profiled.
+    pub thread_cpu_time: f64,
     /// The samples in time order, as runs referring to `stacks`.
     pub timeline: Vec<TimelineRun>,
     pub sample_count: u64,
@@ -70,15 +78,17 @@ struct SignalState {
 /// thread while the profiled thread cannot run Python code. Signal safe.
 fn signal_tick(state: &mut SignalState, thread: &StoppedThread<'_>) {
     let now = monotonic_ns();
+    let cpu = thread.cpu_ns();
     let SignalState { recorder, scratch } = state;
     thread.with_live_stack(scratch, |stack| {
-        recorder.record(
+        recorder.record_timed(
             stack.len(),
             |i| stack.from_outermost(i),
             stack.code_generation(),
             0,
             None,
             now,
+            cpu,
         )
     });
 }
@@ -114,14 +124,17 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         EventKind::Return | EventKind::CCall => (0, None),
         EventKind::CReturn => (0, Some(event.builtin_name(name_buffer))),
     };
-    event.thread().with_live_stack(scratch, |stack| {
-        recorder.record(
+    let thread = event.thread();
+    let cpu = thread.cpu_ns();
+    thread.with_live_stack(scratch, |stack| {
+        recorder.record_timed(
             stack.len(),
             |i| stack.from_outermost(i),
             stack.code_generation(),
             skip_innermost,
             builtin,
             now,
+            cpu,
         )
     });
     state.next_sample_ns = monotonic_ns() + state.interval_ns;
@@ -145,6 +158,8 @@ pub struct Sampler {
     interval: f64,
     start_ns: u64,
     start_cpu_ns: u64,
+    /// The profiled thread's own CPU clock at start.
+    start_thread_cpu_ns: u64,
     start_time: f64,
     notes: Vec<String>,
 }
@@ -173,12 +188,13 @@ impl Sampler {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         let start_cpu_ns = process_cpu_ns();
+        let start_thread_cpu_ns = thread_cpu_ns();
         let start_ns = monotonic_ns();
         let mut notes = Vec::new();
 
         if mode == Mode::Signal {
             let state = Box::new(SignalState {
-                recorder: Recorder::new(start_ns),
+                recorder: Recorder::new(start_ns, start_thread_cpu_ns),
                 scratch: scratch(),
             });
             match SignalEngine::start(gil, state, interval_ns, signal_tick) {
@@ -189,6 +205,7 @@ impl Sampler {
                         interval,
                         start_ns,
                         start_cpu_ns,
+                        start_thread_cpu_ns,
                         start_time,
                         notes,
                     })
@@ -202,7 +219,7 @@ impl Sampler {
         }
 
         let state = Box::new(SetprofileState {
-            recorder: Recorder::new(start_ns),
+            recorder: Recorder::new(start_ns, start_thread_cpu_ns),
             scratch: scratch(),
             interval_ns,
             next_sample_ns: start_ns + interval_ns,
@@ -215,6 +232,7 @@ impl Sampler {
             interval,
             start_ns,
             start_cpu_ns,
+            start_thread_cpu_ns,
             start_time,
             notes,
         })
@@ -229,6 +247,8 @@ impl Sampler {
     pub fn stop(self, gil: Gil<'_>) -> Recording {
         let end_ns = monotonic_ns();
         let end_cpu_ns = process_cpu_ns();
+        // On the profiled thread (see above).
+        let end_thread_cpu_ns = thread_cpu_ns();
         let mut notes = self.notes;
         let mut gate_counts = GateCounts::default();
         let mut recorder = match self.engine {
@@ -254,7 +274,7 @@ impl Sampler {
                 state.recorder
             }
         };
-        recorder.finish(end_ns);
+        recorder.finish(end_ns, end_thread_cpu_ns);
         let aggregate = recorder.into_aggregate();
         if aggregate.overflowed_samples > 0 {
             notes.push(format!(
@@ -271,6 +291,9 @@ impl Sampler {
         Recording {
             frames: aggregate.frames,
             stacks: aggregate.stacks,
+            stack_cpu_times: aggregate.stack_cpu_times,
+            thread_cpu_time: end_thread_cpu_ns.saturating_sub(self.start_thread_cpu_ns) as f64
+                / 1e9,
             timeline: aggregate.timeline,
             sample_count: aggregate.sample_count,
             start_time: self.start_time,
@@ -312,7 +335,10 @@ impl Recording {
             std::collections::HashMap::new();
         // Where each stack went, for the timeline.
         let mut moved_to: Vec<u32> = Vec::with_capacity(self.stacks.len());
-        for mut stack in self.stacks.drain(..) {
+        let cpu_times = std::mem::take(&mut self.stack_cpu_times);
+        let mut merged_cpu: Vec<f64> = Vec::with_capacity(cpu_times.len());
+        for (i, mut stack) in self.stacks.drain(..).enumerate() {
+            let cpu = cpu_times.get(i).copied().unwrap_or(0.0);
             if stack.frames.iter().any(|&f| own[f as usize]) {
                 let outermost = stack.frames[0];
                 stack.frames.retain(|&f| !own[f as usize]);
@@ -324,16 +350,23 @@ impl Recording {
                 Some(&existing) => {
                     merged[existing].time += stack.time;
                     merged[existing].samples += stack.samples;
+                    if let Some(total) = merged_cpu.get_mut(existing) {
+                        *total += cpu;
+                    }
                     moved_to.push(existing as u32);
                 }
                 None => {
                     moved_to.push(merged.len() as u32);
                     index.insert(stack.frames.clone(), merged.len());
                     merged.push(stack);
+                    if !cpu_times.is_empty() {
+                        merged_cpu.push(cpu);
+                    }
                 }
             }
         }
         self.stacks = merged;
+        self.stack_cpu_times = merged_cpu;
         for run in &mut self.timeline {
             run.stack = moved_to[run.stack as usize];
         }
@@ -364,6 +397,8 @@ impl Recording {
             frames: self.frames,
             stacks: self.stacks,
             timeline: self.timeline,
+            stack_cpu_times: self.stack_cpu_times,
+            thread_cpu_time: Some(self.thread_cpu_time),
         }
     }
 }
@@ -394,6 +429,8 @@ mod tests {
                 samples: 5,
                 time: 0.5,
             }],
+            stack_cpu_times: vec![0.25],
+            thread_cpu_time: 0.25,
             sample_count: 5,
             start_time: 0.0,
             duration: 0.5,
@@ -447,6 +484,8 @@ mod tests {
             .into_iter()
             .map(TimelineRun::from)
             .collect(),
+            stack_cpu_times: vec![0.5, 0.125, 0.0],
+            thread_cpu_time: 0.625,
             sample_count: 8,
             start_time: 0.0,
             duration: 0.875,
@@ -477,6 +516,10 @@ mod tests {
         let module_only = stacks.iter().find(|s| s.frames == [0]).unwrap();
         assert_eq!(module_only.time, 0.375);
         assert_eq!(module_only.samples, 3);
+        // Profiler.stop's CPU time went with its wall time.
+        let module_index = stacks.iter().position(|s| s.frames == [0]).unwrap();
+        assert_eq!(recording.stack_cpu_times[module_index], 0.125);
+        assert_eq!(recording.stack_cpu_times[1 - module_index], 0.5);
         let total: f64 = stacks.iter().map(|s| s.time).sum();
         assert_eq!(total, 0.875);
     }

@@ -107,6 +107,8 @@ struct Node {
     parent: u32,
     frame: u32,
     time_ns: u64,
+    /// The profiled thread's CPU time over the same samples.
+    cpu_ns: u64,
     samples: u64,
 }
 
@@ -163,6 +165,8 @@ pub struct Recorder {
     /// without being cleared.
     sample_serial: u64,
     last_ns: u64,
+    /// The profiled thread's CPU clock at the last sample.
+    last_cpu_ns: u64,
     last_leaf: u32,
     sample_count: u64,
     overflowed_samples: u64,
@@ -180,6 +184,8 @@ pub struct Recorder {
 pub struct Aggregate {
     pub frames: Vec<FrameId>,
     pub stacks: Vec<StackRecord>,
+    /// CPU seconds of the profiled thread per stack, parallel to `stacks`.
+    pub stack_cpu_times: Vec<f64>,
     pub sample_count: u64,
     pub overflowed_samples: u64,
     /// The samples in time order, as runs referring to `stacks`: all of
@@ -193,15 +199,18 @@ pub struct Aggregate {
 
 impl Recorder {
     /// Allocates every table up front (zeroed, so untouched pages cost no
-    /// memory). `start_ns` is when profiling started.
-    pub fn new(start_ns: u64) -> Recorder {
-        Recorder::with_capacity(
+    /// memory). `start_ns` is when profiling started, `start_cpu_ns` the
+    /// profiled thread's CPU clock then.
+    pub fn new(start_ns: u64, start_cpu_ns: u64) -> Recorder {
+        let mut recorder = Recorder::with_capacity(
             start_ns,
             FRAME_CAPACITY,
             NODE_CAPACITY,
             STRING_ARENA_BYTES,
             TIMELINE_CAPACITY,
-        )
+        );
+        recorder.last_cpu_ns = start_cpu_ns;
+        recorder
     }
 
     /// A recorder with room for `frames` distinct frames, `nodes` distinct
@@ -239,6 +248,7 @@ impl Recorder {
             memo: [MemoEntry::default(); MEMO_SLOTS],
             sample_serial: 0,
             last_ns: start_ns,
+            last_cpu_ns: 0,
             last_leaf: ROOT,
             sample_count: 0,
             overflowed_samples: 0,
@@ -259,7 +269,8 @@ impl Recorder {
     /// never again. `code_generation` changes whenever a code object is
     /// freed (`None`: unknown). A sample with no Python frame is not
     /// recorded; its time goes to the next one. This function is signal
-    /// safe.
+    /// safe. (Tests that do not care for CPU time; see `record_timed`.)
+    #[cfg(test)]
     pub fn record<'a>(
         &mut self,
         depth: usize,
@@ -268,6 +279,32 @@ impl Recorder {
         skip_innermost: usize,
         builtin_leaf: Option<&[u8]>,
         now_ns: u64,
+    ) {
+        let cpu_ns = self.last_cpu_ns;
+        self.record_timed(
+            depth,
+            frame_at,
+            code_generation,
+            skip_innermost,
+            builtin_leaf,
+            now_ns,
+            cpu_ns,
+        )
+    }
+
+    /// `record`, with `cpu_ns` the profiled thread's CPU clock now: the
+    /// sample is also weighted by the CPU time the thread used since the
+    /// previous one. Signal safe.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_timed<'a>(
+        &mut self,
+        depth: usize,
+        frame_at: impl Fn(usize) -> LiveFrame<'a>,
+        code_generation: Option<u64>,
+        skip_innermost: usize,
+        builtin_leaf: Option<&[u8]>,
+        now_ns: u64,
+        cpu_ns: u64,
     ) {
         let depth = depth.saturating_sub(skip_innermost).min(MAX_DEPTH);
         if depth == 0 {
@@ -323,7 +360,7 @@ impl Recorder {
         }
         self.previous_len = level;
         self.previous_generation = code_generation;
-        self.add_time(node, now_ns, overflowed);
+        self.add_time(node, now_ns, cpu_ns, overflowed);
     }
 
     /// Whether `live` is the frame recorded at `level` of the last stack:
@@ -346,11 +383,15 @@ impl Recorder {
         self.matches_entry(previous.frame, live, code_generation)
     }
 
-    fn add_time(&mut self, node: u32, now_ns: u64, overflowed: bool) {
+    fn add_time(&mut self, node: u32, now_ns: u64, cpu_ns: u64, overflowed: bool) {
         let elapsed = now_ns.saturating_sub(self.last_ns);
         self.last_ns = now_ns;
+        // A clock that could not be read (0) adds nothing and is not kept.
+        let cpu = cpu_ns.saturating_sub(self.last_cpu_ns);
+        self.last_cpu_ns = self.last_cpu_ns.max(cpu_ns);
         let entry = &mut self.nodes[node as usize];
         entry.time_ns += elapsed;
+        entry.cpu_ns += cpu;
         entry.samples += 1;
         self.sample_count += 1;
         self.last_leaf = node;
@@ -386,12 +427,17 @@ impl Recorder {
     }
 
     /// Gives the time between the last sample and `end_ns` to the last
-    /// stack seen, so the recorded times add up to the profiled wall time.
-    pub fn finish(&mut self, end_ns: u64) {
+    /// stack seen, so the recorded times add up to the profiled wall time;
+    /// likewise the CPU time up to `end_cpu_ns` (the profiled thread's CPU
+    /// clock at the end).
+    pub fn finish(&mut self, end_ns: u64, end_cpu_ns: u64) {
         let elapsed = end_ns.saturating_sub(self.last_ns);
         self.last_ns = end_ns;
+        let cpu = end_cpu_ns.saturating_sub(self.last_cpu_ns);
+        self.last_cpu_ns = self.last_cpu_ns.max(end_cpu_ns);
         if self.last_leaf != ROOT {
             self.nodes[self.last_leaf as usize].time_ns += elapsed;
+            self.nodes[self.last_leaf as usize].cpu_ns += cpu;
             // The last sample is the log's last run unless the log was full.
             match self.timeline.last_mut() {
                 Some(last) if self.unlogged_samples == 0 => last.time_ns += elapsed,
@@ -573,6 +619,7 @@ impl Recorder {
                     parent,
                     frame,
                     time_ns: 0,
+                    cpu_ns: 0,
                     samples: 0,
                 });
                 self.node_index[slot] = id + 1;
@@ -616,6 +663,7 @@ impl Recorder {
 
         let mut by_path: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut stacks: Vec<StackRecord> = Vec::new();
+        let mut stack_cpu_times: Vec<f64> = Vec::new();
         // The stack each node's samples went to, for the timeline.
         let mut node_stack: Vec<u32> = vec![u32::MAX; self.nodes.len()];
         for (id, went_to) in node_stack.iter_mut().enumerate().skip(1) {
@@ -632,9 +680,11 @@ impl Recorder {
             }
             path.reverse();
             let time = node.time_ns as f64 / 1e9;
+            let cpu = node.cpu_ns as f64 / 1e9;
             match by_path.get(&path) {
                 Some(&existing) => {
                     stacks[existing].time += time;
+                    stack_cpu_times[existing] += cpu;
                     stacks[existing].samples += node.samples;
                     *went_to = existing as u32;
                 }
@@ -646,6 +696,7 @@ impl Recorder {
                         time,
                         samples: node.samples,
                     });
+                    stack_cpu_times.push(cpu);
                 }
             }
         }
@@ -653,6 +704,7 @@ impl Recorder {
         Aggregate {
             frames,
             stacks,
+            stack_cpu_times,
             sample_count: self.sample_count,
             overflowed_samples: self.overflowed_samples,
             timeline: decode_timeline(timeline, &node_stack),
@@ -789,12 +841,12 @@ mod tests {
 
     #[test]
     fn identical_stacks_aggregate_and_times_add_up_to_the_wall_time() {
-        let mut recorder = Recorder::new(1_000);
+        let mut recorder = Recorder::new(1_000, 0);
         let stack = [frame(0x10, "main", 1), frame(0x20, "work", 5)];
         sample(&mut recorder, &stack, 2_000);
         sample(&mut recorder, &stack, 3_500);
         sample(&mut recorder, &[frame(0x10, "main", 1)], 4_000);
-        recorder.finish(4_250);
+        recorder.finish(4_250, 0);
         let aggregate = recorder.into_aggregate();
         assert_eq!(aggregate.sample_count, 3);
         assert_eq!(aggregate.stacks.len(), 2);
@@ -811,7 +863,7 @@ mod tests {
 
     #[test]
     fn a_reused_code_address_with_another_name_is_another_frame() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         sample(&mut recorder, &[frame(0x10, "f1", 1)], 10);
         // The code object was freed and a new one took its address.
         sample(&mut recorder, &[frame(0x10, "f2", 1)], 20);
@@ -835,7 +887,7 @@ mod tests {
 
     #[test]
     fn the_same_function_compiled_twice_is_merged_into_one_frame() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         sample(&mut recorder, &[frame(0x10, "f", 1)], 10);
         sample(&mut recorder, &[frame(0x90, "f", 1)], 20);
         let aggregate = recorder.into_aggregate();
@@ -845,7 +897,7 @@ mod tests {
 
     #[test]
     fn a_sample_without_python_frames_gives_its_time_to_the_next() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         sample(&mut recorder, &[], 100);
         sample(&mut recorder, &[frame(0x10, "main", 1)], 300);
         let aggregate = recorder.into_aggregate();
@@ -855,7 +907,7 @@ mod tests {
 
     #[test]
     fn skipped_frames_and_builtin_leaves() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         let outermost_first = [frame(0x10, "main", 1), frame(0x30, "callee", 9)];
         recorder.record(2, |i| outermost_first[i], Some(1), 1, Some(b"sleep"), 10);
         // The same stack again: the leaf must not be taken for a prefix.
@@ -891,7 +943,7 @@ mod tests {
             &[frame(0x10, "a", 1), frame(0x40, "d", 1)],
             30,
         );
-        recorder.finish(40);
+        recorder.finish(40, 0);
         let aggregate = recorder.into_aggregate();
         assert_eq!(aggregate.overflowed_samples, 1);
         let total: f64 = aggregate.stacks.iter().map(|s| s.time).sum();
@@ -904,7 +956,7 @@ mod tests {
 
     #[test]
     fn deep_stacks_keep_their_outermost_frames() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         let deep: Vec<LiveFrame<'static>> = (0..MAX_DEPTH + 50)
             .map(|i| frame(0x1000 + i * 16, "f", i as i32))
             .collect();
@@ -938,7 +990,7 @@ mod tests {
 
     #[test]
     fn a_string_at_a_reused_address_is_compared_by_content_unless_its_hash_proves_it() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         // Sample 1: f (hash 7) in a.py, both at known addresses.
         let first = live_frame(0x10, live("f", 0x100, 7), live("a.py", 0x200, -1));
         sample(&mut recorder, &[first], 10);
@@ -967,7 +1019,7 @@ mod tests {
 
     #[test]
     fn a_string_proven_in_one_sample_is_not_trusted_in_the_next() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         // Two functions of one module share the file name object.
         let outer = live_frame(0x10, live("outer", 0x100, 1), live("m.py", 0x300, -1));
         let inner = live_frame(0x20, live("inner", 0x110, 2), live("m.py", 0x300, -1));
@@ -988,7 +1040,7 @@ mod tests {
 
     #[test]
     fn stacks_sharing_a_prefix_with_the_previous_one_land_on_the_right_nodes() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         let f = |addr, name| frame(addr, name, 1);
         let (a, b, c, d, x) = (
             f(0x10, "a"),
@@ -1026,7 +1078,7 @@ mod tests {
 
     #[test]
     fn frames_are_trusted_only_while_no_code_object_was_freed() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         let main = live_frame(0x10, live("main", 0x100, 1), live("m.py", 0x300, -1));
         let f = live_frame(0x20, live("f", 0x110, 2), live("a.py", 0x200, -1));
         let g = live_frame(0x30, live("g", 0x120, 3), live("m.py", 0x300, -1));
@@ -1092,7 +1144,7 @@ mod tests {
 
     #[test]
     fn the_timeline_keeps_the_order_of_samples_one_run_per_repeat() {
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         let (main, f, g) = (
             frame(0x10, "main", 1),
             frame(0x20, "f", 5),
@@ -1103,7 +1155,7 @@ mod tests {
         sample(&mut recorder, &[main, g], 60);
         sample(&mut recorder, &[main], 100);
         sample(&mut recorder, &[main, f], 150);
-        recorder.finish(160);
+        recorder.finish(160, 0);
         let aggregate = recorder.into_aggregate();
         assert_eq!(aggregate.unlogged_samples, 0);
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -1122,7 +1174,7 @@ mod tests {
     #[test]
     fn runs_of_one_stack_under_two_nodes_become_one_run() {
         // The same function compiled twice: two frame entries, one stack.
-        let mut recorder = Recorder::new(0);
+        let mut recorder = Recorder::new(0, 0);
         sample(&mut recorder, &[frame(0x10, "f", 1)], 10);
         sample(&mut recorder, &[frame(0x90, "f", 1)], 20);
         sample(&mut recorder, &[frame(0x40, "g", 1)], 30);
@@ -1145,7 +1197,7 @@ mod tests {
         // No room for a>x: cut short to a.
         sample(&mut recorder, &[a, frame(0x40, "x", 1)], 30);
         recorder.record(1, |_| a, Some(1), 0, Some(b"sleep"), 40);
-        recorder.finish(45);
+        recorder.finish(45, 0);
         let aggregate = recorder.into_aggregate();
         assert_eq!(aggregate.overflowed_samples, 2);
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -1171,7 +1223,7 @@ mod tests {
         sample(&mut recorder, &[b], 30); // extends the last run: still logged
         sample(&mut recorder, &[a], 40); // no room: left out
         sample(&mut recorder, &[b], 50); // after a gap: left out, not appended
-        recorder.finish(55);
+        recorder.finish(55, 0);
         assert_eq!(
             (recorder.timeline.as_ptr(), recorder.timeline.capacity()),
             storage,
@@ -1189,7 +1241,7 @@ mod tests {
 
     #[test]
     fn the_default_log_is_reserved_whole_and_sized_for_an_hour_of_distinct_samples() {
-        let recorder = Recorder::new(0);
+        let recorder = Recorder::new(0, 0);
         assert_eq!(recorder.timeline.capacity(), TIMELINE_CAPACITY);
         assert_eq!(std::mem::size_of::<LoggedRun>(), 16);
     }

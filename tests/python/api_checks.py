@@ -52,6 +52,12 @@ def check_basic(use_signal):
     assert 'api_spin_main_x1' in profiler.output_html(root=True)
     session = json.loads(profiler.output('json'))
     assert session['mode'] == ('signal' if use_signal else 'setprofile'), session['mode']
+    # CPU time per stack, and the tree weighted by it (issue 16).
+    assert len(session['stack_cpu_times']) == len(session['stacks']), session.keys()
+    assert session['thread_cpu_time'] > 0.0, session['thread_cpu_time']
+    cpu_text = profiler.output_text(time_kind='cpu')
+    assert "times are the profiled thread's CPU time" in cpu_text, cpu_text
+    expect_error(ValueError, lambda: profiler.output_text(time_kind='process'))
     assert profiler.duration > 0.05, profiler.duration
     # A text file for native strings: io.StringIO takes only unicode on
     # Python 2, where the report is a native (byte) str as for sys.stdout.

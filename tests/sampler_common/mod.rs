@@ -325,6 +325,8 @@ pub struct Stack {
     pub frames: Vec<Frame>,
     pub time: f64,
     pub samples: u64,
+    /// The profiled thread's CPU seconds in this stack (`stack_cpu_times`).
+    pub cpu: Option<f64>,
 }
 
 /// The JSON report, decoded.
@@ -370,11 +372,14 @@ impl Profile {
                 line: f.get("line").and_then(Value::as_u64).unwrap_or(0),
             })
             .collect();
+        let cpu_times = raw.get("stack_cpu_times").and_then(Value::as_array);
         let mut stacks = Vec::new();
-        for s in raw
+        for (n, s) in raw
             .get("stacks")
             .and_then(Value::as_array)
             .ok_or("no stacks")?
+            .iter()
+            .enumerate()
         {
             let mut path = Vec::new();
             for index in s
@@ -397,6 +402,7 @@ impl Profile {
                     .and_then(Value::as_f64)
                     .ok_or("stack without time")?,
                 samples: s.get("samples").and_then(Value::as_u64).unwrap_or(0),
+                cpu: cpu_times.and_then(|c| c.get(n)).and_then(Value::as_f64),
             });
         }
         Ok(Profile {
@@ -451,6 +457,25 @@ impl Profile {
             .filter(|(path, _)| find_run(path, want).is_some())
             .map(|(_, t)| *t)
             .sum()
+    }
+
+    /// Total CPU time (`stack_cpu_times`) of the stacks whose application
+    /// path contains `want`, like [`Profile::time_under`]; `None` when the
+    /// report has no CPU time per stack.
+    pub fn cpu_under(&self, file_name: &str, want: &[&str]) -> Option<f64> {
+        let mut total = 0.0;
+        for s in &self.stacks {
+            let path: Vec<String> = s
+                .frames
+                .iter()
+                .filter(|f| is_file(&f.file, file_name))
+                .map(|f| f.function.clone())
+                .collect();
+            if find_run(&path, want).is_some() {
+                total += s.cpu?;
+            }
+        }
+        Some(total)
     }
 
     /// All function names seen, with their files.

@@ -81,6 +81,8 @@ pub fn synthetic_session(distinct: usize, samples: u64) -> Session {
         library_dirs: vec!["/usr/lib/python3.11".to_string()],
         notes: vec![],
         timeline,
+        stack_cpu_times: Vec::new(),
+        thread_cpu_time: None,
         frames,
         stacks,
     }
