@@ -310,21 +310,44 @@
     return x.line - y.line;
   }
 
-  function sortTree(node) {
-    node.children.sort(function (a, b) {
-      return (b.time - a.time) || compareFrames(a, b);
-    });
-    node.children.forEach(sortTree);
-    if (node.library) node.library.forEach(sortTree);
+  // Sorting children and deciding whether a node starts open are done the
+  // first time a node's children are needed (`kids`), not for the whole
+  // tree: with --show-all a big profile has hundreds of thousands of nodes
+  // and the page shows a few dozen.
+  function prepare(node) {
+    if (node.ready) return;
+    node.ready = true;
+    if (!data.options.ordered) {
+      node.children.sort(function (a, b) {
+        return (b.time - a.time) || compareFrames(a, b);
+      });
+      if (node.library) {
+        node.library.sort(function (a, b) {
+          return (b.time - a.time) || compareFrames(a, b);
+        });
+      }
+    }
   }
 
-  function setOpen(node) {
-    var real = node.children.filter(function (c) { return c.kind !== 'self'; });
-    node.open = !(node.children.length > 0 && real.every(function (c) {
-      return share(c.time) < COLLAPSE_FRACTION;
-    }));
-    node.children.forEach(setOpen);
-    if (node.library) node.library.forEach(setOpen);
+  function startsOpen(node) {
+    var open = false;
+    for (var i = 0; i < node.children.length && !open; i++) {
+      var c = node.children[i];
+      open = c.kind !== 'self' && share(c.time) >= COLLAPSE_FRACTION;
+    }
+    return open || node.children.length === 0;
+  }
+
+  // A node's children (or, for a group showing them, its library frames),
+  // ready to draw.
+  function kids(node) {
+    prepare(node);
+    return node.showLibrary ? node.library : node.children;
+  }
+
+  function isOpen(node) {
+    if (node.open === undefined) node.open = startsOpen(node);
+    return node.open;
   }
 
   function processTree() {
@@ -336,9 +359,7 @@
     if (!opts.showAll && opts.groupLibrary && hasShownFrame(shown, true)) {
       shown = groupUnder(shown, true);
     }
-    if (!data.options.ordered) sortTree(shown);
-    setOpen(shown);
-    return shown.children;
+    return kids(shown);
   }
 
   // ---- Formatting.
@@ -388,16 +409,17 @@
   // Marks matches and opens every node (and library group) on the way to
   // one; returns how many there are.
   function markMatches(nodes) {
+    if (!query) return 0;
     var count = 0;
     nodes.forEach(function (n) {
       n.match = n.kind === 'frame' && frameMatches(n.frame);
       var below = markMatches(n.children);
       if (n.library) {
         var inLibrary = markMatches(n.library);
-        if (inLibrary > 0 && query) n.showLibrary = true;
+        if (inLibrary > 0) n.showLibrary = true;
         below += inLibrary;
       }
-      if (below > 0 && query) n.open = true;
+      if (below > 0) n.open = true;
       count += below + (n.match ? 1 : 0);
     });
     return count;
@@ -410,7 +432,7 @@
   var models = [];
 
   function childrenOf(node) {
-    return node.showLibrary ? node.library : node.children;
+    return kids(node);
   }
 
   function makeNode(node, level) {
@@ -461,7 +483,7 @@
     el.appendChild(row);
 
     if (childrenOf(node).length > 0) {
-      if (node.open) {
+      if (isOpen(node)) {
         el.setAttribute('aria-expanded', 'true');
         buildChildren(el, node);
       } else {
@@ -726,7 +748,7 @@
         if (w >= 0.001) {
           blocks.push({ node: n, x: x / width, w: w, depth: depth });
           if (depth > maxDepth) maxDepth = depth;
-          place(n.showLibrary ? n.library : n.children, x, depth + 1);
+          place(kids(n), x, depth + 1);
         }
         x += n.time;
       });
@@ -744,8 +766,10 @@
       el.className = cls;
       el.style.left = (b.x * 100) + '%';
       el.style.width = (b.w * 100) + '%';
-      // Root at the bottom, as flamegraph.pl and py-spy draw it.
-      el.style.top = ((maxDepth - b.depth) * FLAME_ROW) + 'px';
+      // Root at the top (an icicle, as speedscope draws it): deep
+      // recursion then grows down the page instead of pushing the
+      // widest calls out of sight.
+      el.style.top = (b.depth * FLAME_ROW) + 'px';
       el.textContent = label(n);
       var where = frame ? '  ' + frame.location : n.kind === 'hidden' ? '  ' + n.hidden.libraries.join(', ') : '';
       el.title = label(n) + where + '\n' + seconds(n.time) + ' s (' + (share(n.time) * 100).toFixed(1) + '%)';
@@ -765,7 +789,7 @@
       var n = nodes[i];
       var path = prefix.concat([n]);
       if (n === node) return path;
-      var found = pathTo(node, n.showLibrary ? n.library : n.children, path);
+      var found = pathTo(node, kids(n), path);
       if (found) return found;
     }
     return null;
@@ -1188,10 +1212,8 @@
         if (n.kind === 'self') out.self = true;
         if (n.hidden) out.hidden = { frames: n.hidden.frames, libraries: n.hidden.libraries };
         out.time = Math.round(n.time * 1e6) / 1e6;
-        var real = n.children.filter(function (c) { return c.kind !== 'self'; });
-        if (n.children.length > 0 && real.every(function (c) { return share(c.time) < COLLAPSE_FRACTION; })) {
-          out.collapsed = true;
-        }
+        prepare(n);
+        if (!startsOpen(n)) out.collapsed = true;
         if (n.children.length) out.children = n.children.map(plain);
         return out;
       });
