@@ -134,6 +134,11 @@ fn outputs(session: &Session) -> Vec<(&'static str, String)> {
     let view = html::view_model(session, &RenderOptions::default());
     let mut view_json = serde_json::to_string_pretty(&view).unwrap();
     view_json.push('\n');
+    // What the page shows on opening (it computes it from the view model;
+    // tests/html_browser.rs holds the two equal).
+    let shown = html::default_tree(session, &RenderOptions::default());
+    let mut tree_json = serde_json::to_string_pretty(&shown).unwrap();
+    tree_json.push('\n');
     vec![
         ("text-ascii.txt", text(false, false, false)),
         ("text-ascii-color.txt", text(false, true, false)),
@@ -141,6 +146,7 @@ fn outputs(session: &Session) -> Vec<(&'static str, String)> {
         ("text-unicode-color.txt", text(true, true, false)),
         ("text-show-all.txt", text(true, false, true)),
         ("html-view.json", view_json),
+        ("html-tree.json", tree_json),
         (
             "speedscope.json",
             render::render(session, Format::Speedscope, &RenderOptions::default()),

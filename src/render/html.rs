@@ -1,13 +1,22 @@
-//! The HTML report: one self-contained page (no network). First a view
-//! model (`HtmlView`, plain serialisable data, golden-tested as JSON), then
-//! the handlebars template in `assets/report.hbs` with the CSS and the
-//! JavaScript embedded. The page's script draws the call tree from the view
-//! model embedded as JSON, building a node's children only when it is first
-//! expanded, so a profile with 100k distinct stacks still opens quickly.
+//! The HTML report: one self-contained page (no network) that is a profile
+//! viewer: call tree, timeline and flame graph, with the options of the
+//! text report changeable live. First a view model (`HtmlView`, plain
+//! serialisable data, golden-tested as JSON), then the handlebars template
+//! in `assets/report.hbs` with the CSS and the JavaScript embedded.
+//!
+//! The view model carries the *unprocessed* call tree (`calls`) and the
+//! time-ordered spans (`spans`), with what each frame is (application or
+//! library, which library, removed by default or not): the page applies
+//! the report's processing itself (`assets/report.js`, the same steps as
+//! `render::report_tree`), so that collapsing, removals, custom show/hide
+//! patterns and the threshold can change without a round trip.
+//! `default_tree` is what the page must show with the options it opens
+//! with; the browser test holds the two equal on every golden session.
 
-use super::{header, report_tree, share, RenderOptions};
+use super::{header, report_tree, share, RenderOptions, TimeFormat};
+use crate::processors::{is_importlib_bootstrap, is_runpy, is_tracebackhide};
 use crate::session::Session;
-use crate::tree::{is_application, location, Node, Synthetic};
+use crate::tree::{self, location, Node, Origin, Synthetic};
 use handlebars::{
     Context as HbContext, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
 };
@@ -20,6 +29,13 @@ pub const MIN_FRACTION: f64 = 0.005;
 /// A node whose children (`[self]` rows aside) are all under this share of
 /// the total starts collapsed.
 pub const COLLAPSE_FRACTION: f64 = 0.1;
+/// Calls under this share of the total are not in the page at all (their
+/// time stays their caller's own), unless `show_all`: the live threshold
+/// can go down to it. A profile of 100k distinct stacks has a tree of
+/// 565k calls; these floors keep its page a few megabytes.
+pub const CALLS_FLOOR: f64 = 0.0005;
+/// The same for the timeline's spans (a call in time order), always.
+pub const SPANS_FLOOR: f64 = 0.0001;
 
 const TEMPLATE: &str = include_str!("assets/report.hbs");
 const CSS: &str = include_str!("assets/report.css");
@@ -31,46 +47,104 @@ pub struct HtmlView {
     pub title: String,
     pub program: String,
     pub summary: String,
+    pub python_version: String,
+    /// Wall-clock and CPU seconds of the profile (the page shows the CPU
+    /// utilisation).
+    pub duration: f64,
+    pub cpu_time: f64,
+    /// Seconds since the epoch the profile started at (the page shows it
+    /// in the reader's time zone).
+    pub start_time: f64,
     pub notes: Vec<String>,
     /// Seconds that percentages are shares of.
     pub total: f64,
-    /// Shown instead of a tree ("No samples were recorded.").
+    /// Decimals a time is shown with (follows the sampling interval).
+    pub decimals: usize,
+    /// Shown instead of the views ("No samples were recorded.").
     pub empty_message: Option<String>,
-    /// The frames the tree uses; nodes refer to them by index.
+    /// What the options panel starts with (before the reader's own choices,
+    /// kept in the browser, override them).
+    pub options: ViewOptions,
+    /// The frames the tree uses; calls and spans refer to them by index.
     pub frames: Vec<ViewFrame>,
-    /// The top of the tree (several when the profile has several outermost
-    /// frames and nothing in common).
-    pub roots: Vec<ViewNode>,
+    /// The call tree, unprocessed (but for `CALLS_FLOOR`).
+    pub calls: FlatTree,
+    /// The calls in the order they happened, for the timeline; `None` when
+    /// the session did not record the order.
+    pub spans: Option<Spans>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ViewOptions {
+    pub group_library: bool,
+    pub remove_importlib: bool,
+    pub remove_tracebackhide: bool,
+    /// `--show-all`: nothing removed, collapsed or pruned.
+    pub show_all: bool,
+    /// A share of the total.
+    pub threshold: f64,
+    /// "seconds" or "percent".
+    pub time: &'static str,
+    /// `-t`: the call tree in time order (never merged or sorted).
+    pub ordered: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ViewFrame {
     pub function: String,
+    /// The function's first line (orders calls of equal time, as the text
+    /// report does: function, file, line).
+    pub line: u32,
     /// Short `file:line` as in the text report.
     pub location: String,
-    /// The full file path (a tooltip).
+    /// The full file path (a tooltip, and what show/hide patterns match).
     pub file: String,
-    /// The application's own code, highlighted.
-    pub application: bool,
+    /// "application", "library" or "caller" (`<string>`: like its caller),
+    /// with the command line's `--show`/`--hide` applied.
+    pub origin: &'static str,
+    /// The package or module a `[N frames hidden]` row names it by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
+    /// "importlib", "tracebackhide" or "runpy": removed by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removal: Option<&'static str>,
 }
 
-/// A node of the displayed tree: a frame, a `[self]` row or a
-/// `[N frames hidden]` row. `collapsed`, `children` and the row kinds are
-/// left out of the JSON when false/empty: a big profile is mostly leaves,
-/// and the page has to parse all of it.
+/// A tree in preorder as parallel arrays (a big profile's page is mostly
+/// this, so no per-node objects): node `i` is a call of frame `frame[i]` at
+/// depth `depth[i]` (1 for the outermost calls), with `self_time[i]`
+/// seconds of its own (the samples that ended in it) and `pruned[i]`
+/// seconds of calls under the floor it made, rounded to the microsecond.
+/// Kept apart because a `[self]` row shows only the first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FlatTree {
+    pub frame: Vec<u32>,
+    pub depth: Vec<u32>,
+    pub self_time: Vec<f64>,
+    pub pruned: Vec<f64>,
+}
+
+/// Calls in time order, in preorder (by start, callers first): span `i` is
+/// frame `frame[i]` at `depth[i]` (1 outermost) from `start[i]` seconds
+/// after the first sample, for `duration[i]` seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Spans {
+    pub frame: Vec<u32>,
+    pub depth: Vec<u32>,
+    pub start: Vec<f64>,
+    pub duration: Vec<f64>,
+}
+
+/// A node of the tree the page shows with its initial options (see
+/// `default_tree`): a frame, a `[self]` row or a `[N frames hidden]` row.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ViewNode {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<u32>,
-    /// A `[self]` row: the parent frame's own time.
     #[serde(rename = "self", skip_serializing_if = "is_false")]
     pub self_row: bool,
-    /// A `[N frames hidden]` row: library frames collapsed into one; its
-    /// children are the application code they called back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hidden: Option<ViewHidden>,
-    /// Seconds, rounded to the microsecond (sums of floats otherwise print
-    /// as `0.020000000000000004`, and the page shows 3 decimals anyway).
     pub time: f64,
     #[serde(skip_serializing_if = "is_false")]
     pub collapsed: bool,
@@ -93,84 +167,208 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// Builds the view model: the tree text reports show (see `report_tree`:
-/// library code collapsed, `[self]` rows), with children under 0.5% dropped
-/// unless `show_all` or another `filter_threshold`.
+fn threshold(options: &RenderOptions) -> f64 {
+    if options.show_all {
+        0.0
+    } else {
+        options.filter_threshold.unwrap_or(MIN_FRACTION)
+    }
+}
+
+/// Builds the view model (see the module comment).
 pub fn view_model(session: &Session, options: &RenderOptions) -> HtmlView {
+    view_model_and_index(session, options).0
+}
+
+/// The view model, and which view frame each session frame it uses became.
+fn view_model_and_index(
+    session: &Session,
+    options: &RenderOptions,
+) -> (HtmlView, HashMap<u32, u32>) {
     let h = header(session);
-    let options = RenderOptions {
-        // A flat list is the text report's; the page always shows a tree.
-        flat: false,
-        ..options.clone()
-    };
-    let (root, total) = report_tree(session, &options, MIN_FRACTION);
+    let ordered = super::timeline_drawable(session, options);
     let mut notes = h.notes;
-    notes.extend(super::timeline_note(session, &options));
+    notes.extend(super::timeline_note(session, options));
+    let total = tree::total_time(session);
+    let floor = if options.show_all {
+        0.0
+    } else {
+        CALLS_FLOOR.min(threshold(options))
+    };
     let mut builder = Builder {
         session,
-        total,
+        options,
         frames: Vec::new(),
         index: HashMap::new(),
     };
-    let tops: Vec<&Node> = if root.frame.is_none() {
-        root.children.iter().collect()
+    let mut calls = FlatTree::default();
+    if ordered {
+        // In time order a call's own time and its small calls' are not
+        // told apart (`timeline::build_pruned` sums them).
+        let raw = crate::timeline::build_pruned(session, floor * total);
+        for child in &raw.children {
+            builder.flatten(child, 1, &mut calls);
+        }
     } else {
-        vec![&root]
-    };
-    let roots: Vec<ViewNode> = tops.into_iter().map(|n| builder.node(n)).collect();
+        let nframes = session.frames.len();
+        let mut stacks: Vec<(&[u32], f64)> = session
+            .stacks
+            .iter()
+            .filter(|s| s.frames.iter().all(|&f| (f as usize) < nframes))
+            .map(|s| (s.frames.as_slice(), s.time))
+            .collect();
+        stacks.sort_by(|a, b| a.0.cmp(b.0));
+        builder.calls(&stacks, 0, floor * total, &mut calls);
+    }
+    // Even with `show_all`: a span of a ten-thousandth of the profile is
+    // under a pixel until the view is zoomed in 10x, and a million spans
+    // would weigh tens of megabytes.
+    let spans = session
+        .time_order_known()
+        .then(|| builder.spans(SPANS_FLOOR * total));
     let empty_message = if session.stacks.is_empty() || total <= 0.0 {
         Some("No samples were recorded.".to_string())
-    } else if roots.is_empty() {
-        Some("Every call took under 0.5% of the total time.".to_string())
     } else {
         None
     };
-    HtmlView {
+    let view = HtmlView {
         title: format!("pyinstrument: {}", h.program),
         program: h.program,
         summary: h.summary,
+        python_version: session.python_version.clone(),
+        duration: micros(session.duration),
+        cpu_time: micros(session.cpu_time),
+        start_time: session.start_time,
         notes,
         total: micros(total),
+        decimals: super::precision(session.interval),
         empty_message,
+        options: ViewOptions {
+            group_library: options.group_library_frames,
+            remove_importlib: options.remove_importlib,
+            remove_tracebackhide: options.remove_tracebackhide,
+            show_all: options.show_all,
+            threshold: threshold(options),
+            time: match options.time {
+                TimeFormat::Seconds => "seconds",
+                TimeFormat::PercentOfTotal => "percent",
+            },
+            ordered,
+        },
         frames: builder.frames,
-        roots,
-    }
+        calls,
+        spans,
+    };
+    (view, builder.index)
 }
 
 struct Builder<'a> {
     session: &'a Session,
-    total: f64,
+    options: &'a RenderOptions,
     frames: Vec<ViewFrame>,
     /// Session frame index -> view frame index.
     index: HashMap<u32, u32>,
 }
 
 impl<'a> Builder<'a> {
-    fn node(&mut self, node: &Node) -> ViewNode {
-        let frame = node.frame.map(|f| self.frame(f));
-        let hidden = match &node.synthetic {
-            Some(Synthetic::Hidden { frames, libraries }) => Some(ViewHidden {
-                frames: *frames,
-                libraries: libraries.clone(),
-            }),
-            _ => None,
-        };
-        let children: Vec<ViewNode> = node.children.iter().map(|c| self.node(c)).collect();
-        // A `[self]` row only repeats that the time is the node's own: it
-        // is no reason to open the node.
-        let collapsed = !children.is_empty()
-            && children
-                .iter()
-                .filter(|c| !c.self_row)
-                .all(|c| share(c.time, self.total) < COLLAPSE_FRACTION);
-        ViewNode {
-            frame,
-            self_row: node.is_self_row(),
-            hidden,
-            time: micros(node.time),
-            collapsed,
-            children,
+    fn flatten(&mut self, node: &Node, depth: u32, out: &mut FlatTree) {
+        let Some(frame) = node.frame else { return };
+        out.frame.push(self.frame(frame));
+        out.depth.push(depth);
+        out.self_time.push(micros(node.self_time));
+        out.pruned.push(0.0);
+        for child in &node.children {
+            self.flatten(child, depth + 1, out);
         }
+    }
+
+    /// The calls below the node that `stacks` (sorted, all sharing their
+    /// first `depth` frames) pass through, as `tree::build_pruned` builds
+    /// them; returns the time of the stacks ending at that node, and that
+    /// of its children under `min_time`, which are left out.
+    fn calls(
+        &mut self,
+        stacks: &[(&[u32], f64)],
+        depth: usize,
+        min_time: f64,
+        out: &mut FlatTree,
+    ) -> (f64, f64) {
+        let (mut own, mut pruned) = (0.0, 0.0);
+        let mut i = 0;
+        while i < stacks.len() {
+            let (frames, time) = stacks[i];
+            if frames.len() == depth {
+                own += time;
+                i += 1;
+                continue;
+            }
+            let frame = frames[depth];
+            let start = i;
+            let mut child_time = 0.0;
+            while i < stacks.len() && stacks[i].0.len() > depth && stacks[i].0[depth] == frame {
+                child_time += stacks[i].1;
+                i += 1;
+            }
+            if child_time < min_time {
+                pruned += child_time;
+                continue;
+            }
+            let at = out.frame.len();
+            out.frame.push(self.frame(frame));
+            out.depth.push(depth as u32 + 1);
+            out.self_time.push(0.0);
+            out.pruned.push(0.0);
+            let (child_own, child_pruned) = self.calls(&stacks[start..i], depth + 1, min_time, out);
+            out.self_time[at] = micros(child_own);
+            out.pruned[at] = micros(child_pruned);
+        }
+        (own, pruned)
+    }
+
+    /// The spans of the session's timeline: consecutive samples share the
+    /// calls of their common prefix (as in `timeline::build`); a call
+    /// shorter than `min_time` is left out.
+    fn spans(&mut self, min_time: f64) -> Spans {
+        let session = self.session;
+        let nframes = session.frames.len();
+        // (session frame, start) of the calls still running, outermost first.
+        let mut open: Vec<(u32, f64)> = Vec::new();
+        let mut done: Vec<(f64, u32, u32, f64)> = Vec::new();
+        let mut now = 0.0;
+        let close = |open: &mut Vec<(u32, f64)>, keep: usize, now: f64, done: &mut Vec<_>| {
+            while open.len() > keep {
+                let (frame, start) = open.pop().expect("more than keep");
+                if now - start >= min_time && now > start {
+                    done.push((start, open.len() as u32 + 1, frame, now - start));
+                }
+            }
+        };
+        for run in &session.timeline {
+            let Some(stack) = session.stacks.get(run.stack as usize) else {
+                continue;
+            };
+            if stack.frames.iter().any(|&f| f as usize >= nframes) {
+                continue;
+            }
+            let shared = open
+                .iter()
+                .zip(&stack.frames)
+                .take_while(|(a, b)| a.0 == **b)
+                .count();
+            close(&mut open, shared, now, &mut done);
+            open.extend(stack.frames[shared..].iter().map(|&f| (f, now)));
+            now += run.time;
+        }
+        close(&mut open, 0, now, &mut done);
+        done.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut spans = Spans::default();
+        for (start, depth, frame, duration) in done {
+            spans.frame.push(self.frame(frame));
+            spans.depth.push(depth);
+            spans.start.push(micros(start));
+            spans.duration.push(micros(duration));
+        }
+        spans
     }
 
     fn frame(&mut self, session_index: u32) -> u32 {
@@ -179,15 +377,92 @@ impl<'a> Builder<'a> {
         }
         let f = &self.session.frames[session_index as usize];
         let i = self.frames.len() as u32;
+        let origin = if self
+            .options
+            .show
+            .as_ref()
+            .is_some_and(|r| r.is_match(&f.file))
+        {
+            "application"
+        } else if self
+            .options
+            .hide
+            .as_ref()
+            .is_some_and(|r| r.is_match(&f.file))
+        {
+            "library"
+        } else {
+            match tree::origin(f, &self.session.library_dirs) {
+                Origin::Application => "application",
+                Origin::Library => "library",
+                Origin::Caller => "caller",
+            }
+        };
+        let removal = if is_importlib_bootstrap(f) {
+            Some("importlib")
+        } else if is_tracebackhide(f) {
+            Some("tracebackhide")
+        } else if is_runpy(f) {
+            Some("runpy")
+        } else {
+            None
+        };
         self.frames.push(ViewFrame {
             function: f.function.clone(),
+            line: f.line,
             location: location(f, &self.session.sys_path),
             file: f.file.clone(),
-            application: is_application(f, &self.session.library_dirs),
+            origin,
+            library: tree::library_name(f, &self.session.sys_path),
+            removal,
         });
         self.index.insert(session_index, i);
         i
     }
+}
+
+/// The tree the page shows when it opens with `options` (`report_tree`'s,
+/// at the HTML threshold), frames indexed like `view.frames`, with which
+/// nodes start collapsed. The page computes it from `view.calls`; this is
+/// what tests compare it with.
+pub fn default_tree(session: &Session, options: &RenderOptions) -> Vec<ViewNode> {
+    let (_, index) = view_model_and_index(session, options);
+    let options = RenderOptions {
+        flat: false,
+        ..options.clone()
+    };
+    let (root, total) = report_tree(session, &options, MIN_FRACTION);
+    // The page knows the total rounded, as every other time.
+    let total = micros(total);
+    let map = |f: u32| index.get(&f).copied().unwrap_or(u32::MAX);
+    fn node(n: &Node, total: f64, map: &dyn Fn(u32) -> u32) -> ViewNode {
+        let children: Vec<ViewNode> = n.children.iter().map(|c| node(c, total, map)).collect();
+        let collapsed = !children.is_empty()
+            && children
+                .iter()
+                .filter(|c| !c.self_row)
+                .all(|c| share(c.time, total) < COLLAPSE_FRACTION);
+        ViewNode {
+            frame: n.frame.map(map),
+            self_row: n.is_self_row(),
+            hidden: match &n.synthetic {
+                Some(Synthetic::Hidden { frames, libraries }) => Some(ViewHidden {
+                    frames: *frames,
+                    libraries: libraries.clone(),
+                }),
+                _ => None,
+            },
+            time: micros(n.time),
+            collapsed,
+            children,
+        }
+    }
+    let tops: Vec<&Node> = if root.frame.is_none() {
+        root.children.iter().collect()
+    } else {
+        vec![&root]
+    };
+    tops.into_iter().map(|n| node(n, total, &map)).collect()
 }
 
 /// What the template itself fills in: the header, not the tree (handlebars
@@ -324,13 +599,90 @@ mod tests {
     }
 
     #[test]
-    fn view_model_drops_small_children_and_collapses() {
+    fn view_model_has_the_raw_tree_and_what_each_frame_is() {
         let v = view_model(&session(), &RenderOptions::default());
-        assert_eq!(v.roots.len(), 1);
-        let main = &v.roots[0];
+        let names: Vec<&str> = v
+            .calls
+            .frame
+            .iter()
+            .map(|&f| v.frames[f as usize].function.as_str())
+            .collect();
+        // Preorder, unprocessed: main, its children by frame index.
+        assert_eq!(
+            names,
+            [
+                "main",
+                "</script><script>document.title='x'</script>",
+                "lib_fn",
+                "tiny",
+                "tiny"
+            ]
+        );
+        assert_eq!(v.calls.depth, [1, 2, 2, 3, 2]);
+        assert_eq!(v.calls.self_time, [0.0, 0.5, 0.45, 0.05, 0.004]);
+        assert_eq!(v.calls.pruned, [0.0; 5]);
+        // Under a floor, a call is left out and its time is its caller's.
+        let mut small = session();
+        small.stacks[3].time = 0.0001;
+        let floored = view_model(&small, &RenderOptions::default());
+        assert_eq!(floored.calls.depth, [1, 2, 2, 3]);
+        assert_eq!(floored.calls.pruned, [0.0001, 0.0, 0.0, 0.0]);
+        assert_eq!(v.frames[0].origin, "application");
+        assert_eq!(v.frames[2].origin, "library");
+        assert_eq!(v.frames[2].library.as_deref(), Some("l"));
+        assert_eq!(v.options.threshold, MIN_FRACTION);
+        assert_eq!(v.options.time, "seconds");
+        // No time order recorded in this session: no spans.
+        assert_eq!(v.spans, None);
+        // `--hide` makes application code library code, `--show` the reverse.
+        let hidden = view_model(
+            &session(),
+            &RenderOptions {
+                hide: Some(crate::render::options::glob_regex("/app/m.py").unwrap()),
+                show: Some(crate::render::options::glob_regex("/lib/*").unwrap()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(hidden.frames[0].origin, "library");
+        assert_eq!(hidden.frames[2].origin, "application");
+    }
+
+    #[test]
+    fn spans_follow_the_time_order() {
+        use crate::sample::TimelineRun;
+        let mut s = session();
+        // main>a, main>lib_fn, main>lib_fn>tiny, main>a
+        s.timeline = vec![
+            TimelineRun::from((0, 2, 0.2)),
+            TimelineRun::from((2, 1, 0.1)),
+            TimelineRun::from((1, 1, 0.05)),
+            TimelineRun::from((0, 3, 0.3)),
+        ];
+        let v = view_model(&s, &RenderOptions::default());
+        let spans = v.spans.expect("spans");
+        let names: Vec<&str> = spans
+            .frame
+            .iter()
+            .map(|&f| v.frames[f as usize].function.as_str())
+            .collect();
+        assert_eq!(names[0], "main");
+        assert_eq!(names[2], "lib_fn");
+        assert_eq!(names[3], "tiny");
+        assert_eq!(spans.depth, [1, 2, 2, 3, 2]);
+        assert_eq!(spans.start, [0.0, 0.0, 0.2, 0.3, 0.35]);
+        assert_eq!(spans.duration, [0.65, 0.2, 0.15, 0.05, 0.3]);
+    }
+
+    #[test]
+    fn default_tree_drops_small_children_and_collapses() {
+        let s = session();
+        let v = view_model(&s, &RenderOptions::default());
+        let roots = default_tree(&s, &RenderOptions::default());
+        assert_eq!(roots.len(), 1);
+        let main = &roots[0];
         let frame = |n: &ViewNode| &v.frames[n.frame.unwrap() as usize];
         assert_eq!(frame(main).function, "main");
-        assert!(frame(main).application);
+        assert_eq!(frame(main).origin, "application");
         assert!(!main.collapsed);
         // "tiny" under main (0.4%) is dropped.
         assert_eq!(main.children.len(), 2);
@@ -339,7 +691,7 @@ mod tests {
         // child alone decides that it starts collapsed.
         let lib = &main.children[1];
         assert_eq!(frame(lib).function, "lib_fn");
-        assert!(!frame(lib).application);
+        assert_eq!(frame(lib).origin, "library");
         assert!(lib.collapsed);
         assert!(lib.children[0].self_row && lib.children[0].frame.is_none());
         assert_eq!(lib.children[0].time, 0.45);
@@ -347,18 +699,19 @@ mod tests {
         let mut small = session();
         small.stacks[2].frames = vec![0, 1];
         let v = view_model(&small, &RenderOptions::default());
-        let lib = &v.roots[0].children[1];
+        let roots = default_tree(&small, &RenderOptions::default());
+        let lib = &roots[0].children[1];
         assert_eq!(v.frames[lib.frame.unwrap() as usize].function, "lib_fn");
         assert_eq!(lib.children.len(), 1);
         assert!(lib.collapsed);
-        let all = view_model(
+        let all = default_tree(
             &session(),
             &RenderOptions {
                 show_all: true,
                 ..Default::default()
             },
         );
-        assert_eq!(all.roots[0].children.len(), 3);
+        assert_eq!(all[0].children.len(), 3);
     }
 
     #[test]
@@ -373,7 +726,8 @@ mod tests {
             samples: 1,
         });
         let v = view_model(&s, &RenderOptions::default());
-        let lib = v.roots[0]
+        let roots = default_tree(&s, &RenderOptions::default());
+        let lib = roots[0]
             .children
             .iter()
             .find(|c| {
@@ -399,7 +753,10 @@ mod tests {
             v.frames[callback.frame.unwrap() as usize].function,
             "callback"
         );
-        assert!(v.frames[callback.frame.unwrap() as usize].application);
+        assert_eq!(
+            v.frames[callback.frame.unwrap() as usize].origin,
+            "application"
+        );
         let json = serde_json::to_string(&group).unwrap();
         assert!(
             json.starts_with("{\"hidden\":{\"frames\":2,\"libraries\":[\"l\"]}"),
