@@ -12,6 +12,8 @@ use crate::ffi::gil::Gil;
 #[cfg(not(py_run_main))]
 use crate::ffi::interpreter::Raised;
 use crate::ffi::interpreter::{self as interp, Arg, PyRef};
+#[cfg(py_run_main)]
+use crate::ffi::native_module::{private_module, Function, Raise, Value};
 use crate::output::OutputPlan;
 use crate::sample::OWN_CODE_FILE;
 use crate::sampler::{self, ProgramInfo, Sampler};
@@ -93,7 +95,7 @@ thread_local! {
 /// on the main thread while the interpreter is still whole: from a Python
 /// atexit handler registered before the program's own (so it runs after
 /// them), or, for legacy start-up, right after the program returns.
-pub fn finish_run(gil: Gil<'_>) {
+fn finish_run(gil: Gil<'_>) {
     let Some(run) = ACTIVE_RUN.with(|active| active.borrow_mut().take()) else {
         return;
     };
@@ -197,6 +199,33 @@ fn load_bootstrap(gil: Gil<'_>) -> Result<PyRef> {
     Ok(bootstrap)
 }
 
+/// The runner's end-of-run hook, held by nothing but the atexit handler
+/// the bootstrap registers: the program cannot import it or call it.
+static RUNNER_HOOKS: [Function; 1] = [Function {
+    name: c"finish_run",
+    doc: c"finish_run(): the runner's end of profiling (registered with atexit)",
+    call: finish_run_hook,
+}];
+
+fn finish_run_hook(gil: Gil<'_>, _args: &[Value]) -> std::result::Result<Value, Raise> {
+    finish_run(gil);
+    Ok(Value::None)
+}
+
+#[cfg(py_run_main)]
+fn register_finish(gil: Gil<'_>, bootstrap: &PyRef) -> Result<()> {
+    let hooks = private_module(
+        gil,
+        c"_pyinstrument_runner",
+        c"pyinstrument's runner hooks",
+        &RUNNER_HOOKS,
+    )
+    .ok_or_else(|| bootstrap_failed(gil, "hooks"))?;
+    interp::call_in_namespace(gil, bootstrap, "register_finish", &[Arg::Object(&hooks)])
+        .map_err(|_| bootstrap_failed(gil, "register_finish"))?;
+    Ok(())
+}
+
 fn bootstrap_failed(gil: Gil<'_>, step: &str) -> Error {
     interp::describe_pending_exception(gil);
     Error::Python(format!(
@@ -254,8 +283,7 @@ fn run_program(
     let interpreter = interp::initialize_from_command_line(&argv);
     let gil = interpreter.gil();
     let bootstrap = load_bootstrap(gil)?;
-    interp::call_in_namespace(gil, &bootstrap, "register_finish", &[])
-        .map_err(|_| bootstrap_failed(gil, "register_finish"))?;
+    register_finish(gil, &bootstrap)?;
     interp::at_exit(write_pending_report);
     start_sampling(gil, mode, interval, plan, command_line, bootstrap)?;
     Ok(interp::run_main(interpreter))
