@@ -42,8 +42,19 @@ pub enum Command {
 /// The program to profile.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    Script { path: OsString, args: Vec<OsString> },
-    Module { name: OsString, args: Vec<OsString> },
+    Script {
+        path: OsString,
+        args: Vec<OsString>,
+    },
+    Module {
+        name: OsString,
+        args: Vec<OsString>,
+    },
+    /// `-c PROGRAM`: the program's source text, run like `python -c`.
+    Command {
+        code: OsString,
+        args: Vec<OsString>,
+    },
 }
 
 /// How samples are taken.
@@ -105,6 +116,10 @@ pub struct RunOptions {
     /// Seconds between samples; always finite and > 0.
     pub interval: f64,
     pub output: OutputOptions,
+    // -- conveniences (issue 15) --
+    /// `--from-path`: the script is looked up on `PATH` (by the runner:
+    /// parsing does no I/O).
+    pub from_path: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +239,20 @@ const OPTIONS: &[Spec] = &[
         metavar: "MODULE",
         help: "run library module as a script, like 'python -m MODULE'; \
                the arguments after MODULE are passed to it",
+    },
+    Spec {
+        short: "c",
+        long: "",
+        metavar: "PROGRAM",
+        help: "program passed in as a string, like 'python -c PROGRAM'; \
+               the arguments after PROGRAM are passed to it",
+    },
+    Spec {
+        short: "",
+        long: "from-path",
+        metavar: "",
+        help: "look for the script on PATH instead of in the current \
+               directory, e.g. 'pyinstrument --from-path pytest -x'",
     },
     Spec {
         short: "",
@@ -498,15 +527,18 @@ fn scan(args: &[OsString]) -> Result<Scan, CliError> {
             if let Some(value) = value {
                 options.push(values.len().to_string());
                 values.push(value.clone());
-                if spec.key() == "m" {
-                    // Like `python -m`: the module name ends our options and
-                    // everything after it is the module's.
-                    if value.is_empty() {
-                        return Err(usage("-m option requires a module name"));
-                    }
-                    let target = Target::Module {
-                        name: value,
-                        args: args[i + 1..].to_vec(),
+                if spec.key() == "m" || spec.key() == "c" {
+                    // Like `python -m`/`python -c`: the module name or the
+                    // program ends our options and everything after it is
+                    // the program's.
+                    let args = args[i + 1..].to_vec();
+                    let target = if spec.key() == "m" {
+                        if value.is_empty() {
+                            return Err(usage("-m option requires a module name"));
+                        }
+                        Target::Module { name: value, args }
+                    } else {
+                        Target::Command { code: value, args }
                     };
                     return Ok(Scan::Split {
                         options,
@@ -664,7 +696,7 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
     }
 
     match (load, target) {
-        (Some(_), Some(_)) => Err(usage("--load cannot be combined with a script or -m")),
+        (Some(_), Some(_)) => Err(usage("--load cannot be combined with a script, -m or -c")),
         (Some(path), None) => Ok(Command::Load(LoadOptions { path, output })),
         (None, None) => Err(usage("no script or module given")),
         (None, Some(target)) => {
@@ -673,11 +705,16 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
             } else {
                 Mode::Signal
             };
+            let from_path = m.opt_present("from-path");
+            if from_path && !matches!(target, Target::Script { .. }) {
+                return Err(usage("--from-path needs a script name, not -m or -c"));
+            }
             Ok(Command::Run(RunOptions {
                 target,
                 mode,
                 interval,
                 output,
+                from_path,
             }))
         }
     }
@@ -1445,6 +1482,49 @@ mod tests {
         assert_eq!(usage_err(&["--module", "x"]), "no such option: --module");
     }
 
+    // --- -c PROGRAM, --from-path (issue 15) ---------------------------------
+
+    fn command(code: &str, rest: &[&str]) -> Target {
+        Target::Command {
+            code: code.into(),
+            args: args(rest),
+        }
+    }
+
+    #[test]
+    fn command_takes_the_rest_like_python_c() {
+        assert_eq!(run(&["-c", "print(1)"]).target, command("print(1)", &[]));
+        assert_eq!(run(&["-cprint(1)"]).target, command("print(1)", &[]));
+        let r = run(&["--setprofile", "-c", "-x", "--html", "-o", "f", "a"]);
+        assert_eq!(r.target, command("-x", &["--html", "-o", "f", "a"]));
+        assert_eq!(r.mode, Mode::Setprofile);
+        assert_eq!(r.output, OutputOptions::default());
+        // An empty program is a program (python -c '' runs nothing).
+        assert_eq!(run(&["-c", ""]).target, command("", &[]));
+        assert_eq!(usage_err(&["-c"]), "-c option requires 1 argument");
+        assert_eq!(
+            usage_err(&["--load", "x.json", "-c", "1"]),
+            "--load cannot be combined with a script, -m or -c"
+        );
+    }
+
+    #[test]
+    fn from_path_is_for_scripts() {
+        let r = run(&["--from-path", "pytest", "-x"]);
+        assert!(r.from_path);
+        assert_eq!(r.target, script("pytest", &["-x"]));
+        assert!(!run(&["pytest"]).from_path);
+        assert!(run(&["--from", "t"]).from_path);
+        assert_eq!(
+            usage_err(&["--from-path", "-m", "pytest"]),
+            "--from-path needs a script name, not -m or -c"
+        );
+        assert_eq!(
+            usage_err(&["--from-path", "-c", "1"]),
+            "--from-path needs a script name, not -m or -c"
+        );
+    }
+
     // --- --load FILE --------------------------------------------------------
 
     #[test]
@@ -1670,6 +1750,8 @@ mod tests {
             "help",
             "version",
             "m",
+            "c",
+            "from-path",
             "load",
             "setprofile",
             "interval",

@@ -617,3 +617,91 @@ fn bad_render_options_stop_before_the_program_runs() {
         );
     }
 }
+
+/// The runner's end-of-run hook is its own: a program that imports
+/// `_pyinstrument` finds only the public API, cannot end its own profile,
+/// and is profiled to its end.
+#[test]
+fn the_program_cannot_reach_the_runners_end_of_run_hook() {
+    let dir = TempDir::new("cli-private-hook");
+    std::fs::write(
+        dir.join("reach.py"),
+        "import sys, time\n\
+         import _pyinstrument\n\
+         print(sorted(n for n in dir(_pyinstrument) if not n.startswith('__')))\n\
+         print([m for m in sys.modules if 'runner' in m])\n\
+         def after_reaching():\n\
+         \x20   end = time.time() + 0.05\n\
+         \x20   while time.time() < end: pass\n\
+         after_reaching()\n",
+    )
+    .unwrap();
+    let out = pyinstrument_in(dir.path()).arg("reach.py").output();
+    assert_status(&out, 0);
+    let stdout = out.stdout_text();
+    assert!(
+        stdout.starts_with("['combine', 'render', 'start', 'stop']\n[]\n"),
+        "{}",
+        out.describe()
+    );
+    assert!(stdout.contains("after_reaching"), "{}", out.describe());
+}
+
+/// `--from-path NAME` runs the executable script NAME found on PATH (as
+/// `python $(which NAME)` would), with the arguments after it; a name not
+/// on PATH is a clear error, exit 2, before anything runs.
+#[test]
+fn from_path_runs_the_script_found_on_path() {
+    let dir = TempDir::new("cli-from-path");
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let tool = bin.join("tool_on_path");
+    std::fs::write(
+        &tool,
+        "#!/usr/bin/env python\n\
+         import sys, time\n\
+         print(sys.argv)\n\
+         def tool_work():\n\
+         \x20   end = time.time() + 0.05\n\
+         \x20   while time.time() < end: pass\n\
+         tool_work()\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = pyinstrument_in(dir.path())
+        .env("PATH", Some(&path))
+        .args(["--from-path", "tool_on_path", "-x", "y"])
+        .output();
+    assert_status(&out, 0);
+    let stdout = out.stdout_text();
+    assert!(
+        stdout.starts_with(&format!("['{}', '-x', 'y']\n", tool.display())),
+        "{}",
+        out.describe()
+    );
+    assert!(stdout.contains("tool_work"), "{}", out.describe());
+    // Without --from-path the name is a file in the current directory.
+    let here = pyinstrument_in(dir.path())
+        .env("PATH", Some(&path))
+        .arg("tool_on_path")
+        .output();
+    assert_status(&here, 2);
+    let missing = pyinstrument_in(dir.path())
+        .env("PATH", Some(&path))
+        .args(["--from-path", "no_such_tool_xyz"])
+        .output();
+    assert_status(&missing, 2);
+    assert!(
+        missing
+            .stderr_text()
+            .contains("can't find 'no_such_tool_xyz' on PATH"),
+        "{}",
+        missing.describe()
+    );
+}

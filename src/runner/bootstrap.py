@@ -45,6 +45,23 @@ def prepare_script(path):
     return 'code'
 
 
+def prepare_command(source):
+    """Set up __main__ like `python -c` does, and compile the program
+    ('code' or 'error', as prepare_script)."""
+    global _prepared
+    try:
+        code = compile(source, '<string>', 'exec', 0, True)
+    except BaseException as exc:
+        _prepared = _without_traceback(exc)
+        return 'error'
+    main = sys.modules['__main__']
+    loaders = sys.modules.get('_frozen_importlib')
+    if loaders is not None:
+        main.__loader__ = loaders.BuiltinImporter
+    _prepared = code
+    return 'code'
+
+
 def _run_from_importer(path):
     # python puts the directory or archive itself first on sys.path and
     # runs its __main__ module.
