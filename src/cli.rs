@@ -1566,7 +1566,7 @@ mod tests {
 
     #[test]
     fn load_excludes_a_program() {
-        let msg = "--load cannot be combined with a script or -m";
+        let msg = "--load cannot be combined with a script, -m or -c";
         assert_eq!(usage_err(&["--load", "p.json", "s.py"]), msg);
         assert_eq!(usage_err(&["--load", "p.json", "-m", "mod"]), msg);
         assert_eq!(usage_err(&["--load", "p.json", "--", "s.py"]), msg);
