@@ -1146,7 +1146,7 @@ mod tests {
         assert_eq!(
             usage_err(&["-r", "pdf", "s.py"]),
             "option -r/--renderer: invalid choice: 'pdf' \
-             (choose from 'text', 'html', 'json', 'speedscope', 'collapsed')"
+             (choose from 'text', 'html', 'json', 'speedscope', 'collapsed', 'pstats')"
         );
         // Renderer names are not abbreviated.
         assert!(usage_err(&["-r", "speed", "s.py"]).contains("invalid choice: 'speed'"));
