@@ -240,14 +240,13 @@ fn remember_session(session: &Session) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let mut id = id_for(now.as_secs(), now.subsec_millis());
-    let saved = fs::create_dir_all(&dir).and_then(|_| {
+    let saved = fs::create_dir_all(&dir).map(|_| {
         // Two reports within one millisecond: a distinct id for each.
         let mut n = 1;
         while dir.join(format!("{id}.json")).exists() {
             id = format!("{}-{n}", id_for(now.as_secs(), now.subsec_millis()));
             n += 1;
         }
-        Ok(())
     });
     let saved = saved.map_err(|e| e.to_string()).and_then(|_| {
         write_atomically(
