@@ -30,9 +30,9 @@ static FUNCTIONS: [Function; 4] = [
         call: stop,
     },
     Function {
-        name: c"finish_run",
-        doc: c"finish_run(): the runner's end of profiling (registered with atexit)",
-        call: finish_run,
+        name: c"combine",
+        doc: c"combine(earlier_json, later_json) -> session JSON: one profile of both",
+        call: combine,
     },
     Function {
         name: c"render",
@@ -116,9 +116,16 @@ fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
     Ok(Value::Str(session.to_json()))
 }
 
-fn finish_run(gil: Gil<'_>, _args: &[Value]) -> Result<Value, Raise> {
-    crate::runner::finish_run(gil);
-    Ok(Value::None)
+/// What a Profiler started again after a stop holds: its earlier session
+/// and the new one, as one (pyinstrument 5's semantics).
+fn combine(_gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
+    let [Value::Str(earlier), Value::Str(later)] = args else {
+        return Err(Raise::TypeError(
+            "combine(earlier_json: str, later_json: str)".to_string(),
+        ));
+    };
+    let load = |json: &str| Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()));
+    Ok(Value::Str(load(earlier)?.combine(load(later)?).to_json()))
 }
 
 /// `render_options` are `KEY=VALUE` strings read by the parser `-p` uses

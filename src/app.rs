@@ -7,7 +7,6 @@ use crate::cli::{self, CliError, Command};
 use crate::error::Error;
 use crate::output::OutputPlan;
 use crate::runner;
-use crate::session::Session;
 use std::ffi::OsString;
 
 /// Runs `pyinstrument` with this process's arguments; returns the exit status.
@@ -61,14 +60,18 @@ fn run(args: &[OsString]) -> i32 {
 }
 
 fn load(options: &cli::LoadOptions) -> Result<i32, Error> {
-    let plan = OutputPlan::prepare(&options.output)?;
-    let text = std::fs::read_to_string(&options.path).map_err(|e| {
-        Error::Load(format!(
-            "cannot read '{}': {e}",
-            options.path.to_string_lossy()
-        ))
-    })?;
-    let session = Session::from_json(&text)?;
+    let mut plan = OutputPlan::prepare(&options.output)?;
+    // A session loaded again is not saved again.
+    plan.remember = false;
+    let path = if options.previous {
+        crate::output::saved_session_path(&options.path.to_string_lossy())?.into_os_string()
+    } else {
+        options.path.clone()
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::Load(format!("cannot read '{}': {e}", path.to_string_lossy())))?;
+    // Our JSON, or a pyinstrument 5 session file.
+    let session = crate::pyisession::load(&text)?;
     plan.write(&session)?;
     Ok(0)
 }

@@ -42,8 +42,19 @@ pub enum Command {
 /// The program to profile.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    Script { path: OsString, args: Vec<OsString> },
-    Module { name: OsString, args: Vec<OsString> },
+    Script {
+        path: OsString,
+        args: Vec<OsString>,
+    },
+    Module {
+        name: OsString,
+        args: Vec<OsString>,
+    },
+    /// `-c PROGRAM`: the program's source text, run like `python -c`.
+    Command {
+        code: OsString,
+        args: Vec<OsString>,
+    },
 }
 
 /// How samples are taken.
@@ -107,6 +118,10 @@ pub struct RunOptions {
     /// Seconds between samples; always finite and > 0.
     pub interval: f64,
     pub output: OutputOptions,
+    // -- conveniences (issue 15) --
+    /// `--from-path`: the script is looked up on `PATH` (by the runner:
+    /// parsing does no I/O).
+    pub from_path: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +129,9 @@ pub struct LoadOptions {
     /// The saved JSON profile to render again.
     pub path: OsString,
     pub output: OutputOptions,
+    /// `--load-prev ID`: `path` is the id of a session saved after a text
+    /// report on a terminal, found by the caller (parsing does no I/O).
+    pub previous: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +155,7 @@ impl std::fmt::Display for CliError {
 impl std::error::Error for CliError {}
 
 /// The renderers `-r` accepts, in the order the help and errors list them.
-pub const RENDERERS: &[&str] = &["text", "html", "json", "speedscope", "collapsed"];
+pub const RENDERERS: &[&str] = &["text", "html", "json", "speedscope", "collapsed", "pstats"];
 
 /// Sampling interval when `--interval` is not given, in seconds.
 pub const DEFAULT_INTERVAL: f64 = 0.001;
@@ -228,11 +246,32 @@ const OPTIONS: &[Spec] = &[
                the arguments after MODULE are passed to it",
     },
     Spec {
+        short: "c",
+        long: "",
+        metavar: "PROGRAM",
+        help: "program passed in as a string, like 'python -c PROGRAM'; \
+               the arguments after PROGRAM are passed to it",
+    },
+    Spec {
+        short: "",
+        long: "from-path",
+        metavar: "",
+        help: "look for the script on PATH instead of in the current \
+               directory, e.g. 'pyinstrument --from-path pytest -x'",
+    },
+    Spec {
         short: "",
         long: "load",
         metavar: "FILE",
         help: "instead of running a program, load a profile saved earlier as \
                JSON (-r json) and render it again",
+    },
+    Spec {
+        short: "",
+        long: "load-prev",
+        metavar: "ID",
+        help: "instead of running a program, render again one of the last \
+               sessions shown as text on a terminal (the ID its hint gave)",
     },
     Spec {
         short: "",
@@ -256,8 +295,9 @@ const OPTIONS: &[Spec] = &[
         short: "r",
         long: "renderer",
         metavar: "RENDERER",
-        help: "how to render the report: text, html, json, speedscope or \
-               collapsed (default: from the OUTFILE extension, else text)",
+        help: "how to render the report: text, html, json, speedscope, \
+               collapsed or pstats (default: from the OUTFILE extension, \
+               else text)",
     },
     Spec {
         short: "o",
@@ -507,15 +547,18 @@ fn scan(args: &[OsString]) -> Result<Scan, CliError> {
             if let Some(value) = value {
                 options.push(values.len().to_string());
                 values.push(value.clone());
-                if spec.key() == "m" {
-                    // Like `python -m`: the module name ends our options and
-                    // everything after it is the module's.
-                    if value.is_empty() {
-                        return Err(usage("-m option requires a module name"));
-                    }
-                    let target = Target::Module {
-                        name: value,
-                        args: args[i + 1..].to_vec(),
+                if spec.key() == "m" || spec.key() == "c" {
+                    // Like `python -m`/`python -c`: the module name or the
+                    // program ends our options and everything after it is
+                    // the program's.
+                    let args = args[i + 1..].to_vec();
+                    let target = if spec.key() == "m" {
+                        if value.is_empty() {
+                            return Err(usage("-m option requires a module name"));
+                        }
+                        Target::Module { name: value, args }
+                    } else {
+                        Target::Command { code: value, args }
                     };
                     return Ok(Scan::Split {
                         options,
@@ -656,7 +699,12 @@ fn getopts_table() -> Options {
 fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
     let m = &found.matches;
     let output = output_options(found)?;
-    let load = found.last("load");
+    let load = match (found.last("load"), found.last("load-prev")) {
+        (Some(_), Some(_)) => return Err(usage("--load and --load-prev cannot be used together")),
+        (Some(path), None) => Some((path, false)),
+        (None, Some(id)) => Some((id, true)),
+        (None, None) => None,
+    };
 
     let mut interval = DEFAULT_INTERVAL;
     for value in found.all("interval") {
@@ -673,8 +721,12 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
     }
 
     match (load, target) {
-        (Some(_), Some(_)) => Err(usage("--load cannot be combined with a script or -m")),
-        (Some(path), None) => Ok(Command::Load(LoadOptions { path, output })),
+        (Some(_), Some(_)) => Err(usage("--load cannot be combined with a script, -m or -c")),
+        (Some((path, previous)), None) => Ok(Command::Load(LoadOptions {
+            path,
+            output,
+            previous,
+        })),
         (None, None) => Err(usage("no script or module given")),
         (None, Some(target)) => {
             let mode = if m.opt_present("setprofile") {
@@ -682,11 +734,16 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
             } else {
                 Mode::Signal
             };
+            let from_path = m.opt_present("from-path");
+            if from_path && !matches!(target, Target::Script { .. }) {
+                return Err(usage("--from-path needs a script name, not -m or -c"));
+            }
             Ok(Command::Run(RunOptions {
                 target,
                 mode,
                 interval,
                 output,
+                from_path,
             }))
         }
     }
@@ -1118,7 +1175,7 @@ mod tests {
         assert_eq!(
             usage_err(&["-r", "pdf", "s.py"]),
             "option -r/--renderer: invalid choice: 'pdf' \
-             (choose from 'text', 'html', 'json', 'speedscope', 'collapsed')"
+             (choose from 'text', 'html', 'json', 'speedscope', 'collapsed', 'pstats')"
         );
         // Renderer names are not abbreviated.
         assert!(usage_err(&["-r", "speed", "s.py"]).contains("invalid choice: 'speed'"));
@@ -1457,6 +1514,49 @@ mod tests {
         assert_eq!(usage_err(&["--module", "x"]), "no such option: --module");
     }
 
+    // --- -c PROGRAM, --from-path (issue 15) ---------------------------------
+
+    fn command(code: &str, rest: &[&str]) -> Target {
+        Target::Command {
+            code: code.into(),
+            args: args(rest),
+        }
+    }
+
+    #[test]
+    fn command_takes_the_rest_like_python_c() {
+        assert_eq!(run(&["-c", "print(1)"]).target, command("print(1)", &[]));
+        assert_eq!(run(&["-cprint(1)"]).target, command("print(1)", &[]));
+        let r = run(&["--setprofile", "-c", "-x", "--html", "-o", "f", "a"]);
+        assert_eq!(r.target, command("-x", &["--html", "-o", "f", "a"]));
+        assert_eq!(r.mode, Mode::Setprofile);
+        assert_eq!(r.output, OutputOptions::default());
+        // An empty program is a program (python -c '' runs nothing).
+        assert_eq!(run(&["-c", ""]).target, command("", &[]));
+        assert_eq!(usage_err(&["-c"]), "-c option requires 1 argument");
+        assert_eq!(
+            usage_err(&["--load", "x.json", "-c", "1"]),
+            "--load cannot be combined with a script, -m or -c"
+        );
+    }
+
+    #[test]
+    fn from_path_is_for_scripts() {
+        let r = run(&["--from-path", "pytest", "-x"]);
+        assert!(r.from_path);
+        assert_eq!(r.target, script("pytest", &["-x"]));
+        assert!(!run(&["pytest"]).from_path);
+        assert!(run(&["--from", "t"]).from_path);
+        assert_eq!(
+            usage_err(&["--from-path", "-m", "pytest"]),
+            "--from-path needs a script name, not -m or -c"
+        );
+        assert_eq!(
+            usage_err(&["--from-path", "-c", "1"]),
+            "--from-path needs a script name, not -m or -c"
+        );
+    }
+
     // --- --load FILE --------------------------------------------------------
 
     #[test]
@@ -1464,14 +1564,36 @@ mod tests {
         let expected = Command::Load(LoadOptions {
             path: "prof.json".into(),
             output: OutputOptions::default(),
+            previous: false,
         });
-        for list in [
-            &["--load", "prof.json"][..],
-            &["--load=prof.json"],
-            &["--lo", "prof.json"],
-        ] {
+        for list in [&["--load", "prof.json"][..], &["--load=prof.json"]] {
             assert_eq!(parse_ok(list), expected, "{list:?}");
         }
+        // Since --load-prev (pyinstrument 5 has both), --lo is ambiguous, as
+        // in pyinstrument 5; the exact name still wins.
+        assert_eq!(
+            usage_err(&["--lo", "prof.json"]),
+            "ambiguous option: --lo (--load, --load-prev?)"
+        );
+    }
+
+    #[test]
+    fn load_prev_takes_an_id() {
+        let Command::Load(load) = parse_ok(&["--load-prev", "2026-11-29T15-08-01-042", "-t"])
+        else {
+            panic!("--load-prev should be a load");
+        };
+        assert!(load.previous);
+        assert_eq!(load.path, "2026-11-29T15-08-01-042");
+        assert!(load.output.timeline);
+        assert_eq!(
+            usage_err(&["--load-prev", "x", "--load", "y.json"]),
+            "--load and --load-prev cannot be used together"
+        );
+        assert_eq!(
+            usage_err(&["--load-prev", "x", "s.py"]),
+            "--load cannot be combined with a script, -m or -c"
+        );
     }
 
     #[test]
@@ -1498,7 +1620,7 @@ mod tests {
 
     #[test]
     fn load_excludes_a_program() {
-        let msg = "--load cannot be combined with a script or -m";
+        let msg = "--load cannot be combined with a script, -m or -c";
         assert_eq!(usage_err(&["--load", "p.json", "s.py"]), msg);
         assert_eq!(usage_err(&["--load", "p.json", "-m", "mod"]), msg);
         assert_eq!(usage_err(&["--load", "p.json", "--", "s.py"]), msg);
@@ -1682,6 +1804,8 @@ mod tests {
             "help",
             "version",
             "m",
+            "c",
+            "from-path",
             "load",
             "setprofile",
             "interval",

@@ -13,6 +13,7 @@ pub mod ffi;
 pub mod launch;
 pub mod output;
 pub mod processors;
+pub mod pyisession;
 pub mod render;
 pub mod runner;
 pub mod sample;

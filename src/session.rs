@@ -218,6 +218,100 @@ impl Session {
     }
 }
 
+impl Session {
+    /// `self` followed by `later`, as one profile: what a `Profiler` that
+    /// is started again after a stop records (pyinstrument 5's
+    /// `Session.combine`). Frames and stacks seen in both are merged, the
+    /// timeline is `self`'s runs then `later`'s, times and counts add up;
+    /// the program's facts are `self`'s.
+    pub fn combine(mut self, later: Session) -> Session {
+        use std::collections::HashMap;
+        // If either part does not know its order, neither does the whole.
+        let ordered = self.time_order_known() && later.time_order_known();
+        let mut frame_index: HashMap<FrameId, u32> = self
+            .frames
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, f)| (f, i as u32))
+            .collect();
+        let frame_map: Vec<u32> = later
+            .frames
+            .into_iter()
+            .map(|frame| {
+                *frame_index.entry(frame.clone()).or_insert_with(|| {
+                    self.frames.push(frame);
+                    (self.frames.len() - 1) as u32
+                })
+            })
+            .collect();
+        let mut stack_index: HashMap<Vec<u32>, u32> = self
+            .stacks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.frames.clone(), i as u32))
+            .collect();
+        let mut stack_map = Vec::with_capacity(later.stacks.len());
+        for stack in later.stacks {
+            let frames: Vec<u32> = stack
+                .frames
+                .iter()
+                .map(|&f| frame_map[f as usize])
+                .collect();
+            let index = match stack_index.get(&frames) {
+                Some(&i) => {
+                    let kept = &mut self.stacks[i as usize];
+                    kept.time += stack.time;
+                    kept.samples += stack.samples;
+                    i
+                }
+                None => {
+                    let i = self.stacks.len() as u32;
+                    stack_index.insert(frames.clone(), i);
+                    self.stacks.push(StackRecord {
+                        frames,
+                        time: stack.time,
+                        samples: stack.samples,
+                    });
+                    i
+                }
+            };
+            stack_map.push(index);
+        }
+        if ordered {
+            self.timeline
+                .extend(later.timeline.into_iter().map(|run| TimelineRun {
+                    stack: stack_map[run.stack as usize],
+                    ..run
+                }));
+            crate::sample::merge_adjacent_runs(&mut self.timeline);
+        } else {
+            self.timeline.clear();
+        }
+        self.start_time = self.start_time.min(later.start_time);
+        self.duration += later.duration;
+        self.cpu_time += later.cpu_time;
+        self.sample_count += later.sample_count;
+        if later.mode != self.mode {
+            self.notes.push(format!(
+                "Profiled in {} mode, then in {} mode.",
+                self.mode, later.mode
+            ));
+        }
+        for note in later.notes {
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
+        for dir in later.library_dirs {
+            if !self.library_dirs.contains(&dir) {
+                self.library_dirs.push(dir);
+            }
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -351,6 +445,54 @@ pub(crate) mod tests {
                 other => panic!("{cpu}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn combine_merges_frames_and_stacks_and_appends_the_timeline() {
+        let first = Session::from_json(&minimal_v2("[[0,5,0.5]]")).unwrap();
+        let mut later = first.clone();
+        later.frames.insert(0, FrameId::new("g", "b.py", 2));
+        later.stacks = vec![
+            StackRecord {
+                frames: vec![1],
+                time: 0.25,
+                samples: 2,
+            },
+            StackRecord {
+                frames: vec![1, 0],
+                time: 0.5,
+                samples: 4,
+            },
+        ];
+        later.timeline = vec![
+            TimelineRun::from((0, 2, 0.25)),
+            TimelineRun::from((1, 4, 0.5)),
+        ];
+        later.duration = 0.75;
+        later.sample_count = 6;
+        later.start_time = 10.0;
+        let both = first.clone().combine(later);
+        assert_eq!(both.frames.len(), 2);
+        assert_eq!(both.frames[1].function, "g");
+        assert_eq!(both.stacks.len(), 2);
+        // f's stack, in both parts: one stack with both times.
+        assert_eq!(both.stacks[0].frames, vec![0]);
+        assert_eq!(both.stacks[0].samples, 7);
+        assert!((both.stacks[0].time - 0.75).abs() < 1e-12);
+        assert_eq!(both.stacks[1].frames, vec![0, 1]);
+        // The first run of the later part continues the last of the first.
+        assert_eq!(
+            both.timeline,
+            vec![
+                TimelineRun::from((0, 7, 0.75)),
+                TimelineRun::from((1, 4, 0.5))
+            ]
+        );
+        assert_eq!(both.sample_count, first.sample_count + 6);
+        assert!((both.duration - (first.duration + 0.75)).abs() < 1e-12);
+        assert_eq!(both.start_time, first.start_time.min(10.0));
+        // Loads back as a valid profile.
+        assert_eq!(Session::from_json(&both.to_json()).unwrap(), both);
     }
 
     #[test]

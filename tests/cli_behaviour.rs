@@ -617,3 +617,406 @@ fn bad_render_options_stop_before_the_program_runs() {
         );
     }
 }
+
+/// The runner's end-of-run hook is its own: a program that imports
+/// `_pyinstrument` finds only the public API, cannot end its own profile,
+/// and is profiled to its end.
+#[test]
+fn the_program_cannot_reach_the_runners_end_of_run_hook() {
+    let dir = TempDir::new("cli-private-hook");
+    std::fs::write(
+        dir.join("reach.py"),
+        "import sys, time\n\
+         import _pyinstrument\n\
+         print(sorted(n for n in dir(_pyinstrument) if not n.startswith('__')))\n\
+         print([m for m in sys.modules if 'runner' in m])\n\
+         def after_reaching():\n\
+         \x20   end = time.time() + 0.05\n\
+         \x20   while time.time() < end: pass\n\
+         after_reaching()\n",
+    )
+    .unwrap();
+    let out = pyinstrument_in(dir.path()).arg("reach.py").output();
+    assert_status(&out, 0);
+    let stdout = out.stdout_text();
+    assert!(
+        stdout.starts_with("['combine', 'render', 'start', 'stop']\n[]\n"),
+        "{}",
+        out.describe()
+    );
+    assert!(stdout.contains("after_reaching"), "{}", out.describe());
+}
+
+/// `--from-path NAME` runs the executable script NAME found on PATH (as
+/// `python $(which NAME)` would), with the arguments after it; a name not
+/// on PATH is a clear error, exit 2, before anything runs.
+#[test]
+fn from_path_runs_the_script_found_on_path() {
+    let dir = TempDir::new("cli-from-path");
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let tool = bin.join("tool_on_path");
+    std::fs::write(
+        &tool,
+        "#!/usr/bin/env python\n\
+         import sys, time\n\
+         print(sys.argv)\n\
+         def tool_work():\n\
+         \x20   end = time.time() + 0.05\n\
+         \x20   while time.time() < end: pass\n\
+         tool_work()\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = pyinstrument_in(dir.path())
+        .env("PATH", Some(&path))
+        .args(["--from-path", "tool_on_path", "-x", "y"])
+        .output();
+    assert_status(&out, 0);
+    let stdout = out.stdout_text();
+    assert!(
+        stdout.starts_with(&format!("['{}', '-x', 'y']\n", tool.display())),
+        "{}",
+        out.describe()
+    );
+    assert!(stdout.contains("tool_work"), "{}", out.describe());
+    // Without --from-path the name is a file in the current directory.
+    let here = pyinstrument_in(dir.path())
+        .env("PATH", Some(&path))
+        .arg("tool_on_path")
+        .output();
+    assert_status(&here, 2);
+    let missing = pyinstrument_in(dir.path())
+        .env("PATH", Some(&path))
+        .args(["--from-path", "no_such_tool_xyz"])
+        .output();
+    assert_status(&missing, 2);
+    assert!(
+        missing
+            .stderr_text()
+            .contains("can't find 'no_such_tool_xyz' on PATH"),
+        "{}",
+        missing.describe()
+    );
+}
+
+/// `cmd` run with its stdout and stderr on a terminal (util-linux
+/// `script`), with the output the terminal showed; None (the caller skips,
+/// loudly) where `script` is missing.
+fn run_on_a_terminal(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Option<(i32, String)> {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let mut command: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote(v)))
+        .collect();
+    command.push(quote(&pyinstrument().to_string_lossy()));
+    command.extend(args.iter().map(|a| quote(a)));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command.join(" "), "/dev/null"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// `-r pstats` writes the marshal file python's `pstats` reads (checked
+/// with this Python's own pstats), and refuses a terminal before the
+/// program runs.
+#[test]
+fn pstats_file_loads_in_pythons_pstats() {
+    let dir = demo_dir("cli-pstats");
+    for args in [
+        &["-r", "pstats", "-o", "demo.pstats", "demo.py"][..],
+        &["-o", "demo.prof", "demo.py"],
+    ] {
+        let out = pyinstrument_in(dir.path()).args(args).output();
+        assert_status(&out, 0);
+        let file = args[args.len() - 2];
+        let check = Run::new(python(), dir.path())
+            .args([
+                "-c",
+                "import pstats, sys\n\
+                 s = pstats.Stats(sys.argv[1])\n\
+                 by_name = dict((k[2], v) for k, v in s.stats.items() if k[0].endswith('demo.py'))\n\
+                 module, main, words = by_name['<module>'], by_name['main'], by_name['count_words']\n\
+                 assert module[3] >= main[3] >= words[3] > 0, (module, main, words)\n\
+                 assert s.total_tt > 0.05, s.total_tt\n\
+                 callers = words[4]\n\
+                 assert [k[2] for k in callers] == ['main'], callers\n\
+                 s.sort_stats('cumulative').print_stats(3)\n\
+                 print('PSTATS OK')\n",
+                file,
+            ])
+            .output();
+        assert!(
+            check.status.success() && check.stdout_text().contains("PSTATS OK"),
+            "{args:?}: {}",
+            check.describe()
+        );
+    }
+    match run_on_a_terminal(dir.path(), &["-r", "pstats", "demo.py"], &[]) {
+        None => skip_part(
+            "pstats_file_loads_in_pythons_pstats",
+            "no `script` command for a terminal",
+        ),
+        Some((status, shown)) => {
+            assert_eq!(status, 1, "{shown}");
+            assert!(shown.contains("pstats is a binary format"), "{shown}");
+            assert!(!shown.contains("count_words"), "the program ran: {shown}");
+        }
+    }
+}
+
+/// A text report on a terminal saves the session (the last 10, under
+/// `$XDG_DATA_HOME/pyinstrument/sessions`) and prints a `--load-prev ID`
+/// hint; `--load-prev ID` renders it again with other options. Reports not
+/// on a terminal save nothing.
+#[test]
+fn load_prev_renders_the_last_sessions_again() {
+    let dir = demo_dir("cli-load-prev");
+    let data = dir.join("data");
+    let sessions = data.join("pyinstrument").join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    // Eleven older sessions (ids sort by time): only the newest 9 of them
+    // stay beside the new one.
+    for n in 0..11 {
+        std::fs::write(
+            sessions.join(format!("2000-01-01T00-00-{n:02}-000.json")),
+            "{}",
+        )
+        .unwrap();
+    }
+    let data_text = data.to_string_lossy().into_owned();
+    let Some((status, shown)) =
+        run_on_a_terminal(dir.path(), &["demo.py"], &[("XDG_DATA_HOME", &data_text)])
+    else {
+        skip_test(
+            "load_prev_renders_the_last_sessions_again",
+            "no `script` command for a terminal",
+        );
+        return;
+    };
+    assert_eq!(status, 0, "{shown}");
+    assert!(shown.contains("count_words"), "{shown}");
+    let id = shown
+        .split("pyinstrument --load-prev ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no hint: {shown}"))
+        .to_string();
+    assert!(
+        shown.contains(&format!("--load-prev {id} [options]")),
+        "{shown}"
+    );
+    let mut kept = list_dir(&sessions);
+    kept.sort();
+    assert_eq!(kept.len(), 10, "{kept:?}");
+    assert_eq!(kept[0], "2000-01-01T00-00-02-000.json", "{kept:?}");
+    assert_eq!(kept[9], format!("{id}.json"));
+
+    let again = pyinstrument_in(dir.path())
+        .env("XDG_DATA_HOME", Some(&data_text))
+        .args(["--load-prev", &id, "-p", "time=percent_of_total"])
+        .output();
+    assert_status(&again, 0);
+    let text = again.stdout_text();
+    assert!(
+        text.contains("count_words") && text.contains('%'),
+        "{}",
+        again.describe()
+    );
+    // Not a terminal: nothing saved, no hint.
+    assert!(
+        !again.stderr_text().contains("--load-prev"),
+        "{}",
+        again.describe()
+    );
+    let piped = pyinstrument_in(dir.path())
+        .env("XDG_DATA_HOME", Some(&data_text))
+        .arg("demo.py")
+        .output();
+    assert_status(&piped, 0);
+    assert_eq!(list_dir(&sessions).len(), 10);
+    assert!(
+        !piped.stderr_text().contains("--load-prev"),
+        "{}",
+        piped.describe()
+    );
+
+    let missing = pyinstrument_in(dir.path())
+        .env("XDG_DATA_HOME", Some(&data_text))
+        .args(["--load-prev", "1999-nope"])
+        .output();
+    assert_status(&missing, 1);
+    assert!(
+        missing
+            .stderr_text()
+            .contains("no saved session '1999-nope'")
+            && missing.stderr_text().contains(&id),
+        "{}",
+        missing.describe()
+    );
+}
+
+/// `-r html` with no `-o`, on a terminal: the page goes to a temporary file
+/// opened with `$BROWSER` (here a script that records what it was given);
+/// not on a terminal, the page is printed as before.
+#[test]
+fn html_on_a_terminal_opens_the_browser() {
+    let dir = demo_dir("cli-browser");
+    let record = dir.join("opened.txt");
+    let browser = dir.join("fake-browser");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", record.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let browser_text = browser.to_string_lossy().into_owned();
+    let Some((status, shown)) = run_on_a_terminal(
+        dir.path(),
+        &["-r", "html", "demo.py"],
+        &[("BROWSER", &browser_text)],
+    ) else {
+        skip_test(
+            "html_on_a_terminal_opens_the_browser",
+            "no `script` command for a terminal",
+        );
+        return;
+    };
+    assert_eq!(status, 0, "{shown}");
+    assert!(
+        !shown.contains("<html"),
+        "the page went to the terminal: {shown}"
+    );
+    let address = std::fs::read_to_string(&record).expect("the browser was not started");
+    let path = address.strip_prefix("file://").expect("a file:// address");
+    assert!(shown.contains(path), "{shown}");
+    let page = std::fs::read_to_string(path).expect("the page");
+    assert!(
+        page.contains("count_words") && page.contains("<html"),
+        "{}",
+        excerpt(page.as_bytes())
+    );
+    let _ = std::fs::remove_file(path);
+
+    let piped = pyinstrument_in(dir.path())
+        .env("BROWSER", Some(&browser_text))
+        .args(["-r", "html", "demo.py"])
+        .output();
+    assert_status(&piped, 0);
+    assert!(
+        piped.stdout_text().contains("<html"),
+        "{}",
+        piped.describe()
+    );
+}
+
+/// `--load` reads pyinstrument 5's session files: one written by
+/// pyinstrument 5.1.3 itself, installed from PyPI into a scratch virtualenv
+/// (skipped, loudly, where it cannot be installed: no network, or a Python
+/// it does not support, which is anything before 3.8).
+#[test]
+fn load_reads_a_pyinstrument_5_session_file() {
+    let name = "load_reads_a_pyinstrument_5_session_file";
+    if python_version() < (3, 8) {
+        skip_test(name, "pyinstrument 5.1.3 needs Python 3.8+");
+        return;
+    }
+    let dir = demo_dir("cli-pyisession");
+    let venv = dir.join("venv5");
+    let made = Run::new(python(), dir.path())
+        .args(["-m", "venv"])
+        .arg(venv.as_os_str())
+        .output();
+    if !made.status.success() {
+        skip_test(
+            name,
+            &format!("cannot make a virtualenv: {}", made.describe()),
+        );
+        return;
+    }
+    let installed = Run::new(venv.join("bin").join("python"), dir.path())
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--timeout",
+            "30",
+            "pyinstrument==5.1.3",
+        ])
+        .output();
+    if !installed.status.success() {
+        skip_test(
+            name,
+            &format!(
+                "cannot install pyinstrument 5.1.3 from PyPI: {}",
+                excerpt(&installed.stderr)
+            ),
+        );
+        return;
+    }
+    let theirs = Run::new(venv.join("bin").join("pyinstrument"), dir.path())
+        .args(["-r", "session", "-o", "demo.pyisession", "demo.py"])
+        .output();
+    assert!(theirs.status.success(), "{}", theirs.describe());
+
+    let ours = pyinstrument_in(dir.path())
+        .args(["--load", "demo.pyisession", "--show-all"])
+        .output();
+    assert_status(&ours, 0);
+    let text = ours.stdout_text();
+    for function in [
+        "main",
+        "count_words",
+        "make_text",
+        "Inventory.round_trip",
+        "fib",
+    ] {
+        assert!(
+            text.contains(function),
+            "{function} missing: {}",
+            ours.describe()
+        );
+    }
+    // pyinstrument's own frames (its command, runpy) are not in the tree.
+    assert!(
+        !text.contains("__main__.py") && !text.contains("runpy"),
+        "{text}"
+    );
+    assert!(text.contains("pyinstrument 5 session file"), "{text}");
+    // Saved again as our JSON, it loads as ours, with the same report.
+    let converted = pyinstrument_in(dir.path())
+        .args([
+            "--load",
+            "demo.pyisession",
+            "-r",
+            "json",
+            "-o",
+            "converted.json",
+        ])
+        .output();
+    assert_status(&converted, 0);
+    let again = pyinstrument_in(dir.path())
+        .args(["--load", "converted.json", "--show-all"])
+        .output();
+    assert_status(&again, 0);
+    assert_eq!(again.stdout_text(), text);
+}

@@ -321,6 +321,27 @@ cases! {
     module_nonexistent_submodule: Case { args: &["-m", "parity_pkg.nothere"], status: 1, ..CASE };
     module_stdlib: Case { args: &["-m", "json.tool"], stdin: "{\"b\": [1, 2], \"a\": \"\u{e9}\"}", ..CASE };
 
+    // --- -c PROGRAM ------------------------------------------------------------
+    command_argv_and_path0: Case {
+        args: &["-c", "import sys; print(sys.argv); print(repr(sys.path[0])); print(__name__)", "a b", "-o", "--html"],
+        python_prints: Some("''"),
+        ..CASE
+    };
+    command_argv_not_utf8: Case { args: &["-c", "import sys; print(sys.argv)"], raw_args: &[b"\xff\xfe", b"-o\xe9"], ..CASE };
+    command_main_globals: Case {
+        args: &["-c", "import sys; g = dict(globals()); print(sorted(k for k in g)); print(g.get('__loader__')); print(g.get('__spec__')); print(g.get('__file__', 'no file'))"],
+        ..CASE
+    };
+    command_multiline: Case {
+        args: &["-c", "def f(n):\n    return sum(range(n))\nfor i in range(3):\n    print(f(10 ** 5 * i))\n"],
+        ..CASE
+    };
+    command_raises: Case { args: &["-c", "def f():\n    raise KeyError('in -c')\nf()"], status: 1, ..CASE };
+    command_exits: Case { args: &["-c", "import sys; sys.exit(6)"], status: 6, ..CASE };
+    command_syntax_error: Case { args: &["-c", "x = (1,"], status: 1, report: Report::Absent, ..CASE };
+    command_empty: Case { args: &["-c", ""], ..CASE };
+    command_reads_stdin: Case { args: &["-c", "import sys; print(sys.stdin.read().upper())"], stdin: "line one\n", ..CASE };
+
     // --- a directory (or zip file) with __main__.py ---------------------------
     directory_with_main: Case { args: &["dir_main", "p", "q"], ..CASE };
     directory_with_main_raises: Case { args: &["dir_main", "--raise"], status: 1, ..CASE };

@@ -6,8 +6,11 @@
     ...                            # code you want to profile
     profiler.stop()
     print(profiler.output_text(unicode=True, color=True))
+
+    @pyinstrument.profile()        # or: with pyinstrument.profile():
+    def main(): ...                # a report on stderr after each call
 """
-from pyinstrument.profiler import Profiler
+from pyinstrument.profiler import Profiler, profile
 
 __version__ = '0.1.0'
-__all__ = ['Profiler']
+__all__ = ['Profiler', 'profile']

@@ -22,6 +22,32 @@ class SignalUnavailableError(Exception):
     setprofile mode and says so in the report."""
 
 
+class Session(object):
+    """A finished profile (`Profiler.last_session`): its timing, and the
+    whole of it as pyinstrument's JSON (`pyinstrument --load FILE` reads
+    what `save` writes)."""
+
+    def __init__(self, json_text):
+        import json
+        self._json = json_text
+        data = json.loads(json_text)
+        self.start_time = float(data.get('start_time', 0.0))
+        self.duration = float(data.get('duration', 0.0))
+        self.cpu_time = float(data.get('cpu_time', 0.0))
+        self.sample_count = int(data.get('sample_count', 0))
+        self.program = ' '.join(data.get('command_line', []))
+
+    def to_json(self):
+        return self._json
+
+    def save(self, filename):
+        with open(filename, 'w') as handle:
+            handle.write(self._json)
+
+    def __repr__(self):
+        return '<pyinstrument Session: %.3f s, %d samples>' % (self.duration, self.sample_count)
+
+
 class Profiler(object):
     def __init__(self, use_signal=True, interval=0.001):
         interval = float(interval)
@@ -35,9 +61,11 @@ class Profiler(object):
     # -- running ---------------------------------------------------------
 
     def start(self):
+        """Starts profiling the calling thread. After a stop(), starting
+        again adds to the same profile (as pyinstrument 5 does) until
+        reset() is called."""
         if self._handle is not None:
             raise RuntimeError('this profiler is already running; call stop() first')
-        self._session = None
         # What the session records about the program is read now, so that
         # stop() has nothing to do while the sampler is still running.
         self._program = (
@@ -49,18 +77,36 @@ class Profiler(object):
         self._handle = _native.start(self.use_signal, self.interval)
 
     def stop(self):
+        """Stops profiling; returns the profiler (whose `last_session` now
+        includes this run)."""
         if self._handle is None:
             raise RuntimeError('this profiler is not running; call start() first')
         command_line, sys_path, library_dirs, python_version = self._program
         # Raises (and the profiler keeps running) if called from a thread
         # other than the one that called start().
-        self._session = _native.stop(self._handle, command_line, sys_path, library_dirs, python_version)
+        session = _native.stop(self._handle, command_line, sys_path, library_dirs, python_version)
         self._handle = None
+        if self._session is not None:
+            session = _native.combine(self._session, session)
+        self._session = session
         return self
+
+    def reset(self):
+        """Forgets what was profiled (stopping first if running): the next
+        start() begins a new profile."""
+        if self._handle is not None:
+            self.stop()
+        self._session = None
 
     @property
     def is_running(self):
         return self._handle is not None
+
+    @property
+    def last_session(self):
+        """The profile recorded so far (every start()/stop() since the last
+        reset()), or None."""
+        return Session(self._session) if self._session is not None else None
 
     def __enter__(self):
         self.start()
@@ -120,9 +166,30 @@ class Profiler(object):
             color = is_tty and not os.environ.get('NO_COLOR') and os.environ.get('TERM') != 'dumb'
         file.write(self.output_text(unicode=unicode, color=color, show_all=show_all, **options))
 
+    def write_html(self, path, **options):
+        """Writes the HTML page to `path`; `options` are output_text's."""
+        html = self.output_html(**options)
+        import io
+        with io.open(path, 'w', encoding='utf-8') as handle:
+            handle.write(html if not isinstance(html, bytes) else html.decode('utf-8'))
+        return path
+
+    def open_in_browser(self, **options):
+        """Writes the HTML page to a temporary file and opens it with the
+        `webbrowser` module (which honours $BROWSER); returns the file's
+        path."""
+        import tempfile
+        import webbrowser
+        handle, path = tempfile.mkstemp(prefix='pyinstrument-', suffix='.html')
+        import os
+        os.close(handle)
+        self.write_html(path, **options)
+        webbrowser.open('file://' + path)
+        return path
+
     @property
     def duration(self):
-        """Wall-clock seconds profiled by the last start()/stop()."""
+        """Wall-clock seconds profiled (every start()/stop() since reset())."""
         import json
         return float(json.loads(self._finished_session()).get('duration', 0.0))
 
@@ -148,3 +215,88 @@ def _render_options(options):
             value = 'true' if value else 'false'
         strings.append('%s=%s' % (key, value))
     return strings
+
+
+def profile(function=None, interval=0.001, use_signal=True, file=None, **render_options):
+    """Profiles a function (as a decorator, also on `async def` functions)
+    or a block (`with pyinstrument.profile():`), and prints a text report to
+    `file` (default sys.stderr) each time the call or the block ends.
+
+        @pyinstrument.profile()
+        def main(): ...
+
+        with pyinstrument.profile(interval=0.0001, show_all=True):
+            ...
+
+    `render_options` are output_text's (show_all, timeline, hide, show,
+    time='percent_of_total', flat=True, filter_threshold, unicode, color,
+    ...). An async function is profiled from its first step to its return,
+    including the time other tasks of its event loop run in between."""
+    context = _ProfileContext(interval, use_signal, file, render_options)
+    if function is not None:
+        return context(function)
+    return context
+
+
+class _ProfileContext(object):
+    def __init__(self, interval, use_signal, file, render_options):
+        self.interval = interval
+        self.use_signal = use_signal
+        self.file = file
+        self.render_options = render_options
+        # A recursive decorated function enters again before it exits.
+        self._running = []
+        # Checked now, so that a bad option fails where profile() is called.
+        Profiler(use_signal=use_signal, interval=interval)
+
+    def __enter__(self):
+        profiler = Profiler(use_signal=self.use_signal, interval=self.interval)
+        self._running.append(profiler)
+        profiler.start()
+        return profiler
+
+    def __exit__(self, *exc_info):
+        profiler = self._running.pop()
+        profiler.stop()
+        profiler.print(file=self.file if self.file is not None else sys.stderr,
+                       **self.render_options)
+        return False
+
+    def __call__(self, function):
+        import functools
+        if _is_coroutine_function(function):
+            wrapper = _WRAPPERS['async_wrapper'](self, function)
+        else:
+            wrapper = _WRAPPERS['sync_wrapper'](self, function)
+        return functools.wraps(function)(wrapper)
+
+
+def _is_coroutine_function(function):
+    if sys.version_info < (3, 5):
+        return False
+    import inspect
+    return inspect.iscoroutinefunction(function)
+
+
+# The wrappers profile() puts around a function. They are compiled under
+# the profiler's own file name, which reports leave out, so that a
+# decorated function appears called by its real caller, in the runner and
+# in an installed package alike. (`async def` is compiled only where the
+# syntax exists.)
+_WRAPPER_SOURCE = '''
+def sync_wrapper(context, function):
+    def wrapper(*args, **kwargs):
+        with context:
+            return function(*args, **kwargs)
+    return wrapper
+'''
+_ASYNC_WRAPPER_SOURCE = '''
+def async_wrapper(context, function):
+    async def wrapper(*args, **kwargs):
+        with context:
+            return await function(*args, **kwargs)
+    return wrapper
+'''
+_WRAPPERS = {}
+exec(compile(_WRAPPER_SOURCE + (_ASYNC_WRAPPER_SOURCE if sys.version_info >= (3, 5) else ''),
+             '<pyinstrument>/pyinstrument/profile.py', 'exec'), _WRAPPERS)

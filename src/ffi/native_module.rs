@@ -233,6 +233,30 @@ pub fn create_module(
     }
 }
 
+/// The functions as a module object that no import can find: only the
+/// caller holds it. (The runner hands its end-of-run hook to its bootstrap
+/// this way, so that the program, which may import `_pyinstrument`, cannot
+/// reach it.) None, with the exception pending, on failure.
+pub fn private_module(
+    _gil: Gil<'_>,
+    name: &'static CStr,
+    doc: &'static CStr,
+    functions: &'static [Function],
+) -> Option<super::interpreter::PyRef> {
+    let module = create_module(name, doc, functions);
+    #[cfg(py_2_7)]
+    unsafe {
+        // Py_InitModule4 lent its reference and entered it in sys.modules.
+        if !module.is_null() {
+            py::Py_INCREF(module);
+            if py::PyDict_DelItemString(py::PyImport_GetModuleDict(), name.as_ptr()) != 0 {
+                py::PyErr_Clear();
+            }
+        }
+    }
+    super::interpreter::PyRef::from_owned(module)
+}
+
 #[cfg(py_2_7)]
 unsafe fn new_module(name: &'static CStr, doc: &'static CStr) -> *mut py::PyObject {
     // Py_InitModule4 returns a borrowed reference, and registers the module.

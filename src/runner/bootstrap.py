@@ -45,6 +45,23 @@ def prepare_script(path):
     return 'code'
 
 
+def prepare_command(source):
+    """Set up __main__ like `python -c` does, and compile the program
+    ('code' or 'error', as prepare_script)."""
+    global _prepared
+    try:
+        code = compile(source, '<string>', 'exec', 0, True)
+    except BaseException as exc:
+        _prepared = _without_traceback(exc)
+        return 'error'
+    main = sys.modules['__main__']
+    loaders = sys.modules.get('_frozen_importlib')
+    if loaders is not None:
+        main.__loader__ = loaders.BuiltinImporter
+    _prepared = code
+    return 'code'
+
+
 def _run_from_importer(path):
     # python puts the directory or archive itself first on sys.path and
     # runs its __main__ module.
@@ -66,20 +83,18 @@ def _looks_like_zipfile(source):
         return False
 
 
-def register_finish():
+def register_finish(hooks):
     """Stop profiling when the program is over: in an atexit handler
     registered before any of the program's, so it runs after all of them,
-    while the interpreter is still whole."""
+    while the interpreter is still whole. `hooks` is the runner's private
+    module (no import finds it), so only this handler can end the run."""
     atexit_was_imported = 'atexit' in sys.modules
     import atexit
-    import _pyinstrument
-    atexit.register(_pyinstrument.finish_run)
-    # The program did not import these: keep sys.modules as python has it.
-    # (A later import of _pyinstrument simply creates it again.) atexit must
-    # stay the same module object, since before 3.10 its handlers live in
-    # the module: the import hook hands this very object back when the
-    # program imports it.
-    del sys.modules['_pyinstrument']
+    atexit.register(hooks.finish_run)
+    # The program did not import atexit: keep sys.modules as python has it.
+    # atexit must stay the same module object, since before 3.10 its
+    # handlers live in the module: the import hook hands this very object
+    # back when the program imports it.
     if not atexit_was_imported:
         _stashed_modules['atexit'] = sys.modules.pop('atexit')
         _stashed_specs['atexit'] = atexit.__spec__

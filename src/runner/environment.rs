@@ -144,3 +144,29 @@ pub fn check_script_readable(path: &OsStr) -> Result<()> {
     }
     fs::File::open(target).map(|_| ()).map_err(as_error)
 }
+
+/// `--from-path`: the executable file `name` in the first `PATH` directory
+/// that has one, as a shell would find it (a name with a `/` is a path and
+/// is used as it is, as `python` would).
+pub fn find_on_path(name: &OsStr) -> Result<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if name.as_bytes().contains(&b'/') {
+        return Ok(name.to_owned());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+        .map(|found| found.into_os_string())
+        .ok_or_else(|| {
+            Error::CannotRun(format!(
+                "can't find '{}' on PATH (--from-path)",
+                name.to_string_lossy()
+            ))
+        })
+}

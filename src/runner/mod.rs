@@ -12,6 +12,8 @@ use crate::ffi::gil::Gil;
 #[cfg(not(py_run_main))]
 use crate::ffi::interpreter::Raised;
 use crate::ffi::interpreter::{self as interp, Arg, PyRef};
+#[cfg(py_run_main)]
+use crate::ffi::native_module::{private_module, Function, Raise, Value};
 use crate::output::OutputPlan;
 use crate::sample::OWN_CODE_FILE;
 use crate::sampler::{self, ProgramInfo, Sampler};
@@ -93,7 +95,7 @@ thread_local! {
 /// on the main thread while the interpreter is still whole: from a Python
 /// atexit handler registered before the program's own (so it runs after
 /// them), or, for legacy start-up, right after the program returns.
-pub fn finish_run(gil: Gil<'_>) {
+fn finish_run(gil: Gil<'_>) {
     let Some(run) = ACTIVE_RUN.with(|active| active.borrow_mut().take()) else {
         return;
     };
@@ -137,10 +139,13 @@ fn program_info(gil: Gil<'_>, bootstrap: &PyRef, command_line: Vec<String>) -> (
 }
 
 /// Runs the program and returns the exit status python would have.
-pub fn run(options: RunOptions) -> Result<i32> {
+pub fn run(mut options: RunOptions) -> Result<i32> {
     let plan = OutputPlan::prepare(&options.output)?;
     check_runtime_version()?;
-    if let Target::Script { path, .. } = &options.target {
+    if let Target::Script { path, .. } = &mut options.target {
+        if options.from_path {
+            *path = environment::find_on_path(path)?;
+        }
         environment::check_script_readable(path)?;
     }
     RUNNER_PID.store(std::process::id(), Ordering::SeqCst);
@@ -151,6 +156,9 @@ pub fn run(options: RunOptions) -> Result<i32> {
         Target::Script { path, args } => std::iter::once(path).chain(args).map(shown).collect(),
         Target::Module { name, args } => std::iter::once("-m".to_string())
             .chain(std::iter::once(name).chain(args).map(shown))
+            .collect(),
+        Target::Command { code, args } => std::iter::once("-c".to_string())
+            .chain(std::iter::once(code).chain(args).map(shown))
             .collect(),
     };
     let mode = match options.mode {
@@ -195,6 +203,36 @@ fn load_bootstrap(gil: Gil<'_>) -> Result<PyRef> {
     )
     .map_err(|_| bootstrap_failed(gil, "install_embedded_finder"))?;
     Ok(bootstrap)
+}
+
+/// The runner's end-of-run hook, held by nothing but the atexit handler
+/// the bootstrap registers: the program cannot import it or call it.
+/// (Legacy start-up calls `finish_run` itself when the program returns.)
+#[cfg(py_run_main)]
+static RUNNER_HOOKS: [Function; 1] = [Function {
+    name: c"finish_run",
+    doc: c"finish_run(): the runner's end of profiling (registered with atexit)",
+    call: finish_run_hook,
+}];
+
+#[cfg(py_run_main)]
+fn finish_run_hook(gil: Gil<'_>, _args: &[Value]) -> std::result::Result<Value, Raise> {
+    finish_run(gil);
+    Ok(Value::None)
+}
+
+#[cfg(py_run_main)]
+fn register_finish(gil: Gil<'_>, bootstrap: &PyRef) -> Result<()> {
+    let hooks = private_module(
+        gil,
+        c"_pyinstrument_runner",
+        c"pyinstrument's runner hooks",
+        &RUNNER_HOOKS,
+    )
+    .ok_or_else(|| bootstrap_failed(gil, "hooks"))?;
+    interp::call_in_namespace(gil, bootstrap, "register_finish", &[Arg::Object(&hooks)])
+        .map_err(|_| bootstrap_failed(gil, "register_finish"))?;
+    Ok(())
 }
 
 fn bootstrap_failed(gil: Gil<'_>, step: &str) -> Error {
@@ -250,12 +288,15 @@ fn run_program(
             argv.extend(["-m".into(), name.clone()]);
             argv.extend(args.iter().cloned());
         }
+        Target::Command { code, args } => {
+            argv.extend(["-c".into(), code.clone()]);
+            argv.extend(args.iter().cloned());
+        }
     }
     let interpreter = interp::initialize_from_command_line(&argv);
     let gil = interpreter.gil();
     let bootstrap = load_bootstrap(gil)?;
-    interp::call_in_namespace(gil, &bootstrap, "register_finish", &[])
-        .map_err(|_| bootstrap_failed(gil, "register_finish"))?;
+    register_finish(gil, &bootstrap)?;
     interp::at_exit(write_pending_report);
     start_sampling(gil, mode, interval, plan, command_line, bootstrap)?;
     Ok(interp::run_main(interpreter))
@@ -288,6 +329,9 @@ fn run_program(
         Target::Module { args, .. } => std::iter::once("-m".into())
             .chain(args.iter().cloned())
             .collect(),
+        Target::Command { args, .. } => std::iter::once("-c".into())
+            .chain(args.iter().cloned())
+            .collect(),
     };
     interp::set_program_name(python);
     interp::apply_legacy_environment_flags();
@@ -296,16 +340,16 @@ fn run_program(
     interp::set_argv(gil, &argv, true).map_err(Error::Python)?;
     let bootstrap = load_bootstrap(gil)?;
     let prepared = match target {
-        Target::Script { path, .. } => {
-            let kind = interp::call_in_namespace(
-                gil,
-                &bootstrap,
-                "prepare_script",
-                &[Arg::CommandLine(path)],
-            )
-            .map_err(|_| bootstrap_failed(gil, "prepare_script"))?
-            .to_string_lossy()
-            .unwrap_or_default();
+        Target::Script { .. } | Target::Command { .. } => {
+            let (step, arg) = match target {
+                Target::Script { path, .. } => ("prepare_script", path),
+                Target::Command { code, .. } => ("prepare_command", code),
+                Target::Module { .. } => unreachable!("matched above"),
+            };
+            let kind = interp::call_in_namespace(gil, &bootstrap, step, &[Arg::CommandLine(arg)])
+                .map_err(|_| bootstrap_failed(gil, step))?
+                .to_string_lossy()
+                .unwrap_or_default();
             let value = interp::namespace_get(gil, &bootstrap, "_prepared");
             match (kind.as_str(), value) {
                 ("code", Some(code)) => Prepared::Code(code),
@@ -321,7 +365,7 @@ fn run_program(
                 }
                 _ => {
                     return Err(Error::Python(
-                        "pyinstrument could not prepare the script".to_string(),
+                        "pyinstrument could not prepare the program".to_string(),
                     ))
                 }
             }

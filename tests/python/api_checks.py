@@ -101,11 +101,170 @@ def check_errors():
     expect_error(ValueError, Profiler, True, 0)
     expect_error(ValueError, Profiler, True, -1)
     expect_error(ValueError, profiler.output, 'no-such-renderer')
-    # Restartable: a second run replaces the first.
+    # Restartable (what a second run adds: check_restart_and_reset).
     profiler.start()
     api_spin_main_x1(0.02)
     profiler.stop()
     assert 'api_spin_main_x1' in profiler.output_text()
+
+
+def api_second_run_x3(seconds):
+    api_spin_main_x1(seconds)
+
+
+def check_restart_and_reset():
+    """As in pyinstrument 5: start() after stop() adds to the same session;
+    reset() starts a new one."""
+    profiler = Profiler()
+    assert profiler.last_session is None
+    profiler.start()
+    api_spin_main_x1(0.05)
+    profiler.stop()
+    first = profiler.last_session
+    assert first.duration > 0.04 and first.sample_count > 0, first
+    profiler.start()
+    api_second_run_x3(0.05)
+    profiler.stop()
+    both = profiler.last_session
+    assert both.sample_count > first.sample_count, (both, first)
+    # The second run's 0.05 s were added to the first's.
+    assert both.duration - first.duration >= 0.045, (both.duration, first.duration)
+    text = profiler.output_text()
+    assert 'api_spin_main_x1' in text and 'api_second_run_x3' in text, text
+    # The saved session holds both runs, and loads.
+    saved = json.loads(both.to_json())
+    assert saved['sample_count'] == both.sample_count
+    profiler.reset()
+    assert profiler.last_session is None and not profiler.is_running
+    expect_error(RuntimeError, profiler.output_text)
+    profiler.start()
+    api_second_run_x3(0.03)
+    profiler.reset()  # stops a running profiler too
+    assert not profiler.is_running and profiler.last_session is None
+    profiler.start()
+    api_second_run_x3(0.03)
+    profiler.stop()
+    after_reset = profiler.last_session
+    # The two runs before reset() are gone (they alone took 0.1 s).
+    assert after_reset.duration < both.duration, (after_reset, both)
+    text = profiler.output_text()
+    assert 'api_second_run_x3' in text, text
+    # Only the second run's call under check_restart_and_reset.
+    assert text.count('api_spin_main_x1') == 1, text
+
+
+def _text_file():
+    # A text file for native strings (bytes on Python 2, like sys.stderr).
+    if sys.version_info[0] == 2:
+        import StringIO
+        return StringIO.StringIO()
+    return io.StringIO()
+
+
+def api_decorated_x4(seconds):
+    api_spin_main_x1(seconds)
+    return 'result'
+
+
+def check_profile_decorator_and_block():
+    import pyinstrument
+    out = _text_file()
+    decorated = pyinstrument.profile(file=out)(api_decorated_x4)
+    assert decorated.__name__ == 'api_decorated_x4'
+    assert decorated(0.05) == 'result'
+    report = out.getvalue()
+    assert 'api_decorated_x4' in report and 'api_spin_main_x1' in report, report
+    # The decorator's own frames never show: the caller calls the function.
+    assert 'wrapper' not in report and '__enter__' not in report, report
+    # Each call reports; render options apply.
+    decorated(0.02)
+    assert out.getvalue().count('api_decorated_x4') >= 2, out.getvalue()
+    out = _text_file()
+    pyinstrument.profile(file=out, time='percent_of_total')(api_decorated_x4)(0.03)
+    assert '%' in out.getvalue(), out.getvalue()
+    # Default: the report goes to stderr.
+    saved, sys.stderr = sys.stderr, _text_file()
+    try:
+        with pyinstrument.profile(use_signal=False, interval=0.0005):
+            api_decorated_x4(0.03)
+        report = sys.stderr.getvalue()
+    finally:
+        sys.stderr = saved
+    assert 'api_decorated_x4' in report and 'setprofile' in report, report
+    # An exception propagates, and the report is still printed.
+    out = _text_file()
+    try:
+        with pyinstrument.profile(file=out):
+            api_spin_main_x1(0.02)
+            raise KeyError('inside')
+    except KeyError:
+        pass
+    else:
+        raise AssertionError('the exception was swallowed')
+    assert 'api_spin_main_x1' in out.getvalue(), out.getvalue()
+    expect_error(ValueError, pyinstrument.profile, None, 0)
+    if sys.version_info >= (3, 7):
+        check_profile_async()
+
+
+def check_profile_async():
+    import asyncio
+    import inspect
+    import pyinstrument
+    namespace = {'api_spin_main_x1': api_spin_main_x1, 'asyncio': asyncio}
+    # (async def is a syntax error on Python 2: compiled only here.)
+    source = ('async def api_async_x5():\n'
+              '    api_spin_main_x1(0.03)\n'
+              '    await asyncio.sleep(0.02)\n'
+              '    return 5\n')
+    exec(compile(source, __file__, 'exec'), namespace)
+    out = _text_file()
+    decorated = pyinstrument.profile(file=out)(namespace['api_async_x5'])
+    assert inspect.iscoroutinefunction(decorated)
+    assert asyncio.run(decorated()) == 5
+    report = out.getvalue()
+    assert 'api_async_x5' in report and 'api_spin_main_x1' in report, report
+    duration = float(report.split('Duration:')[1].split()[0])
+    assert duration >= 0.045, report  # the await is inside the profile
+
+
+def check_html_files():
+    import os
+    import shutil
+    import tempfile
+    directory = tempfile.mkdtemp()
+    try:
+        profiler = Profiler()
+        profiler.start()
+        api_spin_main_x1(0.03)
+        profiler.stop()
+        path = os.path.join(directory, 'report.html')
+        assert profiler.write_html(path) == path
+        with io.open(path, encoding='utf-8') as handle:
+            page = handle.read()
+        assert 'api_spin_main_x1' in page and '<html' in page.lower(), page[:200]
+        # open_in_browser: webbrowser honours $BROWSER; a fake browser
+        # records the address it was given.
+        opened = os.path.join(directory, 'opened.txt')
+        browser = os.path.join(directory, 'browser.py')
+        with open(browser, 'w') as handle:
+            handle.write('import sys\nopen(%r, "w").write(sys.argv[1])\n' % opened)
+        os.environ['BROWSER'] = '%s %s %%s' % (sys.executable, browser)
+        import webbrowser
+        if sys.version_info >= (3, 7) and getattr(webbrowser, '_tryorder', None) is not None:
+            # Browsers were registered before $BROWSER was set: 3.7+
+            # registers them again, from $BROWSER, when this is None.
+            webbrowser._tryorder = None
+        page_path = profiler.open_in_browser()
+        with open(opened) as handle:
+            address = handle.read()
+        assert address == 'file://' + page_path, (address, page_path)
+        with io.open(page_path, encoding='utf-8') as handle:
+            assert 'api_spin_main_x1' in handle.read()
+        os.unlink(page_path)
+    finally:
+        os.environ.pop('BROWSER', None)
+        shutil.rmtree(directory)
 
 
 def check_threads(use_signal):
@@ -159,6 +318,9 @@ def main():
     check_context_manager()
     check_errors()
     check_stop_from_another_thread()
+    check_restart_and_reset()
+    check_profile_decorator_and_block()
+    check_html_files()
     print('API OK (Python %d.%d)' % sys.version_info[:2])
 
 
