@@ -515,13 +515,20 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// `-r` accepts exactly the renderers there are: the CLI keeps its own
-    /// list (it stays a pure parser), so the two are tied here.
+    /// `-r` accepts exactly the renderers there are: the text formats of
+    /// `render::Format`, then pstats' binary file (written here, not by a
+    /// `Format`). The CLI keeps its own list (it stays a pure parser), so
+    /// the two are tied here.
     #[test]
     fn the_cli_lists_every_renderer_and_no_other() {
-        assert_eq!(crate::cli::RENDERERS, crate::render::Format::names());
-        for name in crate::cli::RENDERERS {
-            assert!(Format::from_name(name).is_some(), "{name}");
-        }
+        let mut renderers = crate::render::Format::names().to_vec();
+        renderers.push("pstats");
+        assert_eq!(crate::cli::RENDERERS, renderers);
+        let options = |name: &str| OutputOptions {
+            renderer: Some(name.to_string()),
+            ..OutputOptions::default()
+        };
+        assert!(wants_pstats(&options("pstats")));
+        assert!(!wants_pstats(&options("text")));
     }
 }
