@@ -150,7 +150,7 @@ impl std::fmt::Display for CliError {
 impl std::error::Error for CliError {}
 
 /// The renderers `-r` accepts, in the order the help and errors list them.
-pub const RENDERERS: &[&str] = &["text", "html", "json", "speedscope", "collapsed"];
+pub const RENDERERS: &[&str] = &["text", "html", "json", "speedscope", "collapsed", "pstats"];
 
 /// Sampling interval when `--interval` is not given, in seconds.
 pub const DEFAULT_INTERVAL: f64 = 0.001;
@@ -283,8 +283,9 @@ const OPTIONS: &[Spec] = &[
         short: "r",
         long: "renderer",
         metavar: "RENDERER",
-        help: "how to render the report: text, html, json, speedscope or \
-               collapsed (default: from the OUTFILE extension, else text)",
+        help: "how to render the report: text, html, json, speedscope, \
+               collapsed or pstats (default: from the OUTFILE extension, \
+               else text)",
     },
     Spec {
         short: "o",
@@ -1145,7 +1146,7 @@ mod tests {
         assert_eq!(
             usage_err(&["-r", "pdf", "s.py"]),
             "option -r/--renderer: invalid choice: 'pdf' \
-             (choose from 'text', 'html', 'json', 'speedscope', 'collapsed')"
+             (choose from 'text', 'html', 'json', 'speedscope', 'collapsed', 'pstats')"
         );
         // Renderer names are not abbreviated.
         assert!(usage_err(&["-r", "speed", "s.py"]).contains("invalid choice: 'speed'"));

@@ -18,6 +18,21 @@ pub struct OutputPlan {
     pub options: RenderOptions,
     /// Absolute path of the report file; None for stdout.
     pub file: Option<PathBuf>,
+    /// `-r pstats` (or `-o NAME.pstats`/`.prof`): the binary file
+    /// `pstats.Stats` reads, instead of `format`.
+    pub pstats: bool,
+}
+
+/// Whether `-r`, or else the `-o` extension, asks for pstats' binary file
+/// (which is not one of the text `Format`s).
+fn wants_pstats(output: &OutputOptions) -> bool {
+    match &output.renderer {
+        Some(name) => name == "pstats",
+        None => output.outfile.as_deref().is_some_and(|path| {
+            let lower = path.to_string_lossy().to_ascii_lowercase();
+            lower.ends_with(".pstats") || lower.ends_with(".prof")
+        }),
+    }
 }
 
 impl OutputPlan {
@@ -35,7 +50,16 @@ impl OutputPlan {
             }
             None => None,
         };
+        let pstats = wants_pstats(output);
+        if pstats && file.is_none() && std::io::stdout().is_terminal() {
+            return Err(Error::Output(
+                "pstats is a binary format, not for a terminal: save it with -o FILE.pstats \
+                 (or redirect stdout), then read it with python's pstats or snakeviz"
+                    .to_string(),
+            ));
+        }
         let format = match &output.renderer {
+            Some(_) if pstats => Format::Text,
             Some(name) => Format::from_name(name).ok_or_else(|| {
                 Error::Usage(format!(
                     "unknown renderer '{name}' (choose from {})",
@@ -59,18 +83,23 @@ impl OutputPlan {
             format,
             options: render_options(output, unicode, color)?,
             file,
+            pstats,
         })
     }
 
     /// Renders `session` and delivers it.
     pub fn write(&self, session: &Session) -> Result<()> {
-        let report = render(session, self.format, &self.options);
+        let report = if self.pstats {
+            crate::render::pstats::render(session)
+        } else {
+            render(session, self.format, &self.options).into_bytes()
+        };
         match &self.file {
-            Some(path) => write_atomically(path, report.as_bytes()),
+            Some(path) => write_atomically(path, &report),
             None => {
                 let mut stdout = std::io::stdout().lock();
                 stdout
-                    .write_all(report.as_bytes())
+                    .write_all(&report)
                     .and_then(|_| stdout.flush())
                     .map_err(|e| Error::Output(format!("cannot write the report to stdout: {e}")))
             }

@@ -705,3 +705,78 @@ fn from_path_runs_the_script_found_on_path() {
         missing.describe()
     );
 }
+
+/// `cmd` run with its stdout and stderr on a terminal (util-linux
+/// `script`), with the output the terminal showed; None (the caller skips,
+/// loudly) where `script` is missing.
+fn run_on_a_terminal(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Option<(i32, String)> {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let mut command: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote(v)))
+        .collect();
+    command.push(quote(&pyinstrument().to_string_lossy()));
+    command.extend(args.iter().map(|a| quote(a)));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command.join(" "), "/dev/null"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// `-r pstats` writes the marshal file python's `pstats` reads (checked
+/// with this Python's own pstats), and refuses a terminal before the
+/// program runs.
+#[test]
+fn pstats_file_loads_in_pythons_pstats() {
+    let dir = demo_dir("cli-pstats");
+    for args in [
+        &["-r", "pstats", "-o", "demo.pstats", "demo.py"][..],
+        &["-o", "demo.prof", "demo.py"],
+    ] {
+        let out = pyinstrument_in(dir.path()).args(args).output();
+        assert_status(&out, 0);
+        let file = args[args.len() - 2];
+        let check = Run::new(python(), dir.path())
+            .args([
+                "-c",
+                "import pstats, sys\n\
+                 s = pstats.Stats(sys.argv[1])\n\
+                 by_name = dict((k[2], v) for k, v in s.stats.items() if k[0].endswith('demo.py'))\n\
+                 module, main, words = by_name['<module>'], by_name['main'], by_name['count_words']\n\
+                 assert module[3] >= main[3] >= words[3] > 0, (module, main, words)\n\
+                 assert s.total_tt > 0.05, s.total_tt\n\
+                 callers = words[4]\n\
+                 assert [k[2] for k in callers] == ['main'], callers\n\
+                 s.sort_stats('cumulative').print_stats(3)\n\
+                 print('PSTATS OK')\n",
+                file,
+            ])
+            .output();
+        assert!(
+            check.status.success() && check.stdout_text().contains("PSTATS OK"),
+            "{args:?}: {}",
+            check.describe()
+        );
+    }
+    match run_on_a_terminal(dir.path(), &["-r", "pstats", "demo.py"], &[]) {
+        None => skip_part(
+            "pstats_file_loads_in_pythons_pstats",
+            "no `script` command for a terminal",
+        ),
+        Some((status, shown)) => {
+            assert_eq!(status, 1, "{shown}");
+            assert!(shown.contains("pstats is a binary format"), "{shown}");
+            assert!(!shown.contains("count_words"), "the program ran: {shown}");
+        }
+    }
+}

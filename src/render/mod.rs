@@ -5,6 +5,7 @@ pub mod collapsed;
 pub mod html;
 pub mod json;
 pub mod options;
+pub mod pstats;
 pub mod speedscope;
 pub mod text;
 
