@@ -127,6 +127,9 @@ pub struct LoadOptions {
     /// The saved JSON profile to render again.
     pub path: OsString,
     pub output: OutputOptions,
+    /// `--load-prev ID`: `path` is the id of a session saved after a text
+    /// report on a terminal, found by the caller (parsing does no I/O).
+    pub previous: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,6 +263,13 @@ const OPTIONS: &[Spec] = &[
         metavar: "FILE",
         help: "instead of running a program, load a profile saved earlier as \
                JSON (-r json) and render it again",
+    },
+    Spec {
+        short: "",
+        long: "load-prev",
+        metavar: "ID",
+        help: "instead of running a program, render again one of the last \
+               sessions shown as text on a terminal (the ID its hint gave)",
     },
     Spec {
         short: "",
@@ -680,7 +690,12 @@ fn getopts_table() -> Options {
 fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
     let m = &found.matches;
     let output = output_options(found)?;
-    let load = found.last("load");
+    let load = match (found.last("load"), found.last("load-prev")) {
+        (Some(_), Some(_)) => return Err(usage("--load and --load-prev cannot be used together")),
+        (Some(path), None) => Some((path, false)),
+        (None, Some(id)) => Some((id, true)),
+        (None, None) => None,
+    };
 
     let mut interval = DEFAULT_INTERVAL;
     for value in found.all("interval") {
@@ -698,7 +713,11 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
 
     match (load, target) {
         (Some(_), Some(_)) => Err(usage("--load cannot be combined with a script, -m or -c")),
-        (Some(path), None) => Ok(Command::Load(LoadOptions { path, output })),
+        (Some((path, previous)), None) => Ok(Command::Load(LoadOptions {
+            path,
+            output,
+            previous,
+        })),
         (None, None) => Err(usage("no script or module given")),
         (None, Some(target)) => {
             let mode = if m.opt_present("setprofile") {
@@ -1533,14 +1552,36 @@ mod tests {
         let expected = Command::Load(LoadOptions {
             path: "prof.json".into(),
             output: OutputOptions::default(),
+            previous: false,
         });
-        for list in [
-            &["--load", "prof.json"][..],
-            &["--load=prof.json"],
-            &["--lo", "prof.json"],
-        ] {
+        for list in [&["--load", "prof.json"][..], &["--load=prof.json"]] {
             assert_eq!(parse_ok(list), expected, "{list:?}");
         }
+        // Since --load-prev (pyinstrument 5 has both), --lo is ambiguous, as
+        // in pyinstrument 5; the exact name still wins.
+        assert_eq!(
+            usage_err(&["--lo", "prof.json"]),
+            "ambiguous option: --lo (--load, --load-prev?)"
+        );
+    }
+
+    #[test]
+    fn load_prev_takes_an_id() {
+        let Command::Load(load) = parse_ok(&["--load-prev", "2026-11-29T15-08-01-042", "-t"])
+        else {
+            panic!("--load-prev should be a load");
+        };
+        assert!(load.previous);
+        assert_eq!(load.path, "2026-11-29T15-08-01-042");
+        assert!(load.output.timeline);
+        assert_eq!(
+            usage_err(&["--load-prev", "x", "--load", "y.json"]),
+            "--load and --load-prev cannot be used together"
+        );
+        assert_eq!(
+            usage_err(&["--load-prev", "x", "s.py"]),
+            "--load cannot be combined with a script, -m or -c"
+        );
     }
 
     #[test]

@@ -46,13 +46,16 @@ fn run(args: &[OsString]) -> i32 {
 }
 
 fn load(options: &cli::LoadOptions) -> Result<i32, Error> {
-    let plan = OutputPlan::prepare(&options.output)?;
-    let text = std::fs::read_to_string(&options.path).map_err(|e| {
-        Error::Load(format!(
-            "cannot read '{}': {e}",
-            options.path.to_string_lossy()
-        ))
-    })?;
+    let mut plan = OutputPlan::prepare(&options.output)?;
+    // A session loaded again is not saved again.
+    plan.remember = false;
+    let path = if options.previous {
+        pyinstrument::output::saved_session_path(&options.path.to_string_lossy())?.into_os_string()
+    } else {
+        options.path.clone()
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::Load(format!("cannot read '{}': {e}", path.to_string_lossy())))?;
     let session = Session::from_json(&text)?;
     plan.write(&session)?;
     Ok(0)

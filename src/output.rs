@@ -21,6 +21,13 @@ pub struct OutputPlan {
     /// `-r pstats` (or `-o NAME.pstats`/`.prof`): the binary file
     /// `pstats.Stats` reads, instead of `format`.
     pub pstats: bool,
+    /// An HTML report with no `-o`, for a terminal: written to a temporary
+    /// file and opened in the browser instead (as pyinstrument 5 does).
+    pub open_in_browser: bool,
+    /// A text report for a terminal: the session is also saved among the
+    /// last few (see `saved_sessions_dir`) and a `--load-prev ID` hint is
+    /// printed. The caller turns it off when re-rendering a saved one.
+    pub remember: bool,
 }
 
 /// Whether `-r`, or else the `-o` extension, asks for pstats' binary file
@@ -84,11 +91,16 @@ impl OutputPlan {
             options: render_options(output, unicode, color)?,
             file,
             pstats,
+            open_in_browser: to_terminal && !pstats && format == Format::Html,
+            remember: to_terminal && !pstats && format == Format::Text,
         })
     }
 
     /// Renders `session` and delivers it.
     pub fn write(&self, session: &Session) -> Result<()> {
+        if self.open_in_browser {
+            return open_in_browser(&render(session, self.format, &self.options));
+        }
         let report = if self.pstats {
             crate::render::pstats::render(session)
         } else {
@@ -101,10 +113,183 @@ impl OutputPlan {
                 stdout
                     .write_all(&report)
                     .and_then(|_| stdout.flush())
-                    .map_err(|e| Error::Output(format!("cannot write the report to stdout: {e}")))
+                    .map_err(|e| {
+                        Error::Output(format!("cannot write the report to stdout: {e}"))
+                    })?;
+                if self.remember {
+                    remember_session(session);
+                }
+                Ok(())
             }
         }
     }
+}
+
+// -- conveniences of issue 15: the browser, and the last sessions ---------
+
+/// Writes the page to a temporary file (left for the browser to read) and
+/// opens it: with each command in `$BROWSER` (`:`-separated; `%s` stands for
+/// the address, else it is appended), as Python's `webbrowser` does, or else
+/// with the desktop's opener. The file's path is printed either way.
+fn open_in_browser(page: &str) -> Result<()> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let path =
+        std::env::temp_dir().join(format!("pyinstrument-{}-{stamp}.html", std::process::id()));
+    write_atomically(&path, page.as_bytes())?;
+    let address = format!("file://{}", path.display());
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    if let Ok(browsers) = std::env::var("BROWSER") {
+        for browser in browsers.split(':').filter(|b| !b.trim().is_empty()) {
+            let mut words: Vec<String> = browser.split_whitespace().map(str::to_string).collect();
+            if words.iter().any(|w| w.contains("%s")) {
+                words = words.iter().map(|w| w.replace("%s", &address)).collect();
+            } else {
+                words.push(address.clone());
+            }
+            commands.push(words);
+        }
+    }
+    for opener in ["xdg-open", "open"] {
+        commands.push(vec![opener.to_string(), address.clone()]);
+    }
+    for command in &commands {
+        let status = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(std::process::Stdio::null())
+            .status();
+        if status.is_ok_and(|s| s.success()) {
+            eprintln!(
+                "pyinstrument: opened the report in the browser: {}",
+                path.display()
+            );
+            return Ok(());
+        }
+    }
+    Err(Error::Output(format!(
+        "could not open a browser (set $BROWSER to one); the report is in {}",
+        path.display()
+    )))
+}
+
+/// How many sessions `--load-prev` can reach.
+const SESSIONS_KEPT: usize = 10;
+
+/// Where the last sessions are kept: `$XDG_DATA_HOME/pyinstrument/sessions`,
+/// `~/.local/share/...` by default (the XDG base directory rules).
+pub fn saved_sessions_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| Path::new(d).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local").join("share")))?;
+    Some(data.join("pyinstrument").join("sessions"))
+}
+
+/// The file of saved session `id` (as printed in the hint).
+pub fn saved_session_path(id: &str) -> Result<PathBuf> {
+    let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let dir = saved_sessions_dir()
+        .ok_or_else(|| Error::Load("no data directory: set $HOME or $XDG_DATA_HOME".to_string()))?;
+    let path = dir.join(format!("{id}.json"));
+    if !valid || !path.is_file() {
+        let mut kept: Vec<String> = list_saved(&dir).into_iter().map(|(id, _)| id).collect();
+        kept.reverse();
+        return Err(Error::Load(format!(
+            "no saved session '{id}' in {} (the last {SESSIONS_KEPT} text reports shown on a terminal are kept{})",
+            dir.display(),
+            if kept.is_empty() {
+                String::new()
+            } else {
+                format!("; saved: {}", kept.join(", "))
+            }
+        )));
+    }
+    Ok(path)
+}
+
+/// Saved sessions, oldest first: (id, path).
+fn list_saved(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut saved: Vec<(String, PathBuf)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let id = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".json")?
+                .to_string();
+            Some((id, path))
+        })
+        .collect();
+    // Ids are timestamps, so their order is the order they were saved in.
+    saved.sort();
+    saved
+}
+
+/// Saves `session` as the newest of the last sessions and prints the hint;
+/// a failure only costs the hint (the report was shown), and is said.
+fn remember_session(session: &Session) {
+    let Some(dir) = saved_sessions_dir() else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut id = id_for(now.as_secs(), now.subsec_millis());
+    let saved = fs::create_dir_all(&dir).map(|_| {
+        // Two reports within one millisecond: a distinct id for each.
+        let mut n = 1;
+        while dir.join(format!("{id}.json")).exists() {
+            id = format!("{}-{n}", id_for(now.as_secs(), now.subsec_millis()));
+            n += 1;
+        }
+    });
+    let saved = saved.map_err(|e| e.to_string()).and_then(|_| {
+        write_atomically(
+            &dir.join(format!("{id}.json")),
+            session.to_json().as_bytes(),
+        )
+        .map_err(|e| e.to_string())
+    });
+    match saved {
+        Ok(()) => {
+            let saved = list_saved(&dir);
+            for (_, old) in saved.iter().take(saved.len().saturating_sub(SESSIONS_KEPT)) {
+                let _ = fs::remove_file(old);
+            }
+            eprintln!("To view this report with different options, run:");
+            eprintln!("    pyinstrument --load-prev {id} [options]");
+        }
+        Err(e) => {
+            eprintln!("pyinstrument: warning: the session was not saved for --load-prev: {e}")
+        }
+    }
+}
+
+/// `2026-11-29T15-08-01-123`: UTC, sortable, usable as a file name.
+fn id_for(seconds: u64, millis: u32) -> String {
+    let days = (seconds / 86_400) as i64;
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}-{millis:03}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 /// The render options the command line asks for: its flags, then every
@@ -252,6 +437,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_ids_are_utc_timestamps() {
+        assert_eq!(id_for(0, 0), "1970-01-01T00-00-00-000");
+        // 2026-11-29 15:08:01 UTC
+        assert_eq!(id_for(1_795_964_881, 42), "2026-11-29T15-08-01-042");
+        assert_eq!(id_for(951_782_400, 999), "2000-02-29T00-00-00-999");
+    }
 
     #[test]
     fn render_options_from_the_command_line() {

@@ -780,3 +780,149 @@ fn pstats_file_loads_in_pythons_pstats() {
         }
     }
 }
+
+/// A text report on a terminal saves the session (the last 10, under
+/// `$XDG_DATA_HOME/pyinstrument/sessions`) and prints a `--load-prev ID`
+/// hint; `--load-prev ID` renders it again with other options. Reports not
+/// on a terminal save nothing.
+#[test]
+fn load_prev_renders_the_last_sessions_again() {
+    let dir = demo_dir("cli-load-prev");
+    let data = dir.join("data");
+    let sessions = data.join("pyinstrument").join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    // Eleven older sessions (ids sort by time): only the newest 9 of them
+    // stay beside the new one.
+    for n in 0..11 {
+        std::fs::write(
+            sessions.join(format!("2000-01-01T00-00-{n:02}-000.json")),
+            "{}",
+        )
+        .unwrap();
+    }
+    let data_text = data.to_string_lossy().into_owned();
+    let Some((status, shown)) =
+        run_on_a_terminal(dir.path(), &["demo.py"], &[("XDG_DATA_HOME", &data_text)])
+    else {
+        skip_test(
+            "load_prev_renders_the_last_sessions_again",
+            "no `script` command for a terminal",
+        );
+        return;
+    };
+    assert_eq!(status, 0, "{shown}");
+    assert!(shown.contains("count_words"), "{shown}");
+    let id = shown
+        .split("pyinstrument --load-prev ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no hint: {shown}"))
+        .to_string();
+    assert!(
+        shown.contains(&format!("--load-prev {id} [options]")),
+        "{shown}"
+    );
+    let mut kept = list_dir(&sessions);
+    kept.sort();
+    assert_eq!(kept.len(), 10, "{kept:?}");
+    assert_eq!(kept[0], "2000-01-01T00-00-02-000.json", "{kept:?}");
+    assert_eq!(kept[9], format!("{id}.json"));
+
+    let again = pyinstrument_in(dir.path())
+        .env("XDG_DATA_HOME", Some(&data_text))
+        .args(["--load-prev", &id, "-p", "time=percent_of_total"])
+        .output();
+    assert_status(&again, 0);
+    let text = again.stdout_text();
+    assert!(
+        text.contains("count_words") && text.contains('%'),
+        "{}",
+        again.describe()
+    );
+    // Not a terminal: nothing saved, no hint.
+    assert!(
+        !again.stderr_text().contains("--load-prev"),
+        "{}",
+        again.describe()
+    );
+    let piped = pyinstrument_in(dir.path())
+        .env("XDG_DATA_HOME", Some(&data_text))
+        .arg("demo.py")
+        .output();
+    assert_status(&piped, 0);
+    assert_eq!(list_dir(&sessions).len(), 10);
+    assert!(
+        !piped.stderr_text().contains("--load-prev"),
+        "{}",
+        piped.describe()
+    );
+
+    let missing = pyinstrument_in(dir.path())
+        .env("XDG_DATA_HOME", Some(&data_text))
+        .args(["--load-prev", "1999-nope"])
+        .output();
+    assert_status(&missing, 1);
+    assert!(
+        missing
+            .stderr_text()
+            .contains("no saved session '1999-nope'")
+            && missing.stderr_text().contains(&id),
+        "{}",
+        missing.describe()
+    );
+}
+
+/// `-r html` with no `-o`, on a terminal: the page goes to a temporary file
+/// opened with `$BROWSER` (here a script that records what it was given);
+/// not on a terminal, the page is printed as before.
+#[test]
+fn html_on_a_terminal_opens_the_browser() {
+    let dir = demo_dir("cli-browser");
+    let record = dir.join("opened.txt");
+    let browser = dir.join("fake-browser");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", record.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let browser_text = browser.to_string_lossy().into_owned();
+    let Some((status, shown)) = run_on_a_terminal(
+        dir.path(),
+        &["-r", "html", "demo.py"],
+        &[("BROWSER", &browser_text)],
+    ) else {
+        skip_test(
+            "html_on_a_terminal_opens_the_browser",
+            "no `script` command for a terminal",
+        );
+        return;
+    };
+    assert_eq!(status, 0, "{shown}");
+    assert!(
+        !shown.contains("<html"),
+        "the page went to the terminal: {shown}"
+    );
+    let address = std::fs::read_to_string(&record).expect("the browser was not started");
+    let path = address.strip_prefix("file://").expect("a file:// address");
+    assert!(shown.contains(path), "{shown}");
+    let page = std::fs::read_to_string(path).expect("the page");
+    assert!(
+        page.contains("count_words") && page.contains("<html"),
+        "{}",
+        excerpt(page.as_bytes())
+    );
+    let _ = std::fs::remove_file(path);
+
+    let piped = pyinstrument_in(dir.path())
+        .env("BROWSER", Some(&browser_text))
+        .args(["-r", "html", "demo.py"])
+        .output();
+    assert_status(&piped, 0);
+    assert!(
+        piped.stdout_text().contains("<html"),
+        "{}",
+        piped.describe()
+    );
+}
