@@ -11,6 +11,7 @@ pub mod error;
 pub mod ffi;
 pub mod output;
 pub mod processors;
+pub mod pyisession;
 pub mod render;
 pub mod runner;
 pub mod sample;

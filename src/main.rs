@@ -5,7 +5,6 @@ use pyinstrument::cli::{self, CliError, Command};
 use pyinstrument::error::Error;
 use pyinstrument::output::OutputPlan;
 use pyinstrument::runner;
-use pyinstrument::session::Session;
 use std::ffi::OsString;
 
 fn main() {
@@ -56,7 +55,8 @@ fn load(options: &cli::LoadOptions) -> Result<i32, Error> {
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::Load(format!("cannot read '{}': {e}", path.to_string_lossy())))?;
-    let session = Session::from_json(&text)?;
+    // Our JSON, or a pyinstrument 5 session file.
+    let session = pyinstrument::pyisession::load(&text)?;
     plan.write(&session)?;
     Ok(0)
 }

@@ -926,3 +926,97 @@ fn html_on_a_terminal_opens_the_browser() {
         piped.describe()
     );
 }
+
+/// `--load` reads pyinstrument 5's session files: one written by
+/// pyinstrument 5.1.3 itself, installed from PyPI into a scratch virtualenv
+/// (skipped, loudly, where it cannot be installed: no network, or a Python
+/// it does not support, which is anything before 3.8).
+#[test]
+fn load_reads_a_pyinstrument_5_session_file() {
+    let name = "load_reads_a_pyinstrument_5_session_file";
+    if python_version() < (3, 8) {
+        skip_test(name, "pyinstrument 5.1.3 needs Python 3.8+");
+        return;
+    }
+    let dir = demo_dir("cli-pyisession");
+    let venv = dir.join("venv5");
+    let made = Run::new(python(), dir.path())
+        .args(["-m", "venv"])
+        .arg(venv.as_os_str())
+        .output();
+    if !made.status.success() {
+        skip_test(
+            name,
+            &format!("cannot make a virtualenv: {}", made.describe()),
+        );
+        return;
+    }
+    let installed = Run::new(venv.join("bin").join("python"), dir.path())
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--timeout",
+            "30",
+            "pyinstrument==5.1.3",
+        ])
+        .output();
+    if !installed.status.success() {
+        skip_test(
+            name,
+            &format!(
+                "cannot install pyinstrument 5.1.3 from PyPI: {}",
+                excerpt(&installed.stderr)
+            ),
+        );
+        return;
+    }
+    let theirs = Run::new(venv.join("bin").join("pyinstrument"), dir.path())
+        .args(["-r", "session", "-o", "demo.pyisession", "demo.py"])
+        .output();
+    assert!(theirs.status.success(), "{}", theirs.describe());
+
+    let ours = pyinstrument_in(dir.path())
+        .args(["--load", "demo.pyisession", "--show-all"])
+        .output();
+    assert_status(&ours, 0);
+    let text = ours.stdout_text();
+    for function in [
+        "main",
+        "count_words",
+        "make_text",
+        "Inventory.round_trip",
+        "fib",
+    ] {
+        assert!(
+            text.contains(function),
+            "{function} missing: {}",
+            ours.describe()
+        );
+    }
+    // pyinstrument's own frames (its command, runpy) are not in the tree.
+    assert!(
+        !text.contains("__main__.py") && !text.contains("runpy"),
+        "{text}"
+    );
+    assert!(text.contains("pyinstrument 5 session file"), "{text}");
+    // Saved again as our JSON, it loads as ours, with the same report.
+    let converted = pyinstrument_in(dir.path())
+        .args([
+            "--load",
+            "demo.pyisession",
+            "-r",
+            "json",
+            "-o",
+            "converted.json",
+        ])
+        .output();
+    assert_status(&converted, 0);
+    let again = pyinstrument_in(dir.path())
+        .args(["--load", "converted.json", "--show-all"])
+        .output();
+    assert_status(&again, 0);
+    assert_eq!(again.stdout_text(), text);
+}
