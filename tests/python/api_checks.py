@@ -243,8 +243,10 @@ def check_html_files():
             handle.write('import sys\nopen(%r, "w").write(sys.argv[1])\n' % opened)
         os.environ['BROWSER'] = '%s %s %%s' % (sys.executable, browser)
         import webbrowser
-        if hasattr(webbrowser, '_tryorder') and webbrowser._tryorder is not None and sys.version_info >= (3,):
-            webbrowser._tryorder = None  # registered again from $BROWSER
+        if sys.version_info >= (3, 7) and getattr(webbrowser, '_tryorder', None) is not None:
+            # Browsers were registered before $BROWSER was set: 3.7+
+            # registers them again, from $BROWSER, when this is None.
+            webbrowser._tryorder = None
         page_path = profiler.open_in_browser()
         with open(opened) as handle:
             address = handle.read()
