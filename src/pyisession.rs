@@ -72,10 +72,9 @@ pub fn from_pyinstrument5(text: &str) -> Result<Session> {
             .map(|f| parse_frame(f))
             .collect::<Result<Vec<_>>>()
             .map_err(|e| Error::Load(format!("{e} (frame record {record})")))?;
-        let program = without_pyinstruments_frames(parsed);
-        if program.is_empty() {
-            continue; // only the thread: nothing to attribute it to
-        }
+        let Some(program) = without_pyinstruments_frames(parsed) else {
+            continue; // the command's own time, which pyinstrument 5 drops too
+        };
         let ids: Vec<u32> = program
             .into_iter()
             .map(|frame| {
@@ -159,15 +158,17 @@ fn parse_frame(info: &str) -> Result<FrameId> {
 }
 
 /// The stack without its thread frame and, when the `pyinstrument`
-/// command took it, without the command's frames above the program.
-fn without_pyinstruments_frames(mut stack: Vec<FrameId>) -> Vec<FrameId> {
+/// command took it, without the command's frames above the program. None
+/// for a sample of nothing but the command (or the thread) itself, whose
+/// time pyinstrument 5's report leaves out as well.
+fn without_pyinstruments_frames(mut stack: Vec<FrameId>) -> Option<Vec<FrameId>> {
     stack.retain(|f| f.file != "<thread>");
     let is_main = |f: &FrameId| {
         let file = f.file.replace('\\', "/");
         file.ends_with("pyinstrument/__main__.py")
     };
     let Some(main) = stack.iter().position(is_main) else {
-        return stack;
+        return (!stack.is_empty()).then_some(stack);
     };
     let mut start = main + 1;
     if stack.get(start).is_some_and(|f| f.file == "<string>") {
@@ -179,10 +180,7 @@ fn without_pyinstruments_frames(mut stack: Vec<FrameId>) -> Vec<FrameId> {
     {
         start += 1;
     }
-    if start >= stack.len() {
-        return stack; // a sample of pyinstrument itself: kept as it is
-    }
-    stack.split_off(start)
+    (start < stack.len()).then(|| stack.split_off(start))
 }
 
 #[cfg(test)]
@@ -190,7 +188,7 @@ mod tests {
     use super::*;
 
     const FILE: &str = r#"{"start_time": 100.5, "duration": 0.004, "min_interval": 0.001,
-        "max_interval": 0.001, "sample_count": 4,
+        "max_interval": 0.001, "sample_count": 5,
         "target_description": "Program: demo.py arg", "cpu_time": 0.003,
         "sys_path": ["/app", "/py/lib/python3.11", "/venv/lib/python3.11/site-packages"],
         "sys_prefixes": ["/venv", "/py"],
@@ -205,6 +203,8 @@ mod tests {
             "<module>\u0000<string>\u00001\u0001l1", "run_path\u0000<frozen runpy>\u0000262\u0001l291",
             "_run_code\u0000<frozen runpy>\u000065\u0001l88",
             "<module>\u0000/app/demo.py\u00001\u0001l59", "work\u0000/app/demo.py\u000045\u0001l48"], 0.001],
+          [["MainThread\u0000<thread>\u00001", "<module>\u0000/venv/bin/pyinstrument\u00001\u0001l8",
+            "main\u0000/venv/lib/python3.11/site-packages/pyinstrument/__main__.py\u000030\u0001l300"], 0.001],
           [["MainThread\u0000<thread>\u00001",
             "choice\u0000/py/lib/python3.11/random.py\u0000367\u0001cRandom\u0001l374\u0001h"], 0.001],
           [["MainThread\u0000<thread>\u00001", "<module>\u0000/venv/bin/pyinstrument\u00001\u0001l8",
@@ -235,7 +235,9 @@ mod tests {
             ]
         );
         assert_eq!(s.command_line, ["demo.py", "arg"]);
-        assert_eq!(s.sample_count, 4);
+        assert_eq!(s.sample_count, 5);
+        // The sample of the command alone is left out, as pyinstrument 5 does.
+        assert!(!s.frames.iter().any(|f| f.file.contains("pyinstrument")));
         assert!(s.library_dirs.contains(&"/py".to_string()));
         assert!(s
             .library_dirs
