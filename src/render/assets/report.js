@@ -191,7 +191,10 @@
       if (t < minTime) self += t;
       else kids.push(display(child, minTime));
     });
-    if (node.f >= 0 && kids.length > 0 && node.own > 0 && node.own >= minTime) {
+    // In time order (-t) a call's own time is spread between its calls, so
+    // it gets no `[self]` row (as the text report).
+    var selfRow = !data.options.ordered && node.f >= 0 && kids.length > 0;
+    if (selfRow && node.own > 0 && node.own >= minTime) {
       kids.push({ frame: -1, kind: 'self', time: node.own, self: node.own, children: [] });
     } else {
       self += node.own;
