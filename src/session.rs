@@ -228,6 +228,11 @@ impl Session {
         use std::collections::HashMap;
         // If either part does not know its order, neither does the whole.
         let ordered = self.time_order_known() && later.time_order_known();
+        // Likewise the CPU time of each stack.
+        let cpu_known = self.cpu_known() && later.cpu_known();
+        if !cpu_known {
+            self.stack_cpu_times.clear();
+        }
         let mut frame_index: HashMap<FrameId, u32> = self
             .frames
             .iter()
@@ -252,7 +257,8 @@ impl Session {
             .map(|(i, s)| (s.frames.clone(), i as u32))
             .collect();
         let mut stack_map = Vec::with_capacity(later.stacks.len());
-        for stack in later.stacks {
+        for (n, stack) in later.stacks.into_iter().enumerate() {
+            let cpu = later.stack_cpu_times.get(n).copied().unwrap_or(0.0);
             let frames: Vec<u32> = stack
                 .frames
                 .iter()
@@ -263,6 +269,9 @@ impl Session {
                     let kept = &mut self.stacks[i as usize];
                     kept.time += stack.time;
                     kept.samples += stack.samples;
+                    if cpu_known {
+                        self.stack_cpu_times[i as usize] += cpu;
+                    }
                     i
                 }
                 None => {
@@ -273,6 +282,9 @@ impl Session {
                         time: stack.time,
                         samples: stack.samples,
                     });
+                    if cpu_known {
+                        self.stack_cpu_times.push(cpu);
+                    }
                     i
                 }
             };
@@ -291,6 +303,10 @@ impl Session {
         self.start_time = self.start_time.min(later.start_time);
         self.duration += later.duration;
         self.cpu_time += later.cpu_time;
+        self.thread_cpu_time = match (cpu_known, self.thread_cpu_time, later.thread_cpu_time) {
+            (true, Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
         self.sample_count += later.sample_count;
         if later.mode != self.mode {
             self.notes.push(format!(
@@ -493,6 +509,45 @@ pub(crate) mod tests {
         assert_eq!(both.start_time, first.start_time.min(10.0));
         // Loads back as a valid profile.
         assert_eq!(Session::from_json(&both.to_json()).unwrap(), both);
+    }
+
+    #[test]
+    fn combine_adds_cpu_times_only_when_both_parts_have_them() {
+        let with_cpu = Session::from_json(&minimal_v3("[0.2]")).unwrap();
+        let mut later = with_cpu.clone();
+        later.frames.insert(0, FrameId::new("g", "b.py", 2));
+        later.stacks = vec![
+            StackRecord {
+                frames: vec![1],
+                time: 0.25,
+                samples: 2,
+            },
+            StackRecord {
+                frames: vec![0],
+                time: 0.5,
+                samples: 4,
+            },
+        ];
+        later.timeline = vec![
+            TimelineRun::from((0, 2, 0.25)),
+            TimelineRun::from((1, 4, 0.5)),
+        ];
+        later.stack_cpu_times = vec![0.125, 0.25];
+        later.thread_cpu_time = Some(0.375);
+        let both = with_cpu.clone().combine(later.clone());
+        assert!(both.cpu_known());
+        assert_eq!(both.stack_cpu_times.len(), both.stacks.len());
+        // f's stack: 0.2 before, 0.125 after; g's is new.
+        assert!((both.stack_cpu_times[0] - 0.325).abs() < 1e-12);
+        assert!((both.stack_cpu_times[1] - 0.25).abs() < 1e-12);
+        assert!((both.thread_cpu_time.unwrap() - 0.575).abs() < 1e-12);
+        assert_eq!(Session::from_json(&both.to_json()).unwrap(), both);
+        // A part without CPU times: the whole has none, and still loads.
+        let without = Session::from_json(&minimal_v2("[[0,5,0.5]]")).unwrap();
+        let mixed = without.combine(later);
+        assert!(!mixed.cpu_known());
+        assert!(mixed.stack_cpu_times.is_empty() && mixed.thread_cpu_time.is_none());
+        assert_eq!(Session::from_json(&mixed.to_json()).unwrap(), mixed);
     }
 
     #[test]
