@@ -432,8 +432,11 @@ fn cpu_time_per_stack_follows_the_thread_clock() {
             (stacks_cpu - thread_cpu).abs() <= 0.002 + thread_cpu * 0.01,
             "{what}: the stacks' CPU adds up to {stacks_cpu:.4} s, the thread used {thread_cpu:.4}"
         );
+        // On 2.7 and 3.6 the fixture measures the process's CPU time (no
+        // time.thread_time), which includes our sampling thread's: the
+        // issue's 20 ms tolerance.
         assert!(
-            thread_cpu >= measured && thread_cpu <= profile.duration + 0.01,
+            thread_cpu >= measured - 0.02 && thread_cpu <= profile.duration + 0.01,
             "{what}: thread CPU {thread_cpu:.4} s, compute() alone {measured:.4}, wall {:.4}",
             profile.duration
         );
