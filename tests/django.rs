@@ -71,8 +71,9 @@ fn django_test_client_inside_the_runner() {
 fn django_workload_report_fits_one_screen() {
     let (major, minor) = python_version();
     if major < 3 {
-        eprintln!(
-            "skipped: bench/workloads/django_render.py is a Python 3 program (time.perf_counter)"
+        skip_test(
+            "django_workload_report_fits_one_screen",
+            "bench/workloads/django_render.py is a Python 3 program (time.perf_counter)",
         );
         return;
     }
@@ -80,9 +81,12 @@ fn django_workload_report_fits_one_screen() {
         .join(".venvs")
         .join(format!("django-py{major}.{minor}"));
     if !venv.join("bin").join("python").exists() {
-        eprintln!(
-            "skipped: no {} (make it with `ci/django_env.sh {major}.{minor}`)",
-            venv.display()
+        skip_test(
+            "django_workload_report_fits_one_screen",
+            &format!(
+                "no {} (make it with `ci/django_env.sh {major}.{minor}`)",
+                venv.display()
+            ),
         );
         return;
     }
