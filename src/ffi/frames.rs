@@ -67,9 +67,6 @@ pub struct RawFrame {
     pub first_line: i32,
     pub name: *const c_void,
     pub file: *const c_void,
-    /// The code object's tuple of local variable names (see
-    /// [`names_include`]).
-    pub varnames: *const c_void,
 }
 
 impl RawFrame {
@@ -78,7 +75,6 @@ impl RawFrame {
         first_line: 0,
         name: ptr::null(),
         file: ptr::null(),
-        varnames: ptr::null(),
     };
 }
 
@@ -130,7 +126,6 @@ unsafe fn for_each_frame(
             first_line: load::<i32>(code, layout.code_firstlineno),
             name: load::<*const c_void>(code, layout.code_name),
             file: load::<*const c_void>(code, layout.code_filename),
-            varnames: load::<*const c_void>(code, layout.code_varnames),
         });
     }
     true
@@ -180,22 +175,25 @@ pub unsafe fn raw_str(layout: &Layout, obj: *const c_void) -> RawStr {
     read_str(layout, obj as *const u8)
 }
 
-/// Whether the name tuple `names` (a [`RawFrame`]'s `varnames`) holds the
-/// str object `name`. Compared by identity: CPython interns the names a
-/// code object keeps (the compiler and marshal both do), so `name` must be
-/// the interned string (`PyUnicode_InternFromString`). Reads at most
+/// Whether the local variable names of code object `code` (a
+/// [`RawFrame`]'s, `co_varnames` / `co_localsplusnames`) include the str
+/// object `name`. Compared by identity: CPython interns the names a code
+/// object keeps (the compiler and marshal both do), so `name` must be the
+/// interned string (`PyUnicode_InternFromString`). Reads at most
 /// `MAX_NAMES` items; a tuple that does not look like one reads as empty.
+/// Only called for frames not seen before, so the walk itself never reads
+/// the tuple.
 ///
 /// # Safety
-/// As [`raw_str`]: `names` comes from a frame still on the stack. This
+/// As [`raw_str`]: `code` comes from a frame still on the stack. This
 /// function is signal safe.
-pub unsafe fn names_include(layout: &Layout, names: *const c_void, name: *const c_void) -> bool {
+pub unsafe fn names_include(layout: &Layout, code: *const c_void, name: *const c_void) -> bool {
     const MAX_NAMES: isize = 1 << 16;
-    let names = names as *const u8;
-    if name.is_null()
-        || !plausible(names)
-        || load::<*const c_void>(names, layout.ob_type) != tuple_type()
-    {
+    if name.is_null() || !plausible(code as *const u8) {
+        return false;
+    }
+    let names = load::<*const u8>(code as *const u8, layout.code_varnames);
+    if !plausible(names) || load::<*const c_void>(names, layout.ob_type) != tuple_type() {
         return false;
     }
     let count = load::<isize>(

@@ -206,8 +206,8 @@ pub struct LiveFrame<'a> {
     pub first_line: i32,
     pub name: LiveStr<'a>,
     pub file: LiveStr<'a>,
-    /// The code object's local variable names, if it has a code object.
-    varnames: Option<(&'a Layout, *const c_void)>,
+    /// The code object (for its local variable names), if there is one.
+    code: Option<(&'a Layout, *const c_void)>,
 }
 
 impl<'a> LiveFrame<'a> {
@@ -219,7 +219,7 @@ impl<'a> LiveFrame<'a> {
             first_line: 0,
             name: LiveStr::latin1(name),
             file: LiveStr::latin1(file),
-            varnames: None,
+            code: None,
         }
     }
 
@@ -237,7 +237,7 @@ impl<'a> LiveFrame<'a> {
             first_line,
             name,
             file,
-            varnames: None,
+            code: None,
         }
     }
 
@@ -248,12 +248,12 @@ impl<'a> LiveFrame<'a> {
     /// few dozen words: call it once per distinct frame, not per sample.
     /// Signal safe.
     pub fn hides_from_traceback(&self) -> bool {
-        let Some((layout, names)) = self.varnames else {
+        let Some((layout, code)) = self.code else {
             return false;
         };
         let marker = TRACEBACK_HIDE_NAME.load(Ordering::Relaxed);
         // The tuple belongs to a code object on the stack being lent.
-        unsafe { names_include(layout, names, marker) }
+        unsafe { names_include(layout, code, marker) }
     }
 }
 
@@ -293,7 +293,7 @@ impl<'a> LiveStack<'a> {
             first_line: raw.first_line,
             name: LiveStr::of_object(self.layout, raw.name),
             file: LiveStr::of_object(self.layout, raw.file),
-            varnames: Some((self.layout, raw.varnames)),
+            code: Some((self.layout, raw.code)),
         }
     }
 }
