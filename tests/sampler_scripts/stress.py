@@ -11,6 +11,7 @@ from __future__ import print_function
 import gc
 import sys
 import threading
+import time
 
 # Python 2 has no asyncio, no `yield from` and no RecursionError.
 HAVE_ASYNCIO = sys.version_info >= (3, 5)
@@ -180,23 +181,34 @@ def run_asyncio(count):
         loop.close()
 
 
-# Python 2 runs the recursion and generator parts in a fraction of the time
-# 3.x takes (and does not profile interpreter start-up and shutdown): it
-# repeats them, so that each part alone still gives the sampler a few
-# hundred ticks (recursion: ~0.07 s per 10 repeats once sampling deep stacks
-# got cheap, too short for the test's 100-sample minimum).
-PY2 = sys.version_info[0] == 2
-RECURSION_REPEAT = 40 if PY2 else 1
-GENERATOR_REPEAT = 20 if PY2 else 1
+# Every part must last long enough to be sampled on a busy machine: with
+# many more runnable threads than CPUs, the profiled thread and the
+# sampling thread both wait tens of milliseconds for a CPU (gaps of 8-76 ms
+# between samples were seen on 2 cores at load 7-11), and a part that took
+# 2 ms (the recursion on 3.13) could fall between two samples. So each part after the
+# churn repeats until it has run MIN_PART_SECONDS; every round returns the
+# same result, so the output stays the same from run to run.
+MIN_PART_SECONDS = 0.25
+
+
+def repeated(function, *args):
+    start = time.time()
+    first = function(*args)
+    while time.time() - start < MIN_PART_SECONDS:
+        again = function(*args)
+        if again != first:
+            raise AssertionError("%s%r gave %r, then %r" % (function.__name__, args, first, again))
+    return first
+
 
 PARTS = sys.argv[1:] or ["churn", "recursion", "generators"] + (["asyncio"] if HAVE_ASYNCIO else [])
 if "churn" in PARTS:
     print("churn", churn())
 if "recursion" in PARTS:
-    print("recursion default limit", recursion(1000, 3 * RECURSION_REPEAT))
-    print("recursion deep limit", recursion(2600, 2 * RECURSION_REPEAT))
+    print("recursion default limit", repeated(recursion, 1000, 3))
+    print("recursion deep limit", repeated(recursion, 2600, 2))
 if "generators" in PARTS:
-    print("generators", threads_with_generators(20, 150 * GENERATOR_REPEAT))
+    print("generators", repeated(threads_with_generators, 20, 150))
 if "asyncio" in PARTS:
-    print("asyncio", run_asyncio(1000))
+    print("asyncio", repeated(run_asyncio, 1000))
 print("done")
