@@ -112,12 +112,17 @@ impl Session {
             stack.time = cpu;
         }
         session.timeline = Vec::new();
-        session.notes.push(format!(
+        session.notes.push(self.cpu_weight_note());
+        Some(session)
+    }
+
+    /// What a report weighed by CPU time says about its times.
+    pub fn cpu_weight_note(&self) -> String {
+        format!(
             "times are the profiled thread's CPU time ({:.3} s of {:.3} s wall-clock), not wall-clock time",
             self.thread_cpu_time.unwrap_or(0.0),
             self.duration
-        ));
-        Some(session)
+        )
     }
 
     /// Loads a session saved by `to_json` (this version or an older one).

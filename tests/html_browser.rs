@@ -237,6 +237,107 @@ fn page_processing_matches_the_renderer_on_every_golden_session() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `session` with CPU times per stack that differ from its wall times
+/// (all of it, half, none, a quarter, in turn), as a profile of format 3
+/// records them.
+fn with_cpu_times(mut session: Session) -> Session {
+    const SHARES: [f64; 4] = [1.0, 0.5, 0.0, 0.25];
+    session.stack_cpu_times = session
+        .stacks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.time * SHARES[i % SHARES.len()])
+        .collect();
+    session.thread_cpu_time = Some(session.stack_cpu_times.iter().sum());
+    session
+}
+
+/// Issue 16: the page weighs the tree by CPU time, opened so (`--cpu`) or
+/// switched live from the options panel, and gives exactly Rust's
+/// CPU-weighted tree; weighed by wall time, rows show the CPU time where
+/// it differs.
+#[test]
+fn page_weighs_the_tree_by_cpu_time_opened_so_or_switched_live() {
+    let test = "page_weighs_the_tree_by_cpu_time_opened_so_or_switched_live";
+    let Some(binary) = chromium(test) else { return };
+    let mut browser = Browser::start(&binary, 1200, 800);
+    let dir = TempDir::new("cpu");
+    let cpu = RenderOptions {
+        time_kind: render::TimeKind::Cpu,
+        ..Default::default()
+    };
+    let mut failures = Vec::new();
+    let mut urls = Vec::new();
+    let mut differing_rows = 0;
+    for case in golden_cases() {
+        let session = with_cpu_times(golden_session(&case));
+        if session.stacks.is_empty() {
+            continue;
+        }
+        let expected = serde_json::to_value(html::default_tree(&session, &cpu)).unwrap();
+        let wall =
+            serde_json::to_value(html::default_tree(&session, &RenderOptions::default())).unwrap();
+        assert!(
+            expected != wall,
+            "{case}: the CPU-weighted tree is the wall-clock one, the test shows nothing"
+        );
+
+        // Opened weighed by CPU time.
+        let url = dir.page(
+            &format!("{case}-cpu.html"),
+            &render::render(&session, Format::Html, &cpu),
+        );
+        browser.open(&url);
+        urls.push(url);
+        let actual: Value = serde_json::from_str(
+            browser
+                .eval("JSON.stringify(pyinstrumentViewer.tree())")
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        if let Err(e) = same_tree(&expected, &actual, "roots") {
+            failures.push(format!("{case} (opened with --cpu): {e}"));
+        }
+        if browser.eval("document.getElementById('cpu-note').hidden") != Value::Bool(false) {
+            failures.push(format!("{case}: no note that times are CPU time"));
+        }
+
+        // Opened weighed by wall time, then switched in the options panel.
+        let html = render::render(&session, Format::Html, &RenderOptions::default());
+        let url = dir.page(&format!("{case}-wall.html"), &html);
+        browser.open(&url);
+        urls.push(url);
+        differing_rows += browser
+            .eval("document.querySelectorAll('#tree .other-clock').length")
+            .as_u64()
+            .unwrap();
+        browser.eval(
+            "(() => { const s = document.querySelector('#options select[name=timeKind]'); s.value = 'cpu'; \
+             s.dispatchEvent(new Event('change', {bubbles: true})); })()",
+        );
+        let actual: Value = serde_json::from_str(
+            browser
+                .eval("JSON.stringify(pyinstrumentViewer.tree())")
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        if let Err(e) = same_tree(&expected, &actual, "roots") {
+            failures.push(format!("{case} (switched to CPU time): {e}"));
+        }
+        // The choice is remembered by the browser: forget it for the next page.
+        browser.eval("localStorage.clear()");
+    }
+    assert!(
+        differing_rows > 0,
+        "no row showed a CPU time that differs from its wall time"
+    );
+    let urls: Vec<&str> = urls.iter().map(|u| u.as_str()).collect();
+    assert_offline(&mut browser, &urls);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Profiles examples/demo.py with the built binary and returns the session.
 fn demo_profile() -> Session {
     let dir = TempDir::new("demo-profile");

@@ -13,7 +13,7 @@
 //! `default_tree` is what the page must show with the options it opens
 //! with; the browser test holds the two equal on every golden session.
 
-use super::{header, report_tree, share, RenderOptions, TimeFormat};
+use super::{header, report_tree, share, RenderOptions, TimeFormat, TimeKind};
 use crate::processors::{is_importlib_bootstrap, is_runpy, is_tracebackhide};
 use crate::session::Session;
 use crate::tree::{self, location, Node, Origin, Synthetic};
@@ -58,6 +58,14 @@ pub struct HtmlView {
     pub notes: Vec<String>,
     /// Seconds that percentages are shares of.
     pub total: f64,
+    /// The profiled thread's CPU seconds in the tree, when the session
+    /// recorded CPU time per stack and the tree is not in time order: the
+    /// page can then weigh the tree by CPU time instead (`calls.self_cpu`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_total: Option<f64>,
+    /// The note the page shows while the tree is weighed by CPU time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_note: Option<String>,
     /// Decimals a time is shown with (follows the sampling interval).
     pub decimals: usize,
     /// Shown instead of the views ("No samples were recorded.").
@@ -87,6 +95,9 @@ pub struct ViewOptions {
     pub time: &'static str,
     /// `-t`: the call tree in time order (never merged or sorted).
     pub ordered: bool,
+    /// "wall" or "cpu" (`--cpu`, `-p time_kind=cpu`): which clock weighs
+    /// the tree and the flame graph; "cpu" only with a `cpu_total`.
+    pub time_kind: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -122,6 +133,12 @@ pub struct FlatTree {
     pub depth: Vec<u32>,
     pub self_time: Vec<f64>,
     pub pruned: Vec<f64>,
+    /// The same as `self_time` and `pruned` in CPU seconds, when the view
+    /// has a `cpu_total` (else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub self_cpu: Vec<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pruned_cpu: Vec<f64>,
 }
 
 /// Calls in time order, in preorder (by start, callers first): span `i` is
@@ -202,6 +219,14 @@ fn view_model_and_index(
         index: HashMap::new(),
     };
     let mut calls = FlatTree::default();
+    // In time order there is no CPU time per call: the recorder's log is
+    // of wall time (and `timeline` with `time_kind=cpu` is refused).
+    let with_cpu = session.cpu_known() && !ordered;
+    let cpu_total: f64 = if with_cpu {
+        session.stack_cpu_times.iter().sum()
+    } else {
+        0.0
+    };
     if ordered {
         // In time order a call's own time and its small calls' are not
         // told apart (`timeline::build_pruned` sums them).
@@ -211,14 +236,27 @@ fn view_model_and_index(
         }
     } else {
         let nframes = session.frames.len();
-        let mut stacks: Vec<(&[u32], f64)> = session
+        let mut stacks: Vec<StackTimes> = session
             .stacks
             .iter()
-            .filter(|s| s.frames.iter().all(|&f| (f as usize) < nframes))
-            .map(|s| (s.frames.as_slice(), s.time))
+            .enumerate()
+            .filter(|(_, s)| s.frames.iter().all(|&f| (f as usize) < nframes))
+            .map(|(i, s)| StackTimes {
+                frames: s.frames.as_slice(),
+                wall: s.time,
+                cpu: if with_cpu {
+                    session.stack_cpu_times[i]
+                } else {
+                    0.0
+                },
+            })
             .collect();
-        stacks.sort_by(|a, b| a.0.cmp(b.0));
-        builder.calls(&stacks, 0, floor * total, &mut calls);
+        stacks.sort_by(|a, b| a.frames.cmp(b.frames));
+        let floors = Times {
+            wall: floor * total,
+            cpu: floor * cpu_total,
+        };
+        builder.calls(&stacks, 0, floors, with_cpu, &mut calls);
     }
     // Even with `show_all`: a span of a ten-thousandth of the profile is
     // under a pixel until the view is zoomed in 10x, and a million spans
@@ -231,6 +269,8 @@ fn view_model_and_index(
     } else {
         None
     };
+    let cpu_total = with_cpu.then(|| micros(cpu_total));
+    let cpu_note = with_cpu.then(|| session.cpu_weight_note());
     let view = HtmlView {
         title: format!("pyinstrument: {}", h.program),
         program: h.program,
@@ -241,6 +281,8 @@ fn view_model_and_index(
         start_time: session.start_time,
         notes,
         total: micros(total),
+        cpu_total,
+        cpu_note,
         decimals: super::precision(session.interval),
         empty_message,
         options: ViewOptions {
@@ -254,12 +296,37 @@ fn view_model_and_index(
                 TimeFormat::PercentOfTotal => "percent",
             },
             ordered,
+            time_kind: match options.time_kind {
+                TimeKind::Cpu if with_cpu => "cpu",
+                _ => "wall",
+            },
         },
         frames: builder.frames,
         calls,
         spans,
     };
     (view, builder.index)
+}
+
+/// A stack of the session with both of its times.
+struct StackTimes<'a> {
+    frames: &'a [u32],
+    wall: f64,
+    cpu: f64,
+}
+
+/// Wall-clock and CPU seconds.
+#[derive(Clone, Copy, Default)]
+struct Times {
+    wall: f64,
+    cpu: f64,
+}
+
+impl Times {
+    fn add(&mut self, wall: f64, cpu: f64) {
+        self.wall += wall;
+        self.cpu += cpu;
+    }
 }
 
 struct Builder<'a> {
@@ -285,32 +352,37 @@ impl<'a> Builder<'a> {
     /// The calls below the node that `stacks` (sorted, all sharing their
     /// first `depth` frames) pass through, as `tree::build_pruned` builds
     /// them; returns the time of the stacks ending at that node, and that
-    /// of its children under `min_time`, which are left out.
+    /// of its children left out: those under the floor on both clocks (a
+    /// call kept for either can be shown weighed by either).
     fn calls(
         &mut self,
-        stacks: &[(&[u32], f64)],
+        stacks: &[StackTimes],
         depth: usize,
-        min_time: f64,
+        floors: Times,
+        with_cpu: bool,
         out: &mut FlatTree,
-    ) -> (f64, f64) {
-        let (mut own, mut pruned) = (0.0, 0.0);
+    ) -> (Times, Times) {
+        let (mut own, mut pruned) = (Times::default(), Times::default());
         let mut i = 0;
         while i < stacks.len() {
-            let (frames, time) = stacks[i];
-            if frames.len() == depth {
-                own += time;
+            let stack = &stacks[i];
+            if stack.frames.len() == depth {
+                own.add(stack.wall, stack.cpu);
                 i += 1;
                 continue;
             }
-            let frame = frames[depth];
+            let frame = stack.frames[depth];
             let start = i;
-            let mut child_time = 0.0;
-            while i < stacks.len() && stacks[i].0.len() > depth && stacks[i].0[depth] == frame {
-                child_time += stacks[i].1;
+            let mut child = Times::default();
+            while i < stacks.len()
+                && stacks[i].frames.len() > depth
+                && stacks[i].frames[depth] == frame
+            {
+                child.add(stacks[i].wall, stacks[i].cpu);
                 i += 1;
             }
-            if child_time < min_time {
-                pruned += child_time;
+            if child.wall < floors.wall && (!with_cpu || child.cpu < floors.cpu) {
+                pruned.add(child.wall, child.cpu);
                 continue;
             }
             let at = out.frame.len();
@@ -318,9 +390,18 @@ impl<'a> Builder<'a> {
             out.depth.push(depth as u32 + 1);
             out.self_time.push(0.0);
             out.pruned.push(0.0);
-            let (child_own, child_pruned) = self.calls(&stacks[start..i], depth + 1, min_time, out);
-            out.self_time[at] = micros(child_own);
-            out.pruned[at] = micros(child_pruned);
+            if with_cpu {
+                out.self_cpu.push(0.0);
+                out.pruned_cpu.push(0.0);
+            }
+            let (child_own, child_pruned) =
+                self.calls(&stacks[start..i], depth + 1, floors, with_cpu, out);
+            out.self_time[at] = micros(child_own.wall);
+            out.pruned[at] = micros(child_pruned.wall);
+            if with_cpu {
+                out.self_cpu[at] = micros(child_own.cpu);
+                out.pruned_cpu[at] = micros(child_pruned.cpu);
+            }
         }
         (own, pruned)
     }
@@ -426,11 +507,16 @@ impl<'a> Builder<'a> {
 /// nodes start collapsed. The page computes it from `view.calls`; this is
 /// what tests compare it with.
 pub fn default_tree(session: &Session, options: &RenderOptions) -> Vec<ViewNode> {
-    let (_, index) = view_model_and_index(session, options);
+    let (view, index) = view_model_and_index(session, options);
     let options = RenderOptions {
         flat: false,
         ..options.clone()
     };
+    // The page weighs the tree by CPU time itself (see `HtmlView::cpu_total`).
+    let weighted = (view.options.time_kind == "cpu")
+        .then(|| session.weighted_by_cpu())
+        .flatten();
+    let session = weighted.as_ref().unwrap_or(session);
     let (root, total) = report_tree(session, &options, MIN_FRACTION);
     // The page knows the total rounded, as every other time.
     let total = micros(total);

@@ -9,7 +9,7 @@ pub mod pstats;
 pub mod speedscope;
 pub mod text;
 
-pub use options::{FlatTime, RenderOptions, TimeFormat};
+pub use options::{FlatTime, RenderOptions, TimeFormat, TimeKind};
 
 use crate::processors::{self, Context, Hiding, Processor};
 use crate::session::Session;
@@ -83,6 +83,8 @@ pub fn render(session: &Session, format: Format, options: &RenderOptions) -> Str
     let weighted;
     let session = match (options.time_kind, format) {
         (_, Format::Json | Format::Speedscope) | (options::TimeKind::Wall, _) => session,
+        // The page can show either clock, so it gets both (`html::HtmlView::cpu_total`).
+        (options::TimeKind::Cpu, Format::Html) if session.cpu_known() => session,
         (options::TimeKind::Cpu, _) => {
             weighted = session.weighted_by_cpu().unwrap_or_else(|| {
                 let mut wall = session.clone();

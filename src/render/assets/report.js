@@ -20,8 +20,12 @@
   var STORAGE_KEY = 'pyinstrument.viewer.options';
   var data = JSON.parse(document.getElementById('profile-data').textContent);
   var frames = data.frames;
-  var total = data.total;
   var NONE = [];
+  // The tree and the flame graph are weighed by wall-clock or CPU time
+  // (`timeKind`); each node also carries the other clock's time (`time2`),
+  // which a row shows where the two differ.
+  var cpuKnown = data.cpu_total !== undefined;
+  var total = data.total;
 
   // ---- Options: the report's, overridden by what was chosen here before.
 
@@ -32,6 +36,7 @@
     showAll: data.options.show_all,
     threshold: data.options.threshold,
     time: data.options.time,
+    timeKind: data.options.time_kind,
     showRegex: '',
     hideRegex: '',
     view: 'tree'
@@ -96,28 +101,45 @@
     }
   }
 
-  // The unprocessed tree, built once: {f, own, pruned, children}.
-  var rawRoot = (function () {
+  // The unprocessed tree, built for each clock when first weighed by it:
+  // {f, own, pruned, children}, and the other clock's own2 and pruned2.
+  var rawRoots = {};
+
+  function rawTree(kind) {
+    if (rawRoots[kind]) return rawRoots[kind];
     var c = data.calls;
-    var root = { f: -1, own: 0, pruned: 0, children: [] };
+    var cpu = cpuKnown ? [c.self_cpu, c.pruned_cpu] : [c.self_time, c.pruned];
+    var wall = [c.self_time, c.pruned];
+    var first = kind === 'cpu' ? cpu : wall, second = kind === 'cpu' ? wall : cpu;
+    var root = { f: -1, own: 0, pruned: 0, own2: 0, pruned2: 0, children: [] };
     var stack = [root];
     for (var i = 0; i < c.frame.length; i++) {
       var d = c.depth[i];
-      var node = { f: c.frame[i], own: c.self_time[i], pruned: c.pruned[i], children: [] };
+      var node = { f: c.frame[i], own: first[0][i], pruned: first[1][i],
+                   own2: second[0][i], pruned2: second[1][i], children: [] };
       stack[d - 1].children.push(node);
       stack.length = d;
       stack[d] = node;
     }
+    rawRoots[kind] = root;
     return root;
-  }());
+  }
 
   function rawTime(node) {
     if (node.t === undefined) {
-      var t = node.own + node.pruned;
-      for (var i = 0; i < node.children.length; i++) t += rawTime(node.children[i]);
+      var t = node.own + node.pruned, t2 = node.own2 + node.pruned2;
+      for (var i = 0; i < node.children.length; i++) {
+        t += rawTime(node.children[i]);
+        t2 += node.children[i].t2;
+      }
       node.t = t;
+      node.t2 = t2;
     }
     return node.t;
+  }
+
+  function rawNode(f, own, pruned, own2, pruned2, children) {
+    return { f: f, own: own, pruned: pruned, own2: own2, pruned2: pruned2, children: children };
   }
 
   // Merges siblings of the same frame (their children too), keeping the
@@ -132,13 +154,13 @@
       } else {
         merged = true;
         var e = out[i];
-        out[i] = { f: e.f, own: e.own + c.own, pruned: e.pruned + c.pruned,
-                   children: e.children.concat(c.children) };
+        out[i] = rawNode(e.f, e.own + c.own, e.pruned + c.pruned, e.own2 + c.own2,
+                         e.pruned2 + c.pruned2, e.children.concat(c.children));
       }
     });
     if (merged) {
       out = out.map(function (n) {
-        return { f: n.f, own: n.own, pruned: n.pruned, children: mergeRaw(n.children) };
+        return rawNode(n.f, n.own, n.pruned, n.own2, n.pruned2, mergeRaw(n.children));
       });
     }
     return out;
@@ -147,7 +169,8 @@
   // Splices out removed frames: their own time goes to their caller, their
   // calls move up to it (`processors::splice`).
   function spliceRemoved(node) {
-    var own = node.own, pruned = node.pruned, kids = [], spliced = false, changed = false;
+    var own = node.own, pruned = node.pruned, own2 = node.own2, pruned2 = node.pruned2;
+    var kids = [], spliced = false, changed = false;
     node.children.forEach(function (child) {
       var c = spliceRemoved(child);
       if (c !== child) changed = true;
@@ -155,14 +178,16 @@
         spliced = true;
         own += c.own;
         pruned += c.pruned;
+        own2 += c.own2;
+        pruned2 += c.pruned2;
         kids.push.apply(kids, c.children);
       } else {
         kids.push(c);
       }
     });
     if (!spliced && !changed) return node;
-    return { f: node.f, own: own, pruned: pruned,
-             children: spliced && !data.options.ordered ? mergeRaw(kids) : kids };
+    return rawNode(node.f, own, pruned, own2, pruned2,
+                   spliced && !data.options.ordered ? mergeRaw(kids) : kids);
   }
 
   // runpy's frames above the program's module (`remove_runpy_root`).
@@ -179,33 +204,43 @@
       });
     }(root.children));
     if (!spliced) return root;
-    return { f: -1, own: 0, pruned: 0, children: data.options.ordered ? kids : mergeRaw(kids) };
+    return rawNode(-1, 0, 0, 0, 0, data.options.ordered ? kids : mergeRaw(kids));
   }
 
   // Display nodes: {frame (-1 for rows that are no frame), kind ('frame',
-  // 'self' or 'hidden'), time, self, children, open}.
+  // 'self' or 'hidden'), time, self, the other clock's time2 and self2,
+  // children, open}.
   function display(node, minTime) {
-    var self = node.pruned, kids = [];
+    var self = node.pruned, self2 = node.pruned2, kids = [];
     node.children.forEach(function (child) {
       var t = rawTime(child);
-      if (t < minTime) self += t;
-      else kids.push(display(child, minTime));
+      if (t < minTime) {
+        self += t;
+        self2 += child.t2;
+      } else {
+        kids.push(display(child, minTime));
+      }
     });
     // In time order (-t) a call's own time is spread between its calls, so
     // it gets no `[self]` row (as the text report).
     var selfRow = !data.options.ordered && node.f >= 0 && kids.length > 0;
     if (selfRow && node.own > 0 && node.own >= minTime) {
-      kids.push({ frame: -1, kind: 'self', time: node.own, self: node.own, children: [] });
+      kids.push(makeDisplay(-1, 'self', node.own, node.own2, []));
     } else {
       self += node.own;
+      self2 += node.own2;
     }
-    return makeDisplay(node.f, 'frame', self, kids);
+    return makeDisplay(node.f, 'frame', self, self2, kids);
   }
 
-  function makeDisplay(frame, kind, self, children) {
-    var t = self;
-    for (var i = 0; i < children.length; i++) t += children[i].time;
-    return { frame: frame, kind: kind, time: t, self: self, children: children };
+  function makeDisplay(frame, kind, self, self2, children) {
+    var t = self, t2 = self2;
+    for (var i = 0; i < children.length; i++) {
+      t += children[i].time;
+      t2 += children[i].time2;
+    }
+    return { frame: frame, kind: kind, time: t, self: self, time2: t2, self2: self2,
+             children: children };
   }
 
   function isShown(node, parentShown) {
@@ -248,24 +283,25 @@
       if (c.kind === 'frame' && !isShown(c, false)) run += countRun(c);
     });
     if (run < 2) return groupUnder(entry, false);
-    var kept = [], self = entry.self;
-    var h = { frames: 0, libraries: [], self: 0, back: [], library: [] };
+    var kept = [], self = entry.self, self2 = entry.self2;
+    var h = { frames: 0, libraries: [], self: 0, self2: 0, back: [], library: [] };
     entry.children.forEach(function (c) {
       if (c.kind === 'frame' && !isShown(c, false)) {
         h.library.push(c);
         absorb(h, c);
       } else if (c.kind !== 'frame') {
         self += c.time;
+        self2 += c.time2;
       } else {
         kept.push(groupUnder(c, true));
       }
     });
     var back = data.options.ordered ? h.back : mergeDisplay(h.back);
-    var row = makeDisplay(-1, 'hidden', h.self, back);
+    var row = makeDisplay(-1, 'hidden', h.self, h.self2, back);
     row.hidden = { frames: h.frames, libraries: h.libraries };
     row.library = h.library;
     kept.push(row);
-    return makeDisplay(entry.frame, 'frame', self, kept);
+    return makeDisplay(entry.frame, 'frame', self, self2, kept);
   }
 
   function absorb(h, node) {
@@ -273,9 +309,12 @@
     var lib = frames[node.frame].library;
     if (lib && h.libraries.indexOf(lib) < 0) h.libraries.push(lib);
     h.self += node.self;
+    h.self2 += node.self2;
     node.children.forEach(function (c) {
-      if (c.kind !== 'frame') h.self += c.time;
-      else if (isShown(c, false)) {
+      if (c.kind !== 'frame') {
+        h.self += c.time;
+        h.self2 += c.time2;
+      } else if (isShown(c, false)) {
         var g = groupUnder(c, true);
         h.back.push(g);
       } else absorb(h, c);
@@ -296,7 +335,8 @@
       } else {
         merged = true;
         var e = out[i];
-        out[i] = makeDisplay(e.frame, 'frame', e.self + c.self, e.children.concat(c.children));
+        out[i] = makeDisplay(e.frame, 'frame', e.self + c.self, e.self2 + c.self2,
+                             e.children.concat(c.children));
       }
     });
     if (merged) {
@@ -353,9 +393,18 @@
     return node.open;
   }
 
+  function timeKind() {
+    return opts.timeKind === 'cpu' && cpuKnown ? 'cpu' : 'wall';
+  }
+
   function processTree() {
     classifyFrames();
-    var root = rawRoot;
+    var kind = timeKind();
+    total = kind === 'cpu' ? data.cpu_total : data.total;
+    var cpuNote = document.getElementById('cpu-note');
+    cpuNote.hidden = kind !== 'cpu';
+    cpuNote.textContent = kind === 'cpu' ? 'Note: ' + data.cpu_note : '';
+    var root = rawTree(kind);
     if (!opts.showAll) root = spliceRemoved(stripRunpy(root));
     var minTime = opts.showAll ? 0 : opts.threshold * total;
     var shown = display(root, minTime);
@@ -384,6 +433,16 @@
 
   function formatTime(t) {
     return opts.time === 'percent' ? (share(t) * 100).toFixed(1) + '%' : seconds(t);
+  }
+
+  // `cpu 0.020` beside a wall-clock time (or `wall 0.500` beside a CPU
+  // time) when the two differ by more than a unit shown or 5 %, as in the
+  // text report; '' otherwise.
+  function otherClock(node) {
+    if (!cpuKnown || data.options.ordered) return '';
+    var unit = Math.pow(10, -data.decimals);
+    if (Math.abs(node.time - node.time2) <= Math.max(unit, node.time * 0.05)) return '';
+    return (timeKind() === 'cpu' ? 'wall ' : 'cpu ') + seconds(node.time2);
   }
 
   function span(cls, text) {
@@ -460,6 +519,8 @@
     row.appendChild(span('toggle', ''));
     row.appendChild(span('time ' + shareClass(s), formatTime(node.time)));
     row.appendChild(span('pct', (s * 100).toFixed(1) + '%'));
+    var other = otherClock(node);
+    if (other) row.appendChild(span('other-clock', other));
     if (frame) {
       row.appendChild(span('function', frame.function));
       var loc = span('location', frame.location);
@@ -1098,6 +1159,11 @@
     form.elements.showAll.checked = opts.showAll;
     form.elements.threshold.value = String(Math.round(opts.threshold * 1e6) / 1e4);
     form.elements.time.value = opts.time;
+    form.elements.timeKind.value = timeKind();
+    form.elements.timeKind.disabled = !cpuKnown;
+    form.elements.timeKind.title = cpuKnown ? '' : data.options.ordered
+      ? 'In time order (-t) the tree is weighed by wall-clock time.'
+      : 'This profile did not record CPU time per call (recorded since JSON format 3).';
     form.elements.view.value = opts.view;
     form.elements.showRegex.value = opts.showRegex;
     form.elements.hideRegex.value = opts.hideRegex;
@@ -1126,6 +1192,7 @@
     var pct = Number(form.elements.threshold.value);
     if (isFinite(pct) && pct >= 0) opts.threshold = pct / 100;
     opts.time = form.elements.time.value;
+    if (cpuKnown) opts.timeKind = form.elements.timeKind.value;
     opts.view = form.elements.view.value;
     opts.showRegex = form.elements.showRegex.value;
     opts.hideRegex = form.elements.hideRegex.value;
