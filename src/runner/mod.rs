@@ -16,8 +16,8 @@ use crate::ffi::interpreter::{self as interp, Arg, PyRef};
 use crate::ffi::native_module::{private_module, Function, Raise, Value};
 use crate::output::OutputPlan;
 use crate::sample::OWN_CODE_FILE;
-use crate::sampler::{self, ProgramInfo, Sampler};
-use crate::session::Session;
+use crate::sampler::{self, Sampler};
+use crate::session::{ProgramInfo, Session};
 use std::cell::RefCell;
 use std::ffi::OsString;
 #[cfg(py_run_main)]
@@ -110,7 +110,7 @@ fn finish_run(gil: Gil<'_>) {
     if never_started {
         return; // python reported why; like it, make nothing
     }
-    let session = recording.into_session(program);
+    let session = Session::from_recording(recording, program);
     if let Ok(mut slot) = PENDING_REPORT.lock() {
         *slot = Some((session, run.plan));
     }
@@ -130,6 +130,9 @@ fn program_info(gil: Gil<'_>, bootstrap: &PyRef, command_line: Vec<String>) -> (
             .map(|v| v.to_string_list())
             .unwrap_or_default(),
         library_dirs: call("library_dirs")
+            .map(|v| v.to_string_list())
+            .unwrap_or_default(),
+        own_code_dirs: call("own_code_dirs")
             .map(|v| v.to_string_list())
             .unwrap_or_default(),
     };
