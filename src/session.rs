@@ -85,9 +85,16 @@ struct VersionProbe {
 impl Session {
     /// The session as our JSON format (docs/json-format.md), one line.
     pub fn to_json(&self) -> String {
-        let mut out = serde_json::to_string(self).expect("a session serialises to JSON");
-        out.push('\n');
-        out
+        let mut out = Vec::new();
+        self.write_json(&mut out)
+            .expect("writing to memory does not fail");
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// `to_json`, streamed to `out`.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        out.write_all(b"\n")
     }
 
     /// Whether the order of the samples is known: a timeline can be drawn.
