@@ -271,6 +271,7 @@ impl Recorder {
     /// the same code address and either no code object freed since the last
     /// sample (then it is the same code object), or a match for that level's
     /// frame table entry.
+    #[inline(always)]
     fn is_previous(
         &mut self,
         level: usize,

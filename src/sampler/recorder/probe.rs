@@ -57,6 +57,7 @@ impl Index {
     }
 }
 
+#[inline]
 pub(super) fn fnv(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf29ce484222325;
     for &byte in bytes {
@@ -68,6 +69,7 @@ pub(super) fn fnv(bytes: &[u8]) -> u64 {
 
 /// A cheap integer hash (splitmix64's finaliser) so that aligned pointers
 /// spread over the table.
+#[inline]
 pub(super) fn mix(mut x: u64) -> u64 {
     x ^= x >> 30;
     x = x.wrapping_mul(0xbf58476d1ce4e5b9);

@@ -70,6 +70,7 @@ impl StringArena {
     /// Compares a live string with stored string `string`, last proven
     /// equal to the str object at `hint_object` (see the recorder's module
     /// comment).
+    #[inline]
     pub(super) fn compare(&mut self, live: LiveStr, string: u32, hint_object: usize) -> bool {
         let object = live.identity();
         let memo_slot = ((object >> 4) ^ (object >> 11)) & (MEMO_SLOTS - 1);
@@ -150,6 +151,7 @@ impl StringArena {
 
 /// The part of a live string that is stored: at most `MAX_STRING_BYTES`,
 /// in whole code units.
+#[inline]
 fn clamp<'a>(live: StrView<'a>) -> &'a [u8] {
     let unit = live.kind.max(1) as usize;
     let mut len = live.bytes.len().min(MAX_STRING_BYTES);

@@ -51,6 +51,7 @@ impl FrameTable {
     /// frame when the table or the arena is full). An entry proven in the
     /// current code generation (no code object freed since) matches on
     /// addresses alone; any other is proven by its strings.
+    #[inline]
     pub(super) fn intern(
         &mut self,
         strings: &mut StringArena,
@@ -79,6 +80,7 @@ impl FrameTable {
     }
 
     /// Whether entry `id` is `live` (see `matches`).
+    #[inline]
     pub(super) fn matches(
         &mut self,
         strings: &mut StringArena,
@@ -126,6 +128,7 @@ impl FrameTable {
 /// proven in the current code generation with the same str objects (no
 /// code object freed since: the same code object), or its strings proven
 /// equal now (which moves the entry's hints here).
+#[inline]
 fn matches(
     entry: &mut FrameEntry,
     strings: &mut StringArena,
@@ -186,6 +189,7 @@ impl NodeTable {
 
     /// The node of `frame` under `parent`, adding it if new (`None` when the
     /// table is full).
+    #[inline]
     pub(super) fn child(&mut self, parent: u32, frame: u32) -> Option<u32> {
         let hash = mix(((parent as u64) << 32) | frame as u64);
         let nodes = &self.nodes;

@@ -42,6 +42,7 @@ impl TimeLog {
     /// Appends a sample: extends the last run if it ended on the same node,
     /// else starts a run, within the capacity reserved up front (so it
     /// never allocates). Signal safe.
+    #[inline]
     pub(super) fn push(&mut self, node: u32, elapsed: u64) {
         if self.unlogged_samples == 0 {
             if let Some(last) = self.runs.last_mut() {
@@ -66,6 +67,7 @@ impl TimeLog {
 
     /// Adds time to the last sample: the log's last run unless the log was
     /// full.
+    #[inline]
     pub(super) fn extend_last(&mut self, elapsed: u64) {
         match self.runs.last_mut() {
             Some(last) if self.unlogged_samples == 0 => last.time_ns += elapsed,
