@@ -5,8 +5,8 @@
 use crate::ffi::gil::Gil;
 use crate::ffi::native_module::{create_module, Function, Raise, Value};
 use crate::render::{render, Format, RenderOptions};
-use crate::sampler::{Mode, ProgramInfo, Sampler};
-use crate::session::Session;
+use crate::sampler::{Mode, Sampler};
+use crate::session::{ProgramInfo, Session};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -26,7 +26,7 @@ static FUNCTIONS: [Function; 4] = [
     },
     Function {
         name: c"stop",
-        doc: c"stop(handle, command_line, sys_path, library_dirs, python_version) -> session JSON",
+        doc: c"stop(handle, command_line, sys_path, library_dirs, python_version, own_code_dirs) -> session JSON",
         call: stop,
     },
     Function {
@@ -89,11 +89,12 @@ fn start(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
 }
 
 fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
-    let [Value::Int(handle), Value::StrList(command_line), Value::StrList(sys_path), Value::StrList(library_dirs), Value::Str(python_version)] =
+    let [Value::Int(handle), Value::StrList(command_line), Value::StrList(sys_path), Value::StrList(library_dirs), Value::Str(python_version), Value::StrList(own_code_dirs)] =
         args
     else {
         return Err(Raise::TypeError(
-            "stop(handle, command_line, sys_path, library_dirs, python_version)".to_string(),
+            "stop(handle, command_line, sys_path, library_dirs, python_version, own_code_dirs)"
+                .to_string(),
         ));
     };
     let sampler = SAMPLERS.with(|samplers| {
@@ -107,12 +108,16 @@ fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
                 .to_string(),
         ));
     };
-    let session = sampler.stop(gil).into_session(ProgramInfo {
-        command_line: command_line.clone(),
-        python_version: python_version.clone(),
-        sys_path: sys_path.clone(),
-        library_dirs: library_dirs.clone(),
-    });
+    let session = Session::from_recording(
+        sampler.stop(gil),
+        ProgramInfo {
+            command_line: command_line.clone(),
+            python_version: python_version.clone(),
+            sys_path: sys_path.clone(),
+            library_dirs: library_dirs.clone(),
+            own_code_dirs: own_code_dirs.clone(),
+        },
+    );
     Ok(Value::Str(session.to_json()))
 }
 

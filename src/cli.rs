@@ -13,20 +13,23 @@
 //! The behaviour copies optparse as the original pyinstrument uses it
 //! (`disable_interspersed_args`): options come first, and the first
 //! non-option argument is the script, after which every argument belongs to
-//! the script untouched. optparse also accepts unique prefixes of long options
-//! (`--set` for `--setprofile`), which getopts does not, so parsing runs in
-//! two steps:
+//! the script untouched. `scan` walks the arguments the way optparse does:
+//! it expands unique prefixes of long options (`--set` for `--setprofile`),
+//! splits short clusters (`-oF`), finds where the options end, and reports
+//! errors in optparse's wording; `build` turns the options it found into a
+//! `Command`, validating values. One table, `OPTIONS`, drives both and the
+//! help text.
 //!
-//! 1. `scan` walks the arguments the way optparse does: it expands long
-//!    prefixes, splits short clusters (`-oF`), finds where the options end,
-//!    and reports errors in optparse's wording. It emits every option in one
-//!    canonical spelling (`--name` or `-m`, each value as its own argument).
-//! 2. getopts parses that canonical list against the same `OPTIONS` table, and
-//!    `build` turns its matches into a `Command`, validating values. getopts
-//!    takes UTF-8 only, so it sees each option value as its index in the
-//!    list of values `scan` kept aside.
+//! Why no getopts (the design card named it): it cannot parse optparse's
+//! command line itself. It rejects abbreviated long options, and it takes
+//! only UTF-8, while option values here are bytes (`-o` paths, `--load`
+//! files, the `-m` module name). An earlier version kept it behind the
+//! scanner, which had to re-spell every option canonically and hand getopts
+//! each value as an index into a side list, only for getopts to parse that
+//! list a second time and report nothing the scanner had not already found
+//! (its help layout is not optparse's either, so the help was our own
+//! already). The scanner's list of `(option, value)` in order is the parse.
 
-use getopts::{HasArg, Matches, Occur, Options};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
@@ -167,7 +170,7 @@ pub fn usage_line() -> &'static str {
     USAGE
 }
 
-/// One command-line option. The same table drives the scanner, getopts and
+/// One command-line option. The same table drives the scanner, `build` and
 /// the help text, so they cannot disagree.
 struct Spec {
     /// Short name without the dash, or "".
@@ -184,8 +187,8 @@ impl Spec {
         !self.metavar.is_empty()
     }
 
-    /// The name getopts knows the option by (and the canonical spelling the
-    /// scanner emits, after its dashes).
+    /// The name `build` asks for the option by: its long name, else its
+    /// short one.
     fn key(&self) -> &'static str {
         if self.long.is_empty() {
             self.short
@@ -406,35 +409,19 @@ pub fn parse(args: &[OsString]) -> Result<Command, CliError> {
     if args.is_empty() {
         return Err(CliError::NoArguments);
     }
-    let (options, values, target) = match scan(args)? {
-        Scan::Early(command) => return Ok(command),
-        Scan::Split {
-            options,
-            values,
-            target,
-        } => (options, values, target),
-    };
-    let matches = getopts_table()
-        .parse(&options)
-        // `scan` only emits known options, each with its value, so getopts
-        // has nothing left to reject; keep its message just in case.
-        .map_err(|fail| usage(fail.to_string()))?;
-    debug_assert!(
-        matches.free.is_empty(),
-        "scan left free arguments: {:?}",
-        matches.free
-    );
-    build(&Found { matches, values }, target)
+    match scan(args)? {
+        Scan::Early(command) => Ok(command),
+        Scan::Split { options, target } => build(&Found { options }, target),
+    }
 }
 
 enum Scan {
     /// `-h` or `--version`: optparse acts on them as soon as it meets them.
     Early(Command),
-    /// The options in canonical spelling, each value replaced by its index
-    /// in `values`; and the program if one was named.
+    /// The options in the order given, each with its value if it takes
+    /// one; and the program if one was named.
     Split {
-        options: Vec<String>,
-        values: Vec<OsString>,
+        options: Vec<(&'static Spec, Option<OsString>)>,
         target: Option<Target>,
     },
 }
@@ -442,22 +429,19 @@ enum Scan {
 /// Walk the arguments as optparse does, stopping at the script, at `--`, or
 /// after `-m MODULE`. Errors come out in the order optparse would meet them.
 fn scan(args: &[OsString]) -> Result<Scan, CliError> {
-    let mut options = Vec::new();
-    let mut values: Vec<OsString> = Vec::new();
+    let mut options: Vec<(&'static Spec, Option<OsString>)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_bytes();
         if arg == b"--" {
             return Ok(Scan::Split {
                 options,
-                values,
                 target: script_target(&args[i + 1..])?,
             });
         }
         if arg == b"-" || !arg.starts_with(b"-") {
             return Ok(Scan::Split {
                 options,
-                values,
                 target: script_target(&args[i..])?,
             });
         }
@@ -543,10 +527,8 @@ fn scan(args: &[OsString]) -> Result<Scan, CliError> {
             if let Some(command) = early_exit(spec) {
                 return Ok(Scan::Early(command));
             }
-            options.push(spec.canonical());
+            options.push((spec, value.clone()));
             if let Some(value) = value {
-                options.push(values.len().to_string());
-                values.push(value.clone());
                 if spec.key() == "m" || spec.key() == "c" {
                     // Like `python -m`/`python -c`: the module name or the
                     // program ends our options and everything after it is
@@ -562,7 +544,6 @@ fn scan(args: &[OsString]) -> Result<Scan, CliError> {
                     };
                     return Ok(Scan::Split {
                         options,
-                        values,
                         target: Some(target),
                     });
                 }
@@ -572,7 +553,6 @@ fn scan(args: &[OsString]) -> Result<Scan, CliError> {
     }
     Ok(Scan::Split {
         options,
-        values,
         target: None,
     })
 }
@@ -581,38 +561,49 @@ fn bytes_arg(bytes: &[u8]) -> OsString {
     OsString::from_vec(bytes.to_vec())
 }
 
-/// getopts' matches, and the option values they stand for.
+/// The options `scan` found, in the order given; an option's position is
+/// its index here, so a later one has the higher position.
 struct Found {
-    matches: Matches,
-    values: Vec<OsString>,
+    options: Vec<(&'static Spec, Option<OsString>)>,
 }
 
 impl Found {
-    fn value(&self, index: &str) -> OsString {
-        // `scan` gave getopts each value as its index in `values`.
-        index
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| self.values.get(i))
-            .cloned()
-            .unwrap_or_else(|| panic!("cli: {index:?} is not the index of a value"))
+    /// The occurrences of option `key`, each with its position.
+    fn occurrences<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a Option<OsString>)> + 'a {
+        assert!(
+            OPTIONS.iter().any(|s| s.key() == key),
+            "cli: no option {key:?}"
+        );
+        self.options
+            .iter()
+            .enumerate()
+            .filter(move |(_, (spec, _))| spec.key() == key)
+            .map(|(pos, (_, value))| (pos, value))
     }
 
-    /// Every value of option `key`, in order.
-    fn all(&self, key: &str) -> Vec<OsString> {
-        self.matches
-            .opt_strs(key)
-            .iter()
-            .map(|i| self.value(i))
-            .collect()
+    fn present(&self, key: &str) -> bool {
+        self.occurrences(key).next().is_some()
+    }
+
+    fn positions(&self, key: &str) -> Vec<usize> {
+        self.occurrences(key).map(|(pos, _)| pos).collect()
     }
 
     /// Every value of option `key`, each with its position.
     fn all_with_positions(&self, key: &str) -> Vec<(usize, OsString)> {
-        self.matches
-            .opt_strs_pos(key)
+        self.occurrences(key)
+            .filter_map(|(pos, value)| Some((pos, value.clone()?)))
+            .collect()
+    }
+
+    /// Every value of option `key`, in order.
+    fn all(&self, key: &str) -> Vec<OsString> {
+        self.all_with_positions(key)
             .into_iter()
-            .map(|(pos, i)| (pos, self.value(&i)))
+            .map(|(_, value)| value)
             .collect()
     }
 
@@ -682,22 +673,7 @@ fn resolve_long<'a>(name: &str, longs: impl Iterator<Item = &'a str>) -> Result<
     }
 }
 
-fn getopts_table() -> Options {
-    let mut opts = Options::new();
-    for s in OPTIONS {
-        let hasarg = if s.takes_value() {
-            HasArg::Yes
-        } else {
-            HasArg::No
-        };
-        // Multi: optparse lets any option repeat; the last one wins.
-        opts.opt(s.short, s.long, s.help, s.metavar, hasarg, Occur::Multi);
-    }
-    opts
-}
-
 fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
-    let m = &found.matches;
     let output = output_options(found)?;
     let load = match (found.last("load"), found.last("load-prev")) {
         (Some(_), Some(_)) => return Err(usage("--load and --load-prev cannot be used together")),
@@ -729,12 +705,12 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
         })),
         (None, None) => Err(usage("no script or module given")),
         (None, Some(target)) => {
-            let mode = if m.opt_present("setprofile") {
+            let mode = if found.present("setprofile") {
                 Mode::Setprofile
             } else {
                 Mode::Signal
             };
-            let from_path = m.opt_present("from-path");
+            let from_path = found.present("from-path");
             if from_path && !matches!(target, Target::Script { .. }) {
                 return Err(usage("--from-path needs a script name, not -m or -c"));
             }
@@ -750,7 +726,6 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
 }
 
 fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
-    let m = &found.matches;
     let mut renderers: Vec<(usize, String)> = Vec::new();
     for (pos, value) in found.all_with_positions("renderer") {
         let name = match text_value(&value) {
@@ -768,19 +743,20 @@ fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
         )));
     }
     renderers.extend(
-        m.opt_positions("html")
+        found
+            .positions("html")
             .into_iter()
             .map(|pos| (pos, "html".to_string())),
     );
 
     // pyinstrument's rules: one way to say what to hide, one to say what
     // to show (--show-all being one of those).
-    if m.opt_present("hide") && m.opt_present("hide-regex") {
+    if found.present("hide") && found.present("hide-regex") {
         return Err(usage("--hide and --hide-regex cannot be used together"));
     }
     let shows = ["show", "show-regex", "show-all"]
         .iter()
-        .filter(|key| m.opt_present(key))
+        .filter(|key| found.present(key))
         .count();
     if shows > 1 {
         return Err(usage(
@@ -817,11 +793,11 @@ fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
     Ok(OutputOptions {
         renderer: last_by_position(renderers),
         outfile: found.last("outfile"),
-        unicode: last_switch(m, "unicode", "no-unicode"),
-        color: last_switch(m, "color", "no-color"),
-        show_all: m.opt_present("show-all"),
-        timeline: m.opt_present("timeline"),
-        cpu: m.opt_present("cpu"),
+        unicode: last_switch(found, "unicode", "no-unicode"),
+        color: last_switch(found, "color", "no-color"),
+        show_all: found.present("show-all"),
+        timeline: found.present("timeline"),
+        cpu: found.present("cpu"),
         hide: pattern("hide", "hide-regex")?,
         show: pattern("show", "show-regex")?,
         render_options,
@@ -837,9 +813,9 @@ fn last_by_position<T>(values: Vec<(usize, T)>) -> Option<T> {
 }
 
 /// `--x` / `--no-x`: whichever came last, or `None` for neither.
-fn last_switch(m: &Matches, on: &str, off: &str) -> Option<bool> {
-    let mut seen: Vec<(usize, bool)> = m.opt_positions(on).into_iter().map(|p| (p, true)).collect();
-    seen.extend(m.opt_positions(off).into_iter().map(|p| (p, false)));
+fn last_switch(found: &Found, on: &str, off: &str) -> Option<bool> {
+    let mut seen: Vec<(usize, bool)> = found.positions(on).into_iter().map(|p| (p, true)).collect();
+    seen.extend(found.positions(off).into_iter().map(|p| (p, false)));
     last_by_position(seen)
 }
 

@@ -5,7 +5,7 @@
 
 use crate::cli::OutputOptions;
 use crate::error::{Error, Result};
-use crate::render::{render, Format, RenderOptions};
+use crate::render::{self, Format, RenderOptions};
 use crate::session::Session;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -96,22 +96,24 @@ impl OutputPlan {
         })
     }
 
-    /// Renders `session` and delivers it.
+    /// Renders `session` and delivers it: the renderer writes straight
+    /// into the (buffered) file, temporary file or stdout.
     pub fn write(&self, session: &Session) -> Result<()> {
-        if self.open_in_browser {
-            return open_in_browser(&render(session, self.format, &self.options));
-        }
-        let report = if self.pstats {
-            crate::render::pstats::render(session)
-        } else {
-            render(session, self.format, &self.options).into_bytes()
+        let report = |out: &mut dyn Write| {
+            if self.pstats {
+                out.write_all(&crate::render::pstats::render(session))
+            } else {
+                render::write(session, self.format, &self.options, out)
+            }
         };
+        if self.open_in_browser {
+            return open_in_browser(report);
+        }
         match &self.file {
-            Some(path) => write_atomically(path, &report),
+            Some(path) => write_file_atomically(path, report),
             None => {
-                let mut stdout = std::io::stdout().lock();
-                stdout
-                    .write_all(&report)
+                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                report(&mut stdout)
                     .and_then(|_| stdout.flush())
                     .map_err(|e| {
                         Error::Output(format!("cannot write the report to stdout: {e}"))
@@ -131,14 +133,14 @@ impl OutputPlan {
 /// opens it: with each command in `$BROWSER` (`:`-separated; `%s` stands for
 /// the address, else it is appended), as Python's `webbrowser` does, or else
 /// with the desktop's opener. The file's path is printed either way.
-fn open_in_browser(page: &str) -> Result<()> {
+fn open_in_browser(page: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let path =
         std::env::temp_dir().join(format!("pyinstrument-{}-{stamp}.html", std::process::id()));
-    write_atomically(&path, page.as_bytes())?;
+    write_file_atomically(&path, page)?;
     let address = format!("file://{}", path.display());
     let mut commands: Vec<Vec<String>> = Vec::new();
     if let Ok(browsers) = std::env::var("BROWSER") {
@@ -249,10 +251,9 @@ fn remember_session(session: &Session) {
         }
     });
     let saved = saved.map_err(|e| e.to_string()).and_then(|_| {
-        write_atomically(
-            &dir.join(format!("{id}.json")),
-            session.to_json().as_bytes(),
-        )
+        write_file_atomically(&dir.join(format!("{id}.json")), |out| {
+            session.write_json(out)
+        })
         .map_err(|e| e.to_string())
     });
     match saved {
@@ -400,32 +401,46 @@ fn check_writable(path: &Path, as_given: &OsStr) -> Result<()> {
     Ok(())
 }
 
-/// Writes through a temporary file in the same directory and renames it
-/// over `path`, so readers never see half a report. A device or FIFO (say
-/// /dev/null) is written in place: renaming over it would replace the
-/// device itself for the whole system.
+/// Writes `bytes` through a temporary file in the same directory and
+/// renames it over `path` (see `write_file_atomically`).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_atomically(path, |out| out.write_all(bytes))
+}
+
+/// Has `contents` write the file through a temporary file in the same
+/// directory (buffered), and renames it over `path`, so readers never see
+/// half a report. A device or FIFO (say /dev/null) is written in place:
+/// renaming over it would replace the device itself for the whole system.
+pub fn write_file_atomically(
+    path: &Path,
+    contents: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let fail = |e: std::io::Error| {
         Error::Output(format!(
             "cannot write the report to '{}': {e}",
             path.display()
         ))
     };
+    let write_to = |file: fs::File| {
+        let mut out = std::io::BufWriter::new(file);
+        contents(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error()).map(drop)
+    };
     if is_special_file(path) {
         return fs::OpenOptions::new()
             .write(true)
             .open(path)
-            .and_then(|mut file| file.write_all(bytes))
+            .and_then(write_to)
             .map_err(fail);
     }
     let temp = temp_path_for(path);
     let result = (|| {
-        let mut file = fs::OpenOptions::new()
+        let file = fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&temp)?;
-        file.write_all(bytes)?;
+        write_to(file)?;
         // No fsync: the rename is what makes the report appear whole or not
         // at all; surviving a power cut is not worth milliseconds per run.
         fs::rename(&temp, path)

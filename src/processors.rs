@@ -10,7 +10,7 @@
 //! needless `[self]` rows folded back (`drop_lonely_self_rows`), runs of
 //! library frames collapsed (`group_library_frames`), children longest
 //! first (`sort_by_time`). (pyinstrument's own frames never reach a
-//! session: the sampler takes them out.)
+//! session: `Session::from_recording` takes them out.)
 
 use crate::sample::FrameId;
 use crate::tree::Node;

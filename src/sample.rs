@@ -101,3 +101,47 @@ pub fn merge_adjacent_runs(runs: &mut Vec<TimelineRun>) {
         merge
     });
 }
+
+/// How the samples were taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Frames walked at each interval, without the program's help.
+    Signal,
+    /// A `PyEval_SetProfile` callback records the stack once the interval
+    /// has passed.
+    Setprofile,
+}
+
+impl Mode {
+    /// The name a session records (`"signal"`, `"setprofile"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Signal => "signal",
+            Mode::Setprofile => "setprofile",
+        }
+    }
+}
+
+/// Everything a finished sampler recorded, as plain data: what the session
+/// module builds a `Session` from. Our own frames are still in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recording {
+    pub frames: Vec<FrameId>,
+    pub stacks: Vec<StackRecord>,
+    /// CPU seconds the profiled thread used in each stack (parallel to
+    /// `stacks`), counted like its wall time: the CPU time since the
+    /// previous sample.
+    pub stack_cpu_times: Vec<f64>,
+    /// CPU seconds the profiled thread used while profiled.
+    pub thread_cpu_time: f64,
+    /// The samples in time order, as runs referring to `stacks`.
+    pub timeline: Vec<TimelineRun>,
+    pub sample_count: u64,
+    /// Seconds since the Unix epoch at start.
+    pub start_time: f64,
+    pub duration: f64,
+    pub cpu_time: f64,
+    pub mode: Mode,
+    pub interval: f64,
+    pub notes: Vec<String>,
+}

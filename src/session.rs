@@ -2,8 +2,11 @@
 //! them (timing, the program's command line, where its code came from).
 //! Saved and loaded as our own versioned JSON (see docs/json-format.md).
 
-use crate::sample::{FrameId, StackRecord, TimelineRun};
+use crate::sample::{
+    merge_adjacent_runs, FrameId, Recording, StackRecord, TimelineRun, OWN_CODE_FILE,
+};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The version written. 2 added `timeline`, 3 `stack_cpu_times` and
 /// `thread_cpu_time`.
@@ -82,9 +85,16 @@ struct VersionProbe {
 impl Session {
     /// The session as our JSON format (docs/json-format.md), one line.
     pub fn to_json(&self) -> String {
-        let mut out = serde_json::to_string(self).expect("a session serialises to JSON");
-        out.push('\n');
-        out
+        let mut out = Vec::new();
+        self.write_json(&mut out)
+            .expect("writing to memory does not fail");
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// `to_json`, streamed to `out`.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        out.write_all(b"\n")
     }
 
     /// Whether the order of the samples is known: a timeline can be drawn.
@@ -230,7 +240,6 @@ impl Session {
     /// timeline is `self`'s runs then `later`'s, times and counts add up;
     /// the program's facts are `self`'s.
     pub fn combine(mut self, later: Session) -> Session {
-        use std::collections::HashMap;
         // If either part does not know its order, neither does the whole.
         let ordered = self.time_order_known() && later.time_order_known();
         // Likewise the CPU time of each stack.
@@ -301,7 +310,7 @@ impl Session {
                     stack: stack_map[run.stack as usize],
                     ..run
                 }));
-            crate::sample::merge_adjacent_runs(&mut self.timeline);
+            merge_adjacent_runs(&mut self.timeline);
         } else {
             self.timeline.clear();
         }
@@ -333,10 +342,124 @@ impl Session {
     }
 }
 
+/// What the program looked like when profiled, for the session's header,
+/// for telling its own code from libraries, and for leaving ours out.
+pub struct ProgramInfo {
+    pub command_line: Vec<String>,
+    pub python_version: String,
+    pub sys_path: Vec<String>,
+    pub library_dirs: Vec<String>,
+    /// Where the `pyinstrument` package's code is, when it was imported
+    /// (an installed package's `site-packages/pyinstrument`;
+    /// `_environment.own_code_dirs()`): its frames are the profiler's own.
+    /// Frames of the runner's own code (`OWN_CODE_FILE`) always are.
+    pub own_code_dirs: Vec<String>,
+}
+
+impl Session {
+    /// The session of a finished recording, without pyinstrument's own
+    /// Python frames (`Profiler.start()`/`stop()`, the Django middleware's
+    /// `__call__`): their time goes to their caller or to what they called,
+    /// and the profiler's frames would only be noise.
+    pub fn from_recording(recording: Recording, program: ProgramInfo) -> Session {
+        let recording = without_own_frames(recording, &program.own_code_dirs);
+        Session {
+            format_version: FORMAT_VERSION,
+            start_time: recording.start_time,
+            duration: recording.duration,
+            cpu_time: recording.cpu_time,
+            sample_count: recording.sample_count,
+            interval: recording.interval,
+            mode: recording.mode.name().to_string(),
+            command_line: program.command_line,
+            python_version: program.python_version,
+            sys_path: program.sys_path,
+            library_dirs: program.library_dirs,
+            notes: recording.notes,
+            frames: recording.frames,
+            stacks: recording.stacks,
+            timeline: recording.timeline,
+            stack_cpu_times: recording.stack_cpu_times,
+            thread_cpu_time: Some(recording.thread_cpu_time),
+        }
+    }
+}
+
+/// Whether a frame's file is pyinstrument's own code: the runner's
+/// (`<pyinstrument>...`) or a file under one of `own_code_dirs`.
+fn is_own_code(file: &str, own_code_dirs: &[String]) -> bool {
+    file.starts_with(OWN_CODE_FILE)
+        || own_code_dirs.iter().any(|dir| {
+            let dir = dir.trim_end_matches(['/', '\\']);
+            !dir.is_empty()
+                && file
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with(['/', '\\']))
+        })
+}
+
+/// Takes our own frames out of every stack; stacks that become the same
+/// are merged, and so are the timeline's runs that now follow each other
+/// with the same stack. A stack of nothing but our frames keeps its
+/// outermost one, so that no time is lost.
+fn without_own_frames(mut recording: Recording, own_code_dirs: &[String]) -> Recording {
+    let own: Vec<bool> = recording
+        .frames
+        .iter()
+        .map(|f| is_own_code(&f.file, own_code_dirs))
+        .collect();
+    if !own.contains(&true) {
+        return recording;
+    }
+    let mut merged: Vec<StackRecord> = Vec::with_capacity(recording.stacks.len());
+    let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+    // Where each stack went, for the timeline.
+    let mut moved_to: Vec<u32> = Vec::with_capacity(recording.stacks.len());
+    let cpu_times = std::mem::take(&mut recording.stack_cpu_times);
+    let mut merged_cpu: Vec<f64> = Vec::with_capacity(cpu_times.len());
+    for (i, mut stack) in recording.stacks.drain(..).enumerate() {
+        let cpu = cpu_times.get(i).copied().unwrap_or(0.0);
+        if stack.frames.iter().any(|&f| own[f as usize]) {
+            let outermost = stack.frames[0];
+            stack.frames.retain(|&f| !own[f as usize]);
+            if stack.frames.is_empty() {
+                stack.frames.push(outermost);
+            }
+        }
+        match index.get(&stack.frames) {
+            Some(&existing) => {
+                merged[existing].time += stack.time;
+                merged[existing].samples += stack.samples;
+                if let Some(total) = merged_cpu.get_mut(existing) {
+                    *total += cpu;
+                }
+                moved_to.push(existing as u32);
+            }
+            None => {
+                moved_to.push(merged.len() as u32);
+                index.insert(stack.frames.clone(), merged.len());
+                merged.push(stack);
+                if !cpu_times.is_empty() {
+                    merged_cpu.push(cpu);
+                }
+            }
+        }
+    }
+    recording.stacks = merged;
+    recording.stack_cpu_times = merged_cpu;
+    for run in &mut recording.timeline {
+        run.stack = moved_to[run.stack as usize];
+    }
+    // Runs that now have the same stack one after the other are one run.
+    merge_adjacent_runs(&mut recording.timeline);
+    recording
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::error::Error;
+    use crate::sample::Mode;
 
     /// A valid session with no samples, for tests to start from.
     pub(crate) const MINIMAL: &str = r#"{"format_version":1,"start_time":0.0,"duration":0.0,
@@ -599,5 +722,195 @@ pub(crate) mod tests {
         assert!(
             matches!(Session::from_json(&bad_frame), Err(Error::Load(m)) if m.contains("refers to frame 0"))
         );
+    }
+
+    fn recording(frames: Vec<FrameId>, stacks: Vec<StackRecord>) -> Recording {
+        let timeline = (0..stacks.len() as u32)
+            .map(|i| {
+                TimelineRun::from((
+                    i,
+                    stacks[i as usize].samples as u32,
+                    stacks[i as usize].time,
+                ))
+            })
+            .collect();
+        Recording {
+            stack_cpu_times: vec![0.0; stacks.len()],
+            thread_cpu_time: 0.0,
+            sample_count: stacks.iter().map(|s| s.samples).sum(),
+            duration: stacks.iter().map(|s| s.time).sum(),
+            frames,
+            stacks,
+            timeline,
+            start_time: 0.0,
+            cpu_time: 0.0,
+            mode: Mode::Signal,
+            interval: 0.001,
+            notes: vec![],
+        }
+    }
+
+    fn program(own_code_dirs: &[&str]) -> ProgramInfo {
+        ProgramInfo {
+            command_line: vec!["app.py".into()],
+            python_version: "3.11.7".into(),
+            sys_path: vec![],
+            library_dirs: vec![],
+            own_code_dirs: own_code_dirs.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn pyinstrument_frames_in_the_middle_are_spliced_out() {
+        let recording = recording(
+            vec![
+                FrameId::new("handler", "django/core/handlers/base.py", 1),
+                FrameId::new(
+                    "ProfilerMiddleware.__call__",
+                    "<pyinstrument>/pyinstrument/middleware.py",
+                    50,
+                ),
+                FrameId::new("view", "app/views.py", 3),
+            ],
+            vec![StackRecord {
+                frames: vec![0, 1, 2],
+                time: 0.5,
+                samples: 5,
+            }],
+        );
+        let stacks = without_own_frames(recording, &[]).stacks;
+        assert_eq!(stacks[0].frames, [0, 2]);
+    }
+
+    /// An installed package's frames (plain python, not the runner) are
+    /// known by its directory, which the program reports.
+    #[test]
+    fn frames_of_the_installed_package_are_left_out() {
+        let site = "/venv/lib/python3.11/site-packages";
+        let recording = recording(
+            vec![
+                FrameId::new(
+                    "handler",
+                    &format!("{site}/django/core/handlers/base.py"),
+                    1,
+                ),
+                FrameId::new(
+                    "ProfilerMiddleware.__call__",
+                    &format!("{site}/pyinstrument/middleware.py"),
+                    50,
+                ),
+                FrameId::new("view", "/app/views.py", 3),
+                // Not the package: a sibling whose name only starts alike.
+                FrameId::new("helper", &format!("{site}/pyinstrument_extra/x.py"), 1),
+            ],
+            vec![
+                StackRecord {
+                    frames: vec![0, 1, 2],
+                    time: 0.5,
+                    samples: 5,
+                },
+                StackRecord {
+                    frames: vec![0, 1, 3],
+                    time: 0.25,
+                    samples: 2,
+                },
+            ],
+        );
+        let session = Session::from_recording(
+            recording.clone(),
+            program(&[&format!("{site}/pyinstrument")]),
+        );
+        let stacks: Vec<&[u32]> = session.stacks.iter().map(|s| &s.frames[..]).collect();
+        assert_eq!(stacks, [&[0, 2][..], &[0, 3][..]]);
+        // A trailing separator names the same directory.
+        let session = Session::from_recording(
+            recording.clone(),
+            program(&[&format!("{site}/pyinstrument/")]),
+        );
+        assert_eq!(session.stacks[0].frames, [0, 2]);
+        // Without the directory, the frames stay (they are not the runner's).
+        let session = Session::from_recording(recording, program(&[]));
+        assert_eq!(session.stacks[0].frames, [0, 1, 2]);
+        assert_eq!(session.mode, "signal");
+        assert_eq!(session.command_line, ["app.py"]);
+    }
+
+    #[test]
+    fn pyinstrument_frames_are_cut_and_their_time_goes_to_the_caller() {
+        let recording = Recording {
+            frames: vec![
+                FrameId::new("<module>", "app.py", 1),
+                FrameId::new(
+                    "Profiler.stop",
+                    "<pyinstrument>/pyinstrument/profiler.py",
+                    50,
+                ),
+                FrameId::new("work", "app.py", 3),
+            ],
+            stacks: vec![
+                StackRecord {
+                    frames: vec![0, 2],
+                    time: 0.5,
+                    samples: 5,
+                },
+                StackRecord {
+                    frames: vec![0, 1],
+                    time: 0.25,
+                    samples: 2,
+                },
+                StackRecord {
+                    frames: vec![0],
+                    time: 0.125,
+                    samples: 1,
+                },
+            ],
+            // work, stop, <module>, stop, work
+            timeline: [
+                (0, 2, 0.25),
+                (1, 1, 0.125),
+                (2, 1, 0.125),
+                (1, 1, 0.125),
+                (0, 3, 0.25),
+            ]
+            .into_iter()
+            .map(TimelineRun::from)
+            .collect(),
+            stack_cpu_times: vec![0.5, 0.125, 0.0],
+            thread_cpu_time: 0.625,
+            sample_count: 8,
+            start_time: 0.0,
+            duration: 0.875,
+            cpu_time: 0.0,
+            mode: Mode::Signal,
+            interval: 0.001,
+            notes: vec![],
+        };
+        let recording = without_own_frames(recording, &[]);
+        // Profiler.stop's samples became <module>'s, next to <module>'s own:
+        // one run.
+        let module_only = recording
+            .stacks
+            .iter()
+            .position(|s| s.frames == [0])
+            .unwrap() as u32;
+        let work = 1 - module_only;
+        assert_eq!(
+            recording.timeline,
+            [(work, 2, 0.25), (module_only, 3, 0.375), (work, 3, 0.25)]
+                .into_iter()
+                .map(TimelineRun::from)
+                .collect::<Vec<_>>()
+        );
+        let stacks = recording.stacks;
+        assert_eq!(stacks.len(), 2);
+        let module_only = stacks.iter().find(|s| s.frames == [0]).unwrap();
+        assert_eq!(module_only.time, 0.375);
+        assert_eq!(module_only.samples, 3);
+        // Profiler.stop's CPU time went with its wall time.
+        let module_index = stacks.iter().position(|s| s.frames == [0]).unwrap();
+        assert_eq!(recording.stack_cpu_times[module_index], 0.125);
+        assert_eq!(recording.stack_cpu_times[1 - module_index], 0.5);
+        let total: f64 = stacks.iter().map(|s| s.time).sum();
+        assert_eq!(total, 0.875);
     }
 }

@@ -42,6 +42,19 @@ def _contains(directory, path):
     return path == directory or path.startswith(directory + '/') or path.startswith(directory + '\\')
 
 
+def own_code_dirs():
+    """Where the pyinstrument package's own code is, once imported (an
+    installed package's site-packages/pyinstrument; inside the runner, its
+    embedded `<pyinstrument>/pyinstrument`, which reports leave out in any
+    case): frames from there (Profiler.start/stop, the middlewares) are the
+    profiler's, and reports leave them out."""
+    import os
+    path = getattr(sys.modules.get('pyinstrument'), '__file__', None)
+    if not isinstance(path, str) or not path:
+        return []
+    return [os.path.dirname(path)]
+
+
 def python_version():
     return '%d.%d.%d' % tuple(sys.version_info[:3])
 

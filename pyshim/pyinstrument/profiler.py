@@ -73,6 +73,7 @@ class Profiler(object):
             _environment.sys_path(),
             _environment.library_dirs(),
             _environment.python_version(),
+            _environment.own_code_dirs(),
         )
         self._handle = _native.start(self.use_signal, self.interval)
 
@@ -81,10 +82,9 @@ class Profiler(object):
         includes this run)."""
         if self._handle is None:
             raise RuntimeError('this profiler is not running; call start() first')
-        command_line, sys_path, library_dirs, python_version = self._program
         # Raises (and the profiler keeps running) if called from a thread
         # other than the one that called start().
-        session = _native.stop(self._handle, command_line, sys_path, library_dirs, python_version)
+        session = _native.stop(self._handle, *self._program)
         self._handle = None
         if self._session is not None:
             session = _native.combine(self._session, session)

@@ -237,12 +237,12 @@ pub fn create_module(
 /// caller holds it. (The runner hands its end-of-run hook to its bootstrap
 /// this way, so that the program, which may import `_pyinstrument`, cannot
 /// reach it.) None, with the exception pending, on failure.
-pub fn private_module(
-    _gil: Gil<'_>,
+pub fn private_module<'py>(
+    _gil: Gil<'py>,
     name: &'static CStr,
     doc: &'static CStr,
     functions: &'static [Function],
-) -> Option<super::interpreter::PyRef> {
+) -> Option<super::interpreter::PyRef<'py>> {
     let module = create_module(name, doc, functions);
     #[cfg(py_2_7)]
     unsafe {

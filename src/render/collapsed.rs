@@ -7,7 +7,7 @@ use crate::session::Session;
 use crate::tree::short_path;
 use std::fmt::Write;
 
-pub fn render(session: &Session) -> String {
+pub fn write(session: &Session, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let names: Vec<String> = session
         .frames
         .iter()
@@ -43,12 +43,11 @@ pub fn render(session: &Session) -> String {
     }
     // Sorted, so the output does not depend on the order samples arrived in.
     lines.sort_unstable();
-    let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for line in lines {
-        out.push_str(&line);
-        out.push('\n');
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
     }
-    out
+    Ok(())
 }
 
 /// `;` separates frames and a line break ends a record: neither may appear
@@ -66,6 +65,12 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(session: &Session) -> String {
+        let mut out = Vec::new();
+        write(session, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
     use crate::sample::{FrameId, StackRecord};
 
     #[test]

@@ -583,12 +583,16 @@ impl HelperDef for RawText<'_> {
     }
 }
 
-pub fn render(session: &Session, options: &RenderOptions) -> String {
-    render_view(&view_model(session, options))
+pub fn write(
+    session: &Session,
+    options: &RenderOptions,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    write_view(&view_model(session, options), out)
 }
 
-/// Fills the template with a view model.
-pub fn render_view(view: &HtmlView) -> String {
+/// Fills the template with a view model, writing the page to `out`.
+pub fn write_view(view: &HtmlView, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let json = serde_json::to_string(view).expect("the view model serialises");
     let data = script_safe_json(&json);
     drop(json);
@@ -608,8 +612,11 @@ pub fn render_view(view: &HtmlView) -> String {
     hb.register_helper("profile_data", Box::new(RawText(&data)));
     hb.register_template_string("report", TEMPLATE)
         .expect("the report template parses");
-    hb.render("report", &page)
-        .expect("the report template renders")
+    hb.render_to_write("report", &page, out)
+        .map_err(|error| match error.reason() {
+            handlebars::RenderErrorReason::IOError(..) => std::io::Error::other(format!("{error}")),
+            _ => panic!("the report template renders: {error}"),
+        })
 }
 
 /// Makes JSON safe inside a `<script>` element: `<`, `>` and `&` become
@@ -642,6 +649,12 @@ pub fn script_safe_json(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(session: &Session, options: &RenderOptions) -> String {
+        let mut out = Vec::new();
+        write(session, options, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
     use crate::sample::{FrameId, StackRecord};
 
     fn session() -> Session {

@@ -2,7 +2,8 @@
 //! `Session::from_json` (schema: docs/json-format.md).
 
 use crate::session::Session;
+use std::io;
 
-pub fn render(session: &Session) -> String {
-    session.to_json()
+pub fn write(session: &Session, out: &mut dyn io::Write) -> io::Result<()> {
+    session.write_json(out)
 }

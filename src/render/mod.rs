@@ -1,5 +1,9 @@
 //! Renderers: one file per output format. They see only a `Session` (plain
 //! data) and the call tree built from it; never a sampler or the ffi layer.
+//! Each writes its report to an `io::Write` (a buffered file or stdout, in
+//! `output`), so that a large report streams to its destination instead of
+//! being built whole first; `render` collects one into a `String` for the
+//! Python API and the tests.
 
 pub mod collapsed;
 pub mod html;
@@ -14,6 +18,7 @@ pub use options::{FlatTime, RenderOptions, TimeFormat, TimeKind};
 use crate::processors::{self, Context, Hiding, Processor};
 use crate::session::Session;
 use crate::tree::{self, Node, Origin};
+use std::io;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -75,9 +80,15 @@ impl Format {
     }
 }
 
-/// Renders `session` in `format`. Never fails: every session, including one
-/// without samples, has a rendering.
-pub fn render(session: &Session, format: Format, options: &RenderOptions) -> String {
+/// Writes `session`'s report in `format` to `out`. Every session,
+/// including one without samples, has a rendering: the only errors are
+/// `out`'s.
+pub fn write(
+    session: &Session,
+    format: Format,
+    options: &RenderOptions,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
     // Speedscope always carries both clocks, as two profiles; JSON is the
     // session itself.
     let weighted;
@@ -98,11 +109,57 @@ pub fn render(session: &Session, format: Format, options: &RenderOptions) -> Str
         }
     };
     match format {
-        Format::Text => text::render(session, options),
-        Format::Html => html::render(session, options),
-        Format::Json => json::render(session),
-        Format::Speedscope => speedscope::render(session),
-        Format::Collapsed => collapsed::render(session),
+        Format::Text => text::write(session, options, out),
+        Format::Html => html::write(session, options, out),
+        Format::Json => json::write(session, out),
+        Format::Speedscope => speedscope::write(session, out),
+        Format::Collapsed => collapsed::write(session, out),
+    }
+}
+
+/// `write` into a `String`: the report as text (every format is UTF-8).
+pub fn render(session: &Session, format: Format, options: &RenderOptions) -> String {
+    let mut out = Vec::new();
+    write(session, format, options, &mut out).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("reports are UTF-8")
+}
+
+/// Text written with `write!` to an `io::Write`, keeping the first I/O
+/// error (a renderer formats many small pieces; it checks once, at the end,
+/// with `finish`). After an error nothing more is written.
+pub(crate) struct Sink<'w> {
+    out: &'w mut dyn io::Write,
+    error: Option<io::Error>,
+}
+
+impl<'w> Sink<'w> {
+    pub(crate) fn new(out: &'w mut dyn io::Write) -> Sink<'w> {
+        Sink { out, error: None }
+    }
+
+    pub(crate) fn push_str(&mut self, text: &str) {
+        let _ = std::fmt::Write::write_str(self, text);
+    }
+
+    pub(crate) fn push(&mut self, c: char) {
+        let _ = std::fmt::Write::write_char(self, c);
+    }
+
+    /// The first error met, if any.
+    pub(crate) fn finish(self) -> io::Result<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+impl std::fmt::Write for Sink<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.error.is_some() {
+            return Err(std::fmt::Error);
+        }
+        self.out.write_all(text.as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            std::fmt::Error
+        })
     }
 }
 
@@ -349,6 +406,52 @@ pub(crate) fn share(time: f64, total: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Takes `room` bytes, then fails like a full disk.
+    struct Full {
+        room: usize,
+    }
+
+    impl io::Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::other("disk full"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Every renderer streams into its destination and reports the
+    /// destination's error, whenever it comes, instead of losing it.
+    #[test]
+    fn a_failing_destination_is_an_error_for_every_format() {
+        let mut session: Session = serde_json::from_str(crate::session::tests::MINIMAL).unwrap();
+        session.frames = vec![crate::sample::FrameId::new("main", "demo.py", 1)];
+        session.stacks = vec![crate::sample::StackRecord {
+            frames: vec![0],
+            time: 1.0,
+            samples: 1000,
+        }];
+        for name in Format::names() {
+            let format = Format::from_name(name).unwrap();
+            let options = RenderOptions::default();
+            let whole = render(&session, format, &options).len();
+            assert!(whole > 20, "{name}");
+            for room in [0, 10, whole - 1] {
+                let result = write(&session, format, &options, &mut Full { room });
+                assert!(
+                    result.is_err(),
+                    "{name} with room for {room} of {whole} bytes"
+                );
+            }
+            assert!(write(&session, format, &options, &mut Full { room: whole }).is_ok());
+        }
+    }
 
     #[test]
     fn format_names_round_trip() {

@@ -63,7 +63,7 @@ struct Profile<'a> {
     weights: Vec<f64>,
 }
 
-pub fn render(session: &Session) -> String {
+pub fn write(session: &Session, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let nframes = session.frames.len();
     let frames = session
         .frames
@@ -133,14 +133,19 @@ pub fn render(session: &Session) -> String {
         active_profile_index: 0,
         exporter: "pyinstrument (Rust)".to_string(),
     };
-    let mut out = serde_json::to_string(&file).expect("speedscope JSON serialises");
-    out.push('\n');
-    out
+    serde_json::to_writer(&mut *out, &file)?;
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(session: &Session) -> String {
+        let mut out = Vec::new();
+        write(session, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
     use crate::sample::{FrameId, StackRecord, TimelineRun};
     use serde_json::Value;
 

@@ -6,7 +6,7 @@
 
 use super::{
     header, is_break, precision, report_tree, share, timeline_drawable, timeline_note, FlatTime,
-    RenderOptions, TimeFormat,
+    RenderOptions, Sink, TimeFormat,
 };
 use crate::session::{Session, TimeKind};
 use crate::tree::{location, Node, Synthetic};
@@ -58,11 +58,15 @@ struct Renderer<'a> {
     /// time: a wall-clock tree of a session that recorded CPU time per
     /// stack (not a timeline, whose log has no CPU time).
     show_cpu: bool,
-    out: String,
+    out: Sink<'a>,
 }
 
-pub fn render(session: &Session, options: &RenderOptions) -> String {
-    let mut out = String::new();
+pub fn write(
+    session: &Session,
+    options: &RenderOptions,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut out = Sink::new(out);
     let h = header(session);
     let _ = writeln!(out, "Program: {}", clean(&h.program));
     let _ = writeln!(out, "{}", h.summary);
@@ -74,7 +78,7 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
     let (root, total) = report_tree(session, options, MIN_FRACTION);
     if session.stacks.is_empty() || total <= 0.0 {
         out.push_str("No samples were recorded.\n");
-        return out;
+        return out.finish();
     }
     let mut r = Renderer {
         session,
@@ -89,7 +93,7 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
     };
     if options.flat {
         r.flat(&root);
-        return r.out;
+        return r.out.finish();
     }
     if root.children.is_empty() {
         let threshold = options.filter_threshold.unwrap_or(MIN_FRACTION);
@@ -98,12 +102,12 @@ pub fn render(session: &Session, options: &RenderOptions) -> String {
             "Every call took under {}% of the total time; show all nodes to see them.",
             threshold * 100.0
         );
-        return r.out;
+        return r.out.finish();
     }
     for top in &root.children {
         r.node(top, "", "");
     }
-    r.out
+    r.out.finish()
 }
 
 impl<'a> Renderer<'a> {
@@ -297,6 +301,12 @@ fn clean(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(session: &Session, options: &RenderOptions) -> String {
+        let mut out = Vec::new();
+        write(session, options, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
     use crate::sample::{FrameId, StackRecord};
     use crate::session::FORMAT_VERSION;
 

@@ -11,13 +11,13 @@ use crate::error::{Error, Result};
 use crate::ffi::gil::Gil;
 #[cfg(not(py_run_main))]
 use crate::ffi::interpreter::Raised;
-use crate::ffi::interpreter::{self as interp, Arg, PyRef};
+use crate::ffi::interpreter::{self as interp, Arg, HeldRef, PyRef};
 #[cfg(py_run_main)]
 use crate::ffi::native_module::{private_module, Function, Raise, Value};
 use crate::output::OutputPlan;
 use crate::sample::OWN_CODE_FILE;
-use crate::sampler::{self, ProgramInfo, Sampler};
-use crate::session::Session;
+use crate::sampler::{self, Sampler};
+use crate::session::{ProgramInfo, Session};
 use std::cell::RefCell;
 use std::ffi::OsString;
 #[cfg(py_run_main)]
@@ -82,8 +82,9 @@ struct ActiveRun {
     sampler: Sampler,
     plan: OutputPlan,
     command_line: Vec<String>,
-    /// The bootstrap namespace, kept to read the program's facts at the end.
-    bootstrap: PyRef,
+    /// The bootstrap namespace, kept to read the program's facts at the end
+    /// (in another GIL span: the atexit handler's).
+    bootstrap: HeldRef,
 }
 
 thread_local! {
@@ -103,14 +104,15 @@ fn finish_run(gil: Gil<'_>) {
     if !in_runner_process() {
         return; // a forked child: it inherited the profiler, not the report
     }
+    let bootstrap = run.bootstrap.bind(gil);
     let (program, never_started) = interp::preserving_pending_exception(gil, || {
-        program_info(gil, &run.bootstrap, run.command_line)
+        program_info(gil, &bootstrap, run.command_line)
     });
-    drop(run.bootstrap);
+    drop(bootstrap);
     if never_started {
         return; // python reported why; like it, make nothing
     }
-    let session = recording.into_session(program);
+    let session = Session::from_recording(recording, program);
     if let Ok(mut slot) = PENDING_REPORT.lock() {
         *slot = Some((session, run.plan));
     }
@@ -119,7 +121,11 @@ fn finish_run(gil: Gil<'_>) {
 /// Facts about the program read from the interpreter at the end of the run
 /// (so that nothing is imported before the program starts), and whether
 /// the program never started (its script did not compile).
-fn program_info(gil: Gil<'_>, bootstrap: &PyRef, command_line: Vec<String>) -> (ProgramInfo, bool) {
+fn program_info<'py>(
+    gil: Gil<'py>,
+    bootstrap: &PyRef<'py>,
+    command_line: Vec<String>,
+) -> (ProgramInfo, bool) {
     let call = |name: &str| interp::call_in_namespace(gil, bootstrap, name, &[]).ok();
     let info = ProgramInfo {
         command_line,
@@ -130,6 +136,9 @@ fn program_info(gil: Gil<'_>, bootstrap: &PyRef, command_line: Vec<String>) -> (
             .map(|v| v.to_string_list())
             .unwrap_or_default(),
         library_dirs: call("library_dirs")
+            .map(|v| v.to_string_list())
+            .unwrap_or_default(),
+        own_code_dirs: call("own_code_dirs")
             .map(|v| v.to_string_list())
             .unwrap_or_default(),
     };
@@ -182,7 +191,7 @@ pub fn run(mut options: RunOptions) -> Result<i32> {
 
 /// Loads the bootstrap code and the import hook serving the `pyinstrument`
 /// package to the program.
-fn load_bootstrap(gil: Gil<'_>) -> Result<PyRef> {
+fn load_bootstrap(gil: Gil<'_>) -> Result<PyRef<'_>> {
     let source = format!("{ENVIRONMENT}\n{BOOTSTRAP}");
     let bootstrap = interp::exec_in_new_namespace(gil, &source, BOOTSTRAP_NAME)
         .map_err(|_| bootstrap_failed(gil, "load"))?;
@@ -222,7 +231,7 @@ fn finish_run_hook(gil: Gil<'_>, _args: &[Value]) -> std::result::Result<Value, 
 }
 
 #[cfg(py_run_main)]
-fn register_finish(gil: Gil<'_>, bootstrap: &PyRef) -> Result<()> {
+fn register_finish<'py>(gil: Gil<'py>, bootstrap: &PyRef<'py>) -> Result<()> {
     let hooks = private_module(
         gil,
         c"_pyinstrument_runner",
@@ -248,7 +257,7 @@ fn start_sampling(
     interval: f64,
     plan: OutputPlan,
     command_line: Vec<String>,
-    bootstrap: PyRef,
+    bootstrap: PyRef<'_>,
 ) -> Result<()> {
     let sampler = Sampler::start(gil, mode, interval)?;
     ACTIVE_RUN.with(|active| {
@@ -256,7 +265,7 @@ fn start_sampling(
             sampler,
             plan,
             command_line,
-            bootstrap,
+            bootstrap: bootstrap.unbind(),
         })
     });
     Ok(())
@@ -304,8 +313,10 @@ fn run_program(
 
 /// What `python` would run, on the legacy start-up path.
 #[cfg(not(py_run_main))]
-enum Prepared {
-    Code(PyRef),
+enum Prepared<'py> {
+    Code(PyRef<'py>),
+    /// Preparing raised (a SyntaxError), and the exception is pending.
+    Failed,
     MainFromImporter,
     Module(OsString),
 }
@@ -355,13 +366,8 @@ fn run_program(
                 ("code", Some(code)) => Prepared::Code(code),
                 ("importer", _) => Prepared::MainFromImporter,
                 (_, Some(exception)) => {
-                    // A SyntaxError: reported exactly as python reports it,
-                    // and no profile: nothing ran.
                     interp::set_pending_exception(gil, &exception);
-                    interp::flush_std_streams(gil);
-                    interp::print_pending_exception(gil);
-                    let flushed = interp::finalize(interpreter);
-                    return Ok(if flushed { 1 } else { 120 });
+                    Prepared::Failed
                 }
                 _ => {
                     return Err(Error::Python(
@@ -376,10 +382,23 @@ fn run_program(
             Prepared::Module(name.clone())
         }
     };
+    if let Prepared::Failed = prepared {
+        // A SyntaxError: reported exactly as python reports it, and no
+        // profile: nothing ran. (Every reference is released before the
+        // interpreter is finalized: the compiler holds `PyRef`s to the GIL
+        // span that ends there.)
+        drop(prepared);
+        drop(bootstrap);
+        interp::flush_std_streams(gil);
+        interp::print_pending_exception(gil);
+        let flushed = interp::finalize(interpreter);
+        return Ok(if flushed { 1 } else { 120 });
+    }
     interp::at_exit(write_pending_report);
     start_sampling(gil, mode, interval, plan, command_line, bootstrap)?;
     let outcome = match &prepared {
         Prepared::Code(code) => interp::eval_in_main(gil, code),
+        Prepared::Failed => unreachable!("a program that failed to prepare returned above"),
         Prepared::MainFromImporter => interp::import_and_call(
             gil,
             "runpy",
@@ -407,9 +426,8 @@ fn run_program(
         // writing the report through `write_pending_report`.
         interp::print_pending_exception(gil);
         status = 1;
-    } else {
-        drop(outcome);
     }
+    drop(outcome);
     let flushed = interp::finalize(interpreter);
     if interrupted && interp::runtime_version() >= (3, 8) {
         interp::exit_by_sigint();

@@ -9,6 +9,9 @@
 //!   (`ffi::gated_sampler`; on 2.7 and 3.6 `ffi::gil_sampler`).
 //! - Setprofile mode: a C profile function; most events only read the clock,
 //!   and once the interval has elapsed the event records the stack.
+//!
+//! Turning a recording into a session (and leaving our own frames out of
+//! it) is the session module's work.
 
 pub mod recorder;
 
@@ -27,47 +30,9 @@ use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
 use crate::ffi::stack::{
     monotonic_ns, prepare_traceback_hide, process_cpu_ns, thread_cpu_ns, StoppedThread,
 };
-use crate::sample::{FrameId, StackRecord, TimelineRun};
 use recorder::{Recorder, MAX_DEPTH};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Signal,
-    Setprofile,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Signal => "signal",
-            Mode::Setprofile => "setprofile",
-        }
-    }
-}
-
-/// Everything a finished sampler recorded.
-pub struct Recording {
-    pub frames: Vec<FrameId>,
-    pub stacks: Vec<StackRecord>,
-    /// CPU seconds the profiled thread used in each stack (parallel to
-    /// `stacks`), counted like its wall time: the CPU time since the
-    /// previous sample.
-    pub stack_cpu_times: Vec<f64>,
-    /// CPU seconds the profiled thread used while profiled.
-    pub thread_cpu_time: f64,
-    /// The samples in time order, as runs referring to `stacks`.
-    pub timeline: Vec<TimelineRun>,
-    pub sample_count: u64,
-    /// Seconds since the Unix epoch at start.
-    pub start_time: f64,
-    pub duration: f64,
-    pub cpu_time: f64,
-    pub mode: Mode,
-    pub interval: f64,
-    pub notes: Vec<String>,
-    /// Signal mode: how each interval was sampled (not part of the session).
-    pub gate_counts: GateCounts,
-}
+pub use crate::sample::{Mode, Recording};
 
 struct SignalState {
     recorder: Recorder,
@@ -245,6 +210,12 @@ impl Sampler {
     /// Stops sampling and returns what was recorded. Call from the thread
     /// that started the sampler (setprofile mode requires it).
     pub fn stop(self, gil: Gil<'_>) -> Recording {
+        self.stop_counting(gil).0
+    }
+
+    /// `stop`, and in signal mode how each interval was sampled (which is
+    /// not part of a recording: the tests look at it).
+    pub fn stop_counting(self, gil: Gil<'_>) -> (Recording, GateCounts) {
         let end_ns = monotonic_ns();
         let end_cpu_ns = process_cpu_ns();
         // On the profiled thread (see above).
@@ -288,7 +259,7 @@ impl Sampler {
                 aggregate.unlogged_samples, aggregate.unlogged_time
             ));
         }
-        Recording {
+        let recording = Recording {
             frames: aggregate.frames,
             stacks: aggregate.stacks,
             stack_cpu_times: aggregate.stack_cpu_times,
@@ -302,225 +273,7 @@ impl Sampler {
             mode: self.mode,
             interval: self.interval,
             notes,
-            gate_counts,
-        }
-    }
-}
-
-/// What the program looked like when profiled, for the session's header and
-/// for telling its own code from libraries.
-pub struct ProgramInfo {
-    pub command_line: Vec<String>,
-    pub python_version: String,
-    pub sys_path: Vec<String>,
-    pub library_dirs: Vec<String>,
-}
-
-impl Recording {
-    /// Takes pyinstrument's own Python frames out of every stack
-    /// (`Profiler.start()`/`stop()`, the Django middleware's `__call__`):
-    /// their time goes to their caller or to what they called, and the
-    /// profiler's frames would only be noise.
-    fn without_own_frames(mut self) -> Recording {
-        let own: Vec<bool> = self
-            .frames
-            .iter()
-            .map(|f| f.file.starts_with(crate::sample::OWN_CODE_FILE))
-            .collect();
-        if !own.contains(&true) {
-            return self;
-        }
-        let mut merged: Vec<StackRecord> = Vec::with_capacity(self.stacks.len());
-        let mut index: std::collections::HashMap<Vec<u32>, usize> =
-            std::collections::HashMap::new();
-        // Where each stack went, for the timeline.
-        let mut moved_to: Vec<u32> = Vec::with_capacity(self.stacks.len());
-        let cpu_times = std::mem::take(&mut self.stack_cpu_times);
-        let mut merged_cpu: Vec<f64> = Vec::with_capacity(cpu_times.len());
-        for (i, mut stack) in self.stacks.drain(..).enumerate() {
-            let cpu = cpu_times.get(i).copied().unwrap_or(0.0);
-            if stack.frames.iter().any(|&f| own[f as usize]) {
-                let outermost = stack.frames[0];
-                stack.frames.retain(|&f| !own[f as usize]);
-                if stack.frames.is_empty() {
-                    stack.frames.push(outermost);
-                }
-            }
-            match index.get(&stack.frames) {
-                Some(&existing) => {
-                    merged[existing].time += stack.time;
-                    merged[existing].samples += stack.samples;
-                    if let Some(total) = merged_cpu.get_mut(existing) {
-                        *total += cpu;
-                    }
-                    moved_to.push(existing as u32);
-                }
-                None => {
-                    moved_to.push(merged.len() as u32);
-                    index.insert(stack.frames.clone(), merged.len());
-                    merged.push(stack);
-                    if !cpu_times.is_empty() {
-                        merged_cpu.push(cpu);
-                    }
-                }
-            }
-        }
-        self.stacks = merged;
-        self.stack_cpu_times = merged_cpu;
-        for run in &mut self.timeline {
-            run.stack = moved_to[run.stack as usize];
-        }
-        // Runs that now have the same stack one after the other are one run.
-        crate::sample::merge_adjacent_runs(&mut self.timeline);
-        self
-    }
-
-    pub fn into_session(self, program: ProgramInfo) -> crate::session::Session {
-        let recording = self.without_own_frames();
-        recording.build_session(program)
-    }
-
-    fn build_session(self, program: ProgramInfo) -> crate::session::Session {
-        crate::session::Session {
-            format_version: crate::session::FORMAT_VERSION,
-            start_time: self.start_time,
-            duration: self.duration,
-            cpu_time: self.cpu_time,
-            sample_count: self.sample_count,
-            interval: self.interval,
-            mode: self.mode.name().to_string(),
-            command_line: program.command_line,
-            python_version: program.python_version,
-            sys_path: program.sys_path,
-            library_dirs: program.library_dirs,
-            notes: self.notes,
-            frames: self.frames,
-            stacks: self.stacks,
-            timeline: self.timeline,
-            stack_cpu_times: self.stack_cpu_times,
-            thread_cpu_time: Some(self.thread_cpu_time),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pyinstrument_frames_in_the_middle_are_spliced_out() {
-        let recording = Recording {
-            frames: vec![
-                FrameId::new("handler", "django/core/handlers/base.py", 1),
-                FrameId::new(
-                    "ProfilerMiddleware.__call__",
-                    "<pyinstrument>/pyinstrument/middleware.py",
-                    50,
-                ),
-                FrameId::new("view", "app/views.py", 3),
-            ],
-            stacks: vec![StackRecord {
-                frames: vec![0, 1, 2],
-                time: 0.5,
-                samples: 5,
-            }],
-            timeline: vec![TimelineRun {
-                stack: 0,
-                samples: 5,
-                time: 0.5,
-            }],
-            stack_cpu_times: vec![0.25],
-            thread_cpu_time: 0.25,
-            sample_count: 5,
-            start_time: 0.0,
-            duration: 0.5,
-            cpu_time: 0.0,
-            mode: Mode::Signal,
-            interval: 0.001,
-            notes: vec![],
-            gate_counts: GateCounts::default(),
         };
-        let stacks = recording.without_own_frames().stacks;
-        assert_eq!(stacks[0].frames, [0, 2]);
-    }
-
-    #[test]
-    fn pyinstrument_frames_are_cut_and_their_time_goes_to_the_caller() {
-        let recording = Recording {
-            frames: vec![
-                FrameId::new("<module>", "app.py", 1),
-                FrameId::new(
-                    "Profiler.stop",
-                    "<pyinstrument>/pyinstrument/profiler.py",
-                    50,
-                ),
-                FrameId::new("work", "app.py", 3),
-            ],
-            stacks: vec![
-                StackRecord {
-                    frames: vec![0, 2],
-                    time: 0.5,
-                    samples: 5,
-                },
-                StackRecord {
-                    frames: vec![0, 1],
-                    time: 0.25,
-                    samples: 2,
-                },
-                StackRecord {
-                    frames: vec![0],
-                    time: 0.125,
-                    samples: 1,
-                },
-            ],
-            // work, stop, <module>, stop, work
-            timeline: [
-                (0, 2, 0.25),
-                (1, 1, 0.125),
-                (2, 1, 0.125),
-                (1, 1, 0.125),
-                (0, 3, 0.25),
-            ]
-            .into_iter()
-            .map(TimelineRun::from)
-            .collect(),
-            stack_cpu_times: vec![0.5, 0.125, 0.0],
-            thread_cpu_time: 0.625,
-            sample_count: 8,
-            start_time: 0.0,
-            duration: 0.875,
-            cpu_time: 0.0,
-            mode: Mode::Signal,
-            interval: 0.001,
-            notes: vec![],
-            gate_counts: GateCounts::default(),
-        };
-        let recording = recording.without_own_frames();
-        // Profiler.stop's samples became <module>'s, next to <module>'s own:
-        // one run.
-        let module_only = recording
-            .stacks
-            .iter()
-            .position(|s| s.frames == [0])
-            .unwrap() as u32;
-        let work = 1 - module_only;
-        assert_eq!(
-            recording.timeline,
-            [(work, 2, 0.25), (module_only, 3, 0.375), (work, 3, 0.25)]
-                .into_iter()
-                .map(TimelineRun::from)
-                .collect::<Vec<_>>()
-        );
-        let stacks = recording.stacks;
-        assert_eq!(stacks.len(), 2);
-        let module_only = stacks.iter().find(|s| s.frames == [0]).unwrap();
-        assert_eq!(module_only.time, 0.375);
-        assert_eq!(module_only.samples, 3);
-        // Profiler.stop's CPU time went with its wall time.
-        let module_index = stacks.iter().position(|s| s.frames == [0]).unwrap();
-        assert_eq!(recording.stack_cpu_times[module_index], 0.125);
-        assert_eq!(recording.stack_cpu_times[1 - module_index], 0.5);
-        let total: f64 = stacks.iter().map(|s| s.time).sum();
-        assert_eq!(total, 0.875);
+        (recording, gate_counts)
     }
 }

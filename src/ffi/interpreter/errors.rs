@@ -15,7 +15,7 @@ pub enum Raised {
 
 /// The result of running Python code: a value, or an exception left pending
 /// in the interpreter (to be printed with `print_pending_exception`).
-pub type Outcome = std::result::Result<PyRef, Raised>;
+pub type Outcome<'py> = std::result::Result<PyRef<'py>, Raised>;
 
 pub(super) fn pending_exception_kind() -> Raised {
     unsafe {
@@ -29,7 +29,7 @@ pub(super) fn pending_exception_kind() -> Raised {
     }
 }
 
-pub(super) fn outcome(ptr: *mut py::PyObject) -> Outcome {
+pub(super) fn outcome(_gil: Gil<'_>, ptr: *mut py::PyObject) -> Outcome<'_> {
     PyRef::from_owned(ptr).ok_or_else(pending_exception_kind)
 }
 
@@ -42,7 +42,7 @@ pub fn print_pending_exception(_gil: Gil<'_>) {
 }
 
 /// Makes `exception` (an exception instance) the pending exception.
-pub fn set_pending_exception(_gil: Gil<'_>, exception: &PyRef) -> Raised {
+pub fn set_pending_exception(_gil: Gil<'_>, exception: &PyRef<'_>) -> Raised {
     unsafe {
         let kind = py::Py_TYPE(exception.as_ptr()) as *mut py::PyObject;
         py::PyErr_SetObject(kind, exception.as_ptr());

@@ -17,7 +17,7 @@ mod startup;
 
 pub use errors::*;
 pub(crate) use object::new_str;
-pub use object::{Arg, PyRef};
+pub use object::{Arg, HeldRef, PyRef};
 pub use run::*;
 pub use startup::*;
 

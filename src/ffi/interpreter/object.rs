@@ -1,33 +1,71 @@
 //! Python objects seen from Rust: an owned reference, and the conversions
 //! between Rust values and Python objects the runner needs. The caller holds
 //! the GIL (every public entry point that creates objects takes a `Gil`).
+//!
+//! A `PyRef<'py>` is bound to the `Gil<'py>` span it was made in, so it
+//! cannot be used or dropped (a decref) after that span: the compiler
+//! refuses. What must outlive one span (the runner's bootstrap namespace,
+//! kept from start-up to the atexit handler) is `unbind`-ed into a
+//! `HeldRef`, which gives nothing without a `Gil` to `bind` it to again.
 
 use super::errors::{outcome, pending_exception_kind, Outcome};
 #[cfg(not(py_2_7))]
 use super::startup::c_bytes;
+use crate::ffi::gil::Gil;
 use crate::ffi::py;
 use std::ffi::{CStr, OsStr};
+use std::marker::PhantomData;
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 use std::ptr::NonNull;
 
-/// A strong reference to a Python object, released on drop. Only created and
-/// dropped while the GIL is held.
-pub struct PyRef(NonNull<py::PyObject>);
+/// A strong reference to a Python object, released on drop, usable only
+/// within the GIL span `'py` it was made in (see the module comment).
+pub struct PyRef<'py> {
+    object: NonNull<py::PyObject>,
+    _gil: PhantomData<Gil<'py>>,
+}
 
-impl PyRef {
-    pub(crate) fn from_owned(ptr: *mut py::PyObject) -> Option<PyRef> {
-        NonNull::new(ptr).map(PyRef)
+/// A strong reference kept across GIL spans: nothing can be done with it
+/// but `bind` it to a `Gil` again. Dropping one unbound leaks the reference
+/// (releasing it needs the GIL, which a drop cannot prove); the runner
+/// binds and drops its own before the interpreter ends.
+pub struct HeldRef(NonNull<py::PyObject>);
+
+impl HeldRef {
+    pub fn bind(self, _gil: Gil<'_>) -> PyRef<'_> {
+        PyRef {
+            object: self.0,
+            _gil: PhantomData,
+        }
+    }
+}
+
+impl<'py> PyRef<'py> {
+    /// Takes ownership of a new reference (`None` for null). Callers inside
+    /// `ffi` hold the GIL for `'py`.
+    pub(in crate::ffi) fn from_owned(ptr: *mut py::PyObject) -> Option<PyRef<'py>> {
+        NonNull::new(ptr).map(|object| PyRef {
+            object,
+            _gil: PhantomData,
+        })
+    }
+
+    /// Keeps the reference past this GIL span (see `HeldRef`).
+    pub fn unbind(self) -> HeldRef {
+        let object = self.object;
+        std::mem::forget(self);
+        HeldRef(object)
     }
 
     pub(crate) fn as_ptr(&self) -> *mut py::PyObject {
-        self.0.as_ptr()
+        self.object.as_ptr()
     }
 
     /// `str(obj)` as a Rust string; None if that raised (the error is cleared).
     pub fn to_string_lossy(&self) -> Option<String> {
         unsafe {
-            let text = PyRef::from_owned(py::PyObject_Str(self.as_ptr()));
+            let text: Option<PyRef<'py>> = PyRef::from_owned(py::PyObject_Str(self.as_ptr()));
             match text {
                 Some(text) => utf8_of(text.as_ptr()),
                 None => {
@@ -42,14 +80,14 @@ impl PyRef {
     pub fn to_string_list(&self) -> Vec<String> {
         let mut items = Vec::new();
         unsafe {
-            let iter = match PyRef::from_owned(py::PyObject_GetIter(self.as_ptr())) {
+            let iter: PyRef<'py> = match PyRef::from_owned(py::PyObject_GetIter(self.as_ptr())) {
                 Some(iter) => iter,
                 None => {
                     py::PyErr_Clear();
                     return items;
                 }
             };
-            while let Some(item) = PyRef::from_owned(py::PyIter_Next(iter.as_ptr())) {
+            while let Some(item) = PyRef::<'py>::from_owned(py::PyIter_Next(iter.as_ptr())) {
                 if let Some(text) = item.to_string_lossy() {
                     items.push(text);
                 }
@@ -64,9 +102,9 @@ impl PyRef {
     }
 }
 
-impl Drop for PyRef {
+impl Drop for PyRef<'_> {
     fn drop(&mut self) {
-        unsafe { py::Py_DECREF(self.0.as_ptr()) }
+        unsafe { py::Py_DECREF(self.object.as_ptr()) }
     }
 }
 
@@ -135,10 +173,10 @@ pub enum Arg<'a> {
     CommandLine(&'a OsStr),
     Int(i64),
     Bool(bool),
-    Object(&'a PyRef),
+    Object(&'a PyRef<'a>),
 }
 
-fn arg_to_object(arg: &Arg) -> Option<PyRef> {
+fn arg_to_object<'py>(_gil: Gil<'py>, arg: &Arg) -> Option<PyRef<'py>> {
     unsafe {
         let ptr = match arg {
             Arg::Str(text) => new_str(text),
@@ -155,12 +193,11 @@ fn arg_to_object(arg: &Arg) -> Option<PyRef> {
 }
 
 /// The arguments as a new tuple, for calling a Python function with.
-/// The caller holds the GIL.
-pub(super) fn args_tuple(args: &[Arg]) -> Outcome {
+pub(super) fn args_tuple<'py>(gil: Gil<'py>, args: &[Arg]) -> Outcome<'py> {
     unsafe {
-        let tuple = outcome(py::PyTuple_New(args.len() as py::Py_ssize_t))?;
+        let tuple = outcome(gil, py::PyTuple_New(args.len() as py::Py_ssize_t))?;
         for (index, arg) in args.iter().enumerate() {
-            let item = arg_to_object(arg).ok_or_else(pending_exception_kind)?;
+            let item = arg_to_object(gil, arg).ok_or_else(pending_exception_kind)?;
             // PyTuple_SetItem steals the reference.
             py::PyTuple_SetItem(tuple.as_ptr(), index as py::Py_ssize_t, item.as_ptr());
             std::mem::forget(item);

@@ -48,6 +48,10 @@ class ProfileChecks(object):
                         'not an HTML document: %r' % html[:200])
         self.assertIn(own, html)
         self.assertNotIn(other, html)
+        # The profiler's own frames are left out, the installed package's
+        # (site-packages/pyinstrument/) as well as the runner's.
+        for own_code in ('pyinstrument/middleware.py', 'pyinstrument/profiler.py'):
+            self.assertNotIn(own_code, html)
 
     def assertNormalPage(self, response, text):
         self.assertEqual(response.status_code, 200)
