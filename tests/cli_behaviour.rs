@@ -2,9 +2,10 @@
 //! the end-to-end paths (profile the demo to stdout, save JSON and load it
 //! again, setprofile mode).
 
-mod common;
+#[path = "support/harness/mod.rs"]
+mod harness;
 
-use common::*;
+use harness::*;
 
 fn pyinstrument_in(dir: &std::path::Path) -> Run {
     Run::new(pyinstrument(), dir)

@@ -13,9 +13,10 @@
 //!   `PYINSTRUMENT_SUITE_TARGET_DIR` (default `target-pyshim/`), not into the
 //!   target directory `cargo test` holds locked.
 
-mod common;
+#[path = "support/harness/mod.rs"]
+mod harness;
 
-use common::*;
+use harness::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

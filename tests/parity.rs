@@ -21,11 +21,12 @@
 //!
 //! Each case works in a private copy of `tests/scripts` (so programs may
 //! write files and python never writes into the source tree), with a
-//! normalised environment (see `common::base_env`).
+//! normalised environment (see `harness::base_env`).
 
-mod common;
+#[path = "support/harness/mod.rs"]
+mod harness;
 
-use common::*;
+use harness::*;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;

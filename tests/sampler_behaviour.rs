@@ -6,9 +6,10 @@
 //! Timing assertions are loose on purpose: the machines running this are
 //! shared and busy.
 
-mod sampler_common;
+#[path = "support/harness/mod.rs"]
+mod harness;
 
-use sampler_common::*;
+use harness::*;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -26,7 +27,7 @@ fn shapes(mode: Mode) -> &'static Profile {
         Mode::Setprofile => &SETPROFILE,
     };
     cell.get_or_init(|| {
-        let dir = Workdir::new(&format!("shapes-{}", mode.name()));
+        let dir = TempDir::with_sampler_scripts(&format!("shapes-{}", mode.name()));
         let leaf = LEAF.to_string();
         let (output, profile) = profile_ok(&dir, mode, None, "shapes.py", &[&leaf]);
         // No asyncio part (and so no "1") on Python 2.
@@ -36,7 +37,7 @@ fn shapes(mode: Mode) -> &'static Profile {
             "4\n1\ndone\n"
         };
         assert_eq!(
-            output.stdout,
+            output.stdout_text(),
             expected,
             "[{}] {}",
             mode.name(),
@@ -194,7 +195,7 @@ fn tree_asyncio() {
 #[test]
 fn frames_that_set_tracebackhide_are_marked() {
     for mode in MODES {
-        let dir = Workdir::new(&format!("tracebackhide-{}", mode.name()));
+        let dir = TempDir::with_sampler_scripts(&format!("tracebackhide-{}", mode.name()));
         let (_, profile) = profile_ok(&dir, mode, None, "traceback_hide.py", &["0.2"]);
         let marked = |name: &str| -> Option<bool> {
             profile.raw["frames"].as_array()?.iter().find_map(|frame| {
@@ -344,10 +345,10 @@ fn stack_times_add_up_to_the_duration() {
 
 #[test]
 fn sample_count_follows_the_interval() {
-    let dir = Workdir::new("accounting");
+    let dir = TempDir::with_sampler_scripts("accounting");
     for mode in MODES {
         let (output, profile) = profile_ok(&dir, mode, Some(0.005), "accounting.py", &["0.5"]);
-        assert_eq!(output.stdout, "done\n");
+        assert_eq!(output.stdout_text(), "done\n");
         let what = format!("accounting.py --interval 0.005 [{}]", mode.name());
         assert_times_add_up(&what, &profile);
         assert!(
@@ -391,12 +392,12 @@ fn sample_count_follows_the_interval() {
 /// per-stack CPU times add up to the thread's CPU time.
 #[test]
 fn cpu_time_per_stack_follows_the_thread_clock() {
-    let dir = Workdir::new("cpu-split");
+    let dir = TempDir::with_sampler_scripts("cpu-split");
     for mode in MODES {
         let (output, profile) = profile_ok(&dir, mode, None, "cpu_split.py", &["0.3"]);
         let what = format!("cpu_split.py [{}]", mode.name());
         let measured: f64 = output
-            .stdout
+            .stdout_text()
             .trim()
             .strip_prefix("compute_cpu ")
             .and_then(|v| v.parse().ok())
@@ -448,8 +449,11 @@ fn cpu_time_per_stack_follows_the_thread_clock() {
 /// which clock it shows.
 #[test]
 fn cpu_flag_weighs_collapsed_and_text_reports() {
-    let dir = Workdir::new("cpu-flag");
-    let script = fixtures_dir().join("cpu_split.py").display().to_string();
+    let dir = TempDir::with_sampler_scripts("cpu-flag");
+    let script = sampler_scripts_dir()
+        .join("cpu_split.py")
+        .display()
+        .to_string();
     let collapsed_total = |cpu: bool| -> f64 {
         let mut args = vec!["-r".to_string(), "collapsed".to_string()];
         if cpu {
@@ -459,7 +463,7 @@ fn cpu_flag_weighs_collapsed_and_text_reports() {
         let output = run(&pyinstrument(), &args, dir.path());
         assert_eq!(output.code(), 0, "{}", output.describe());
         output
-            .stdout
+            .stdout_text()
             .lines()
             .filter_map(|l| l.rsplit_once(' '))
             .filter_map(|(_, micros)| micros.parse::<f64>().ok())
@@ -487,9 +491,9 @@ fn cpu_flag_weighs_collapsed_and_text_reports() {
     assert_eq!(output.code(), 0, "{}", output.describe());
     assert!(
         output
-            .stdout
+            .stdout_text()
             .contains("times are the profiled thread's CPU time")
-            && output.stdout.contains("compute"),
+            && output.stdout_text().contains("compute"),
         "{}",
         output.describe()
     );
@@ -500,11 +504,11 @@ fn cpu_flag_weighs_collapsed_and_text_reports() {
 
 #[test]
 fn blocking_calls_behave_as_without_profiler() {
-    let dir = Workdir::new("syscalls");
+    let dir = TempDir::with_sampler_scripts("syscalls");
     let plain = run_python(&dir, "syscalls.py", &[]);
     assert_eq!(plain.code(), 0, "{}", plain.describe());
     assert!(
-        !plain.stdout.contains("BAD"),
+        !plain.stdout_text().contains("BAD"),
         "plain python itself fails the fixture:\n{}",
         plain.describe()
     );
@@ -515,11 +519,8 @@ fn blocking_calls_behave_as_without_profiler() {
             let label = format!("[{} interval {:?}]", mode.name(), interval);
             if output.code() != 0 || output.stdout != plain.stdout || output.stderr != plain.stderr
             {
-                let bad: Vec<&str> = output
-                    .stdout
-                    .lines()
-                    .filter(|l| !plain.stdout.contains(*l))
-                    .collect();
+                let (printed, expected) = (output.stdout_text(), plain.stdout_text());
+                let bad: Vec<&str> = printed.lines().filter(|l| !expected.contains(*l)).collect();
                 failures.push(format!(
                     "{label} differs from python: {bad:?}\n{}",
                     output.describe()
@@ -535,7 +536,7 @@ fn blocking_calls_behave_as_without_profiler() {
     assert!(
         failures.is_empty(),
         "plain python:\n{}\n\n{}",
-        plain.stdout,
+        plain.stdout_text(),
         failures.join("\n\n")
     );
 }
@@ -544,7 +545,7 @@ fn blocking_calls_behave_as_without_profiler() {
 fn sleep_sleeps_its_full_time() {
     // The seed's issue: time.sleep returned early when the timer signal
     // interrupted it. The program measures its own sleep.
-    let dir = Workdir::new("sleep");
+    let dir = TempDir::with_sampler_scripts("sleep");
     std::fs::write(
         dir.join("sleeper.py"),
         "import time\n\
@@ -557,7 +558,7 @@ fn sleep_sleeps_its_full_time() {
     .unwrap();
     for mode in MODES {
         let (output, profile) = profile_ok(&dir, mode, Some(0.0005), "sleeper.py", &[]);
-        for line in output.stdout.lines() {
+        for line in output.stdout_text().lines() {
             let slept: f64 = line
                 .parse()
                 .unwrap_or_else(|_| panic!("bad line {line:?}: {}", output.describe()));
@@ -567,7 +568,12 @@ fn sleep_sleeps_its_full_time() {
                 mode.name()
             );
         }
-        assert_eq!(output.stdout.lines().count(), 3, "{}", output.describe());
+        assert_eq!(
+            output.stdout_text().lines().count(),
+            3,
+            "{}",
+            output.describe()
+        );
         // Time in the sleep is attributed to the line that called it.
         let slept = profile.time_under("sleeper.py", &["<module>"]);
         assert!(
@@ -581,13 +587,13 @@ fn sleep_sleeps_its_full_time() {
 /// Runs `script` under python and under pyinstrument in both modes, and
 /// asserts the program printed exactly the same (and no 'BAD' line).
 fn assert_runs_as_under_python(label: &str, script: &str, args_for: impl Fn(Mode) -> Vec<String>) {
-    let dir = Workdir::new(label);
+    let dir = TempDir::with_sampler_scripts(label);
     let plain_args = args_for(Mode::Signal);
     let plain_args: Vec<&str> = plain_args.iter().map(String::as_str).collect();
     let plain = run_python(&dir, script, &plain_args);
     assert_eq!(plain.code(), 0, "{}", plain.describe());
     assert!(
-        !plain.stdout.contains("BAD"),
+        !plain.stdout_text().contains("BAD"),
         "plain python fails the fixture:\n{}",
         plain.describe()
     );
@@ -615,7 +621,7 @@ fn assert_runs_as_under_python(label: &str, script: &str, args_for: impl Fn(Mode
     assert!(
         failures.is_empty(),
         "python printed:\n{}\n{}",
-        plain.stdout,
+        plain.stdout_text(),
         failures.join("\n\n")
     );
 }
@@ -655,11 +661,11 @@ fn signal_environment_is_pythons() {
 
 #[test]
 fn program_using_sigalrm_keeps_working() {
-    let dir = Workdir::new("sigalrm");
+    let dir = TempDir::with_sampler_scripts("sigalrm");
     let plain = run_python(&dir, "sigalrm.py", &[]);
     assert_eq!(plain.code(), 0, "{}", plain.describe());
     assert!(
-        !plain.stdout.contains("BAD"),
+        !plain.stdout_text().contains("BAD"),
         "plain python fails the fixture:\n{}",
         plain.describe()
     );
@@ -668,10 +674,14 @@ fn program_using_sigalrm_keeps_working() {
         assert_eq!(
             (
                 output.code(),
-                output.stdout.as_str(),
-                output.stderr.as_str()
+                output.stdout.as_slice(),
+                output.stderr.as_slice()
             ),
-            (plain.code(), plain.stdout.as_str(), plain.stderr.as_str()),
+            (
+                plain.code(),
+                plain.stdout.as_slice(),
+                plain.stderr.as_slice()
+            ),
             "[{}] the program noticed the profiler:\n{}",
             mode.name(),
             output.describe()
@@ -711,7 +721,7 @@ fn program_using_sigalrm_keeps_working() {
 fn program_taking_over_sigprof_is_reported() {
     // SIGPROF is ours in signal mode; a program that installs its own
     // handler must still run, and the report must say sampling stopped.
-    let dir = Workdir::new("sigprof");
+    let dir = TempDir::with_sampler_scripts("sigprof");
     std::fs::write(
         dir.join("takeover.py"),
         "import signal, time\n\
@@ -752,11 +762,11 @@ fn program_taking_over_sigprof_is_reported() {
 #[test]
 fn a_profiler_its_thread_abandons_stops_sampling() {
     for mode in MODES {
-        let dir = Workdir::new(&format!("abandoned-{}", mode.name()));
+        let dir = TempDir::with_sampler_scripts(&format!("abandoned-{}", mode.name()));
         let (output, _) = run_profiled(&dir, mode, None, "abandoned_profiler.py", &[]);
         assert_eq!(output.code(), 0, "[{}] {}", mode.name(), output.describe());
         assert_eq!(
-            output.stdout,
+            output.stdout_text(),
             "0\nok\n",
             "[{}] threads left over, or no sampler slot left: {}",
             mode.name(),
@@ -768,12 +778,12 @@ fn a_profiler_its_thread_abandons_stops_sampling() {
 #[test]
 fn profilers_in_threads_see_only_their_thread() {
     for mode in MODES {
-        let dir = Workdir::new(&format!("threads-{}", mode.name()));
+        let dir = TempDir::with_sampler_scripts(&format!("threads-{}", mode.name()));
         let out = dir.path().display().to_string();
         let (output, _) = run_profiled(&dir, mode, None, "thread_api.py", &[mode.name(), &out]);
         assert_eq!(output.code(), 0, "[{}] {}", mode.name(), output.describe());
         assert_eq!(
-            output.stdout,
+            output.stdout_text(),
             "done\n",
             "[{}] {}",
             mode.name(),

@@ -5,9 +5,10 @@
 //! (same stdout, stderr and exit status as python, three runs in a row per
 //! mode), and the report must only name functions that existed.
 
-mod sampler_common;
+#[path = "support/harness/mod.rs"]
+mod harness;
 
-use sampler_common::*;
+use harness::*;
 
 const INTERVAL: f64 = 0.0002;
 const CHURN: u64 = 3000;
@@ -108,7 +109,7 @@ fn check_names(profile: &Profile) -> Vec<String> {
 /// Runs stress.py (only `parts`, or all of it) `runs` times in a row under
 /// `mode`; returns what went wrong, if anything.
 fn stress(mode: Mode, parts: &[&str], runs: usize) -> Result<(), String> {
-    let dir = Workdir::new(&format!("stress-{}", mode.name()));
+    let dir = TempDir::with_sampler_scripts(&format!("stress-{}", mode.name()));
     let plain = run_python(&dir, "stress.py", parts);
     if plain.code() != 0 {
         return Err(format!(
@@ -134,10 +135,13 @@ fn stress(mode: Mode, parts: &[&str], runs: usize) -> Result<(), String> {
         };
         if (
             output.code(),
-            output.stdout.as_str(),
-            output.stderr.as_str(),
-        ) != (plain.code(), plain.stdout.as_str(), plain.stderr.as_str())
-        {
+            output.stdout.as_slice(),
+            output.stderr.as_slice(),
+        ) != (
+            plain.code(),
+            plain.stdout.as_slice(),
+            plain.stderr.as_slice(),
+        ) {
             return Err(format!(
                 "{label} the program noticed the profiler:\n{}\npython printed {:?}",
                 output.describe(),

@@ -13,6 +13,12 @@ import time
 from pyinstrument import Profiler
 from pyinstrument.profiler import NotMainThreadError, SignalUnavailableError  # noqa: F401 (the seed's names)
 
+# How long a profiled function spins when a check looks for it in the
+# report: long enough to be sampled on a busy machine, where the profiled
+# and the sampling thread can both wait tens of milliseconds for a CPU
+# (spins of 20-50 ms went unsampled at load 11 on 2 cores).
+SPIN = 0.25
+
 
 def api_spin_main_x1(seconds):
     end = time.time() + seconds
@@ -40,7 +46,7 @@ def check_basic(use_signal):
     assert not profiler.is_running
     profiler.start()
     assert profiler.is_running
-    api_spin_main_x1(0.1)
+    api_spin_main_x1(SPIN)
     profiler.stop()
     assert not profiler.is_running
     text = profiler.output_text()
@@ -72,7 +78,7 @@ def check_basic(use_signal):
 
 def check_context_manager():
     with Profiler() as profiler:
-        api_spin_main_x1(0.05)
+        api_spin_main_x1(SPIN)
     assert not profiler.is_running
     assert 'api_spin_main_x1' in profiler.output_text()
     # An exception inside the block stops the profiler and propagates.
@@ -103,7 +109,7 @@ def check_errors():
     expect_error(ValueError, profiler.output, 'no-such-renderer')
     # Restartable (what a second run adds: check_restart_and_reset).
     profiler.start()
-    api_spin_main_x1(0.02)
+    api_spin_main_x1(SPIN)
     profiler.stop()
     assert 'api_spin_main_x1' in profiler.output_text()
 
@@ -118,17 +124,17 @@ def check_restart_and_reset():
     profiler = Profiler()
     assert profiler.last_session is None
     profiler.start()
-    api_spin_main_x1(0.05)
+    api_spin_main_x1(SPIN)
     profiler.stop()
     first = profiler.last_session
     assert first.duration > 0.04 and first.sample_count > 0, first
     profiler.start()
-    api_second_run_x3(0.05)
+    api_second_run_x3(SPIN)
     profiler.stop()
     both = profiler.last_session
     assert both.sample_count > first.sample_count, (both, first)
-    # The second run's 0.05 s were added to the first's.
-    assert both.duration - first.duration >= 0.045, (both.duration, first.duration)
+    # The second run's SPIN seconds were added to the first's.
+    assert both.duration - first.duration >= 0.9 * SPIN, (both.duration, first.duration)
     text = profiler.output_text()
     assert 'api_spin_main_x1' in text and 'api_second_run_x3' in text, text
     # The saved session holds both runs, and loads.
@@ -138,14 +144,14 @@ def check_restart_and_reset():
     assert profiler.last_session is None and not profiler.is_running
     expect_error(RuntimeError, profiler.output_text)
     profiler.start()
-    api_second_run_x3(0.03)
+    api_second_run_x3(0.01)
     profiler.reset()  # stops a running profiler too
     assert not profiler.is_running and profiler.last_session is None
     profiler.start()
-    api_second_run_x3(0.03)
+    api_second_run_x3(SPIN / 2)
     profiler.stop()
     after_reset = profiler.last_session
-    # The two runs before reset() are gone (they alone took 0.1 s).
+    # The two runs before reset() are gone (they alone took 2 * SPIN).
     assert after_reset.duration < both.duration, (after_reset, both)
     text = profiler.output_text()
     assert 'api_second_run_x3' in text, text
@@ -171,22 +177,22 @@ def check_profile_decorator_and_block():
     out = _text_file()
     decorated = pyinstrument.profile(file=out)(api_decorated_x4)
     assert decorated.__name__ == 'api_decorated_x4'
-    assert decorated(0.05) == 'result'
+    assert decorated(SPIN) == 'result'
     report = out.getvalue()
     assert 'api_decorated_x4' in report and 'api_spin_main_x1' in report, report
     # The decorator's own frames never show: the caller calls the function.
     assert 'wrapper' not in report and '__enter__' not in report, report
     # Each call reports; render options apply.
-    decorated(0.02)
+    decorated(SPIN)
     assert out.getvalue().count('api_decorated_x4') >= 2, out.getvalue()
     out = _text_file()
-    pyinstrument.profile(file=out, time='percent_of_total')(api_decorated_x4)(0.03)
+    pyinstrument.profile(file=out, time='percent_of_total')(api_decorated_x4)(SPIN)
     assert '%' in out.getvalue(), out.getvalue()
     # Default: the report goes to stderr.
     saved, sys.stderr = sys.stderr, _text_file()
     try:
         with pyinstrument.profile(use_signal=False, interval=0.0005):
-            api_decorated_x4(0.03)
+            api_decorated_x4(SPIN)
         report = sys.stderr.getvalue()
     finally:
         sys.stderr = saved
@@ -195,7 +201,7 @@ def check_profile_decorator_and_block():
     out = _text_file()
     try:
         with pyinstrument.profile(file=out):
-            api_spin_main_x1(0.02)
+            api_spin_main_x1(SPIN)
             raise KeyError('inside')
     except KeyError:
         pass
@@ -211,10 +217,10 @@ def check_profile_async():
     import asyncio
     import inspect
     import pyinstrument
-    namespace = {'api_spin_main_x1': api_spin_main_x1, 'asyncio': asyncio}
+    namespace = {'api_spin_main_x1': api_spin_main_x1, 'asyncio': asyncio, 'SPIN': SPIN}
     # (async def is a syntax error on Python 2: compiled only here.)
     source = ('async def api_async_x5():\n'
-              '    api_spin_main_x1(0.03)\n'
+              '    api_spin_main_x1(SPIN)\n'
               '    await asyncio.sleep(0.02)\n'
               '    return 5\n')
     exec(compile(source, __file__, 'exec'), namespace)
@@ -236,7 +242,7 @@ def check_html_files():
     try:
         profiler = Profiler()
         profiler.start()
-        api_spin_main_x1(0.03)
+        api_spin_main_x1(SPIN)
         profiler.stop()
         path = os.path.join(directory, 'report.html')
         assert profiler.write_html(path) == path

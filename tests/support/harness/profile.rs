@@ -1,19 +1,12 @@
-//! Helpers for the sampler tests (sampler_behaviour, sampler_stress): run a
-//! fixture from `tests/sampler_scripts` under plain python and under the
-//! profiler in either mode, with a timeout, and read the JSON report.
-#![allow(dead_code)]
+//! Running a fixture under plain python and under the profiler in either
+//! mode, and reading the JSON report the profiler wrote.
 
+use super::{pyinstrument, python, Output, Run, TempDir, TIMEOUT};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-/// A hung run fails its test instead of hanging the suite.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
@@ -32,200 +25,17 @@ impl Mode {
     }
 }
 
-pub fn pyinstrument() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pyinstrument"))
-}
-
-pub fn python() -> PathBuf {
-    PathBuf::from(env!("PYINSTRUMENT_BUILD_PYTHON"))
-}
-
-pub fn python_version() -> (u32, u32) {
-    let mut parts = env!("PYINSTRUMENT_BUILD_PY_VERSION")
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
-
-/// Whether frames carry qualified names (`Cls.method`): CPython 3.11+.
-pub fn has_qualnames() -> bool {
-    python_version() >= (3, 11)
-}
-
-/// Python 2.7: no asyncio, no qualified names, and signal mode samples
-/// from a thread (no SIGPROF handler).
-pub fn is_python2() -> bool {
-    python_version().0 == 2
-}
-
-#[path = "../support/skip.rs"]
-mod skip;
-#[allow(unused_imports)] // not every test binary skips
-pub use skip::{skip_part, skip_test};
-
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("sampler_scripts")
-}
-
-/// A fresh directory holding a copy of the fixtures, removed when dropped.
-pub struct Workdir {
-    path: PathBuf,
-}
-
-impl Workdir {
-    pub fn new(label: &str) -> Workdir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("pyi-sampler-{label}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create work dir");
-        for entry in std::fs::read_dir(fixtures_dir()).expect("read fixtures") {
-            let entry = entry.expect("fixture entry");
-            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                std::fs::copy(entry.path(), path.join(entry.file_name())).expect("copy fixture");
-            }
-        }
-        let path = path.canonicalize().expect("canonicalize");
-        Workdir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn join(&self, p: &str) -> PathBuf {
-        self.path.join(p)
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// What a finished command produced.
-#[derive(Debug)]
-pub struct Output {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub command: String,
-    pub elapsed: Duration,
-}
-
-impl Output {
-    pub fn code(&self) -> i32 {
-        match (self.status.code(), self.status.signal()) {
-            (Some(c), _) => c,
-            (None, Some(s)) => 128 + s,
-            _ => -1,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        format!(
-            "{}\n  exit: {:?} (signal {:?}) after {:.2?}\n  stdout: {:?}\n  stderr: {:?}",
-            self.command,
-            self.status.code(),
-            self.status.signal(),
-            self.elapsed,
-            tail(&self.stdout),
-            tail(&self.stderr)
-        )
-    }
-}
-
-fn tail(s: &str) -> String {
-    if s.len() > 4000 {
-        let mut cut = s.len() - 4000;
-        while !s.is_char_boundary(cut) {
-            cut += 1;
-        }
-        format!("...{}", &s[cut..])
-    } else {
-        s.to_string()
-    }
-}
-
-/// Runs `program args` in `cwd` with a clean, predictable environment;
-/// kills it after [`TIMEOUT`].
+/// Runs `program args` in `cwd` (the harness's environment and timeout).
 pub fn run(program: &Path, args: &[String], cwd: &Path) -> Output {
     run_with_timeout(program, args, cwd, TIMEOUT)
 }
 
 pub fn run_with_timeout(program: &Path, args: &[String], cwd: &Path, timeout: Duration) -> Output {
-    let command = format!(
-        "(cd {} && {} {})",
-        cwd.display(),
-        program.display(),
-        args.join(" ")
-    );
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for var in [
-        "PYTHONPATH",
-        "PYTHONHOME",
-        "VIRTUAL_ENV",
-        "PYTHONUNBUFFERED",
-        "PYTHONWARNINGS",
-        "PYTHONSTARTUP",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("LANG", "C.UTF-8")
-        .env_remove("LC_ALL");
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_thread = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let status = child.wait().expect("wait after kill");
-            let stdout = String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned();
-            let stderr = String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned();
-            panic!("{command} did not finish within {timeout:?} (killed: {status:?})\nstdout: {}\nstderr: {}", tail(&stdout), tail(&stderr));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned();
-    Output {
-        status,
-        stdout,
-        stderr,
-        command,
-        elapsed,
-    }
+    Run::new(program, cwd).args(args).timeout(timeout).output()
 }
 
 /// `python script args` in the work dir.
-pub fn run_python(dir: &Workdir, script: &str, args: &[&str]) -> Output {
+pub fn run_python(dir: &TempDir, script: &str, args: &[&str]) -> Output {
     let mut all = vec![script.to_string()];
     all.extend(args.iter().map(|s| s.to_string()));
     run(&python(), &all, dir.path())
@@ -234,7 +44,7 @@ pub fn run_python(dir: &Workdir, script: &str, args: &[&str]) -> Output {
 /// `pyinstrument [--setprofile] [--interval I] -r json -o FILE script args`:
 /// the run's output and the parsed report (None when no report was written).
 pub fn run_profiled(
-    dir: &Workdir,
+    dir: &TempDir,
     mode: Mode,
     interval: Option<f64>,
     script: &str,
@@ -244,7 +54,7 @@ pub fn run_profiled(
 }
 
 pub fn run_profiled_with_timeout(
-    dir: &Workdir,
+    dir: &TempDir,
     mode: Mode,
     interval: Option<f64>,
     script: &str,
@@ -252,7 +62,7 @@ pub fn run_profiled_with_timeout(
     timeout: Duration,
 ) -> (Output, Option<Profile>) {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let report = dir.join(&format!(
+    let report = dir.join(format!(
         "report-{}-{}.json",
         mode.name(),
         N.fetch_add(1, Ordering::SeqCst)
@@ -278,8 +88,8 @@ pub fn run_profiled_with_timeout(
         Profile::parse(&text).unwrap_or_else(|e| {
             panic!(
                 "{}: unreadable JSON report ({e}): {}",
-                output.command,
-                tail(&text)
+                output.description,
+                super::excerpt(text.as_bytes())
             )
         })
     });
@@ -288,7 +98,7 @@ pub fn run_profiled_with_timeout(
 
 /// Like [`run_profiled`] but insists on exit status 0 and a report.
 pub fn profile_ok(
-    dir: &Workdir,
+    dir: &TempDir,
     mode: Mode,
     interval: Option<f64>,
     script: &str,

@@ -1,11 +1,17 @@
-//! Shared helpers for the integration tests: where the binary and the python
-//! it was built for are, temporary directories that clean up after
-//! themselves, and running a command with a timeout (killing it if the test
-//! gives up on it).
+//! The integration tests' one harness: where the binary and the python it
+//! was built for are, temporary directories that clean up after
+//! themselves, running a command in a predictable environment with a
+//! timeout (killing it if the test gives up on it), and, in `profile`,
+//! running a fixture under the profiler in either mode and reading its
+//! JSON report. A test file takes it with
+//! `#[path = "support/harness/mod.rs"] mod harness; use harness::*;`.
 #![allow(dead_code)]
 
-#[path = "../support/skip.rs"]
+mod profile;
+#[path = "../skip.rs"]
 mod skip;
+#[allow(unused_imports)] // not every test binary profiles
+pub use profile::*;
 #[allow(unused_imports)] // not every test binary skips
 pub use skip::{skip_part, skip_test};
 
@@ -44,6 +50,22 @@ pub fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("scripts")
+}
+
+/// The crate's `tests/sampler_scripts` directory: the sampler's fixtures.
+pub fn sampler_scripts_dir() -> PathBuf {
+    crate_dir().join("tests").join("sampler_scripts")
+}
+
+/// Whether frames carry qualified names (`Cls.method`): CPython 3.11+.
+pub fn has_qualnames() -> bool {
+    python_version() >= (3, 11)
+}
+
+/// Python 2.7: no asyncio, no qualified names, and signal mode samples
+/// from a thread (no SIGPROF handler).
+pub fn is_python2() -> bool {
+    python_version().0 == 2
 }
 
 /// The crate's root directory.
@@ -86,6 +108,19 @@ impl TempDir {
         // match the ones we build.
         let path = path.canonicalize().expect("canonicalize temp dir");
         TempDir { path }
+    }
+
+    /// A fresh directory holding a copy of the sampler fixtures
+    /// (`tests/sampler_scripts`), run in place.
+    pub fn with_sampler_scripts(label: &str) -> TempDir {
+        let dir = TempDir::new(label);
+        for entry in std::fs::read_dir(sampler_scripts_dir()).expect("read fixtures") {
+            let entry = entry.expect("fixture entry");
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy fixture");
+            }
+        }
+        dir
     }
 
     pub fn path(&self) -> &Path {
@@ -189,6 +224,8 @@ pub struct Run {
     pub stdin: Vec<u8>,
     /// stderr goes to the same pipe as stdout (like `2>&1`).
     pub merge_stderr: bool,
+    /// How long the command may take before it is killed and the test fails.
+    pub timeout: Duration,
 }
 
 impl Run {
@@ -200,7 +237,13 @@ impl Run {
             env: base_env(),
             stdin: Vec::new(),
             merge_stderr: false,
+            timeout: TIMEOUT,
         }
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Run {
+        self.timeout = timeout;
+        self
     }
 
     pub fn arg<S: Into<OsString>>(mut self, arg: S) -> Run {
@@ -289,6 +332,7 @@ impl Run {
             child: Some(child),
             description: self.command_line(),
             started: Instant::now(),
+            timeout: self.timeout,
             feeder: Some(feeder),
             out_reader: Some(out_reader),
             err_reader: Some(err_reader),
@@ -297,7 +341,7 @@ impl Run {
         }
     }
 
-    /// Runs to completion (or panics after [`TIMEOUT`]).
+    /// Runs to completion (or panics after its timeout).
     pub fn output(&self) -> Output {
         self.spawn().wait()
     }
@@ -309,7 +353,9 @@ pub struct Output {
     pub status: ExitStatus,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// The command line, with its directory.
     pub description: String,
+    pub elapsed: Duration,
 }
 
 impl Output {
@@ -328,9 +374,10 @@ impl Output {
 
     pub fn describe(&self) -> String {
         format!(
-            "{}\n  exit: {}\n  stdout ({} bytes): {}\n  stderr ({} bytes): {}",
+            "{}\n  exit: {} after {:.2?}\n  stdout ({} bytes): {}\n  stderr ({} bytes): {}",
             self.description,
             describe_status(&self.status),
+            self.elapsed,
             self.stdout.len(),
             excerpt(&self.stdout),
             self.stderr.len(),
@@ -374,6 +421,7 @@ pub struct Running {
     child: Option<Child>,
     description: String,
     started: Instant,
+    timeout: Duration,
     feeder: Option<std::thread::JoinHandle<()>>,
     out_reader: Option<std::thread::JoinHandle<Vec<u8>>>,
     err_reader: Option<std::thread::JoinHandle<Vec<u8>>>,
@@ -390,7 +438,7 @@ impl Running {
     /// reader thread received, no fixed sleeps). Panics after the timeout or
     /// if stdout closes first.
     pub fn wait_for_stdout(&mut self, needle: &str) {
-        let deadline = self.started + TIMEOUT;
+        let deadline = self.started + self.timeout;
         loop {
             if contains(&self.seen, needle.as_bytes()) {
                 return;
@@ -401,7 +449,7 @@ impl Running {
                     "{}: no {:?} on stdout within {:?}; got {}",
                     self.description,
                     needle,
-                    TIMEOUT,
+                    self.timeout,
                     excerpt(&self.seen)
                 );
             }
@@ -430,10 +478,10 @@ impl Running {
     }
 
     /// Waits for the command to finish; panics (after killing it) when it
-    /// takes longer than [`TIMEOUT`] since it started.
+    /// takes longer than its timeout since it started.
     pub fn wait(mut self) -> Output {
         let mut child = self.child.take().expect("child");
-        let deadline = self.started + TIMEOUT;
+        let deadline = self.started + self.timeout;
         let mut pause = Duration::from_millis(1);
         let status = loop {
             match child.try_wait() {
@@ -446,7 +494,7 @@ impl Running {
                 let _ = child.wait();
                 panic!(
                     "{}: still running after {:?}; killed",
-                    self.description, TIMEOUT
+                    self.description, self.timeout
                 );
             }
             std::thread::sleep(pause);
@@ -472,6 +520,7 @@ impl Running {
             stdout,
             stderr,
             description: self.description.clone(),
+            elapsed: self.started.elapsed(),
         }
     }
 }
