@@ -104,7 +104,23 @@ def flask_app(**options):
     return app
 
 
+def exit_with_parent():
+    """A server whose test died (killed at its time limit) exits too."""
+    import threading
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    thread = threading.Thread(target=watch)
+    thread.daemon = True
+    thread.start()
+
+
 def serve(kind, port):
+    exit_with_parent()
     if kind == 'wsgi':
         import waitress
         waitress.serve(flask_app(show_callback=wsgi_allows), host='127.0.0.1', port=port, threads=4,
