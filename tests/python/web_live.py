@@ -111,7 +111,8 @@ class Server(object):
         return 'http://127.0.0.1:%d%s' % (self.port, path)
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, 'rb') as handle:
             return handle.read().decode('utf-8', 'replace')[-4000:]
 
