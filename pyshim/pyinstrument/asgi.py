@@ -20,13 +20,15 @@ loop waiting for I/O (the selector), or other tasks' code. So that other
 requests do not fill a profile, requests are profiled one at a time per
 event loop: a `?profile` request waits for the profiled one before it to
 finish; with `profile_dir` alone, a request that arrives while another is
-profiled is served unprofiled. Requests that are not profiled at all still
-run meanwhile, and their code can appear in the profile. Work in other
-threads is not sampled: a FastAPI/Starlette `def` (not `async def`)
-endpoint runs in a thread pool, so only the await for it appears. Starlette's
-background tasks run inside the app call, after the response: they are
-included (and a `?profile` response waits for them); tasks the request
-starts with `asyncio.create_task` are included only while the request runs.
+profiled is served unprofiled (on another event loop than asyncio's, such
+as trio, any request that arrives meanwhile is). Requests that are not
+profiled at all still run meanwhile, and their code can appear in the
+profile. Work in other threads is not sampled: a FastAPI/Starlette `def`
+(not `async def`) endpoint runs in a thread pool, so only the await for it
+appears. Starlette's background tasks run inside the app call, after the
+response: they are included (and a `?profile` response waits for them);
+tasks the request starts with `asyncio.create_task` are included only
+while the request runs.
 """
 import asyncio
 import logging
@@ -57,6 +59,8 @@ def _running_loop():
 class _NoLoopGuard(object):
     """For an event loop that is not asyncio's: never waits; a request
     arriving while another is profiled on this thread is not profiled."""
+
+    waits = False
 
     def locked(self):
         return getattr(_busy, 'profiling', False)
@@ -108,7 +112,7 @@ class ProfilerMiddleware:
         if not (show or self.profile_dir):
             return await self.app(scope, receive, send)
         guard = _guard()
-        if not show and guard.locked():
+        if guard.locked() and not (show and getattr(guard, 'waits', True)):
             logger.info('pyinstrument: %s not profiled: another request on this event loop is',
                         scope.get('path'))
             return await self.app(scope, receive, send)

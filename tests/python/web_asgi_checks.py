@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 
-from web_apps import ASGI_ALPHA, ASGI_BETA, asgi_allows
+from web_apps import ASGI_ALPHA, ASGI_BETA, asgi_allows, asgi_alpha_view_spinner_q3
 from web_asgi import asgi_app
 
 OWN = {'alpha': (ASGI_ALPHA, ASGI_BETA), 'beta': (ASGI_BETA, ASGI_ALPHA)}
@@ -166,6 +166,53 @@ def check_profile_dir_and_passthrough(framework, scratch):
     print('  %s: profile_dir, renderer, file names, lifespan OK' % framework)
 
 
+def check_without_asyncio():
+    """Driven by another event loop than asyncio's (here: by hand, as trio
+    would), a request that arrives while one is profiled on the thread is
+    served unprofiled."""
+    from pyinstrument.asgi import ProfilerMiddleware
+
+    async def plain(scope, receive, send):
+        asgi_alpha_view_spinner_q3(0.05)
+        await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-type', b'text/plain')]})
+        await send({'type': 'http.response.body', 'body': b'plain page\n'})
+
+    inner = ProfilerMiddleware(plain, show_callback=lambda scope: True)
+    inner_bodies = []
+
+    async def outer_app(scope, receive, send):
+        sent = []
+
+        async def keep(message):
+            sent.append(message)
+
+        await inner(scope, receive, keep)
+        inner_bodies.append(b''.join(m.get('body', b'') for m in sent))
+        await plain(scope, receive, send)
+
+    def drive(app):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {'type': 'http.request', 'body': b'', 'more_body': False}
+
+        coroutine = app(Call('/x/', b'profile').scope, receive, send)
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            return b''.join(m.get('body', b'') for m in sent).decode('utf-8')
+        raise AssertionError('the app waited for an event loop')
+
+    html = drive(ProfilerMiddleware(outer_app, show_callback=lambda scope: True))
+    check_profile(200, 'text/html', html, own=ASGI_ALPHA, other=None, where='no asyncio loop, outer')
+    assert inner_bodies == [b'plain page\n'], [b[:100] for b in inner_bodies]
+    check_profile(200, 'text/html', drive(inner), own=ASGI_ALPHA, other=None, where='no asyncio loop, alone')
+    print('  ASGI without an asyncio loop: one profile per thread OK')
+
+
 def main(scratch):
     try:
         import starlette.testclient  # noqa: F401 (needs requests or httpx)
@@ -178,3 +225,4 @@ def main(scratch):
     check_test_client(framework, use_signal=False)
     check_concurrent_on_one_loop(framework, scratch)
     check_profile_dir_and_passthrough(framework, scratch)
+    check_without_asyncio()
