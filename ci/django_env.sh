@@ -48,7 +48,10 @@ django_for() {
 web_for() {
     case "$1" in
         2.7) echo "flask>=1.1,<1.2 waitress<2" ;;
-        3.6|3.7|3.8|3.9|3.10|3.11|3.12|3.13|3.14) echo "flask waitress fastapi uvicorn httpx" ;;
+        # (Starlette 0.19, the last on 3.6, has a test client made on requests;
+        # uvicorn 0.17 says it supports 3.6 but calls asyncio.run)
+        3.6) echo "flask waitress fastapi uvicorn<0.17 httpx requests" ;;
+        3.7|3.8|3.9|3.10|3.11|3.12|3.13|3.14) echo "flask waitress fastapi uvicorn httpx" ;;
         3.15) echo "flask waitress starlette uvicorn httpx" ;;
         *) return 1 ;;
     esac
@@ -58,6 +61,7 @@ web_for() {
 web_modules_for() {
     case "$1" in
         2.7) echo "flask, waitress" ;;
+        3.6) echo "flask, waitress, fastapi, uvicorn, httpx, requests" ;;
         3.15) echo "flask, waitress, starlette, uvicorn, httpx" ;;
         *) echo "flask, waitress, fastapi, uvicorn, httpx" ;;
     esac
