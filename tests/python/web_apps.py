@@ -1,14 +1,16 @@
 """A Flask app behind pyinstrument's WSGI middleware and (in web_asgi.py,
 Python 3 only) a FastAPI app (Starlette where FastAPI is not installed)
-behind its ASGI middleware, for
-tests/python/web_checks.py and web_live.py. Served with:
+behind its ASGI middleware, for tests/python/web_checks.py and
+web_live.py. Served with:
 
     python tests/python/web_apps.py wsgi PORT     (waitress, 4 threads)
     python tests/python/web_apps.py asgi PORT     (uvicorn)
 
-Each view spins (`?seconds=`, default 0.05) in a function with a name no
-other code has, so that a profile can be checked for whose it is. The
-middleware options come from the environment of the server:
+Each view spins (`?seconds=`, default 0.2: a profile of 0.05 s got no
+sample at all in about 1 run of 50 on this 2-core machine at load 14) in a
+function with a name no other code has, so that a profile can be checked
+for whose it is. The middleware options come from the environment of the
+server:
 WEBAPPS_USE_SIGNAL=0 selects setprofile mode, WEBAPPS_PROFILE_DIR a
 profile folder; `?profile` is allowed only with the header X-Profile-Me:
 yes (the show callbacks below).
@@ -69,7 +71,7 @@ def flask_app(**options):
     app.logger.disabled = True  # the failing view's traceback is expected
 
     def seconds():
-        return float(flask.request.args.get('seconds', '0.05'))
+        return float(flask.request.args.get('seconds', '0.2'))
 
     @app.route('/alpha/')
     def alpha():

@@ -32,11 +32,11 @@ def asgi_app(**options):
         app = fastapi.FastAPI()
 
         @app.get('/alpha/', response_class=PlainTextResponse)
-        async def alpha(seconds: float = 0.05):
+        async def alpha(seconds: float = 0.2):
             return await alpha_page(seconds)
 
         @app.get('/beta/', response_class=PlainTextResponse)
-        async def beta(seconds: float = 0.05):
+        async def beta(seconds: float = 0.2):
             return await beta_page(seconds)
 
         @app.get('/boom/')
@@ -53,7 +53,7 @@ def asgi_app(**options):
 
     def view(page):
         async def endpoint(request):
-            return PlainTextResponse(await page(float(request.query_params.get('seconds', '0.05'))))
+            return PlainTextResponse(await page(float(request.query_params.get('seconds', '0.2'))))
         return endpoint
 
     async def boom(request):

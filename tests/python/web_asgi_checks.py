@@ -39,7 +39,7 @@ def check_test_client(framework, use_signal):
     status, _, body = client_get(client, '/alpha/?profile')
     assert status == 200 and body == 'alpha page\n', (where, 'the callback says no', status, body[:300])
     check_profile(*client_get(client, '/alpha/?profile', ALLOW), own=ASGI_ALPHA, other=ASGI_BETA, where=where)
-    check_profile(*client_get(client, '/beta/?profile&seconds=0.1', ALLOW), own=ASGI_BETA, other=ASGI_ALPHA,
+    check_profile(*client_get(client, '/beta/?profile', ALLOW), own=ASGI_BETA, other=ASGI_ALPHA,
                   where=where)
     # A failing view: the server's error, and the next request is profiled.
     status, _, _ = client_get(client, '/boom/?profile', ALLOW)
@@ -111,14 +111,14 @@ def check_concurrent_on_one_loop(framework, scratch):
     async def all_at_once(app, calls):
         return await asyncio.gather(*[call.run(app) for call in calls])
 
-    results = run(all_at_once(app, [Call('/%s/' % v, b'profile&seconds=0.1') for v in views]))
+    results = run(all_at_once(app, [Call('/%s/' % v, b'profile&seconds=0.2') for v in views]))
     for index, view in enumerate(views):
         own, other = OWN[view]
         check_profile(*results[index], own=own, other=other, where='%s, concurrent %d (%s)' % (framework, index, view))
 
     folder = os.path.join(scratch, 'asgi', 'concurrent')
     _, app = asgi_app(profile_dir=folder)
-    results = run(all_at_once(app, [Call('/%s/' % v, b'seconds=0.05', allowed=False) for v in views]))
+    results = run(all_at_once(app, [Call('/%s/' % v, b'seconds=0.2', allowed=False) for v in views]))
     for index, view in enumerate(views):
         assert results[index][0] == 200 and results[index][2] == '%s page\n' % view, (index, results[index])
     files = sorted(os.listdir(folder))
@@ -173,7 +173,7 @@ def check_without_asyncio():
     from pyinstrument.asgi import ProfilerMiddleware
 
     async def plain(scope, receive, send):
-        asgi_alpha_view_spinner_q3(0.05)
+        asgi_alpha_view_spinner_q3(0.2)
         await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-type', b'text/plain')]})
         await send({'type': 'http.response.body', 'body': b'plain page\n'})
 
