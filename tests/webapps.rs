@@ -7,9 +7,11 @@
 //!
 //! - Always: Flask's and FastAPI's test clients, and ASGI calls made by
 //!   hand on one event loop (tests/python/web_checks.py).
-//! - With `PYINSTRUMENT_WEB_LIVE` set (ci/test.sh sets it for a few
-//!   versions): waitress and uvicorn serving the apps inside the runner,
-//!   under 20 requests from 4 client threads (tests/python/web_live.py).
+//! - With `PYINSTRUMENT_WEB_LIVE` set (ci/test.sh sets it for its first
+//!   version; the installed-package suite, tests/python/run_suite.sh, runs
+//!   the same servers in plain python on its versions): waitress and
+//!   uvicorn serving the apps inside the runner, under 20 requests from 4
+//!   client threads (tests/python/web_live.py).
 //!
 //! The scripts print `SKIPPED <part>: <reason>` for a part that cannot run
 //! here (ASGI on Python 2); those are recorded as skipped parts.
@@ -81,7 +83,7 @@ fn live_servers_under_concurrent_requests() {
     if std::env::var_os("PYINSTRUMENT_WEB_LIVE").is_none() {
         return skip_test(
             test,
-            "set PYINSTRUMENT_WEB_LIVE=1 to run waitress and uvicorn (ci/test.sh does on a few versions)",
+            "set PYINSTRUMENT_WEB_LIVE=1 to run waitress and uvicorn inside the runner (ci/test.sh does for its first version)",
         );
     }
     let venv = match web_venv() {
