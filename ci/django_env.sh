@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) one virtualenv per Python version with the newest
-# Django that supports it, and installs pyinstrument into it with the
-# README's command (`python -m pip install ./pyshim`, run from the repository).
+# Django that supports it (and the web frameworks of the WSGI/ASGI tests,
+# see web_for), and installs pyinstrument into it with the README's command
+# (`python -m pip install ./pyshim`, run from the repository).
 #
 #   ci/django_env.sh [2.7 3.6 3.11 ...]     default: every 2.7, 3.6-3.13 found
 #   ci/django_env.sh --list                 which versions are found
@@ -35,6 +36,34 @@ django_for() {
         # Debian unstable's Pythons (ci/sid_root.sh): the newest series.
         3.14|3.15) echo "django>=6.0,<6.1" ;;
         *) return 1 ;;
+    esac
+}
+
+# The web frameworks the WSGI/ASGI middleware tests use (tests/webapps.rs,
+# tests/python/web_*.py), with the newest releases pip finds for each
+# Python: Flask and waitress everywhere (Flask 1.1 and waitress 1.4 on
+# 2.7), FastAPI, uvicorn and httpx (Starlette's test client) on 3.6+. On
+# 3.15 no pydantic-core wheel exists (FastAPI needs it), so the ASGI tests
+# use Starlette itself there.
+web_for() {
+    case "$1" in
+        2.7) echo "flask>=1.1,<1.2 waitress<2" ;;
+        # (Starlette 0.19, the last on 3.6, has a test client made on requests;
+        # uvicorn 0.17 says it supports 3.6 but calls asyncio.run)
+        3.6) echo "flask waitress fastapi uvicorn<0.17 httpx requests" ;;
+        3.7|3.8|3.9|3.10|3.11|3.12|3.13|3.14) echo "flask waitress fastapi uvicorn httpx" ;;
+        3.15) echo "flask waitress starlette uvicorn httpx" ;;
+        *) return 1 ;;
+    esac
+}
+
+# The modules whose import proves web_for's packages are there.
+web_modules_for() {
+    case "$1" in
+        2.7) echo "flask, waitress" ;;
+        3.6) echo "flask, waitress, fastapi, uvicorn, httpx, requests" ;;
+        3.15) echo "flask, waitress, starlette, uvicorn, httpx" ;;
+        *) echo "flask, waitress, fastapi, uvicorn, httpx" ;;
     esac
 }
 
@@ -92,7 +121,7 @@ make_venv() {
 }
 
 setup_one() {
-    local version="$1" python venv django_req
+    local version="$1" python venv django_req web_req
     django_req="$(django_for "$version")" || { log "no Django series known for Python $version"; return 1; }
     python="$(find_python "$version")" || { log "Python $version not found"; return 1; }
     venv="$VENVS/django-py$version"
@@ -112,6 +141,15 @@ EOF
     then
         log "installing $django_req into $venv"
         "$venv/bin/python" -m pip install -q "$django_req" >&2 || { log "cannot install $django_req"; return 1; }
+    fi
+    # The web frameworks: a failure is said, and leaves Django's set-up
+    # alone (the web tests then skip, saying why).
+    web_req="$(web_for "$version")" &&
+    if ! "$venv/bin/python" -c "import $(web_modules_for "$version")" >/dev/null 2>&1; then
+        log "installing $web_req into $venv"
+        # (word splitting wanted: several requirements)
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip install -q $web_req >&2 || log "cannot install $web_req into $venv"
     fi
     if [ -n "${PYINSTRUMENT_DJANGO_ONLY:-}" ]; then
         # Enough for the runner, which serves the package itself.

@@ -36,7 +36,7 @@ find_python() { # newest installed patch release of a minor
 # version; every other test target runs on every version. A test file in
 # neither list fails the run, so none is forgotten.
 once_targets=(render_golden html_browser supported_versions architecture)
-python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress parity cli_behaviour django)
+python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress parity cli_behaviour django webapps)
 for file in tests/*.rs; do
     name="$(basename "$file" .rs)"
     if [[ ! " ${once_targets[*]} ${python_targets[*]} " =~ " $name " ]]; then
@@ -147,6 +147,14 @@ for minor in "${minors[@]}"; do
         done
         [ "${#suite_versions[@]}" -gt 0 ] && export PYINSTRUMENT_DJANGO_TESTS="${suite_versions[*]}"
     fi
+    # The WSGI/ASGI middlewares' live servers (waitress and uvicorn under
+    # concurrent requests) inside the runner (tests/webapps.rs; about 5 s)
+    # run for the first version only: the installed-package suite runs them
+    # in plain python on its versions. The test clients run on every version.
+    unset PYINSTRUMENT_WEB_LIVE
+    if [[ " ${PYINSTRUMENT_WEB_LIVE_VERSIONS:-3.11} " == *" $minor "* ]]; then
+        export PYINSTRUMENT_WEB_LIVE=1
+    fi
     selection=()
     if [ "$first" -eq 1 ]; then
         selection=(--lib --bins)
@@ -207,7 +215,8 @@ for minor in "${minors[@]}"; do
     selection=()
     for t in "${python_targets[@]}"; do selection+=(--test "$t"); done
     # The installed-package suite (pip install ./pyshim into a fresh
-    # virtualenv, Django, a live runserver) runs for these too.
+    # virtualenv, Django, a live runserver, the web middlewares' live
+    # servers) runs for these too.
     run_tests "$minor" "$log" "$repo/ci/sid_root.sh" run env \
         PYTHON_SYS_EXECUTABLE="$python" PYINSTRUMENT_DJANGO_TESTS="$minor" \
         PYINSTRUMENT_SKIP_LOG="$log_dir/skipped-$minor.log" \

@@ -37,9 +37,11 @@ import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', 'middleware.py', 'profiler.py')
+PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', '_web.py', 'asgi.py', 'middleware.py',
+                 'profiler.py', 'wsgi.py')
 # setuptools' build directory: a fresh one for each run, outside the
 # repository, so builds for several Pythons (even at the same time) never
 # share or leave files. The built command waits there for install_data
@@ -173,13 +175,24 @@ class BuildNative(build_ext):
                     _strip_debug(path)
 
 
+class BuildPython(build_py):
+    """Leaves pyinstrument/asgi.py (asyncio's, Python 3 syntax) out on
+    Python 2, where byte-compiling it would fail."""
+
+    def find_package_modules(self, package, package_dir):
+        modules = build_py.find_package_modules(self, package, package_dir)
+        if sys.version_info[0] < 3:
+            modules = [m for m in modules if m[:2] != ('pyinstrument', 'asgi')]
+        return modules
+
+
 setup(
     name='pyinstrument',
     version='0.1.0',
     description='A call-stack profiler for Python (native samplers in Rust)',
     packages=['pyinstrument'],
     ext_modules=[Extension('_pyinstrument', sources=[])],
-    cmdclass={'build_ext': BuildNative},
+    cmdclass={'build_ext': BuildNative, 'build_py': BuildPython},
     # The command: the native binary itself, installed to <prefix>/bin.
     data_files=[('bin', [BINARY])],
     python_requires='>=2.7',

@@ -7,7 +7,18 @@ middleware in the profile.
 - `?profile` on a URL returns that request's HTML profile instead of the page
   (the argument's name is PYINSTRUMENT_URL_ARGUMENT, default 'profile').
 - PYINSTRUMENT_PROFILE_DIR = 'profiles' saves an HTML profile of every
-  request in that folder (created if missing), one new file per request.
+  request in that folder (created if missing), one new file per request
+  (a name already taken gets ' (N)' added: no profile is overwritten).
+  As in pyinstrument 5: PYINSTRUMENT_PROFILE_DIR_RENDERER picks the format
+  of the files ('html', 'text', 'json', 'speedscope', 'collapsed', or
+  pyinstrument 5's renderer class paths such as
+  'pyinstrument.renderers.SpeedscopeRenderer'); PYINSTRUMENT_FILENAME is
+  the files' name template (default '{total_time:.3f}s {path}
+  {timestamp:.0f}.{ext}', where {path} is the URL path made safe for a file
+  name); PYINSTRUMENT_FILENAME_CALLBACK (a callable or its dotted path)
+  names the file instead: callback(request, session, renderer) returns a
+  name inside the folder (`renderer.output_file_extension` is the
+  extension, `session.duration` the profiled time).
 - PYINSTRUMENT_USE_SIGNAL = False selects setprofile mode;
   PYINSTRUMENT_INTERVAL sets the sampling interval in seconds (default 0.001).
 
@@ -22,31 +33,16 @@ Each request's profile covers the thread that handles it, and only that
 thread, so requests served at the same time by a threaded server are
 profiled at the same time without mixing.
 """
-import logging
-import os
-import re
 import threading
 import time
 
 from django.conf import settings
 from django.http import HttpResponse
 
+from pyinstrument import _web
 from pyinstrument.profiler import Profiler
 
-try:
-    from django.utils.module_loading import import_string
-except ImportError:  # Django < 1.7
-    from django.utils.module_loading import import_by_path as import_string
-
-logger = logging.getLogger('pyinstrument')
-
-MAX_PATH_PART = 100
 _REQUEST_ATTRIBUTE = '_pyinstrument_profiler'
-
-try:
-    _string_types = (str, unicode)  # noqa: F821 (Python 2)
-except NameError:
-    _string_types = (str,)
 
 
 def _setting(name, default):
@@ -54,48 +50,10 @@ def _setting(name, default):
 
 
 def _profiling_allowed(request):
-    callback = _setting('PYINSTRUMENT_SHOW_CALLBACK', None)
+    callback = _web.resolve_callable(_setting('PYINSTRUMENT_SHOW_CALLBACK', None))
     if callback is not None:
-        if isinstance(callback, _string_types):
-            callback = import_string(callback)
         return bool(callback(request))
     return bool(_setting('DEBUG', False))
-
-
-def _profile_file_stem(total_time, path, timestamp):
-    """The seed's '{total_time:.3f}s {path} {timestamp:.0f}', made safe: the
-    URL path contributes only letters, digits, '_', '-' and single dots
-    (no separators, no '..'), at most MAX_PATH_PART characters of it."""
-    safe_path = re.sub(r'[^A-Za-z0-9_.-]+', '_', path.strip('/'))
-    safe_path = re.sub(r'_{2,}', '_', re.sub(r'\.{2,}', '_', safe_path))[:MAX_PATH_PART] or 'root'
-    return '{total_time:.3f}s {path} {timestamp:.0f}'.format(
-        total_time=total_time, path=safe_path, timestamp=timestamp)
-
-
-def _write_new_file(directory, stem, content):
-    """Writes content to a new file named after stem, adding ' (N)' when that
-    name is taken: the file is created with O_EXCL, so another request's
-    profile is never overwritten, even by a request finishing at the same time."""
-    try:
-        os.makedirs(directory)
-    except OSError:
-        if not os.path.isdir(directory):
-            raise
-    # The report is a native str: text on Python 3, UTF-8 bytes on Python 2.
-    data = content if isinstance(content, bytes) else content.encode('utf-8')
-    for attempt in range(10000):
-        suffix = '' if attempt == 0 else ' (%d)' % attempt
-        path = os.path.join(directory, stem + suffix + '.html')
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError:
-            if os.path.lexists(path):
-                continue
-            raise
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-        return path
-    raise IOError('no free file name for %r in %r' % (stem, directory))
 
 
 # The profiler running on each thread, so that one left running by a request
@@ -172,6 +130,8 @@ class ProfilerMiddleware(object):
         wanted = url_argument in request.GET or bool(_setting('PYINSTRUMENT_PROFILE_DIR', None))
         if not wanted or not _profiling_allowed(request):
             return None
+        if _setting('PYINSTRUMENT_PROFILE_DIR', None):
+            _saving_renderer()  # a bad setting fails before anything runs
         _discard_stale_profiler()
         profiler = Profiler(
             use_signal=bool(_setting('PYINSTRUMENT_USE_SIGNAL', True)),
@@ -194,15 +154,23 @@ class ProfilerMiddleware(object):
 
         profile_dir = _setting('PYINSTRUMENT_PROFILE_DIR', None)
         if profile_dir:
-            stem = _profile_file_stem(profiler.duration, request.path, time.time())
-            try:
-                _write_new_file(profile_dir, stem, html)
-            except (IOError, OSError) as error:
-                logger.error('pyinstrument: could not save the profile of %s in %s: %s',
-                             request.path, profile_dir, error)
+            _web.save_profile(
+                profiler, profile_dir, _saving_renderer(),
+                template=_setting('PYINSTRUMENT_FILENAME', None),
+                callback=_web.resolve_callable(_setting('PYINSTRUMENT_FILENAME_CALLBACK', None)),
+                request=request, path=request.path, timestamp=time.time())
 
         if _setting('PYINSTRUMENT_URL_ARGUMENT', 'profile') in request.GET:
             profile_response = HttpResponse(html, content_type='text/html; charset=utf-8')
             profile_response['Cache-Control'] = 'no-store'
             return profile_response
         return response
+
+
+def _saving_renderer():
+    """PYINSTRUMENT_PROFILE_DIR_RENDERER's renderer (HTML by default)."""
+    try:
+        return _web.renderer(_setting('PYINSTRUMENT_PROFILE_DIR_RENDERER', None))
+    except ValueError as error:
+        from django.core.exceptions import ImproperlyConfigured
+        raise ImproperlyConfigured('PYINSTRUMENT_PROFILE_DIR_RENDERER: %s' % error)

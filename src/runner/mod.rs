@@ -46,6 +46,23 @@ const EMBEDDED_PACKAGE: &[(&str, &str, bool)] = &[
         include_str!("../../pyshim/pyinstrument/middleware.py"),
         false,
     ),
+    (
+        "pyinstrument._web",
+        include_str!("../../pyshim/pyinstrument/_web.py"),
+        false,
+    ),
+    (
+        "pyinstrument.wsgi",
+        include_str!("../../pyshim/pyinstrument/wsgi.py"),
+        false,
+    ),
+    // ASGI is asyncio's: Python 3 syntax, absent (an ImportError) on 2.7.
+    #[cfg(not(py_2_7))]
+    (
+        "pyinstrument.asgi",
+        include_str!("../../pyshim/pyinstrument/asgi.py"),
+        false,
+    ),
 ];
 const BOOTSTRAP_NAME: &str = OWN_CODE_FILE;
 

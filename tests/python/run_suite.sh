@@ -11,7 +11,10 @@
 #   - the API checks inside the installed runner (`pyinstrument script.py`);
 #   - Django's test client against tests/django_project (plain python, and
 #     inside the runner);
-#   - the live `manage.py runserver` checks (tests/python/django_live.py).
+#   - the live `manage.py runserver` checks (tests/python/django_live.py);
+#   - the WSGI and ASGI middlewares with Flask's and FastAPI's test clients
+#     and live waitress and uvicorn servers (tests/python/web_checks.py,
+#     web_live.py), in plain python.
 # Every step has a time limit. Exits non-zero if anything failed.
 set -u
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -94,6 +97,8 @@ for version in "${versions[@]}"; do
     step "$version Django test client" django_test_client "$python"
     step "$version Django test client inside the runner" django_test_client "$venv/bin/pyinstrument" -o /dev/null
     step "$version Django live server" "$python" tests/python/django_live.py --runner "$venv/bin/pyinstrument"
+    step "$version Flask and FastAPI test clients" "$python" tests/python/web_checks.py
+    step "$version waitress and uvicorn live servers" "$python" tests/python/web_live.py
 done
 
 if [ ${#failures[@]} -ne 0 ]; then

@@ -1,4 +1,4 @@
-"""PYINSTRUMENT_SHOW_CALLBACK targets for the tests."""
+"""PYINSTRUMENT_SHOW_CALLBACK and PYINSTRUMENT_FILENAME_CALLBACK targets for the tests."""
 
 
 def header_allows(request):
@@ -7,3 +7,8 @@ def header_allows(request):
 
 def never(request):
     return False
+
+
+def profile_file_name(request, session, renderer):
+    """A PYINSTRUMENT_FILENAME_CALLBACK target."""
+    return 'from-a-dotted-path.' + renderer.output_file_extension

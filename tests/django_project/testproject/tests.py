@@ -1,5 +1,6 @@
 """Django test-client tests of pyinstrument's middleware:
 `python manage.py test testproject` (from tests/django_project)."""
+import logging
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import django
 from django.core.signals import got_request_exception
 from django.test import Client, RequestFactory, SimpleTestCase, override_settings
 
+from pyinstrument import _web
 from pyinstrument import middleware as mw
 from pyinstrument.middleware import ProfilerMiddleware
 from testproject import views
@@ -232,7 +234,7 @@ class ProfileDirTests(ProfileChecks, SimpleTestCase):
 
     def test_never_overwrites(self):
         for _ in range(3):
-            mw._write_new_file(self.target, '0.100s same 1700000000', u'<html>%d</html>' % _)
+            _web.write_new_file(self.target, '0.100s same 1700000000.html', u'<html>%d</html>' % _, 'html')
         files = self.files()
         self.assertEqual(files, ['0.100s same 1700000000 (1).html', '0.100s same 1700000000 (2).html',
                                  '0.100s same 1700000000.html'])
@@ -242,14 +244,82 @@ class ProfileDirTests(ProfileChecks, SimpleTestCase):
         # non-ASCII file paths and names.
         report = u'<html>caf\xe9 \u2713</html>'
         native = report.encode('utf-8') if str is bytes else report
-        mw._write_new_file(self.target, 'utf8', native)
+        _web.write_new_file(self.target, 'utf8.html', native)
         with open(os.path.join(self.target, 'utf8.html'), 'rb') as handle:
             self.assertEqual(handle.read(), report.encode('utf-8'))
 
-    def test_file_stem(self):
-        stem = mw._profile_file_stem(1.23456, '/a/b/../c.d/', 1700000000.4)
-        self.assertEqual(stem, '1.235s a_b_c.d 1700000000')
-        self.assertEqual(mw._profile_file_stem(0.5, '/', 1.0), '0.500s root 1')
+    def test_file_name(self):
+        name = _web.file_name(None, 1.23456, '/a/b/../c.d/', 1700000000.4, 'html')
+        self.assertEqual(name, '1.235s a_b_c.d 1700000000.html')
+        self.assertEqual(_web.file_name(None, 0.5, '/', 1.0, 'txt'), '0.500s root 1.txt')
+
+    def test_renderer_setting(self):
+        for setting, extension, marker in (('text', 'txt', ALPHA),
+                                           ('pyinstrument.renderers.SpeedscopeRenderer', 'speedscope.json',
+                                            '"$schema"'),
+                                           ('json', 'json', '"stacks"')):
+            target = os.path.join(self.target, setting)
+            with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=target,
+                               PYINSTRUMENT_PROFILE_DIR_RENDERER=setting):
+                self.assertNormalPage(self.client.get('/alpha/'), 'alpha page\n')
+                # ?profile is HTML whatever the files are.
+                self.assertProfileOf(self.client.get('/alpha/?profile'), ALPHA, BETA)
+            files = sorted(os.listdir(target))
+            self.assertEqual(len(files), 2, files)
+            for name in files:
+                self.assertTrue(re.match(r'^\d+\.\d{3}s alpha \d+( \(\d+\))?\.%s$' % re.escape(extension), name), name)
+                with open(os.path.join(target, name)) as handle:
+                    self.assertIn(marker, handle.read())
+
+    def test_a_bad_renderer_setting_fails_clearly(self):
+        from django.core.exceptions import ImproperlyConfigured
+        # (Django logs the error with its traceback: not wanted in the
+        # test's output, which a failure elsewhere must not be lost in.)
+        request_logger = logging.getLogger('django.request')
+        request_logger.disabled = True
+        try:
+            with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=self.target,
+                               PYINSTRUMENT_PROFILE_DIR_RENDERER='pyinstrument.renderers.Nope'):
+                with self.assertRaises(ImproperlyConfigured):
+                    self.client.get('/alpha/')
+        finally:
+            request_logger.disabled = False
+        self.assertEqual(self.files(), [])
+
+    def test_filename_setting(self):
+        with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=self.target,
+                           PYINSTRUMENT_FILENAME='{path}/{total_time:.0f}.{ext}'):
+            self.assertNormalPage(self.client.get('/alpha/'), 'alpha page\n')
+            self.assertNormalPage(self.client.get('/alpha/'), 'alpha page\n')
+        self.assertEqual(self.files(), ['alpha'])
+        # (a request takes well under half a second: both are named '0')
+        self.assertEqual(sorted(os.listdir(os.path.join(self.target, 'alpha'))), ['0 (1).html', '0.html'])
+
+    def test_filename_callback_setting(self):
+        calls = []
+
+        def name_it(request, session, renderer):
+            calls.append((request.path, session.duration, renderer.output_file_extension))
+            return {'/alpha/': 'named-%s.%s' % (request.GET['n'], renderer.output_file_extension),
+                    '/beta/': '../../outside.html'}[request.path]
+
+        with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=self.target, PYINSTRUMENT_FILENAME_CALLBACK=name_it,
+                           PYINSTRUMENT_PROFILE_DIR_RENDERER='text'):
+            self.assertNormalPage(self.client.get('/alpha/?n=1'), 'alpha page\n')
+            # A name outside the folder is refused (and logged); the page is served.
+            pyinstrument_logger = logging.getLogger('pyinstrument')
+            pyinstrument_logger.disabled = True
+            try:
+                self.assertNormalPage(self.client.get('/beta/'), 'beta page\n')
+            finally:
+                pyinstrument_logger.disabled = False
+        with self.settings(DEBUG=True, PYINSTRUMENT_PROFILE_DIR=self.target,
+                           PYINSTRUMENT_FILENAME_CALLBACK='testproject.callbacks.profile_file_name'):
+            self.assertNormalPage(self.client.get('/beta/'), 'beta page\n')
+        self.assertEqual(self.files(), ['from-a-dotted-path.html', 'named-1.txt'])
+        self.assertEqual(os.listdir(self.directory), ['not'])
+        self.assertEqual([(c[0], c[2]) for c in calls], [('/alpha/', 'txt'), ('/beta/', 'txt')])
+        self.assertTrue(calls[0][1] > 0, calls)
 
 
 @override_settings(DEBUG=True)
