@@ -16,9 +16,10 @@
 //! The scripts print `SKIPPED <part>: <reason>` for a part that cannot run
 //! here (ASGI on Python 2); those are recorded as skipped parts.
 
-mod common;
+#[path = "support/harness/mod.rs"]
+mod harness;
 
-use common::*;
+use harness::*;
 use std::path::PathBuf;
 
 /// The build python's virtualenv with the web frameworks, or why there is
