@@ -26,7 +26,7 @@ static FUNCTIONS: [Function; 4] = [
     },
     Function {
         name: c"stop",
-        doc: c"stop(handle, command_line, sys_path, library_dirs, python_version) -> session JSON",
+        doc: c"stop(handle, command_line, sys_path, library_dirs, python_version[, target_description, root_file, root_line, package_dir]) -> session JSON",
         call: stop,
     },
     Function {
@@ -36,7 +36,7 @@ static FUNCTIONS: [Function; 4] = [
     },
     Function {
         name: c"render",
-        doc: c"render(session_json, renderer, unicode, color, show_all, render_options) -> report text",
+        doc: c"render(session_json, renderer, unicode, color, show_all, render_options) -> report text (bytes for pstats)",
         call: render_session,
     },
 ];
@@ -88,13 +88,48 @@ fn start(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
     Ok(Value::Int(handle))
 }
 
+/// `target_description` (a str or None) goes to the report's header;
+/// `root_file` and `root_line` (or None) name the function whose callers
+/// the profile leaves out (`Profiler.start(caller_frame=...)`, the IPython
+/// magic's cell); `package_dir` (or None) is the directory of the
+/// installed package, whose frames (`Profiler.start`, the magic's) are
+/// taken out like the runner's own.
 fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
+    let usage = || {
+        Raise::TypeError(
+            "stop(handle, command_line, sys_path, library_dirs, python_version[, target_description, root_file, root_line, package_dir])"
+                .to_string(),
+        )
+    };
+    let (fixed, optional) = args.split_at(args.len().min(5));
     let [Value::Int(handle), Value::StrList(command_line), Value::StrList(sys_path), Value::StrList(library_dirs), Value::Str(python_version)] =
-        args
+        fixed
     else {
-        return Err(Raise::TypeError(
-            "stop(handle, command_line, sys_path, library_dirs, python_version)".to_string(),
-        ));
+        return Err(usage());
+    };
+    let (target_description, root, package_dir) = match optional {
+        [] => (None, None, None),
+        [description, file, line, package_dir] => {
+            let description = match description {
+                Value::None => None,
+                Value::Str(text) => Some(text.clone()),
+                _ => return Err(usage()),
+            };
+            let root = match (file, line) {
+                (Value::None, _) => None,
+                (Value::Str(file), Value::Int(line)) => {
+                    Some((file.clone(), u32::try_from(*line).map_err(|_| usage())?))
+                }
+                _ => return Err(usage()),
+            };
+            let package_dir = match package_dir {
+                Value::None => None,
+                Value::Str(dir) => Some(dir.clone()),
+                _ => return Err(usage()),
+            };
+            (description, root, package_dir)
+        }
+        _ => return Err(usage()),
     };
     let sampler = SAMPLERS.with(|samplers| {
         let mut samplers = samplers.borrow_mut();
@@ -107,12 +142,19 @@ fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
                 .to_string(),
         ));
     };
-    let session = sampler.stop(gil).into_session(ProgramInfo {
+    let mut session = sampler.stop(gil).into_session(ProgramInfo {
         command_line: command_line.clone(),
         python_version: python_version.clone(),
         sys_path: sys_path.clone(),
         library_dirs: library_dirs.clone(),
     });
+    if let Some(dir) = package_dir {
+        session = session.without_frames_under(&dir);
+    }
+    if let Some((file, line)) = root {
+        session = session.rooted_at(&file, line);
+    }
+    session.target_description = target_description;
     Ok(Value::Str(session.to_json()))
 }
 
@@ -140,13 +182,17 @@ fn render_session(_gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
                 .to_string(),
         ));
     };
+    let session = Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()))?;
+    // pstats' binary file is not a text `Format` (see `output`).
+    if renderer == "pstats" {
+        return Ok(Value::Bytes(crate::render::pstats::render(&session)));
+    }
     let format = Format::from_name(renderer).ok_or_else(|| {
         Raise::ValueError(format!(
-            "unknown renderer '{renderer}' (choose from {})",
+            "unknown renderer '{renderer}' (choose from {}, pstats)",
             Format::names().join(", ")
         ))
     })?;
-    let session = Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()))?;
     let mut options = RenderOptions {
         unicode: *unicode,
         color: *color,

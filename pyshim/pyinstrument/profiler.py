@@ -7,10 +7,22 @@ exist only for code written against the old API.
 """
 from __future__ import print_function
 
+import os
 import sys
 
 import _pyinstrument as _native
 from pyinstrument import _environment
+
+
+# The installed package's directory: reports leave its frames out
+# (Profiler.start/stop, the IPython magic), as the runner leaves out the
+# frames of the package it serves (file names under `<pyinstrument>`).
+def _package_dir():
+    here = _package_dir.__code__.co_filename
+    return None if here.startswith('<') else os.path.dirname(os.path.abspath(here))
+
+
+_PACKAGE_DIR = _package_dir()
 
 
 class NotMainThreadError(Exception):
@@ -60,12 +72,23 @@ class Profiler(object):
 
     # -- running ---------------------------------------------------------
 
-    def start(self):
+    def start(self, caller_frame=None, target_description=None):
         """Starts profiling the calling thread. After a stop(), starting
         again adds to the same profile (as pyinstrument 5 does) until
-        reset() is called."""
+        reset() is called.
+
+        target_description: what the report's header says was profiled,
+        instead of `Program: <command line>`.
+        caller_frame: a frame of this thread's stack (as pyinstrument 5
+        takes it); the report then starts at its function, leaving out
+        the callers above it. By default the report shows the whole path
+        from the program's first frame."""
         if self._handle is not None:
             raise RuntimeError('this profiler is already running; call stop() first')
+        root = (None, None)
+        if caller_frame is not None:
+            code = caller_frame.f_code
+            root = (code.co_filename, code.co_firstlineno)
         # What the session records about the program is read now, so that
         # stop() has nothing to do while the sampler is still running.
         self._program = (
@@ -73,6 +96,10 @@ class Profiler(object):
             _environment.sys_path(),
             _environment.library_dirs(),
             _environment.python_version(),
+            None if target_description is None else str(target_description),
+            root[0],
+            root[1],
+            _PACKAGE_DIR,
         )
         self._handle = _native.start(self.use_signal, self.interval)
 
@@ -81,10 +108,9 @@ class Profiler(object):
         includes this run)."""
         if self._handle is None:
             raise RuntimeError('this profiler is not running; call start() first')
-        command_line, sys_path, library_dirs, python_version = self._program
         # Raises (and the profiler keeps running) if called from a thread
         # other than the one that called start().
-        session = _native.stop(self._handle, command_line, sys_path, library_dirs, python_version)
+        session = _native.stop(self._handle, *self._program)
         self._handle = None
         if self._session is not None:
             session = _native.combine(self._session, session)
@@ -128,8 +154,10 @@ class Profiler(object):
 
     def output(self, renderer='text', unicode=False, color=False, show_all=False, **options):
         """The report in any of pyinstrument's formats: text, html, json,
-        speedscope, collapsed. `options` are the render options of the
-        command line's `-p KEY=VALUE` (see `output_text`)."""
+        speedscope, collapsed (each a str), or pstats (bytes: the file
+        python's `pstats` module and snakeviz read, as `-r pstats`
+        writes). `options` are the render options of the command line's
+        `-p KEY=VALUE` (see `output_text`)."""
         return _native.render(self._finished_session(), renderer, bool(unicode), bool(color),
                               bool(show_all), _render_options(options))
 

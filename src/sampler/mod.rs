@@ -399,6 +399,7 @@ impl Recording {
             timeline: self.timeline,
             stack_cpu_times: self.stack_cpu_times,
             thread_cpu_time: Some(self.thread_cpu_time),
+            target_description: None,
         }
     }
 }
