@@ -39,7 +39,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', 'middleware.py', 'profiler.py')
+PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', 'magic.py', 'middleware.py', 'profiler.py')
 # setuptools' build directory: a fresh one for each run, outside the
 # repository, so builds for several Pythons (even at the same time) never
 # share or leave files. The built command waits there for install_data

@@ -46,6 +46,11 @@ const EMBEDDED_PACKAGE: &[(&str, &str, bool)] = &[
         include_str!("../../pyshim/pyinstrument/middleware.py"),
         false,
     ),
+    (
+        "pyinstrument.magic",
+        include_str!("../../pyshim/pyinstrument/magic.py"),
+        false,
+    ),
 ];
 const BOOTSTRAP_NAME: &str = OWN_CODE_FILE;
 
