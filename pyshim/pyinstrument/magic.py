@@ -236,7 +236,8 @@ def _event_loop_running():
         import asyncio
     except ImportError:
         return False
-    get_running = getattr(asyncio, '_get_running_loop', None)
+    # (3.6's asyncio module does not export it; its events module has it.)
+    get_running = getattr(asyncio.events, '_get_running_loop', None)
     return get_running is not None and get_running() is not None
 
 
