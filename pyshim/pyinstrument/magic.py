@@ -175,6 +175,19 @@ class _CellWrapper(ast.NodeTransformer):
         if self.done or not body:
             return node
         self.done = True
+        if len(body) == 1 and type(body[0]).__name__ == 'AsyncFunctionDef' \
+                and body[0].name == 'async-def-wrapper':
+            # IPython 7 before Python 3.8 runs a cell with top-level await
+            # as the body of this coroutine function: wrap that body (its
+            # last expression is already a `return`).
+            function = body[0]
+            started = ast.Expr(value=_helper_call('started', []))
+            finished = [ast.Expr(value=_helper_call('finished', []))]
+            function.body = [started, _try_finally(function.body, finished)]
+            for statement in function.body:
+                ast.copy_location(statement, function)
+            ast.fix_missing_locations(node)
+            return node
         last_expression = isinstance(body[-1], ast.Expr)
         if last_expression:
             body[-1] = ast.Expr(value=_helper_call('keep', [body[-1].value]))
