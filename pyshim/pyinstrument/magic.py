@@ -156,8 +156,8 @@ class _CellWrapper(ast.NodeTransformer):
     """Wraps a cell's module so that the profiler starts and stops in the
     cell's own frame:
 
-        <helper>.started()
         try:
+            <helper>.started()
             <the cell; its last expression e becomes <helper>.keep(e)>
         finally:
             <helper>.finished()
@@ -191,12 +191,14 @@ class _CellWrapper(ast.NodeTransformer):
         last_expression = isinstance(body[-1], ast.Expr)
         if last_expression:
             body[-1] = ast.Expr(value=_helper_call('keep', [body[-1].value]))
-        wrapped = [ast.Expr(value=_helper_call('started', []))]
-        wrapped.append(_try_finally(body, [ast.Expr(value=_helper_call('finished', []))]))
+        # One statement: IPython compiles and runs each top-level
+        # statement of a cell on its own, and its own code runs in between.
+        started = ast.Expr(value=_helper_call('started', []))
+        wrapped = [_try_finally([started] + body, [ast.Expr(value=_helper_call('finished', []))])]
         if last_expression:
             wrapped.append(ast.Expr(value=_helper_call('kept', [])))
         node.body = wrapped
-        for statement in node.body:
+        for statement in node.body + [started]:
             ast.copy_location(statement, body[0])
         ast.fix_missing_locations(node)
         return node

@@ -120,6 +120,11 @@ def report(outputs, name):
 def check_clean(name, text):
     for word in FOREIGN:
         assert word not in text, '%s: %r in the report:\n%s' % (name, word, text)
+    if not text.startswith('<iframe') and not text.startswith('{'):
+        # One root, the cell's code: no sample was taken outside it (IPython
+        # runs a cell's statements one by one, its own code in between).
+        roots = [line for line in tree_lines(text) if line[:1].isdigit()]
+        assert len(roots) == 1, '%s: %d roots:\n%s' % (name, len(roots), text)
 
 
 def view_model(html):
@@ -180,9 +185,12 @@ def check(kind, outputs):
     assert untimed.count('nb_a_x4') == 1 and untimed.count('nb_b_x5') == 1, untimed
     assert timeline.count('nb_a_x4') == 3 and timeline.count('nb_b_x5') == 3, timeline
 
+    check_clean('untimed', untimed)
+    check_clean('timeline', timeline)
     percent, _ = report(outputs['percent'], 'percent')
     assert re.search(r'\d%', percent) and 'interval 0.5 ms' in percent, percent
 
+    check_clean('percent', percent)
     described, html = report(outputs['described'], 'described')
     assert described.startswith('my slow cell\n'), described
     assert 'my slow cell' in html, html[:500]
@@ -191,7 +199,9 @@ def check(kind, outputs):
     assert 'nb_async_x6' in text and 'nb_busy_x1' in text, text
     duration = float(text.split('Duration:')[1].split()[0])
     assert duration >= 0.19, text  # the await is inside the profile
-    check_clean('async', text)
+    # (While the cell awaits, the event loop's thread is a second root.)
+    for word in FOREIGN:
+        assert word not in text, 'async: %r in the report:\n%s' % (word, text)
 
     # (IPython prints a UsageError instead of raising it into the cell.)
     said = json.dumps(outputs['bad_option'])
@@ -204,6 +214,7 @@ def check(kind, outputs):
     assert 'nb_raised' in json.dumps(outputs['raises']), outputs['raises']
     text, _ = report(outputs['raises'], 'raises')
     assert 'nb_busy_x1' in text, text
+    check_clean('raises', text)
     # The kernel goes on as before: no profiler left running, no magic.
     values = [o for o in outputs['after'] if o.get('output_type') == 'execute_result']
     assert values and values[0]['data']['text/plain'] == '42', outputs['after']
