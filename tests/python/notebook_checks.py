@@ -82,6 +82,16 @@ CELLS = [
 ]
 
 
+def skip_part(reason):
+    """A check that cannot be made here: said, and counted as a skipped part
+    by tests/jupyter.rs (through the file it names)."""
+    print('  SKIPPED PART: ' + reason)
+    path = os.environ.get('PYINSTRUMENT_NOTEBOOK_SKIPS')
+    if path:
+        with open(path, 'a') as handle:
+            handle.write(reason + '\n')
+
+
 def make_notebook():
     nb = nbformat.v4.new_notebook()
     for name, source, raises in CELLS:
@@ -196,9 +206,17 @@ def check(kind, outputs):
     assert 'my slow cell' in html, html[:500]
 
     text, _ = report(outputs['async'], 'async')
-    assert 'nb_async_x6' in text and 'nb_busy_x1' in text, text
     duration = float(text.split('Duration:')[1].split()[0])
     assert duration >= 0.19, text  # the await is inside the profile
+    if sys.version_info >= (3, 7):
+        assert 'nb_async_x6' in text and 'nb_busy_x1' in text, text
+    else:
+        # The cell runs in a thread of its own; 3.6's sampler samples a
+        # thread other than the main one only when it can take the GIL
+        # from it (README, "Python 2.7 and 3.6"), which under load can
+        # miss a 0.1 s computation entirely (seen once in three runs).
+        skip_part('%s kernel: Python 3.6: which functions a top-level await cell ran is not '
+                  'checked (its thread is sampled only when the GIL can be taken)' % kind)
     # (While the cell awaits, the event loop's thread is a second root.)
     for word in FOREIGN:
         assert word not in text, 'async: %r in the report:\n%s' % (word, text)
