@@ -9,8 +9,9 @@
 # `python -m pip install ./pyshim`), so that the release build of the
 # package is shared with that suite instead of made again for another
 # interpreter path. ipykernel, nbclient and nbformat are added to it when
-# missing (idempotent: a second run only reinstalls pyinstrument, which
-# cargo does not rebuild when nothing changed). CARGO_TARGET_DIR is honoured.
+# missing; pyinstrument is installed again only when the repository's
+# package or crate changed since it was installed (idempotent).
+# CARGO_TARGET_DIR is honoured.
 #
 # Exits 3 for a version Jupyter's packages do not support (2.7), non-zero
 # for any other failure.
@@ -27,9 +28,29 @@ case "$version" in
     *) pip_req="" ;;
 esac
 
-line="$("$REPO/ci/django_env.sh" "$version")" || { log "ci/django_env.sh $version failed"; exit 1; }
-python="${line##* }"
-[ -x "$python" ] || { log "no python in '$line'"; exit 1; }
+# Whether the virtualenv's pyinstrument is this repository's as it is now:
+# the same Python files, and a native module installed after the last change
+# to the crate. (The installed-package suite, run just before in ci/test.sh,
+# installs it; installing it again for another Python in between would make
+# cargo rebuild the shared target directory for each.)
+installed_is_current() {
+    local python="$1" module package file
+    module="$("$python" -c 'import _pyinstrument; print(_pyinstrument.__file__)' 2>/dev/null)" || return 1
+    package="$("$python" -c 'import os, pyinstrument; print(os.path.dirname(pyinstrument.__file__))' 2>/dev/null)" || return 1
+    for file in "$REPO"/pyshim/pyinstrument/*.py; do
+        cmp -s "$file" "$package/$(basename "$file")" || return 1
+    done
+    [ -z "$(find "$REPO/src" "$REPO/build.rs" "$REPO/Cargo.toml" "$REPO/Cargo.lock" -newer "$module" -print -quit)" ]
+}
+
+python="${PYINSTRUMENT_VENVS:-$REPO/.venvs}/django-py$version/bin/python"
+if [ -x "$python" ] && installed_is_current "$python"; then
+    log "pyinstrument in $(dirname "$(dirname "$python")") is current"
+else
+    line="$("$REPO/ci/django_env.sh" "$version")" || { log "ci/django_env.sh $version failed"; exit 1; }
+    python="${line##* }"
+    [ -x "$python" ] || { log "no python in '$line'"; exit 1; }
+fi
 
 if ! "$python" -c 'import ipykernel, nbclient, nbformat' >/dev/null 2>&1; then
     log "installing ipykernel, nbclient and nbformat into $(dirname "$(dirname "$python")")"
