@@ -36,7 +36,7 @@ find_python() { # newest installed patch release of a minor
 # version; every other test target runs on every version. A test file in
 # neither list fails the run, so none is forgotten.
 once_targets=(render_golden html_browser supported_versions architecture)
-python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress parity cli_behaviour django webapps)
+python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress parity cli_behaviour django webapps jupyter)
 for file in tests/*.rs; do
     name="$(basename "$file" .rs)"
     if [[ ! " ${once_targets[*]} ${python_targets[*]} " =~ " $name " ]]; then
@@ -154,6 +154,22 @@ for minor in "${minors[@]}"; do
     unset PYINSTRUMENT_WEB_LIVE
     if [[ " ${PYINSTRUMENT_WEB_LIVE_VERSIONS:-3.11} " == *" $minor "* ]]; then
         export PYINSTRUMENT_WEB_LIVE=1
+    fi
+    # The Jupyter magic in a real notebook and kernel (tests/jupyter.rs), on
+    # a few of the installed-package suite's versions, whose virtualenvs
+    # and release builds it shares (about 20 s a version once Jupyter's
+    # packages are cached).
+    unset PYINSTRUMENT_JUPYTER_TESTS
+    if [ "$minor" = "3.11" ]; then
+        jupyter_versions=()
+        for v in ${PYINSTRUMENT_JUPYTER_TESTS_VERSIONS:-3.6 3.11 3.13}; do
+            if [ -n "$(find_python "$v")" ]; then
+                jupyter_versions+=("$v")
+            else
+                echo "   Jupyter notebook test: Python $v SKIPPED (not installed)"
+            fi
+        done
+        [ "${#jupyter_versions[@]}" -gt 0 ] && export PYINSTRUMENT_JUPYTER_TESTS="${jupyter_versions[*]}"
     fi
     selection=()
     if [ "$first" -eq 1 ]; then

@@ -40,8 +40,8 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', '_web.py', 'asgi.py', 'middleware.py',
-                 'profiler.py', 'wsgi.py')
+PACKAGE_FILES = ('__init__.py', '__main__.py', '_environment.py', '_web.py', 'asgi.py', 'magic.py',
+                 'middleware.py', 'profiler.py', 'wsgi.py')
 # setuptools' build directory: a fresh one for each run, outside the
 # repository, so builds for several Pythons (even at the same time) never
 # share or leave files. The built command waits there for install_data

@@ -26,7 +26,7 @@ static FUNCTIONS: [Function; 4] = [
     },
     Function {
         name: c"stop",
-        doc: c"stop(handle, command_line, sys_path, library_dirs, python_version, own_code_dirs) -> session JSON",
+        doc: c"stop(handle, command_line, sys_path, library_dirs, python_version, own_code_dirs[, target_description, root_file, root_line]) -> session JSON",
         call: stop,
     },
     Function {
@@ -36,7 +36,7 @@ static FUNCTIONS: [Function; 4] = [
     },
     Function {
         name: c"render",
-        doc: c"render(session_json, renderer, unicode, color, show_all, render_options) -> report text",
+        doc: c"render(session_json, renderer, unicode, color, show_all, render_options) -> report text (bytes for pstats)",
         call: render_session,
     },
 ];
@@ -88,14 +88,42 @@ fn start(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
     Ok(Value::Int(handle))
 }
 
+/// `own_code_dirs` are where the package's own code is (its frames are
+/// taken out); `target_description` (a str or None) goes to the report's
+/// header; `root_file` and `root_line` (or None) name the function whose
+/// callers the profile leaves out (`Profiler.start(caller_frame=...)`, the
+/// IPython magic's cell).
 fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
-    let [Value::Int(handle), Value::StrList(command_line), Value::StrList(sys_path), Value::StrList(library_dirs), Value::Str(python_version), Value::StrList(own_code_dirs)] =
-        args
-    else {
-        return Err(Raise::TypeError(
-            "stop(handle, command_line, sys_path, library_dirs, python_version, own_code_dirs)"
+    let usage = || {
+        Raise::TypeError(
+            "stop(handle, command_line, sys_path, library_dirs, python_version, own_code_dirs[, target_description, root_file, root_line])"
                 .to_string(),
-        ));
+        )
+    };
+    let (fixed, optional) = args.split_at(args.len().min(6));
+    let [Value::Int(handle), Value::StrList(command_line), Value::StrList(sys_path), Value::StrList(library_dirs), Value::Str(python_version), Value::StrList(own_code_dirs)] =
+        fixed
+    else {
+        return Err(usage());
+    };
+    let (target_description, root) = match optional {
+        [] => (None, None),
+        [description, file, line] => {
+            let description = match description {
+                Value::None => None,
+                Value::Str(text) => Some(text.clone()),
+                _ => return Err(usage()),
+            };
+            let root = match (file, line) {
+                (Value::None, _) => None,
+                (Value::Str(file), Value::Int(line)) => {
+                    Some((file.clone(), u32::try_from(*line).map_err(|_| usage())?))
+                }
+                _ => return Err(usage()),
+            };
+            (description, root)
+        }
+        _ => return Err(usage()),
     };
     let sampler = SAMPLERS.with(|samplers| {
         let mut samplers = samplers.borrow_mut();
@@ -108,7 +136,7 @@ fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
                 .to_string(),
         ));
     };
-    let session = Session::from_recording(
+    let mut session = Session::from_recording(
         sampler.stop(gil),
         ProgramInfo {
             command_line: command_line.clone(),
@@ -118,6 +146,10 @@ fn stop(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
             own_code_dirs: own_code_dirs.clone(),
         },
     );
+    if let Some((file, line)) = root {
+        session = session.rooted_at(&file, line);
+    }
+    session.target_description = target_description;
     Ok(Value::Str(session.to_json()))
 }
 
@@ -145,13 +177,17 @@ fn render_session(_gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
                 .to_string(),
         ));
     };
+    let session = Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()))?;
+    // pstats' binary file is not a text `Format` (see `output`).
+    if renderer == "pstats" {
+        return Ok(Value::Bytes(crate::render::pstats::render(&session)));
+    }
     let format = Format::from_name(renderer).ok_or_else(|| {
         Raise::ValueError(format!(
-            "unknown renderer '{renderer}' (choose from {})",
+            "unknown renderer '{renderer}' (choose from {}, pstats)",
             Format::names().join(", ")
         ))
     })?;
-    let session = Session::from_json(json).map_err(|e| Raise::ValueError(e.to_string()))?;
     let mut options = RenderOptions {
         unicode: *unicode,
         color: *color,

@@ -92,6 +92,9 @@ pub struct OutputOptions {
     /// `-p/--render-option KEY=VALUE`, in order; applied after the options
     /// above, so they override them (as in pyinstrument).
     pub render_options: Vec<String>,
+    /// `--target-description TEXT`: the report's first line instead of
+    /// `Program: <command line>`; saved with the session.
+    pub target_description: Option<String>,
 }
 
 /// A pattern matched against the file paths of frames, as given (checked
@@ -307,6 +310,13 @@ const OPTIONS: &[Spec] = &[
         long: "outfile",
         metavar: "OUTFILE",
         help: "save report to <outfile>",
+    },
+    Spec {
+        short: "",
+        long: "target-description",
+        metavar: "DESCRIPTION",
+        help: "what the report's header says was profiled, instead of \
+               'Program: <command line>'",
     },
     Spec {
         short: "",
@@ -789,6 +799,18 @@ fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
         })?;
         render_options.push(option.to_string());
     }
+    let target_description = match found.last("target-description") {
+        Some(value) => Some(
+            text_value(&value)
+                .map_err(|shown| {
+                    usage(format!(
+                        "--target-description must be text (UTF-8), got '{shown}'"
+                    ))
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
 
     Ok(OutputOptions {
         renderer: last_by_position(renderers),
@@ -801,6 +823,7 @@ fn output_options(found: &Found) -> Result<OutputOptions, CliError> {
         hide: pattern("hide", "hide-regex")?,
         show: pattern("show", "show-regex")?,
         render_options,
+        target_description,
     })
 }
 
@@ -1394,6 +1417,31 @@ mod tests {
         assert_eq!(
             usage_err_raw(&[b"-p", b"time=\xff", b"s.py"]),
             "-p/--render-option must be text (UTF-8), got 'time=\u{fffd}'"
+        );
+    }
+
+    #[test]
+    fn target_description() {
+        assert_eq!(output(&["s.py"]).target_description, None);
+        for args in [
+            &["--target-description", "nightly job", "s.py"][..],
+            &["--target-description=nightly job", "s.py"],
+            &["--target-desc", "nightly job", "s.py"],
+        ] {
+            assert_eq!(
+                output(args).target_description.as_deref(),
+                Some("nightly job"),
+                "{args:?}"
+            );
+        }
+        // After the script, it is the script's.
+        assert_eq!(
+            output(&["s.py", "--target-description", "x"]).target_description,
+            None
+        );
+        assert_eq!(
+            usage_err_raw(&[b"--target-description", b"\xff", b"s.py"]),
+            "--target-description must be text (UTF-8), got '\u{fffd}'"
         );
     }
 

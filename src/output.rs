@@ -28,6 +28,9 @@ pub struct OutputPlan {
     /// last few (see `saved_sessions_dir`) and a `--load-prev ID` hint is
     /// printed. The caller turns it off when re-rendering a saved one.
     pub remember: bool,
+    /// `--target-description`: given to the session before it is rendered
+    /// (so a JSON report, and a remembered session, keep it).
+    pub target_description: Option<String>,
 }
 
 /// Whether `-r`, or else the `-o` extension, asks for pstats' binary file
@@ -93,12 +96,23 @@ impl OutputPlan {
             pstats,
             open_in_browser: to_terminal && !pstats && format == Format::Html,
             remember: to_terminal && !pstats && format == Format::Text,
+            target_description: output.target_description.clone(),
         })
     }
 
     /// Renders `session` and delivers it: the renderer writes straight
     /// into the (buffered) file, temporary file or stdout.
     pub fn write(&self, session: &Session) -> Result<()> {
+        let described;
+        let session = match &self.target_description {
+            Some(description) => {
+                let mut copy = session.clone();
+                copy.target_description = Some(description.clone());
+                described = copy;
+                &described
+            }
+            None => session,
+        };
         let report = |out: &mut dyn Write| {
             if self.pstats {
                 out.write_all(&crate::render::pstats::render(session))

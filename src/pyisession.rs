@@ -103,9 +103,13 @@ pub fn from_pyinstrument5(text: &str) -> Result<Session> {
     }
     merge_adjacent_runs(&mut timeline);
     let description = old.target_description.unwrap_or_default();
-    let program = description
-        .strip_prefix("Program: ")
-        .unwrap_or(&description);
+    // pyinstrument 5's default is "Program: <argv>"; anything else was the
+    // user's `target_description` and stays one.
+    let (program, target_description) = match description.strip_prefix("Program: ") {
+        Some(program) => (program, None),
+        None if description.is_empty() => ("", None),
+        None => ("", Some(description.clone())),
+    };
     let mut library_dirs = old.sys_prefixes.clone();
     library_dirs.extend(
         old.sys_path
@@ -133,6 +137,7 @@ pub fn from_pyinstrument5(text: &str) -> Result<Session> {
         // pyinstrument 5 records wall time only.
         stack_cpu_times: Vec::new(),
         thread_cpu_time: None,
+        target_description,
     })
 }
 
@@ -238,6 +243,9 @@ mod tests {
             ]
         );
         assert_eq!(s.command_line, ["demo.py", "arg"]);
+        assert_eq!(s.target_description, None);
+        let described = load(&FILE.replace("Program: demo.py arg", "Cell [3]")).unwrap();
+        assert_eq!(described.target_description.as_deref(), Some("Cell [3]"));
         assert_eq!(s.sample_count, 5);
         // The sample of the command alone is left out, as pyinstrument 5 does.
         assert!(!s.frames.iter().any(|f| f.file.contains("pyinstrument")));

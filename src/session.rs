@@ -61,6 +61,12 @@ pub struct Session {
     /// the whole process's). `None` when not recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_cpu_time: Option<f64>,
+    /// What the report's header says was profiled, in place of `Program:
+    /// <command line>` (`--target-description`, `Profiler.start(
+    /// target_description=...)`, pyinstrument 5's session field). `None`:
+    /// the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_description: Option<String>,
 }
 
 /// Which clock weighs a report's tree.
@@ -234,6 +240,73 @@ impl Session {
 }
 
 impl Session {
+    /// The profile as seen from the outermost call of the function at
+    /// `file`, first line `line`: in every stack that passes through it,
+    /// its callers are left out (pyinstrument 5's `caller_frame`; the
+    /// IPython magic roots its report at the cell's code so that the
+    /// kernel's machinery above it is not shown). Stacks that do not pass
+    /// through it are kept whole.
+    pub fn rooted_at(self, file: &str, line: u32) -> Session {
+        let is_root: Vec<bool> = self
+            .frames
+            .iter()
+            .map(|f| f.file == file && f.line == line)
+            .collect();
+        if !is_root.contains(&true) {
+            return self;
+        }
+        self.map_stacks(|frames| {
+            if let Some(root) = frames.iter().position(|&f| is_root[f as usize]) {
+                frames.drain(..root);
+            }
+        })
+    }
+
+    /// Applies `change` to every non-empty stack; stacks that become the
+    /// same are merged, with their times, samples, CPU times and timeline
+    /// runs.
+    fn map_stacks(mut self, mut change: impl FnMut(&mut Vec<u32>)) -> Session {
+        use std::collections::HashMap;
+        let cpu_times = std::mem::take(&mut self.stack_cpu_times);
+        let mut merged: Vec<StackRecord> = Vec::with_capacity(self.stacks.len());
+        let mut merged_cpu: Vec<f64> = Vec::with_capacity(cpu_times.len());
+        let mut index: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut moved_to: Vec<u32> = Vec::with_capacity(self.stacks.len());
+        for (i, mut stack) in self.stacks.drain(..).enumerate() {
+            if !stack.frames.is_empty() {
+                change(&mut stack.frames);
+            }
+            let cpu = cpu_times.get(i).copied();
+            match index.get(&stack.frames) {
+                Some(&kept) => {
+                    let kept = kept as usize;
+                    merged[kept].time += stack.time;
+                    merged[kept].samples += stack.samples;
+                    if let (Some(total), Some(cpu)) = (merged_cpu.get_mut(kept), cpu) {
+                        *total += cpu;
+                    }
+                    moved_to.push(kept as u32);
+                }
+                None => {
+                    let new = merged.len() as u32;
+                    index.insert(stack.frames.clone(), new);
+                    merged.push(stack);
+                    if let Some(cpu) = cpu {
+                        merged_cpu.push(cpu);
+                    }
+                    moved_to.push(new);
+                }
+            }
+        }
+        self.stacks = merged;
+        self.stack_cpu_times = merged_cpu;
+        for run in &mut self.timeline {
+            run.stack = moved_to[run.stack as usize];
+        }
+        crate::sample::merge_adjacent_runs(&mut self.timeline);
+        self
+    }
+
     /// `self` followed by `later`, as one profile: what a `Profiler` that
     /// is started again after a stop records (pyinstrument 5's
     /// `Session.combine`). Frames and stacks seen in both are merged, the
@@ -381,6 +454,7 @@ impl Session {
             timeline: recording.timeline,
             stack_cpu_times: recording.stack_cpu_times,
             thread_cpu_time: Some(recording.thread_cpu_time),
+            target_description: None,
         }
     }
 }
@@ -489,6 +563,100 @@ pub(crate) mod tests {
         let loaded = Session::from_json(&text).unwrap();
         assert_eq!(loaded.format_version, FORMAT_VERSION);
         assert_eq!(loaded, s);
+    }
+
+    #[test]
+    fn the_target_description_is_saved_and_loaded() {
+        let mut s = Session::from_json(MINIMAL).unwrap();
+        assert_eq!(s.target_description, None);
+        assert!(!s.to_json().contains("target_description"));
+        s.target_description = Some("nightly import".to_string());
+        let loaded = Session::from_json(&s.to_json()).unwrap();
+        assert_eq!(loaded.target_description.as_deref(), Some("nightly import"));
+    }
+
+    #[test]
+    fn rooted_at_leaves_the_callers_of_the_root_out_and_merges() {
+        let mut s = Session::from_json(MINIMAL).unwrap();
+        // kernel -> magic -> cell <module> -> work; kernel -> idle
+        for (name, file, line) in [
+            ("kernel", "ipykernel/kernelbase.py", 10),
+            ("magic", "pyinstrument/magic.py", 20),
+            ("<module>", "/tmp/ipykernel_1/cell.py", 1),
+            ("work", "/tmp/ipykernel_1/cell.py", 3),
+            ("inner_run_cell", "IPython/core/interactiveshell.py", 30),
+        ] {
+            s.frames.push(FrameId::new(name, file, line));
+        }
+        let stack = |frames: &[u32], time: f64| StackRecord {
+            frames: frames.to_vec(),
+            time,
+            samples: 1,
+        };
+        s.stacks = vec![
+            stack(&[0, 1, 2, 3], 0.5),
+            stack(&[0, 1, 4, 2, 3], 0.25),
+            stack(&[0, 1, 2], 0.125),
+            stack(&[0], 0.0625),
+        ];
+        s.stack_cpu_times = vec![0.4, 0.2, 0.1, 0.05];
+        s.thread_cpu_time = Some(0.75);
+        s.timeline = [(0, 1, 0.5), (1, 1, 0.25), (2, 1, 0.125), (3, 1, 0.0625)]
+            .into_iter()
+            .map(TimelineRun::from)
+            .collect();
+        let rooted = s.rooted_at("/tmp/ipykernel_1/cell.py", 1);
+        let frames: Vec<Vec<u32>> = rooted.stacks.iter().map(|s| s.frames.clone()).collect();
+        // Both ways into the cell became one stack; the stack that never
+        // reached the cell is kept whole.
+        assert_eq!(frames, [vec![2, 3], vec![2], vec![0]]);
+        assert_eq!(rooted.stacks[0].time, 0.75);
+        assert_eq!(rooted.stacks[0].samples, 2);
+        let cpu = &rooted.stack_cpu_times;
+        assert!(cpu.len() == 3 && (cpu[0] - 0.6).abs() < 1e-12, "{cpu:?}");
+        assert_eq!(cpu[1..], [0.1, 0.05]);
+        assert_eq!(
+            rooted.timeline,
+            [(0, 2, 0.75), (1, 1, 0.125), (2, 1, 0.0625)]
+                .into_iter()
+                .map(TimelineRun::from)
+                .collect::<Vec<_>>()
+        );
+        let total: f64 = rooted.stacks.iter().map(|s| s.time).sum();
+        assert_eq!(total, 0.9375);
+    }
+
+    #[test]
+    fn frames_of_the_installed_package_are_the_profilers_own() {
+        let dirs = vec!["/venv/site-packages/pyinstrument/".to_string()];
+        assert!(is_own_code(
+            "/venv/site-packages/pyinstrument/profiler.py",
+            &dirs
+        ));
+        assert!(is_own_code(
+            "/venv/site-packages/pyinstrument/magic.py",
+            &dirs
+        ));
+        // A sibling directory with the same prefix is not ours.
+        assert!(!is_own_code(
+            "/venv/site-packages/pyinstrument_extra/x.py",
+            &dirs
+        ));
+        assert!(!is_own_code("/tmp/cell.py", &dirs));
+        assert!(is_own_code("<pyinstrument>/pyinstrument/profiler.py", &[]));
+    }
+
+    #[test]
+    fn rooted_at_a_frame_never_seen_changes_nothing() {
+        let mut s = Session::from_json(MINIMAL).unwrap();
+        s.frames.push(FrameId::new("f", "a.py", 1));
+        s.stacks.push(StackRecord {
+            frames: vec![0],
+            time: 0.5,
+            samples: 1,
+        });
+        let before = s.clone();
+        assert_eq!(s.rooted_at("a.py", 2), before);
     }
 
     /// MINIMAL as a version-2 file with `timeline`, and one stack.

@@ -443,6 +443,7 @@ mod tests {
             timeline: Vec::new(),
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
+            target_description: None,
             frames: frames.iter().map(|f| FrameId::new(f.0, f.1, f.2)).collect(),
             stacks: stacks
                 .iter()

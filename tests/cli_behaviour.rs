@@ -305,6 +305,67 @@ fn json_save_and_load() {
     );
 }
 
+/// `--target-description` replaces the header's `Program:` line, in text
+/// and HTML; it is saved with the session, so `--load` shows it again, and
+/// `--load` can give another one.
+#[test]
+fn target_description_is_shown_and_kept() {
+    let dir = demo_dir("cli-target-description");
+    let out = pyinstrument_in(dir.path())
+        .args([
+            "--target-description",
+            "nightly <import> job",
+            "-o",
+            "x.txt",
+        ])
+        .args(["-c", "import time; time.sleep(0.01)"])
+        .output();
+    assert_status(&out, 0);
+    let text = std::fs::read_to_string(dir.join("x.txt")).expect("x.txt written");
+    assert!(
+        text.starts_with("nightly <import> job\nDuration:"),
+        "{text}"
+    );
+    let out = pyinstrument_in(dir.path())
+        .args([
+            "--target-description",
+            "nightly <import> job",
+            "-o",
+            "x.json",
+        ])
+        .args(["-c", "import time; time.sleep(0.01)"])
+        .output();
+    assert_status(&out, 0);
+    let loaded = pyinstrument_in(dir.path())
+        .args(["--load", "x.json", "-r", "html"])
+        .output();
+    assert_status(&loaded, 0);
+    let html = loaded.stdout_text();
+    assert!(
+        html.contains("<span class=\"value\">nightly &lt;import&gt; job</span>")
+            && !html.contains(">Program: <span"),
+        "{}",
+        excerpt(html.as_bytes())
+    );
+    let other = pyinstrument_in(dir.path())
+        .args(["--load", "x.json", "--target-description", "renamed"])
+        .output();
+    assert_status(&other, 0);
+    assert!(
+        other.stdout_text().starts_with("renamed\n"),
+        "{}",
+        other.describe()
+    );
+    // Without it, the header is the command line, as before.
+    let plain = pyinstrument_in(dir.path()).args(["-c", "pass"]).output();
+    assert_status(&plain, 0);
+    assert!(
+        plain.stdout_text().contains("Program: -c pass\n"),
+        "{}",
+        plain.describe()
+    );
+}
+
 /// `--setprofile` profiles the demo too.
 #[test]
 fn setprofile_mode_on_demo() {

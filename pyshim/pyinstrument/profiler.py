@@ -7,6 +7,7 @@ exist only for code written against the old API.
 """
 from __future__ import print_function
 
+import os
 import sys
 
 import _pyinstrument as _native
@@ -60,12 +61,23 @@ class Profiler(object):
 
     # -- running ---------------------------------------------------------
 
-    def start(self):
+    def start(self, caller_frame=None, target_description=None):
         """Starts profiling the calling thread. After a stop(), starting
         again adds to the same profile (as pyinstrument 5 does) until
-        reset() is called."""
+        reset() is called.
+
+        target_description: what the report's header says was profiled,
+        instead of `Program: <command line>`.
+        caller_frame: a frame of this thread's stack (as pyinstrument 5
+        takes it); the report then starts at its function, leaving out
+        the callers above it. By default the report shows the whole path
+        from the program's first frame."""
         if self._handle is not None:
             raise RuntimeError('this profiler is already running; call stop() first')
+        root = (None, None)
+        if caller_frame is not None:
+            code = caller_frame.f_code
+            root = (code.co_filename, code.co_firstlineno)
         # What the session records about the program is read now, so that
         # stop() has nothing to do while the sampler is still running.
         self._program = (
@@ -74,6 +86,9 @@ class Profiler(object):
             _environment.library_dirs(),
             _environment.python_version(),
             _environment.own_code_dirs(),
+            None if target_description is None else str(target_description),
+            root[0],
+            root[1],
         )
         self._handle = _native.start(self.use_signal, self.interval)
 
@@ -128,8 +143,10 @@ class Profiler(object):
 
     def output(self, renderer='text', unicode=False, color=False, show_all=False, **options):
         """The report in any of pyinstrument's formats: text, html, json,
-        speedscope, collapsed. `options` are the render options of the
-        command line's `-p KEY=VALUE` (see `output_text`)."""
+        speedscope, collapsed (each a str), or pstats (bytes: the file
+        python's `pstats` module and snakeviz read, as `-r pstats`
+        writes). `options` are the render options of the command line's
+        `-p KEY=VALUE` (see `output_text`)."""
         return _native.render(self._finished_session(), renderer, bool(unicode), bool(color),
                               bool(show_all), _render_options(options))
 

@@ -20,6 +20,8 @@ pub enum Value {
     Float(f64),
     Str(String),
     StrList(Vec<String>),
+    /// Returned only: `bytes` (`str` on Python 2).
+    Bytes(Vec<u8>),
 }
 
 /// The exception a native function raises.
@@ -154,6 +156,10 @@ unsafe fn from_value(value: Value) -> *mut py::PyObject {
         Value::Int(i) => py::PyLong_FromLongLong(i),
         Value::Float(f) => py::PyFloat_FromDouble(f),
         Value::Str(s) => super::interpreter::new_str(&s),
+        Value::Bytes(bytes) => py::PyBytes_FromStringAndSize(
+            bytes.as_ptr() as *const libc::c_char,
+            bytes.len() as py::Py_ssize_t,
+        ),
         Value::StrList(items) => {
             let list = py::PyList_New(0);
             if list.is_null() {

@@ -46,6 +46,10 @@ const JS: &str = include_str!("assets/report.js");
 pub struct HtmlView {
     pub title: String,
     pub program: String,
+    /// The session's target description, shown instead of `Program:
+    /// <program>` (absent from the view model's JSON when there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub summary: String,
     pub python_version: String,
     /// Wall-clock and CPU seconds of the profile (the page shows the CPU
@@ -272,8 +276,12 @@ fn view_model_and_index(
     let cpu_total = with_cpu.then(|| micros(cpu_total));
     let cpu_note = with_cpu.then(|| session.cpu_weight_note());
     let view = HtmlView {
-        title: format!("pyinstrument: {}", h.program),
+        title: format!(
+            "pyinstrument: {}",
+            h.description.as_deref().unwrap_or(&h.program)
+        ),
         program: h.program,
+        description: h.description,
         summary: h.summary,
         python_version: session.python_version.clone(),
         duration: micros(session.duration),
@@ -557,6 +565,7 @@ pub fn default_tree(session: &Session, options: &RenderOptions) -> Vec<ViewNode>
 struct Page<'a> {
     title: &'a str,
     program: &'a str,
+    description: Option<&'a str>,
     summary: &'a str,
     notes: &'a [String],
     empty_message: Option<&'a str>,
@@ -599,6 +608,7 @@ pub fn write_view(view: &HtmlView, out: &mut dyn std::io::Write) -> std::io::Res
     let page = Page {
         title: &view.title,
         program: &view.program,
+        description: view.description.as_deref(),
         summary: &view.summary,
         notes: &view.notes,
         empty_message: view.empty_message.as_deref(),
@@ -907,5 +917,24 @@ mod tests {
             Some("No samples were recorded.")
         );
         assert!(render(&s, &RenderOptions::default()).contains("No samples were recorded."));
+    }
+
+    #[test]
+    fn a_target_description_replaces_the_program_line() {
+        let mut s = session();
+        let plain = render(&s, &RenderOptions::default());
+        assert!(
+            plain.contains(">Program: <span class=\"value\">"),
+            "{plain}"
+        );
+        s.target_description = Some("nightly <import> job".to_string());
+        let v = view_model(&s, &RenderOptions::default());
+        assert_eq!(v.title, "pyinstrument: nightly <import> job");
+        let html = render(&s, &RenderOptions::default());
+        assert!(
+            html.contains("<span class=\"value\">nightly &lt;import&gt; job</span>"),
+            "{html}"
+        );
+        assert!(!html.contains(">Program: <span"), "{html}");
     }
 }

@@ -166,6 +166,9 @@ impl std::fmt::Write for Sink<'_> {
 /// The header lines shared by the text and HTML reports.
 pub(crate) struct Header {
     pub program: String,
+    /// The session's target description, shown instead of `Program:
+    /// <program>` when there is one.
+    pub description: Option<String>,
     pub summary: String,
     pub notes: Vec<String>,
 }
@@ -173,6 +176,7 @@ pub(crate) struct Header {
 pub(crate) fn header(session: &Session) -> Header {
     Header {
         program: command_line(&session.command_line),
+        description: session.target_description.clone(),
         summary: format!(
             "Duration: {:.3} s   Samples: {}   CPU time: {:.3} s   Mode: {} (interval {} ms)",
             session.duration,
@@ -499,6 +503,7 @@ mod tests {
             timeline: Vec::new(),
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
+            target_description: None,
             frames: frames
                 .iter()
                 .map(|(name, line)| FrameId::new(name, "callers.py", *line))

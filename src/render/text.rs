@@ -68,7 +68,10 @@ pub fn write(
 ) -> std::io::Result<()> {
     let mut out = Sink::new(out);
     let h = header(session);
-    let _ = writeln!(out, "Program: {}", clean(&h.program));
+    let _ = match &h.description {
+        Some(description) => writeln!(out, "{}", clean(description)),
+        None => writeln!(out, "Program: {}", clean(&h.program)),
+    };
     let _ = writeln!(out, "{}", h.summary);
     for note in h.notes.iter().chain(&timeline_note(session, options)) {
         let _ = writeln!(out, "Note: {}", clean(note));
@@ -327,6 +330,7 @@ mod tests {
             timeline: Vec::new(),
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
+            target_description: None,
             frames: vec![
                 FrameId::new("<module>", "/proj/demo.py", 1),
                 FrameId::new("main", "/proj/demo.py", 10),
@@ -475,5 +479,17 @@ mod tests {
         let out = render(&s, &RenderOptions::default());
         assert!(out.starts_with("Program: demo.py arg\n"));
         assert!(out.ends_with("\nNo samples were recorded.\n"));
+    }
+
+    #[test]
+    fn a_target_description_replaces_the_program_line() {
+        let mut s = session(vec![(vec![0, 1], 1.0)]);
+        s.target_description = Some("Cell [3]\nof the notebook".to_string());
+        let out = render(&s, &RenderOptions::default());
+        assert!(
+            out.starts_with("Cell [3]?of the notebook\nDuration:"),
+            "{out}"
+        );
+        assert!(!out.contains("Program:"), "{out}");
     }
 }

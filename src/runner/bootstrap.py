@@ -171,6 +171,10 @@ def install_embedded_finder(own_code_file):
             source, is_package = _embedded_modules[module.__name__]
             if is_package:
                 module.__path__ = []
+            # Code that expects a module to have a file name gets the one
+            # its frames have (IPython 7's `%load_ext` reads `__file__`),
+            # as on Python 2; nothing is ever read from it.
+            module.__file__ = module.__spec__.origin
             code = compile(source, module.__spec__.origin, 'exec', 0, True)
             exec(code, module.__dict__)
 

@@ -63,6 +63,11 @@ const EMBEDDED_PACKAGE: &[(&str, &str, bool)] = &[
         include_str!("../../pyshim/pyinstrument/asgi.py"),
         false,
     ),
+    (
+        "pyinstrument.magic",
+        include_str!("../../pyshim/pyinstrument/magic.py"),
+        false,
+    ),
 ];
 const BOOTSTRAP_NAME: &str = OWN_CODE_FILE;
 

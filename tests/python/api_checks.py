@@ -273,6 +273,61 @@ def check_html_files():
         shutil.rmtree(directory)
 
 
+def api_rooted_x7(profiler):
+    # The report starts here: this function's callers are left out.
+    profiler.start(caller_frame=sys._getframe())
+    api_spin_main_x1(0.05)
+    profiler.stop()
+
+
+def check_description_root_and_pstats():
+    """start(target_description=..., caller_frame=...) and output('pstats')."""
+    import marshal
+    import os
+    import pstats
+    import tempfile
+    profiler = Profiler()
+    profiler.start(target_description='the description\'s <test>')
+    api_spin_main_x1(0.05)
+    profiler.stop()
+    text = profiler.output_text()
+    assert text.startswith("the description's <test>\n"), text
+    assert 'Program:' not in text, text
+    assert 'the description&#x27;s &lt;test&gt;' in profiler.output_html() or \
+        "the description's &lt;test&gt;" in profiler.output_html()
+    assert json.loads(profiler.output('json'))['target_description'] == "the description's <test>"
+    # The default header is the command line.
+    default = Profiler()
+    default.start()
+    api_spin_main_x1(0.02)
+    default.stop()
+    assert default.output_text().startswith('Program: '), default.output_text()
+
+    stats_bytes = profiler.output('pstats')
+    assert isinstance(stats_bytes, bytes), type(stats_bytes)
+    entries = marshal.loads(stats_bytes)
+    assert any(key[2] == 'api_spin_main_x1' for key in entries), list(entries)[:5]
+    handle, path = tempfile.mkstemp(suffix='.pstats')
+    try:
+        with os.fdopen(handle, 'wb') as out:
+            out.write(stats_bytes)
+        stats = pstats.Stats(path)
+        assert any(key[2] == 'api_spin_main_x1' for key in stats.stats), list(stats.stats)[:5]
+    finally:
+        os.unlink(path)
+
+    rooted = Profiler()
+    api_rooted_x7(rooted)
+    text = rooted.output_text(show_all=True)
+    tree = text.split('\n\n', 1)[1].strip().splitlines()
+    assert 'api_rooted_x7' in tree[0], text
+    assert 'check_description_root_and_pstats' not in text and '<module>' not in text, text
+    assert 'api_spin_main_x1' in text, text
+    # Profiler.start/stop never show, whichever way the package was loaded.
+    for frames in (text, profiler.output_text(show_all=True)):
+        assert 'Profiler.st' not in frames and 'profiler.py' not in frames, frames
+
+
 def check_threads(use_signal):
     """A profiler started in a thread sees that thread only; the main
     thread's own profiler, running at the same time, sees the main thread."""
@@ -327,6 +382,7 @@ def main():
     check_restart_and_reset()
     check_profile_decorator_and_block()
     check_html_files()
+    check_description_root_and_pstats()
     print('API OK (Python %d.%d)' % sys.version_info[:2])
 
 
