@@ -179,3 +179,25 @@ def save_profile(profiler, directory, renderer, template, callback, request, pat
     except Exception as error:
         logger.error('pyinstrument: could not save the profile of %s in %s: %s', path, directory, error)
         return None
+
+
+_renderer_named = renderer  # for MiddlewareOptions, whose argument is called `renderer`
+
+
+class MiddlewareOptions(object):
+    """The options the WSGI and ASGI middlewares both take, checked when the
+    middleware is made (a bad renderer or interval fails at start-up, not
+    on the first profiled request)."""
+
+    def __init__(self, show_callback=None, profile_dir=None, renderer='html', filename=None,
+                 filename_callback=None, url_argument='profile', use_signal=True, interval=0.001):
+        from pyinstrument.profiler import Profiler
+        self.show_callback = resolve_callable(show_callback)
+        self.profile_dir = profile_dir
+        self.renderer = _renderer_named(renderer)
+        self.filename = filename
+        self.filename_callback = resolve_callable(filename_callback)
+        self.url_argument = url_argument
+        self.use_signal = bool(use_signal)
+        self.interval = float(interval)
+        Profiler(use_signal=self.use_signal, interval=self.interval)  # checks them now

@@ -82,19 +82,13 @@ def _guard():
     return lock
 
 
-class ProfilerMiddleware:
-    def __init__(self, app, show_callback=None, profile_dir=None, renderer='html', filename=None,
-                 filename_callback=None, url_argument='profile', use_signal=True, interval=0.001):
+class ProfilerMiddleware(_web.MiddlewareOptions):
+    def __init__(self, app, **options):
+        """`options`: see `_web.MiddlewareOptions` (show_callback, profile_dir,
+        renderer, filename, filename_callback, url_argument, use_signal,
+        interval)."""
+        _web.MiddlewareOptions.__init__(self, **options)
         self.app = app
-        self.show_callback = _web.resolve_callable(show_callback)
-        self.profile_dir = profile_dir
-        self.renderer = _web.renderer(renderer)
-        self.filename = filename
-        self.filename_callback = _web.resolve_callable(filename_callback)
-        self.url_argument = url_argument
-        self.use_signal = bool(use_signal)
-        self.interval = float(interval)
-        Profiler(use_signal=self.use_signal, interval=self.interval)  # checks them now
 
     async def _wants_profile_page(self, scope):
         query = parse_qs(scope.get('query_string', b'').decode('latin-1'), keep_blank_values=True)

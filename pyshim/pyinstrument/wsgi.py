@@ -43,19 +43,13 @@ except ImportError:  # Python 2
 _busy = threading.local()
 
 
-class ProfilerMiddleware(object):
-    def __init__(self, app, show_callback=None, profile_dir=None, renderer='html', filename=None,
-                 filename_callback=None, url_argument='profile', use_signal=True, interval=0.001):
+class ProfilerMiddleware(_web.MiddlewareOptions):
+    def __init__(self, app, **options):
+        """`options`: see `_web.MiddlewareOptions` (show_callback, profile_dir,
+        renderer, filename, filename_callback, url_argument, use_signal,
+        interval)."""
+        _web.MiddlewareOptions.__init__(self, **options)
         self.app = app
-        self.show_callback = _web.resolve_callable(show_callback)
-        self.profile_dir = profile_dir
-        self.renderer = _web.renderer(renderer)
-        self.filename = filename
-        self.filename_callback = _web.resolve_callable(filename_callback)
-        self.url_argument = url_argument
-        self.use_signal = bool(use_signal)
-        self.interval = float(interval)
-        Profiler(use_signal=self.use_signal, interval=self.interval)  # checks them now
 
     def _wants_profile_page(self, environ):
         query = parse_qs(environ.get('QUERY_STRING', ''), keep_blank_values=True)
