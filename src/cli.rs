@@ -122,6 +122,8 @@ pub struct RunOptions {
     /// `--from-path`: the script is looked up on `PATH` (by the runner:
     /// parsing does no I/O).
     pub from_path: bool,
+    /// `--all-threads`: every Python thread, each a root of the report.
+    pub all_threads: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,6 +280,13 @@ const OPTIONS: &[Spec] = &[
         long: "setprofile",
         metavar: "",
         help: "run in setprofile mode, instead of signal mode",
+    },
+    Spec {
+        short: "",
+        long: "all-threads",
+        metavar: "",
+        help: "profile every thread of the program, each a root of the report \
+               (signal mode, CPython 3.7+)",
     },
     Spec {
         short: "i",
@@ -739,6 +748,7 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
                 return Err(usage("--from-path needs a script name, not -m or -c"));
             }
             Ok(Command::Run(RunOptions {
+                all_threads: m.opt_present("all-threads"),
                 target,
                 mode,
                 interval,

@@ -133,6 +133,7 @@ pub fn from_pyinstrument5(text: &str) -> Result<Session> {
         // pyinstrument 5 records wall time only.
         stack_cpu_times: Vec::new(),
         thread_cpu_time: None,
+        threads: Vec::new(),
     })
 }
 

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 /// File name given to frames that stand for a C function (setprofile mode's
 /// `c_call` leaves), so renderers show them as `sleep  <built-in>`.
 pub const BUILTIN_FILE: &str = "<built-in>";
+/// The pseudo file of a thread's root frame in an `--all-threads` profile
+/// (`Thread 'worker-3' (tid 1234)`): reports show its name alone, and it
+/// counts as the program's own code (never hidden in a library group).
+pub const THREAD_FILE: &str = "<thread>";
 
 /// The file name of pyinstrument's own Python code (the runner's bootstrap
 /// and the embedded `pyinstrument` package, whose modules are named

@@ -6,12 +6,12 @@ use crate::sample::{FrameId, StackRecord, TimelineRun};
 use serde::{Deserialize, Serialize};
 
 /// The version written. 2 added `timeline`, 3 `stack_cpu_times` and
-/// `thread_cpu_time`.
-pub const FORMAT_VERSION: u32 = 3;
+/// `thread_cpu_time`, 4 `threads` (`--all-threads`).
+pub const FORMAT_VERSION: u32 = 4;
 /// Versions read: a version-1 file loads with an empty timeline (the order
 /// of its samples is unknown), a version-1 or 2 file with no CPU time per
 /// stack; either is the current version from then on.
-pub const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
+pub const READABLE_VERSIONS: [u32; 4] = [1, 2, 3, 4];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
@@ -58,6 +58,100 @@ pub struct Session {
     /// the whole process's). `None` when not recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_cpu_time: Option<f64>,
+    /// `--all-threads`: one entry per thread profiled, each the root frame
+    /// of its stacks (`frames[frame]`, file [`THREAD_FILE`]). Empty when
+    /// one thread was profiled (its stacks start at its own first frame).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threads: Vec<ThreadInfo>,
+}
+
+/// One thread of an `--all-threads` profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    /// `threading.Thread.name`, if the thread's object was still known
+    /// when profiling stopped.
+    pub name: Option<String>,
+    /// The kernel's thread id (`threading.get_native_id()`).
+    pub native_id: i64,
+    /// `threading.get_ident()`.
+    pub ident: u64,
+    /// Its root frame's index in `frames`.
+    pub frame: u32,
+    /// Wall-clock seconds it was profiled (from its start, or the start of
+    /// profiling, to its end, or the end of profiling).
+    pub wall_time: f64,
+    /// CPU seconds it used meanwhile (its own CPU clock).
+    pub cpu_time: f64,
+    /// It ended while profiled.
+    pub ended: bool,
+}
+
+impl ThreadInfo {
+    /// How the report names it: `Thread 'worker-3' (tid 1234)`.
+    pub fn label(name: Option<&str>, native_id: i64) -> String {
+        match name {
+            Some(name) => format!("Thread '{name}' (tid {native_id})"),
+            None => format!("Thread (tid {native_id})"),
+        }
+    }
+}
+
+pub use crate::sample::THREAD_FILE;
+
+impl Session {
+    /// The threads of an `--all-threads` profile merged into one tree
+    /// (`-p merge_threads=true`): each stack loses its thread's root frame,
+    /// and stacks that become equal add up. The timeline keeps its runs in
+    /// order (thread after thread).
+    pub fn merged_threads(&self) -> Session {
+        let mut session = self.clone();
+        if self.threads.is_empty() {
+            return session;
+        }
+        let roots: std::collections::HashSet<u32> = self.threads.iter().map(|t| t.frame).collect();
+        let mut index: std::collections::HashMap<Vec<u32>, usize> =
+            std::collections::HashMap::new();
+        let mut stacks: Vec<StackRecord> = Vec::new();
+        let mut cpu: Vec<f64> = Vec::new();
+        let mut moved_to: Vec<u32> = Vec::with_capacity(self.stacks.len());
+        for (i, stack) in self.stacks.iter().enumerate() {
+            let mut frames = stack.frames.clone();
+            if frames.len() > 1 && roots.contains(&frames[0]) {
+                frames.remove(0);
+            }
+            let stack_cpu = self.stack_cpu_times.get(i).copied().unwrap_or(0.0);
+            match index.get(&frames) {
+                Some(&at) => {
+                    stacks[at].time += stack.time;
+                    stacks[at].samples += stack.samples;
+                    if !self.stack_cpu_times.is_empty() {
+                        cpu[at] += stack_cpu;
+                    }
+                    moved_to.push(at as u32);
+                }
+                None => {
+                    moved_to.push(stacks.len() as u32);
+                    index.insert(frames.clone(), stacks.len());
+                    stacks.push(StackRecord {
+                        frames,
+                        time: stack.time,
+                        samples: stack.samples,
+                    });
+                    if !self.stack_cpu_times.is_empty() {
+                        cpu.push(stack_cpu);
+                    }
+                }
+            }
+        }
+        session.stacks = stacks;
+        session.stack_cpu_times = cpu;
+        for run in &mut session.timeline {
+            run.stack = moved_to[run.stack as usize];
+        }
+        crate::sample::merge_adjacent_runs(&mut session.timeline);
+        session.threads = Vec::new();
+        session
+    }
 }
 
 /// Which clock weighs a report's tree.

@@ -139,6 +139,7 @@ mod tests {
             timeline: timeline.iter().map(|&r| TimelineRun::from(r)).collect(),
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
+            threads: Vec::new(),
         }
     }
 

@@ -78,6 +78,13 @@ impl Format {
 /// Renders `session` in `format`. Never fails: every session, including one
 /// without samples, has a rendering.
 pub fn render(session: &Session, format: Format, options: &RenderOptions) -> String {
+    let merged;
+    let session = if options.merge_threads && format != Format::Json {
+        merged = session.merged_threads();
+        &merged
+    } else {
+        session
+    };
     // Speedscope always carries both clocks, as two profiles; JSON is the
     // session itself.
     let weighted;
@@ -394,6 +401,7 @@ mod tests {
             timeline: Vec::new(),
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
+            threads: Vec::new(),
             frames: frames
                 .iter()
                 .map(|(name, line)| FrameId::new(name, "callers.py", *line))

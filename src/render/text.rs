@@ -317,6 +317,7 @@ mod tests {
             timeline: Vec::new(),
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
+            threads: Vec::new(),
             frames: vec![
                 FrameId::new("<module>", "/proj/demo.py", 1),
                 FrameId::new("main", "/proj/demo.py", 10),

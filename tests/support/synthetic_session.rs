@@ -83,6 +83,7 @@ pub fn synthetic_session(distinct: usize, samples: u64) -> Session {
         timeline,
         stack_cpu_times: Vec::new(),
         thread_cpu_time: None,
+        threads: Vec::new(),
         frames,
         stacks,
     }

@@ -254,6 +254,12 @@ pub const LAYOUT: Layout = Layout {
         tstate_interp: TSTATE_INTERP,
         interp_gil: INTERP_GIL,
     }),
+    threads: Some(super::ThreadList::new(
+        624,
+        super::HeadLockKind::PyMutex,
+        152,
+        224,
+    )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: DEBUG_OFFSETS,

@@ -271,6 +271,7 @@ pub const LAYOUT: Layout = Layout {
         tstate_interp: TSTATE_INTERP,
         interp_gil: INTERP_GIL,
     }),
+    threads: None,
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: DEBUG_OFFSETS,

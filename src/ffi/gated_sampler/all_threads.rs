@@ -1,0 +1,841 @@
+//! `--all-threads` in signal mode on CPython 3.7+: every thread state of
+//! the interpreter sampled by one sampling thread, each exactly as
+//! [`GatedSampler`](super::GatedSampler) samples its one thread: read by the
+//! sampling thread while it does not hold the GIL, or made to sample itself
+//! by a signal while it holds the GIL and is on a CPU.
+//!
+//! Which threads exist is learnt from the interpreter's own list of thread
+//! states (`PyInterpreterState_ThreadHead`, `PyThreadState_Next`), walked at
+//! every interval. That list is changed under `HEAD_LOCK`
+//! (`_PyRuntime.interpreters.mutex`: a `PyThread_type_lock` before 3.13, a
+//! one-byte `PyMutex` from 3.13), not under the GIL: `PyGILState_Ensure`
+//! links a new state without the GIL, 3.12+ links a new thread's state from
+//! the thread that starts it, and 3.9+ frees a state after the thread gave
+//! up the GIL (`tstate_delete_common` unlinks it under `HEAD_LOCK`, then the
+//! GIL is released, then the memory freed). So the list is walked only
+//! while the sampling thread holds *both* locks, always taken in this order:
+//!
+//! 1. `HEAD_LOCK`, with a non-blocking try: `PyThread_acquire_lock(lock,
+//!    NOWAIT_LOCK)` before 3.13, from 3.13 a compare-exchange of the byte
+//!    from unlocked (0) to locked (1), which is CPython's own fast path
+//!    (`_PyMutex_TryLock` in pycore_lock.h; the unlock is the exported
+//!    `PyMutex_Unlock` when a waiter parked meanwhile). A failed try skips
+//!    the interval (counted in `head_lock_busy`): we never wait for it.
+//! 2. The GIL's mutex, as the one-thread sampler does. CPython holds that
+//!    mutex only inside `take_gil`/`drop_gil`, which change atomic flags
+//!    under it and take no other lock (Python/ceval_gil.c, 3.7-3.13), so no
+//!    thread ever waits for `HEAD_LOCK` while holding the GIL's mutex: the
+//!    order cannot deadlock. (Threads take `HEAD_LOCK` while holding the
+//!    GIL itself all the time; that is harmless, since we never wait for
+//!    the GIL.)
+//!
+//! With both held, every state in the list stays allocated (it cannot be
+//! unlinked, so not freed) and no thread can take or give up the GIL, so
+//! every state but the GIL holder's has frames that stand still: the
+//! sampling thread reads them. The holder, if it is on a CPU or ready to
+//! run, gets SIGPROF after `HEAD_LOCK` has been released (its handler takes
+//! no lock), with the GIL's mutex handed to its handler as before.
+//!
+//! A state is known by its address *and* its `id` (unique, never reused:
+//! a new state can get a freed one's address). A state not yet bound to a
+//! thread (3.12+ links it before the thread starts; `thread_id` is 0) is
+//! left until it is. At first sight the sampling thread takes the thread's
+//! CPU clock (`pthread_getcpuclockid` on its `thread_id`, alive since its
+//! state is linked: a thread unlinks its own state before it ends) and
+//! gives it a slot with a state made beforehand (nothing is allocated while
+//! the locks are held; when no spare is ready, the thread is picked up at
+//! the next interval). A state gone from the list at a walk is a thread
+//! that ended: its slot is handed back and its recording kept. Its time
+//! ends at that walk (at most one interval late).
+//!
+//! The alternative, learning threads from a hook each thread runs at its
+//! start, needs a hook the program cannot see: `threading.setprofile` and
+//! `settrace` show through `threading.getprofile()` (3.10+), and C-level
+//! hooks (`PyEval_SetProfile`) are per thread and must be installed from
+//! that thread. The list needs no hook at all.
+
+use super::{
+    dispatch, install_handler, locate_gil, on_cpu, outstanding, release_handed_mutex, runnable,
+    send_queued_signal, trampoline, Control, Counters, GateCounts, Shared, SIGNAL_MAGIC, SLOTS,
+    SLOT_COUNT,
+};
+use crate::ffi::gil::Gil;
+use crate::ffi::layout::{GilRuntimeState, HeadLockKind, Layout, ThreadList};
+use crate::ffi::py;
+use crate::ffi::stack::{monotonic_ns, StoppedThread};
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+extern "C" {
+    fn PyInterpreterState_ThreadHead(interp: *mut c_void) -> *mut c_void;
+    fn PyThreadState_Next(tstate: *mut c_void) -> *mut c_void;
+    fn PyThread_acquire_lock(lock: *mut c_void, waitflag: c_int) -> c_int;
+    fn PyThread_release_lock(lock: *mut c_void);
+}
+
+#[cfg(any(py_3_13, py_3_14, py_3_15))]
+extern "C" {
+    fn PyMutex_Unlock(mutex: *mut u8);
+}
+
+/// Spare states made ahead, outside the locks, for threads seen next.
+const SPARES: usize = 4;
+/// Threads followed at once (the rest of the slots stay for profilers of
+/// single threads).
+const MAX_THREADS: usize = SLOT_COUNT - 16;
+
+/// One thread's recording, once sampling has stopped.
+pub struct ThreadRecording<T> {
+    pub state: Box<T>,
+    /// `threading.get_ident()` of the thread.
+    pub ident: u64,
+    /// The kernel's thread id (`threading.get_native_id()`).
+    pub native_id: i64,
+    /// Monotonic ns: when first seen (or when profiling started), and when
+    /// last seen (or when profiling stopped).
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Its CPU clock when first seen, and when last sampled.
+    pub first_cpu_ns: u64,
+    pub last_cpu_ns: u64,
+    /// Ended while profiled.
+    pub ended: bool,
+    /// Started after profiling did.
+    pub started_later: bool,
+}
+
+struct Entry<T> {
+    tstate: usize,
+    id: u64,
+    slot: usize,
+    generation: u32,
+    cpu_clock: libc::clockid_t,
+    seen: bool,
+    /// Not owned here while in a slot: the slot holds it.
+    recording: ThreadRecording<()>,
+    _state: std::marker::PhantomData<T>,
+}
+
+/// What the sampling thread keeps between intervals (and across a fork's
+/// stop and restart).
+struct Table<T> {
+    entries: Vec<Entry<T>>,
+    spares: Vec<Box<T>>,
+    finished: Vec<ThreadRecording<T>>,
+    /// A walk succeeded already: threads seen after it started later.
+    walked: bool,
+    /// When the previous successful walk was (a thread first seen now
+    /// started after it).
+    previous_walk_ns: u64,
+    /// The slot whose thread was last sent a signal.
+    signalled: Option<usize>,
+    /// Threads not followed: no slot or spare was free.
+    untracked: u64,
+    /// The last walk followed a new thread: its name is to be noted.
+    followed_new: bool,
+}
+
+struct Setup<T> {
+    interp: usize,
+    gil: usize,
+    head_lock: usize,
+    threads: ThreadList,
+    layout: &'static Layout,
+    interval: Duration,
+    start_ns: u64,
+    make: fn() -> Box<T>,
+    begin: fn(&mut T, u64, u64),
+    tick: fn(&mut T, &StoppedThread<'_>),
+}
+
+struct AllShared<T> {
+    setup: Setup<T>,
+    table: Mutex<Table<T>>,
+    head_lock_busy: AtomicU64,
+}
+
+// The states (whose frame tables hold raw pointers into the interpreter)
+// are made, begun and taken back by the sampling thread under the table's
+// mutex, and ticked under their slot's `busy` flag, as `GatedSampler`'s
+// one state is: never by two threads at once.
+unsafe impl<T> Send for AllShared<T> {}
+unsafe impl<T> Sync for AllShared<T> {}
+
+/// Sampling every thread of the interpreter. See the module comment.
+pub struct AllThreadsSampler<T: 'static> {
+    control: Arc<Control>,
+    all: Arc<AllShared<T>>,
+    released: bool,
+}
+
+/// The counts of an all-threads run: [`GateCounts`] over every thread,
+/// and the intervals skipped because `HEAD_LOCK` was held.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllThreadsCounts {
+    pub gate: GateCounts,
+    pub head_lock_busy: u64,
+    pub untracked: u64,
+}
+
+impl<T: 'static> AllThreadsSampler<T> {
+    /// Starts sampling every thread of the calling thread's interpreter.
+    /// `make` allocates a thread's state (on the sampling thread, never
+    /// while it holds a lock); `begin(state, start_ns, start_cpu_ns)` sets
+    /// where its clocks start (no allocation); `tick` is as for
+    /// [`GatedSampler::start`](super::GatedSampler::start): signal safe.
+    pub fn start(
+        gil: Gil<'_>,
+        interval_ns: u64,
+        make: fn() -> Box<T>,
+        begin: fn(&mut T, u64, u64),
+        tick: fn(&mut T, &StoppedThread<'_>),
+    ) -> Result<AllThreadsSampler<T>, String> {
+        let layout = gil.layout()?;
+        let Some(threads) = layout.threads else {
+            return Err("all threads can be sampled on CPython 3.7 and newer".to_string());
+        };
+        install_handler()?;
+        let tstate = unsafe { py::PyThreadState_Get() } as *const u8;
+        let gil_state = unsafe { locate_gil(layout, tstate)? };
+        let interp = unsafe { *(tstate.add(threads.tstate_interp) as *const usize) };
+        let runtime = crate::ffi::layout::running::runtime_state()?;
+        let head_lock = match threads.head_lock_kind {
+            // The lock is a pointer to the lock object.
+            HeadLockKind::ThreadLock => unsafe {
+                *(runtime.add(threads.head_lock) as *const usize)
+            },
+            HeadLockKind::PyMutex => runtime as usize + threads.head_lock,
+        };
+        if head_lock == 0 {
+            return Err("the interpreter has no thread-list lock where expected".to_string());
+        }
+        let start_ns = monotonic_ns();
+        let mut spares = Vec::with_capacity(SPARES);
+        for _ in 0..SPARES {
+            spares.push(make());
+        }
+        let all = Arc::new(AllShared {
+            setup: Setup {
+                interp,
+                gil: gil_state as usize,
+                head_lock,
+                threads,
+                layout,
+                interval: Duration::from_nanos(interval_ns),
+                start_ns,
+                make,
+                begin,
+                tick,
+            },
+            table: Mutex::new(Table {
+                entries: Vec::with_capacity(MAX_THREADS),
+                spares,
+                finished: Vec::new(),
+                walked: false,
+                previous_walk_ns: start_ns,
+                signalled: None,
+                untracked: 0,
+                followed_new: false,
+            }),
+            head_lock_busy: AtomicU64::new(0),
+        });
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            thread_gone: AtomicBool::new(false),
+            counters: Counters::default(),
+        });
+        unsafe { super::register_fork_hooks() };
+        let for_loop = Arc::clone(&all);
+        let control = Arc::new(Control {
+            run: Arc::new(move |shared: &Shared| all_threads_loop(&for_loop, shared)),
+            shared,
+            thread: Mutex::new(None),
+            pid: std::process::id(),
+        });
+        control
+            .spawn()
+            .map_err(|e| format!("cannot start the sampling thread: {e}"))?;
+        super::running().push(Arc::clone(&control));
+        Ok(AllThreadsSampler {
+            control,
+            all,
+            released: false,
+        })
+    }
+
+    fn halt_sampling(&self) {
+        super::running().retain(|control| !Arc::ptr_eq(control, &self.control));
+        self.control.halt();
+    }
+
+    /// Stops sampling; returns every thread's recording (those still alive
+    /// end now) and the counts. Call with the GIL.
+    pub fn stop(mut self, _gil: Gil<'_>) -> (Vec<ThreadRecording<T>>, AllThreadsCounts) {
+        self.halt_sampling();
+        self.released = true;
+        let mut table = self.all.table.lock().unwrap_or_else(|p| p.into_inner());
+        let now = monotonic_ns();
+        let entries: Vec<Entry<T>> = table.entries.drain(..).collect();
+        for entry in entries {
+            let cpu = read_clock(entry.cpu_clock).unwrap_or(entry.recording.last_cpu_ns);
+            let mut recording = retire::<T>(entry);
+            recording.last_ns = now;
+            recording.last_cpu_ns = recording.last_cpu_ns.max(cpu);
+            table.finished.push(recording);
+        }
+        let counters = &self.control.shared.counters;
+        let counts = AllThreadsCounts {
+            gate: GateCounts {
+                on_thread: counters.on_thread.load(SeqCst),
+                late: counters.late.load(SeqCst),
+                read_while_blocked: counters.read_while_blocked.load(SeqCst),
+                deferred: counters.deferred.load(SeqCst),
+            },
+            head_lock_busy: self.all.head_lock_busy.load(SeqCst),
+            untracked: table.untracked,
+        };
+        (std::mem::take(&mut table.finished), counts)
+    }
+}
+
+impl<T: 'static> Drop for AllThreadsSampler<T> {
+    fn drop(&mut self) {
+        if !self.released {
+            self.halt_sampling();
+            self.released = true;
+            let mut table = self.all.table.lock().unwrap_or_else(|p| p.into_inner());
+            for entry in table.entries.drain(..).collect::<Vec<_>>() {
+                drop(retire::<T>(entry));
+            }
+        }
+    }
+}
+
+fn read_clock(clock: libc::clockid_t) -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
+    }
+    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// The kernel thread id inside a thread CPU clock id (Linux's
+/// `MAKE_THREAD_CPUCLOCK`: `~tid << 3 | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED`,
+/// what glibc's `pthread_getcpuclockid` returns).
+fn tid_of_clock(clock: libc::clockid_t) -> libc::pid_t {
+    !(clock >> 3)
+}
+
+/// Hands a slot back and takes its state out. No other tick of it can be
+/// running (the sampling thread is the only one that signals it, and no
+/// signal is outstanding, or the sampling thread has stopped).
+fn retire<T>(entry: Entry<T>) -> ThreadRecording<T> {
+    let slot = &SLOTS[entry.slot];
+    slot.running.store(false, SeqCst);
+    while slot
+        .busy
+        .compare_exchange(false, true, SeqCst, SeqCst)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+    slot.generation.fetch_add(1, SeqCst);
+    let state = slot.state.swap(std::ptr::null_mut(), SeqCst) as *mut T;
+    slot.busy.store(false, SeqCst);
+    slot.in_use.store(false, SeqCst);
+    let r = entry.recording;
+    ThreadRecording {
+        state: unsafe { Box::from_raw(state) },
+        ident: r.ident,
+        native_id: r.native_id,
+        first_ns: r.first_ns,
+        last_ns: r.last_ns,
+        first_cpu_ns: r.first_cpu_ns,
+        last_cpu_ns: r.last_cpu_ns,
+        ended: r.ended,
+        started_later: r.started_later,
+    }
+}
+
+/// Tries `HEAD_LOCK` without waiting.
+unsafe fn try_head_lock(setup: &Setup<impl Sized>) -> bool {
+    match setup.threads.head_lock_kind {
+        HeadLockKind::ThreadLock => PyThread_acquire_lock(setup.head_lock as *mut c_void, 0) == 1,
+        HeadLockKind::PyMutex => {
+            let byte = &*(setup.head_lock as *const AtomicU8);
+            byte.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
+        }
+    }
+}
+
+unsafe fn head_unlock(setup: &Setup<impl Sized>) {
+    match setup.threads.head_lock_kind {
+        HeadLockKind::ThreadLock => PyThread_release_lock(setup.head_lock as *mut c_void),
+        HeadLockKind::PyMutex => {
+            let byte = &*(setup.head_lock as *const AtomicU8);
+            // Another thread parked on it meanwhile: CPython's slow path
+            // wakes it.
+            if byte.compare_exchange(1, 0, SeqCst, SeqCst).is_err() {
+                #[cfg(any(py_3_13, py_3_14, py_3_15))]
+                PyMutex_Unlock(setup.head_lock as *mut u8);
+            }
+        }
+    }
+}
+
+fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
+    let setup = &all.setup;
+    let mut table = all.table.lock().unwrap_or_else(|p| p.into_inner());
+    let gil = setup.gil as *mut GilRuntimeState;
+    let mutex = unsafe { std::ptr::addr_of_mut!((*gil).mutex) };
+    let sampling_tid = unsafe { libc::gettid() } as i64;
+    let mut next = Instant::now() + setup.interval;
+    while !shared.stop.load(SeqCst) {
+        // Allocation happens here, with no lock held.
+        while table.spares.len() < SPARES {
+            table.spares.push((setup.make)());
+        }
+        let room = table.entries.len() + SPARES;
+        let finished_len = table.finished.len();
+        table
+            .finished
+            .reserve(room.saturating_sub(0) + finished_len.min(0));
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next = (next + setup.interval).max(Instant::now());
+        if shared.stop.load(SeqCst) {
+            break;
+        }
+        if let Some(index) = table.signalled {
+            if outstanding(&SLOTS[index], &shared.counters) {
+                continue;
+            }
+            table.signalled = None;
+        }
+        unsafe {
+            if !try_head_lock(setup) {
+                all.head_lock_busy.fetch_add(1, SeqCst);
+                continue;
+            }
+            libc::pthread_mutex_lock(mutex);
+            let locked = std::ptr::read_volatile(std::ptr::addr_of!((*gil).locked));
+            let holder = std::ptr::read_volatile(std::ptr::addr_of!((*gil).last_holder)) as usize;
+            let holder = if locked == 1 { holder } else { 0 };
+            let walk_ns = monotonic_ns();
+            let holder_slot = walk(setup, &mut table, holder, walk_ns, sampling_tid, shared);
+            table.walked = true;
+            table.previous_walk_ns = walk_ns;
+            head_unlock(setup);
+            let noted = std::mem::take(&mut table.followed_new);
+            let unlock_and_note = |mutex| {
+                libc::pthread_mutex_unlock(mutex);
+                if noted {
+                    queue_name_capture();
+                }
+            };
+            if let Some((index, generation, tid)) = holder_slot {
+                let slot = &SLOTS[index];
+                let stat_path = stat_path(tid);
+                if (on_cpu(slot.cpu_clock.load(SeqCst)) || runnable(&stat_path))
+                    && !super::handler_replaced()
+                {
+                    let value = SIGNAL_MAGIC << 48 | (generation as usize) << 16 | index;
+                    slot.sent_ns.store(monotonic_ns(), SeqCst);
+                    slot.handed_mutex.store(mutex, SeqCst);
+                    if send_queued_signal(tid, value).is_ok() {
+                        shared.counters.on_thread.fetch_add(1, SeqCst);
+                        table.signalled = Some(index);
+                    } else {
+                        release_handed_mutex(slot);
+                        shared.counters.late.fetch_add(1, SeqCst);
+                    }
+                    // The handler unlocks the mutex, and 3.13's
+                    // Py_AddPendingCall takes it: the names are noted after
+                    // a later walk, never while a signal is outstanding.
+                    table.followed_new |= noted;
+                    continue;
+                }
+                shared.counters.deferred.fetch_add(1, SeqCst);
+            }
+            unlock_and_note(mutex);
+        }
+    }
+    if let Some(index) = table.signalled {
+        while outstanding(&SLOTS[index], &shared.counters) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        table.signalled = None;
+    }
+}
+
+fn stat_path(tid: libc::pid_t) -> std::ffi::CString {
+    // Digits only: no NUL.
+    std::ffi::CString::new(format!("/proc/self/task/{tid}/stat")).unwrap_or_default()
+}
+
+/// One walk of the thread list, with `HEAD_LOCK` and the GIL's mutex held:
+/// samples every thread but the GIL holder, follows new threads, retires
+/// ended ones. Returns the holder's slot, generation and tid. Allocates
+/// nothing (`entries` and `finished` have room reserved).
+unsafe fn walk<T: 'static>(
+    setup: &Setup<T>,
+    table: &mut Table<T>,
+    holder: usize,
+    now_ns: u64,
+    sampling_tid: i64,
+    shared: &Shared,
+) -> Option<(usize, u32, libc::pid_t)> {
+    for entry in table.entries.iter_mut() {
+        entry.seen = false;
+    }
+    let mut holder_slot = None;
+    let mut tstate = PyInterpreterState_ThreadHead(setup.interp as *mut c_void) as usize;
+    let mut steps = 0;
+    while tstate != 0 && steps < 100_000 {
+        steps += 1;
+        let at = tstate as *const u8;
+        let id = std::ptr::read_volatile(at.add(setup.threads.tstate_id) as *const u64);
+        let ident = std::ptr::read_volatile(at.add(setup.threads.tstate_thread_id) as *const u64);
+        let known = table
+            .entries
+            .iter()
+            .position(|e| e.tstate == tstate && e.id == id);
+        let index = match known {
+            Some(i) => Some(i),
+            None if ident != 0 && runs_python(tstate, setup.layout) => {
+                follow(setup, table, tstate, id, ident, now_ns, sampling_tid)
+            }
+            None => None,
+        };
+        if let Some(i) = index {
+            let entry = &mut table.entries[i];
+            entry.seen = true;
+            entry.recording.last_ns = now_ns;
+            if tstate == holder {
+                holder_slot = Some((
+                    entry.slot,
+                    entry.generation,
+                    entry.recording.native_id as libc::pid_t,
+                ));
+            } else {
+                dispatch(&SLOTS[entry.slot], entry.generation, false);
+                if let Some(cpu) = read_clock(entry.cpu_clock) {
+                    entry.recording.last_cpu_ns = cpu;
+                }
+                shared.counters.read_while_blocked.fetch_add(1, SeqCst);
+            }
+        }
+        tstate = PyThreadState_Next(tstate as *mut c_void) as usize;
+    }
+    // States gone from the list: their threads ended.
+    let mut i = 0;
+    while i < table.entries.len() {
+        if table.entries[i].seen {
+            i += 1;
+            continue;
+        }
+        let mut entry = table.entries.swap_remove(i);
+        entry.recording.ended = true;
+        let recording = retire::<T>(entry);
+        if table.finished.len() < table.finished.capacity() {
+            table.finished.push(recording);
+        } else {
+            // Never: room is reserved before each walk. Dropping here would
+            // free with the locks held, which is allowed but slow.
+            std::mem::forget(recording);
+        }
+    }
+    holder_slot
+}
+
+/// Whether the thread state has a Python frame: its thread has bound it and
+/// runs (or ran) Python code. 3.7-3.11 link a new thread's state from the
+/// thread that starts it (`_PyThreadState_Prealloc`) with *that* thread's
+/// `thread_id`, which the new thread overwrites before it takes the GIL
+/// and makes its first frame; so a state is followed (its `thread_id`
+/// trusted) only once it has a frame. (3.12+ leaves `thread_id` 0 until
+/// the thread binds its state.)
+unsafe fn runs_python(tstate: usize, layout: &Layout) -> bool {
+    let mut p = tstate;
+    for &offset in layout.tstate_to_frame {
+        if p == 0 {
+            return false;
+        }
+        p = std::ptr::read_volatile((p + offset) as *const usize);
+    }
+    if p == 0 {
+        return false;
+    }
+    match layout.tstate_base_frame {
+        Some(offset) => p != std::ptr::read_volatile((tstate + offset) as *const usize),
+        None => true,
+    }
+}
+
+/// Gives a newly seen thread a slot and a spare state; None if there is
+/// no room (it is tried again at the next walk).
+unsafe fn follow<T: 'static>(
+    setup: &Setup<T>,
+    table: &mut Table<T>,
+    tstate: usize,
+    id: u64,
+    ident: u64,
+    now_ns: u64,
+    sampling_tid: i64,
+) -> Option<usize> {
+    if table.entries.len() >= MAX_THREADS || table.spares.is_empty() {
+        table.untracked += 1;
+        return None;
+    }
+    let mut clock: libc::clockid_t = 0;
+    if libc::pthread_getcpuclockid(ident as libc::pthread_t, &mut clock) != 0 {
+        return None;
+    }
+    let index = (0..SLOT_COUNT).find(|&i| {
+        SLOTS[i]
+            .in_use
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_ok()
+    });
+    let Some(index) = index else {
+        table.untracked += 1;
+        return None;
+    };
+    let mut state = table.spares.pop()?;
+    let started_later = table.walked;
+    // A thread that started after the previous walk: its clocks start then
+    // (its CPU clock started at zero with it).
+    let (first_ns, first_cpu_ns) = if started_later {
+        (table.previous_walk_ns, 0)
+    } else {
+        (setup.start_ns, read_clock(clock).unwrap_or(0))
+    };
+    (setup.begin)(&mut state, first_ns, first_cpu_ns);
+    let slot = &SLOTS[index];
+    let generation = slot.generation.fetch_add(1, SeqCst).wrapping_add(1);
+    slot.state.store(Box::into_raw(state) as *mut (), SeqCst);
+    slot.trampoline
+        .store(trampoline::<T> as *const () as usize, SeqCst);
+    slot.tick.store(setup.tick as *const () as usize, SeqCst);
+    slot.tstate.store(tstate, SeqCst);
+    slot.layout
+        .store(setup.layout as *const Layout as *mut Layout, SeqCst);
+    slot.cpu_clock.store(clock, SeqCst);
+    let tid = tid_of_clock(clock);
+    slot.profiled_tid.store(tid as i64, SeqCst);
+    slot.sampling_tid.store(sampling_tid, SeqCst);
+    slot.running.store(true, SeqCst);
+    table.followed_new = true;
+    table.entries.push(Entry {
+        tstate,
+        id,
+        slot: index,
+        generation,
+        cpu_clock: clock,
+        seen: false,
+        recording: ThreadRecording {
+            state: Box::new(()),
+            ident,
+            native_id: tid as i64,
+            first_ns,
+            last_ns: now_ns,
+            first_cpu_ns,
+            last_cpu_ns: first_cpu_ns,
+            ended: false,
+            started_later,
+        },
+        _state: std::marker::PhantomData,
+    });
+    Some(table.entries.len() - 1)
+}
+
+/// Thread names seen so far, as (`ident`, native id where 3.8+ keeps it,
+/// name): gathered from `threading` with the GIL, by a pending call the
+/// sampling thread queues when it follows new threads (their `Thread`
+/// objects may be gone by the time profiling stops), and again at stop.
+static NAMES: Mutex<Vec<(u64, Option<i64>, String)>> = Mutex::new(Vec::new());
+static NAMES_QUEUED: AtomicBool = AtomicBool::new(false);
+
+fn names() -> std::sync::MutexGuard<'static, Vec<(u64, Option<i64>, String)>> {
+    NAMES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Asks the main thread to note the names of the threads `threading`
+/// knows, at its next bytecode boundary. Called with no lock held
+/// (3.13's `Py_AddPendingCall` takes the GIL's mutex).
+fn queue_name_capture() {
+    if NAMES_QUEUED.swap(true, SeqCst) {
+        return;
+    }
+    if unsafe { py::Py_AddPendingCall(Some(capture_names_call), std::ptr::null_mut()) } != 0 {
+        NAMES_QUEUED.store(false, SeqCst); // the queue is full: next time
+    }
+}
+
+extern "C" fn capture_names_call(_: *mut c_void) -> c_int {
+    NAMES_QUEUED.store(false, SeqCst);
+    unsafe { capture_names() };
+    0
+}
+
+/// With the GIL.
+unsafe fn capture_names() {
+    let found = known_threads();
+    let mut names = names();
+    for entry in found {
+        if let Some(at) = names.iter().position(|n| n.0 == entry.0 && n.1 == entry.1) {
+            names[at] = entry;
+        } else {
+            names.push(entry);
+        }
+    }
+}
+
+/// The `threading` names of threads given as (`ident`, native id): those
+/// noted while profiling, and those `threading` knows now. None for a
+/// thread whose `Thread` object was gone before it could be noted, or that
+/// `threading` did not start.
+pub fn thread_names(_gil: Gil<'_>, threads: &[(u64, i64)]) -> Vec<Option<String>> {
+    unsafe { capture_names() };
+    let names = names();
+    threads
+        .iter()
+        .map(|&(ident, native)| {
+            names
+                .iter()
+                .rev()
+                .find(|n| n.0 == ident && n.1.is_none_or(|n| n == native))
+                .map(|n| n.2.clone())
+        })
+        .collect()
+}
+
+/// Every `threading.Thread` alive as an object: running ones
+/// (`threading._active`) and those still referenced (the weak references
+/// of `threading._dangling.data`), read through their instance attributes
+/// (`_ident`, `_native_id`, `_name`) so that no Python function runs. With
+/// the GIL; the exception state is left as it was.
+unsafe fn known_threads() -> Vec<(u64, Option<i64>, String)> {
+    let mut found = Vec::new();
+    let modules = py::PyImport_GetModuleDict();
+    let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
+    if threading.is_null() {
+        return found;
+    }
+    let (mut kind, mut value, mut traceback) = (
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let mut objects: Vec<*mut py::PyObject> = Vec::new();
+    let active = py::PyObject_GetAttrString(threading, c"_active".as_ptr());
+    if !active.is_null() && py::PyDict_Check(active) != 0 {
+        let mut position: py::Py_ssize_t = 0;
+        let (mut key, mut thread) = (std::ptr::null_mut(), std::ptr::null_mut());
+        while py::PyDict_Next(active, &mut position, &mut key, &mut thread) != 0 {
+            py::Py_INCREF(thread);
+            objects.push(thread);
+        }
+    }
+    py::Py_XDECREF(active);
+    let dangling = py::PyObject_GetAttrString(threading, c"_dangling".as_ptr());
+    let data = if dangling.is_null() {
+        std::ptr::null_mut()
+    } else {
+        py::PyObject_GetAttrString(dangling, c"data".as_ptr())
+    };
+    let iterator = if data.is_null() {
+        std::ptr::null_mut()
+    } else {
+        py::PyObject_GetIter(data)
+    };
+    if !iterator.is_null() {
+        loop {
+            let reference = py::PyIter_Next(iterator);
+            if reference.is_null() {
+                break;
+            }
+            // Calling a weak reference (C code) gives its object or None.
+            let thread = py::PyObject_CallObject(reference, std::ptr::null_mut());
+            py::Py_DECREF(reference);
+            if !thread.is_null() && thread != py::Py_None() {
+                objects.push(thread);
+            } else {
+                py::Py_XDECREF(thread);
+            }
+        }
+    }
+    for object in [iterator, data, dangling] {
+        py::Py_XDECREF(object);
+    }
+    py::PyErr_Clear();
+    for thread in objects {
+        if let Some(entry) = thread_entry(thread) {
+            found.push(entry);
+        }
+        py::Py_DECREF(thread);
+        py::PyErr_Clear();
+    }
+    py::PyErr_Restore(kind, value, traceback);
+    found
+}
+
+unsafe fn thread_entry(thread: *mut py::PyObject) -> Option<(u64, Option<i64>, String)> {
+    let attribute = |name: &std::ffi::CStr| {
+        let value = py::PyObject_GetAttrString(thread, name.as_ptr());
+        if value.is_null() {
+            py::PyErr_Clear();
+        }
+        value
+    };
+    let (ident, native, name) = (
+        attribute(c"_ident"),
+        attribute(c"_native_id"),
+        attribute(c"_name"),
+    );
+    let mut entry = None;
+    if !ident.is_null() && py::PyLong_Check(ident) != 0 && !name.is_null() {
+        let ident_value = py::PyLong_AsUnsignedLongLong(ident);
+        let native_value = if !native.is_null() && py::PyLong_Check(native) != 0 {
+            Some(py::PyLong_AsLongLong(native))
+        } else {
+            None
+        };
+        let mut size: py::Py_ssize_t = 0;
+        let text = py::PyUnicode_AsUTF8AndSize(name, &mut size);
+        if !text.is_null() && py::PyErr_Occurred().is_null() {
+            let bytes = std::slice::from_raw_parts(text as *const u8, size as usize);
+            entry = Some((
+                ident_value,
+                native_value,
+                String::from_utf8_lossy(bytes).into_owned(),
+            ));
+        }
+    }
+    for object in [ident, native, name] {
+        py::Py_XDECREF(object);
+    }
+    py::PyErr_Clear();
+    entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_id_is_read_back_from_its_cpu_clock() {
+        let mut clock: libc::clockid_t = 0;
+        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+        assert_eq!(rc, 0);
+        assert_eq!(tid_of_clock(clock), unsafe { libc::gettid() });
+    }
+}
