@@ -841,11 +841,16 @@ fn state_is_runnable(stat: &[u8]) -> bool {
 /// we looked, or the thread is gone) is given up: the mutex is unlocked
 /// here, and counted as late.
 fn outstanding(slot: &Slot, counters: &Counters) -> bool {
+    outstanding_within(slot, counters, DELIVERY_TIMEOUT)
+}
+
+/// [`outstanding`], giving the signal `timeout` to be handled.
+fn outstanding_within(slot: &Slot, counters: &Counters, timeout: Duration) -> bool {
     if slot.handed_mutex.load(SeqCst).is_null() {
         return false;
     }
     let waited = super::stack::monotonic_ns().saturating_sub(slot.sent_ns.load(SeqCst));
-    if waited < DELIVERY_TIMEOUT.as_nanos() as u64 {
+    if waited < timeout.as_nanos() as u64 {
         return true;
     }
     if unsafe { release_handed_mutex(slot) } {

@@ -55,9 +55,9 @@
 //! that thread. The list needs no hook at all.
 
 use super::{
-    dispatch, install_handler, locate_gil, on_cpu, outstanding, release_handed_mutex, runnable,
-    send_queued_signal, trampoline, Control, Counters, GateCounts, Shared, SIGNAL_MAGIC, SLOTS,
-    SLOT_COUNT,
+    dispatch, install_handler, locate_gil, on_cpu, outstanding, outstanding_within,
+    release_handed_mutex, runnable, send_queued_signal, trampoline, Control, Counters, GateCounts,
+    Shared, SIGNAL_MAGIC, SLOTS, SLOT_COUNT,
 };
 use crate::ffi::gil::Gil;
 use crate::ffi::layout::{GilRuntimeState, HeadLockKind, Layout, ThreadList};
@@ -79,6 +79,18 @@ extern "C" {
 extern "C" {
     fn PyMutex_Unlock(mutex: *mut u8);
 }
+
+/// How long the signalled GIL holder's handler keeps the GIL's mutex at
+/// most (or two intervals, if longer), before the sampling thread takes it
+/// back and walks the other threads again. One thread's signal must not
+/// stop the sampling of every other thread for long, as it can on a busy
+/// machine where a preempted thread waits tens of milliseconds for a CPU.
+/// Taking the mutex back opens no window for EINTR: a handler that has not
+/// run means the thread has not returned to user mode since the signal was
+/// queued (the kernel delivers a pending signal on every return), so it
+/// has not run a single instruction that could drop the GIL and block;
+/// when it next runs, the handler runs first and samples its own frames.
+const HANDOFF_TIMEOUT: Duration = Duration::from_millis(2);
 
 /// Spare states made ahead, outside the locks, for threads seen next.
 const SPARES: usize = 4;
@@ -133,8 +145,11 @@ struct Table<T> {
     signalled: Option<usize>,
     /// Threads not followed: no slot or spare was free.
     untracked: u64,
-    /// The last walk followed a new thread: its name is to be noted.
-    followed_new: bool,
+    /// A walk followed a new thread: its name is to be noted, twice (the
+    /// second time 10 ms later: the first may come before the thread has
+    /// set its `Thread` object's ident).
+    name_captures_due: u8,
+    next_capture_ns: u64,
 }
 
 struct Setup<T> {
@@ -237,7 +252,8 @@ impl<T: 'static> AllThreadsSampler<T> {
                 previous_walk_ns: start_ns,
                 signalled: None,
                 untracked: 0,
-                followed_new: false,
+                name_captures_due: 0,
+                next_capture_ns: 0,
             }),
             head_lock_busy: AtomicU64::new(0),
         });
@@ -394,6 +410,7 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
     let gil = setup.gil as *mut GilRuntimeState;
     let mutex = unsafe { std::ptr::addr_of_mut!((*gil).mutex) };
     let sampling_tid = unsafe { libc::gettid() } as i64;
+    let handoff = (setup.interval * 2).max(HANDOFF_TIMEOUT);
     let mut next = Instant::now() + setup.interval;
     while !shared.stop.load(SeqCst) {
         // Allocation happens here, with no lock held.
@@ -414,10 +431,18 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
             break;
         }
         if let Some(index) = table.signalled {
-            if outstanding(&SLOTS[index], &shared.counters) {
+            if outstanding_within(&SLOTS[index], &shared.counters, handoff) {
                 continue;
             }
             table.signalled = None;
+        }
+        // No lock held and no signal outstanding: 3.13's Py_AddPendingCall
+        // takes the GIL's mutex.
+        let now_ns = monotonic_ns();
+        if table.name_captures_due > 0 && now_ns >= table.next_capture_ns {
+            table.name_captures_due -= 1;
+            table.next_capture_ns = now_ns + 10_000_000;
+            queue_name_capture();
         }
         unsafe {
             if !try_head_lock(setup) {
@@ -433,13 +458,6 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
             table.walked = true;
             table.previous_walk_ns = walk_ns;
             head_unlock(setup);
-            let noted = std::mem::take(&mut table.followed_new);
-            let unlock_and_note = |mutex| {
-                libc::pthread_mutex_unlock(mutex);
-                if noted {
-                    queue_name_capture();
-                }
-            };
             if let Some((index, generation, tid)) = holder_slot {
                 let slot = &SLOTS[index];
                 let stat_path = stat_path(tid);
@@ -456,15 +474,11 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
                         release_handed_mutex(slot);
                         shared.counters.late.fetch_add(1, SeqCst);
                     }
-                    // The handler unlocks the mutex, and 3.13's
-                    // Py_AddPendingCall takes it: the names are noted after
-                    // a later walk, never while a signal is outstanding.
-                    table.followed_new |= noted;
                     continue;
                 }
                 shared.counters.deferred.fetch_add(1, SeqCst);
             }
-            unlock_and_note(mutex);
+            libc::pthread_mutex_unlock(mutex);
         }
     }
     if let Some(index) = table.signalled {
@@ -632,7 +646,7 @@ unsafe fn follow<T: 'static>(
     slot.profiled_tid.store(tid as i64, SeqCst);
     slot.sampling_tid.store(sampling_tid, SeqCst);
     slot.running.store(true, SeqCst);
-    table.followed_new = true;
+    table.name_captures_due = 2;
     table.entries.push(Entry {
         tstate,
         id,

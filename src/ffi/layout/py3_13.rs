@@ -124,6 +124,12 @@ const INTERP_OWN_GIL: usize = 7752;
 /// must describe it. Where each field sits in that table (`at`) is given as
 /// a number and proven by the probe, as are the values.
 const DEBUG_OFFSETS: &[DebugOffsetCheck] = &[
+    // --all-threads (ffi::gated_sampler::all_threads) reads it.
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.thread_state.thread_id",
+        at: 192,
+        expected: 152,
+    },
     DebugOffsetCheck {
         name: "_Py_DebugOffsets.thread_state.interp",
         at: 176,
