@@ -348,7 +348,9 @@ pub fn all_offsets() -> Vec<(&'static str, usize)> {
                 HeadLockKind::PyMutex => 1,
             },
         ));
-        all.push(("PyThreadState.interp", threads.tstate_interp));
+        if !all.iter().any(|(name, _)| *name == "PyThreadState.interp") {
+            all.push(("PyThreadState.interp", threads.tstate_interp));
+        }
         all.push(("PyThreadState.thread_id", threads.tstate_thread_id));
         all.push(("PyThreadState.id", threads.tstate_id));
     }
