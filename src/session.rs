@@ -402,6 +402,18 @@ impl Session {
             _ => None,
         };
         self.sample_count += later.sample_count;
+        // A thread profiled in both parts (same root frame) adds up.
+        for mut thread in later.threads {
+            thread.frame = frame_map[thread.frame as usize];
+            match self.threads.iter_mut().find(|t| t.frame == thread.frame) {
+                Some(kept) => {
+                    kept.wall_time += thread.wall_time;
+                    kept.cpu_time += thread.cpu_time;
+                    kept.ended |= thread.ended;
+                }
+                None => self.threads.push(thread),
+            }
+        }
         if later.mode != self.mode {
             self.notes.push(format!(
                 "Profiled in {} mode, then in {} mode.",
