@@ -1102,6 +1102,14 @@ mod tests {
     }
 
     #[test]
+    fn all_threads() {
+        assert!(run(&["--all-threads", "s.py"]).all_threads);
+        assert!(!run(&["s.py"]).all_threads);
+        // After the script, it is the script's.
+        assert!(!run(&["s.py", "--all-threads"]).all_threads);
+    }
+
+    #[test]
     fn interval_spellings() {
         assert_eq!(run(&["--interval", "0.01", "s.py"]).interval, 0.01);
         assert_eq!(run(&["--interval=1e-4", "s.py"]).interval, 1e-4);

@@ -556,6 +556,62 @@ pub(crate) mod tests {
         assert!(!v2.to_json().contains("stack_cpu_times"));
     }
 
+    /// Two threads, each under its root frame, both calling `work` (and
+    /// one `idle`): merged, the roots go and `work`'s stacks add up; the
+    /// JSON keeps the threads.
+    #[test]
+    fn threads_round_trip_and_merge() {
+        let frame = |f: &str, file: &str| FrameId::new(f, file, 1);
+        let thread = |frame: u32, name: &str| ThreadInfo {
+            name: Some(name.to_string()),
+            native_id: 7 + frame as i64,
+            ident: 1,
+            frame,
+            wall_time: 1.0,
+            cpu_time: 0.5,
+            ended: false,
+        };
+        let stack = |frames: Vec<u32>, time: f64| StackRecord {
+            frames,
+            time,
+            samples: 1,
+        };
+        let mut s = Session::from_json(MINIMAL).unwrap();
+        s.frames = vec![
+            frame("Thread 'a' (tid 7)", THREAD_FILE),
+            frame("Thread 'b' (tid 8)", THREAD_FILE),
+            frame("work", "app.py"),
+            frame("idle", "app.py"),
+        ];
+        s.stacks = vec![
+            stack(vec![0, 2], 0.5),
+            stack(vec![1, 2], 0.25),
+            stack(vec![1, 3], 0.125),
+        ];
+        s.stack_cpu_times = vec![0.5, 0.25, 0.0];
+        s.thread_cpu_time = Some(0.75);
+        s.timeline = [(0, 1, 0.5), (1, 1, 0.25), (2, 1, 0.125)]
+            .into_iter()
+            .map(TimelineRun::from)
+            .collect();
+        s.threads = vec![thread(0, "a"), thread(1, "b")];
+        let again = Session::from_json(&s.to_json()).unwrap();
+        assert_eq!(again, s);
+        assert_eq!(ThreadInfo::label(Some("a"), 7), "Thread 'a' (tid 7)");
+        assert_eq!(ThreadInfo::label(None, 7), "Thread (tid 7)");
+        let merged = s.merged_threads();
+        assert!(merged.threads.is_empty());
+        assert_eq!(merged.stacks.len(), 2);
+        assert_eq!(merged.stacks[0].frames, [2]);
+        assert_eq!(merged.stacks[0].time, 0.75);
+        assert_eq!(merged.stacks[0].samples, 2);
+        assert_eq!(merged.stack_cpu_times, [0.75, 0.0]);
+        assert_eq!(merged.stacks[1].frames, [3]);
+        // The first two runs are now one stack: one run.
+        assert_eq!(merged.timeline.len(), 2);
+        assert_eq!(merged.timeline[0].samples, 2);
+    }
+
     #[test]
     fn cpu_times_must_match_the_stacks() {
         for (cpu, want) in [
