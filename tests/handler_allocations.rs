@@ -114,7 +114,8 @@ fn signal_ticks_never_allocate() {
         );
         DURING_TICKS.store(0, SeqCst);
 
-        let sampler = Sampler::start(gil, Mode::Signal, 0.0005).expect("start the signal sampler");
+        let sampler =
+            Sampler::start(gil, Mode::Signal, 0.0005, false).expect("start the signal sampler");
         assert_eq!(
             sampler.mode(),
             Mode::Signal,

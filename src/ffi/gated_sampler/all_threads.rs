@@ -55,9 +55,9 @@
 //! that thread. The list needs no hook at all.
 
 use super::{
-    dispatch, install_handler, locate_gil, on_cpu, outstanding, outstanding_within,
-    release_handed_mutex, runnable, send_queued_signal, trampoline, Control, Counters, GateCounts,
-    Shared, SIGNAL_MAGIC, SLOTS, SLOT_COUNT,
+    dispatch, install_handler, locate_gil, on_cpu, outstanding_within, release_handed_mutex,
+    runnable, send_queued_signal, trampoline, Control, Counters, GateCounts, Shared, SIGNAL_MAGIC,
+    SLOTS, SLOT_COUNT,
 };
 use crate::ffi::gil::Gil;
 use crate::ffi::layout::{GilRuntimeState, HeadLockKind, Layout, ThreadList};
@@ -417,11 +417,9 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
         while table.spares.len() < SPARES {
             table.spares.push((setup.make)());
         }
+        // Room for every followed thread to end at the next walk.
         let room = table.entries.len() + SPARES;
-        let finished_len = table.finished.len();
-        table
-            .finished
-            .reserve(room.saturating_sub(0) + finished_len.min(0));
+        table.finished.reserve(room);
         let now = Instant::now();
         if next > now {
             std::thread::sleep(next - now);
@@ -460,8 +458,8 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
             head_unlock(setup);
             if let Some((index, generation, tid)) = holder_slot {
                 let slot = &SLOTS[index];
-                let stat_path = stat_path(tid);
-                if (on_cpu(slot.cpu_clock.load(SeqCst)) || runnable(&stat_path))
+                let mut path = [0u8; 48];
+                if (on_cpu(slot.cpu_clock.load(SeqCst)) || runnable(stat_path(&mut path, tid)))
                     && !super::handler_replaced()
                 {
                     let value = SIGNAL_MAGIC << 48 | (generation as usize) << 16 | index;
@@ -482,16 +480,37 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
         }
     }
     if let Some(index) = table.signalled {
-        while outstanding(&SLOTS[index], &shared.counters) {
+        while outstanding_within(&SLOTS[index], &shared.counters, handoff) {
             std::thread::sleep(Duration::from_micros(100));
         }
         table.signalled = None;
     }
 }
 
-fn stat_path(tid: libc::pid_t) -> std::ffi::CString {
-    // Digits only: no NUL.
-    std::ffi::CString::new(format!("/proc/self/task/{tid}/stat")).unwrap_or_default()
+/// `/proc/self/task/TID/stat`, written into `buffer`: no allocation (the
+/// GIL's mutex is held).
+fn stat_path(buffer: &mut [u8; 48], tid: libc::pid_t) -> &std::ffi::CStr {
+    let mut digits = [0u8; 12];
+    let (mut n, mut len) = (tid.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        buffer[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(b"/proc/self/task/");
+    for i in (0..len).rev() {
+        put(&digits[i..i + 1]);
+    }
+    put(b"/stat\0");
+    std::ffi::CStr::from_bytes_until_nul(&buffer[..]).unwrap_or(c"/proc/self/task/0/stat")
 }
 
 /// One walk of the thread list, with `HEAD_LOCK` and the GIL's mutex held:
@@ -844,6 +863,19 @@ unsafe fn thread_entry(thread: *mut py::PyObject) -> Option<(u64, Option<i64>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stat_path_is_written_without_allocating() {
+        let mut buffer = [0u8; 48];
+        assert_eq!(
+            stat_path(&mut buffer, 1234567).to_bytes(),
+            b"/proc/self/task/1234567/stat"
+        );
+        assert_eq!(
+            stat_path(&mut buffer, 0).to_bytes(),
+            b"/proc/self/task/0/stat"
+        );
+    }
 
     #[test]
     fn the_thread_id_is_read_back_from_its_cpu_clock() {
