@@ -732,10 +732,10 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_other_versions_and_garbage() {
-        let v4 = MINIMAL.replace("\"format_version\":1", "\"format_version\":4");
-        match Session::from_json(&v4) {
+        let v5 = MINIMAL.replace("\"format_version\":1", "\"format_version\":5");
+        match Session::from_json(&v5) {
             Err(Error::Load(m)) => {
-                assert!(m.contains("unsupported profile format version 4"), "{}", m)
+                assert!(m.contains("unsupported profile format version 5"), "{}", m)
             }
             other => panic!("{:?}", other),
         }
