@@ -48,6 +48,11 @@
 //! that ended: its slot is handed back and its recording kept. Its time
 //! ends at that walk (at most one interval late).
 //!
+//! Once the runtime is finalizing, the walks stop for good (checked with
+//! both locks held): daemon threads may then end without unlinking their
+//! states, and the interpreter is torn down. Profiling stops before that
+//! in every supported use (the runner's atexit hook, `Profiler.stop`).
+//!
 //! The alternative, learning threads from a hook each thread runs at its
 //! start, needs a hook the program cannot see: `threading.setprofile` and
 //! `settrace` show through `threading.getprofile()` (3.10+), and C-level
@@ -78,6 +83,23 @@ extern "C" {
 #[cfg(any(py_3_13, py_3_14, py_3_15))]
 extern "C" {
     fn PyMutex_Unlock(mutex: *mut u8);
+    fn Py_IsFinalizing() -> c_int;
+}
+
+#[cfg(not(any(py_3_13, py_3_14, py_3_15)))]
+extern "C" {
+    fn _Py_IsFinalizing() -> c_int;
+}
+
+/// Whether the runtime is finalizing (a plain read of
+/// `_PyRuntime._finalizing`). From then on daemon threads may end without
+/// unlinking their states (`PyThread_exit_thread` in `take_gil`) and the
+/// interpreter is torn down: the walks stop for good.
+unsafe fn finalizing() -> bool {
+    #[cfg(any(py_3_13, py_3_14, py_3_15))]
+    return Py_IsFinalizing() != 0;
+    #[cfg(not(any(py_3_13, py_3_14, py_3_15)))]
+    return _Py_IsFinalizing() != 0;
 }
 
 /// How long the signalled GIL holder's handler keeps the GIL's mutex at
@@ -448,6 +470,11 @@ fn all_threads_loop<T: 'static>(all: &AllShared<T>, shared: &Shared) {
                 continue;
             }
             libc::pthread_mutex_lock(mutex);
+            if finalizing() {
+                libc::pthread_mutex_unlock(mutex);
+                head_unlock(setup);
+                break;
+            }
             let locked = std::ptr::read_volatile(std::ptr::addr_of!((*gil).locked));
             let holder = std::ptr::read_volatile(std::ptr::addr_of!((*gil).last_holder)) as usize;
             let holder = if locked == 1 { holder } else { 0 };
