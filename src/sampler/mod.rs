@@ -401,8 +401,7 @@ fn all_threads_recording(
     notes: &mut Vec<String>,
 ) -> Recording {
     use std::collections::HashMap;
-    let ids: Vec<(u64, i64)> = threads.iter().map(|t| (t.ident, t.native_id)).collect();
-    let names = thread_names(gil, &ids);
+    let names = thread_names(gil, &threads);
     let mut frames: Vec<FrameId> = Vec::new();
     let mut frame_index: HashMap<FrameId, u32> = HashMap::new();
     let mut intern = |frame: FrameId, frames: &mut Vec<FrameId>| -> u32 {

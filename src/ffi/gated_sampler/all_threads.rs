@@ -716,14 +716,30 @@ unsafe fn follow<T: 'static>(
     Some(table.entries.len() - 1)
 }
 
-/// Thread names seen so far, as (`ident`, native id where 3.8+ keeps it,
-/// name): gathered from `threading` with the GIL, by a pending call the
-/// sampling thread queues when it follows new threads (their `Thread`
-/// objects may be gone by the time profiling stops), and again at stop.
-static NAMES: Mutex<Vec<(u64, Option<i64>, String)>> = Mutex::new(Vec::new());
+/// A thread name seen: gathered from `threading` with the GIL, by a
+/// pending call the sampling thread queues when it follows new threads
+/// (their `Thread` objects may be gone by the time profiling stops), and
+/// again at stop.
+struct SeenName {
+    ident: u64,
+    /// 3.8+; None on 3.7, whose `Thread` has no `_native_id`.
+    native: Option<i64>,
+    name: String,
+    /// 3.7 only: when (monotonic ns) a *running* thread (one of
+    /// `threading._active`) had this ident and name. An ident
+    /// (`pthread_t`) belongs to one live thread at a time, but is reused
+    /// as soon as it ends; without a native id, a name is trusted only for
+    /// the thread that was alive with that ident at that time.
+    seen_from_ns: u64,
+    seen_to_ns: u64,
+    /// Seen in `threading._active` (else only as an object).
+    running: bool,
+}
+
+static NAMES: Mutex<Vec<SeenName>> = Mutex::new(Vec::new());
 static NAMES_QUEUED: AtomicBool = AtomicBool::new(false);
 
-fn names() -> std::sync::MutexGuard<'static, Vec<(u64, Option<i64>, String)>> {
+fn names() -> std::sync::MutexGuard<'static, Vec<SeenName>> {
     NAMES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -748,31 +764,56 @@ extern "C" fn capture_names_call(_: *mut c_void) -> c_int {
 /// With the GIL.
 unsafe fn capture_names() {
     let found = known_threads();
+    let now = monotonic_ns();
     let mut names = names();
-    for entry in found {
-        if let Some(at) = names.iter().position(|n| n.0 == entry.0 && n.1 == entry.1) {
-            names[at] = entry;
+    for (ident, native, name, running) in found {
+        let same = |n: &SeenName| {
+            n.ident == ident && n.native == native && n.name == name && n.running == running
+        };
+        if let Some(seen) = names.iter_mut().find(|n| same(n)) {
+            seen.seen_to_ns = now;
         } else {
-            names.push(entry);
+            names.push(SeenName {
+                ident,
+                native,
+                name,
+                seen_from_ns: now,
+                seen_to_ns: now,
+                running,
+            });
         }
     }
 }
 
-/// The `threading` names of threads given as (`ident`, native id): those
-/// noted while profiling, and those `threading` knows now. None for a
-/// thread whose `Thread` object was gone before it could be noted, or that
-/// `threading` did not start.
-pub fn thread_names(_gil: Gil<'_>, threads: &[(u64, i64)]) -> Vec<Option<String>> {
+/// The `threading` names of the threads recorded: those noted while
+/// profiling, and those `threading` knows now. None for a thread whose
+/// `Thread` object was gone before it could be noted, or that `threading`
+/// did not start.
+pub fn thread_names<T>(_gil: Gil<'_>, threads: &[ThreadRecording<T>]) -> Vec<Option<String>> {
     unsafe { capture_names() };
     let names = names();
     threads
         .iter()
-        .map(|&(ident, native)| {
+        .map(|t| {
+            // A thread still running when profiling stopped lives on.
+            let alive_to = if t.ended { t.last_ns } else { u64::MAX };
+            // 3.7: a stopped thread's object names it only if no other
+            // thread profiled had its ident.
+            let unique = threads.iter().filter(|o| o.ident == t.ident).count() == 1;
             names
                 .iter()
                 .rev()
-                .find(|n| n.0 == ident && n.1.is_none_or(|n| n == native))
-                .map(|n| n.2.clone())
+                .find(|n| {
+                    n.ident == t.ident
+                        && match n.native {
+                            Some(native) => native == t.native_id,
+                            None if n.running => {
+                                n.seen_to_ns >= t.first_ns && n.seen_from_ns <= alive_to
+                            }
+                            None => unique,
+                        }
+                })
+                .map(|n| n.name.clone())
         })
         .collect()
 }
@@ -782,7 +823,7 @@ pub fn thread_names(_gil: Gil<'_>, threads: &[(u64, i64)]) -> Vec<Option<String>
 /// of `threading._dangling.data`), read through their instance attributes
 /// (`_ident`, `_native_id`, `_name`) so that no Python function runs. With
 /// the GIL; the exception state is left as it was.
-unsafe fn known_threads() -> Vec<(u64, Option<i64>, String)> {
+unsafe fn known_threads() -> Vec<(u64, Option<i64>, String, bool)> {
     let mut found = Vec::new();
     let modules = py::PyImport_GetModuleDict();
     let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
@@ -795,14 +836,15 @@ unsafe fn known_threads() -> Vec<(u64, Option<i64>, String)> {
         std::ptr::null_mut(),
     );
     py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
-    let mut objects: Vec<*mut py::PyObject> = Vec::new();
+    // With whether it is running (from `_active`).
+    let mut objects: Vec<(*mut py::PyObject, bool)> = Vec::new();
     let active = py::PyObject_GetAttrString(threading, c"_active".as_ptr());
     if !active.is_null() && py::PyDict_Check(active) != 0 {
         let mut position: py::Py_ssize_t = 0;
         let (mut key, mut thread) = (std::ptr::null_mut(), std::ptr::null_mut());
         while py::PyDict_Next(active, &mut position, &mut key, &mut thread) != 0 {
             py::Py_INCREF(thread);
-            objects.push(thread);
+            objects.push((thread, true));
         }
     }
     py::Py_XDECREF(active);
@@ -827,7 +869,7 @@ unsafe fn known_threads() -> Vec<(u64, Option<i64>, String)> {
             let thread = py::PyObject_CallObject(reference, std::ptr::null_mut());
             py::Py_DECREF(reference);
             if !thread.is_null() && thread != py::Py_None() {
-                objects.push(thread);
+                objects.push((thread, false));
             } else {
                 py::Py_XDECREF(thread);
             }
@@ -837,9 +879,9 @@ unsafe fn known_threads() -> Vec<(u64, Option<i64>, String)> {
         py::Py_XDECREF(object);
     }
     py::PyErr_Clear();
-    for thread in objects {
-        if let Some(entry) = thread_entry(thread) {
-            found.push(entry);
+    for (thread, running) in objects {
+        if let Some((ident, native, name)) = thread_entry(thread) {
+            found.push((ident, native, name, running));
         }
         py::Py_DECREF(thread);
         py::PyErr_Clear();
