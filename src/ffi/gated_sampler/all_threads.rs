@@ -46,7 +46,10 @@
 //! the locks are held; when no spare is ready, the thread is picked up at
 //! the next interval). A state gone from the list at a walk is a thread
 //! that ended: its slot is handed back and its recording kept. Its time
-//! ends at that walk (at most one interval late).
+//! ends at the last walk that saw it. A thread started while profiling
+//! starts at the previous walk, but never before the kernel created it
+//! (`/proc/self/task/TID/stat`): on a busy machine the sampling thread can
+//! wait tens of milliseconds for a CPU between two walks.
 //!
 //! Once the runtime is finalizing, the walks stop for good (checked with
 //! both locks held): daemon threads may then end without unlinking their
@@ -183,6 +186,9 @@ struct Setup<T> {
     interval: Duration,
     start_ns: u64,
     make: fn() -> Box<T>,
+    /// `sysconf(_SC_CLK_TCK)`: the unit of a thread's start time in
+    /// `/proc/self/task/TID/stat`.
+    clock_ticks: u64,
     begin: fn(&mut T, u64, u64),
     tick: fn(&mut T, &StoppedThread<'_>),
 }
@@ -263,6 +269,10 @@ impl<T: 'static> AllThreadsSampler<T> {
                 interval: Duration::from_nanos(interval_ns),
                 start_ns,
                 make,
+                clock_ticks: match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+                    ticks if ticks > 0 => ticks as u64,
+                    _ => 100,
+                },
                 begin,
                 tick,
             },
@@ -615,6 +625,61 @@ unsafe fn walk<T: 'static>(
     holder_slot
 }
 
+/// When the kernel created thread `tid`, on the monotonic clock: field 22
+/// of `/proc/self/task/TID/stat` (clock ticks since boot, so to 10 ms at
+/// worst), moved from the boot-time clock. None if it cannot be read. No
+/// allocation (the walk's locks are held).
+fn thread_start_ns(tid: libc::pid_t, clock_ticks: u64) -> Option<u64> {
+    let mut path = [0u8; 48];
+    let path = stat_path(&mut path, tid);
+    let mut buffer = [0u8; 512];
+    let read = unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let read = libc::read(fd, buffer.as_mut_ptr() as *mut c_void, buffer.len());
+        libc::close(fd);
+        read
+    };
+    if read <= 0 {
+        return None;
+    }
+    let ticks = start_ticks(&buffer[..read as usize])?;
+    let clock = |id| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        (unsafe { libc::clock_gettime(id, &mut ts) } == 0)
+            .then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+    };
+    let boot = clock(libc::CLOCK_BOOTTIME)?;
+    let monotonic = clock(libc::CLOCK_MONOTONIC)?;
+    let started_boot = ticks.checked_mul(1_000_000_000 / clock_ticks.max(1))?;
+    // How long ago it started, on either clock.
+    let ago = boot.saturating_sub(started_boot);
+    Some(monotonic.saturating_sub(ago))
+}
+
+/// Field 22 (`starttime`) of a stat line: the 20th after the command name,
+/// which is in parentheses and may hold any byte.
+fn start_ticks(stat: &[u8]) -> Option<u64> {
+    let end = stat.iter().rposition(|&b| b == b')')?;
+    let field = stat[end + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(19)?;
+    let mut value: u64 = 0;
+    for &digit in field {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add((digit - b'0') as u64)?;
+    }
+    Some(value)
+}
+
 /// Whether the thread state has a Python frame: its thread has bound it and
 /// runs (or ran) Python code. 3.7-3.11 link a new thread's state from the
 /// thread that starts it (`_PyThreadState_Prealloc`) with *that* thread's
@@ -673,7 +738,13 @@ unsafe fn follow<T: 'static>(
     // A thread that started after the previous walk: its clocks start then
     // (its CPU clock started at zero with it).
     let (first_ns, first_cpu_ns) = if started_later {
-        (table.previous_walk_ns, 0)
+        // It started after the previous walk, and not before the kernel
+        // created it: a sampling thread kept off the CPU for a while (a
+        // busy machine) must not give it time from before it existed.
+        let created = thread_start_ns(tid_of_clock(clock), setup.clock_ticks)
+            .unwrap_or(0)
+            .min(now_ns);
+        (table.previous_walk_ns.max(created), 0)
     } else {
         (setup.start_ns, read_clock(clock).unwrap_or(0))
     };
@@ -944,6 +1015,32 @@ mod tests {
             stat_path(&mut buffer, 0).to_bytes(),
             b"/proc/self/task/0/stat"
         );
+    }
+
+    #[test]
+    fn a_threads_start_is_read_from_proc() {
+        let line = b"12 (a) b) R 1 12 12 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 3 0 4242 1000 ";
+        assert_eq!(start_ticks(line), Some(4242));
+        assert_eq!(start_ticks(b"garbage"), None);
+        // This thread started before now, and not long before (the test
+        // process is young).
+        let now = monotonic_ns();
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let started = thread_start_ns(unsafe { libc::gettid() }, ticks).unwrap();
+        assert!(started <= now + 20_000_000, "{started} > {now}");
+        assert!(now - started.min(now) < 600_000_000_000);
+        // A thread made now starts now (to the clock tick).
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let before = monotonic_ns();
+        std::thread::spawn(move || sender.send(unsafe { libc::gettid() }).unwrap());
+        let tid = receiver.recv().unwrap();
+        // It may have ended already: then there is nothing to read.
+        if let Some(started) = thread_start_ns(tid, ticks) {
+            assert!(
+                started + 20_000_000 >= before && started <= monotonic_ns() + 20_000_000,
+                "started {started}, before {before}"
+            );
+        }
     }
 
     #[test]
