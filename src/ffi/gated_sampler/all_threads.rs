@@ -45,8 +45,37 @@
 //! gives it a slot with a state made beforehand (nothing is allocated while
 //! the locks are held; when no spare is ready, the thread is picked up at
 //! the next interval). A state gone from the list at a walk is a thread
-//! that ended: its slot is handed back and its recording kept. Its time
-//! ends at the last walk that saw it. A thread started while profiling
+//! that ended: its slot is handed back and its recording kept.
+//!
+//! A thread's time ends when the thread does, read on the thread itself:
+//! the last walk that saw it can be long before (on a busy machine the
+//! sampling thread waits for a CPU too: 0.14 s of wall time and 23 ms of
+//! CPU were lost so in the tests). A walk that finds a followed thread not
+//! holding the GIL and without a state dict (`tstate->dict` NULL: it never
+//! used `threading.local` or `PyThreadState_GetDict`) gives it one, made
+//! beforehand with the GIL (at start, and by the name-noting pending call
+//! on the main thread), holding a capsule. The thread cannot take the GIL
+//! while the walk holds the GIL's mutex, and only the thread itself (with
+//! the GIL) reads or creates its dict, so the pointer is written without
+//! a race; from then on the dict is the thread's, as if it had made it.
+//! CPython clears it on the ending thread with the GIL held
+//! (`PyThreadState_Clear`, before the state is unlinked), and the
+//! capsule's destructor then, under the slot's `busy` flag, reads the
+//! thread's monotonic clock and `CLOCK_THREAD_CPUTIME_ID` (no allocation)
+//! and clears the slot's `running` flag, so no tick, from a walk or a
+//! signal, records that thread again. The capsule knows its thread by an
+//! end cell (slot and generation, in a static array): a cell whose slot
+//! was retired first (profiling stopped, or the thread dropped its state
+//! without clearing it) is only handed back when its capsule goes. At
+//! retirement a recorded end replaces the last walk's time; the recorder
+//! gives the time since the last sample to the last stack, as for the
+//! main thread. A thread that already has a dict, or met no spare one,
+//! ends at the last walk as before. (A state whose dict CPython cleared
+//! and that dropped the GIL while running a destructor in
+//! `PyThreadState_Clear` could be given a dict that is never cleared: a
+//! small leak, and that thread ends at the last walk.)
+//!
+//! A thread started while profiling
 //! starts at the previous walk, but never before the kernel created it
 //! (`/proc/self/task/TID/stat`): on a busy machine the sampling thread can
 //! wait tens of milliseconds for a CPU between two walks.
@@ -72,7 +101,9 @@ use crate::ffi::layout::{GilRuntimeState, HeadLockKind, Layout, ThreadList};
 use crate::ffi::py;
 use crate::ffi::stack::{monotonic_ns, StoppedThread};
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::SeqCst,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -145,6 +176,10 @@ pub struct ThreadRecording<T> {
 
 struct Entry<T> {
     tstate: usize,
+    /// The end cell given to the thread with its dict.
+    end_cell: Option<usize>,
+    /// It had a state dict of its own: its end is the last walk.
+    has_dict: bool,
     id: u64,
     slot: usize,
     generation: u32,
@@ -254,6 +289,7 @@ impl<T: 'static> AllThreadsSampler<T> {
         if head_lock == 0 {
             return Err("the interpreter has no thread-list lock where expected".to_string());
         }
+        unsafe { prepare_thread_ends() };
         let start_ns = monotonic_ns();
         let mut spares = Vec::with_capacity(SPARES);
         for _ in 0..SPARES {
@@ -326,12 +362,12 @@ impl<T: 'static> AllThreadsSampler<T> {
         let mut table = self.all.table.lock().unwrap_or_else(|p| p.into_inner());
         let now = monotonic_ns();
         let entries: Vec<Entry<T>> = table.entries.drain(..).collect();
-        for entry in entries {
+        for mut entry in entries {
             let cpu = read_clock(entry.cpu_clock).unwrap_or(entry.recording.last_cpu_ns);
-            let mut recording = retire::<T>(entry);
-            recording.last_ns = now;
-            recording.last_cpu_ns = recording.last_cpu_ns.max(cpu);
-            table.finished.push(recording);
+            entry.recording.last_ns = now;
+            entry.recording.last_cpu_ns = entry.recording.last_cpu_ns.max(cpu);
+            // A thread that ended since the last walk keeps its own end.
+            table.finished.push(retire::<T>(entry));
         }
         let counters = &self.control.shared.counters;
         let counts = AllThreadsCounts {
@@ -392,11 +428,24 @@ fn retire<T>(entry: Entry<T>) -> ThreadRecording<T> {
     {
         std::thread::yield_now();
     }
+    let mut r = entry.recording;
+    if let Some(cell) = entry.end_cell.map(|i| &END_CELLS[i]) {
+        // Under `busy`, which the capsule's destructor holds while it
+        // records the end.
+        if cell.state.load(SeqCst) == ENDED {
+            r.last_ns = cell.end_ns.load(SeqCst);
+            r.last_cpu_ns = cell.end_cpu_ns.load(SeqCst).max(r.first_cpu_ns);
+            r.ended = true;
+            cell.state.store(FREE, SeqCst);
+        } else {
+            // Its capsule hands it back when it goes.
+            let _ = cell.state.compare_exchange(ARMED, DISARMED, SeqCst, SeqCst);
+        }
+    }
     slot.generation.fetch_add(1, SeqCst);
     let state = slot.state.swap(std::ptr::null_mut(), SeqCst) as *mut T;
     slot.busy.store(false, SeqCst);
     slot.in_use.store(false, SeqCst);
-    let r = entry.recording;
     ThreadRecording {
         state: unsafe { Box::from_raw(state) },
         ident: r.ident,
@@ -588,6 +637,9 @@ unsafe fn walk<T: 'static>(
             let entry = &mut table.entries[i];
             entry.seen = true;
             entry.recording.last_ns = now_ns;
+            if tstate != holder && entry.end_cell.is_none() && !entry.has_dict {
+                give_end_dict(setup, entry, tstate);
+            }
             if tstate == holder {
                 holder_slot = Some((
                     entry.slot,
@@ -766,6 +818,8 @@ unsafe fn follow<T: 'static>(
     table.name_captures_due = 2;
     table.entries.push(Entry {
         tstate,
+        end_cell: None,
+        has_dict: false,
         id,
         slot: index,
         generation,
@@ -828,8 +882,171 @@ fn queue_name_capture() {
 
 extern "C" fn capture_names_call(_: *mut c_void) -> c_int {
     NAMES_QUEUED.store(false, SeqCst);
-    unsafe { capture_names() };
+    unsafe {
+        capture_names();
+        prepare_thread_ends();
+    }
     0
+}
+
+/// An end cell: where a thread's capsule records its end. FREE, then
+/// PREPARED (its capsule is in a spare dict), ARMED (the dict was given to
+/// the thread in `slot` at `generation`), then ENDED (the capsule recorded
+/// the end; the sampling thread takes it and frees the cell) or DISARMED
+/// (the slot was retired first; the capsule frees the cell when it goes).
+struct EndCell {
+    state: AtomicU8,
+    slot: AtomicUsize,
+    generation: AtomicU32,
+    end_ns: AtomicU64,
+    end_cpu_ns: AtomicU64,
+}
+
+const FREE: u8 = 0;
+const PREPARED: u8 = 1;
+const ARMED: u8 = 2;
+const ENDED: u8 = 3;
+const DISARMED: u8 = 4;
+
+const END_CELL_COUNT: usize = 512;
+static END_CELLS: [EndCell; END_CELL_COUNT] = [const {
+    EndCell {
+        state: AtomicU8::new(FREE),
+        slot: AtomicUsize::new(0),
+        generation: AtomicU32::new(0),
+        end_ns: AtomicU64::new(0),
+        end_cpu_ns: AtomicU64::new(0),
+    }
+}; END_CELL_COUNT];
+
+/// Spare dicts ready to give (end cell, `PyObject *` dict, owned).
+static END_DICTS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+/// Spare dicts made ahead (a pending call may not run for a while: the
+/// main thread may be blocked joining the threads).
+const END_DICTS_READY: usize = 32;
+const END_KEY: &std::ffi::CStr = c"pyinstrument.thread_end";
+
+fn end_dicts() -> std::sync::MutexGuard<'static, Vec<(usize, usize)>> {
+    END_DICTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes spare dicts, each holding a capsule with its end cell, up to
+/// [`END_DICTS_READY`]. With the GIL; no lock is held while objects are
+/// made (that may run Python code); the exception state is left as it was.
+unsafe fn prepare_thread_ends() {
+    let missing = END_DICTS_READY.saturating_sub(end_dicts().len());
+    if missing == 0 {
+        return;
+    }
+    let (mut kind, mut value, mut traceback) = (
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let mut made = Vec::with_capacity(missing);
+    for _ in 0..missing {
+        let Some(cell) = (0..END_CELL_COUNT).find(|&i| {
+            END_CELLS[i]
+                .state
+                .compare_exchange(FREE, PREPARED, SeqCst, SeqCst)
+                .is_ok()
+        }) else {
+            break;
+        };
+        let capsule = py::PyCapsule_New(
+            (cell + 1) as *mut c_void,
+            END_KEY.as_ptr(),
+            Some(thread_ended),
+        );
+        if capsule.is_null() {
+            END_CELLS[cell].state.store(FREE, SeqCst);
+            break;
+        }
+        let dict = py::PyDict_New();
+        if dict.is_null() {
+            py::Py_DECREF(capsule); // frees the cell
+            break;
+        }
+        let stored = py::PyDict_SetItemString(dict, END_KEY.as_ptr(), capsule);
+        py::Py_DECREF(capsule);
+        if stored != 0 {
+            py::Py_DECREF(dict); // frees the cell
+            break;
+        }
+        made.push((cell, dict as usize));
+    }
+    py::PyErr_Clear();
+    py::PyErr_Restore(kind, value, traceback);
+    end_dicts().extend(made);
+}
+
+/// In a walk (`HEAD_LOCK` and the GIL's mutex held), for a followed thread
+/// that does not hold the GIL: gives it a spare dict as its state dict if
+/// it has none. No allocation, no Python code; the spares' lock is only
+/// tried.
+unsafe fn give_end_dict<T>(setup: &Setup<T>, entry: &mut Entry<T>, tstate: usize) {
+    let field = (tstate + setup.threads.tstate_dict) as *mut usize;
+    if std::ptr::read_volatile(field) != 0 {
+        entry.has_dict = true;
+        return;
+    }
+    let Ok(mut spares) = END_DICTS.try_lock() else {
+        return;
+    };
+    let Some((index, dict)) = spares.pop() else {
+        return;
+    };
+    drop(spares);
+    let cell = &END_CELLS[index];
+    cell.slot.store(entry.slot, SeqCst);
+    cell.generation.store(entry.generation, SeqCst);
+    cell.state.store(ARMED, SeqCst);
+    std::ptr::write_volatile(field, dict);
+    entry.end_cell = Some(index);
+}
+
+/// The capsule's destructor: CPython clears a state dict we gave, on its
+/// ending thread with the GIL held (or frees a spare). Records the thread's
+/// end and stops its ticks; no allocation.
+unsafe extern "C" fn thread_ended(capsule: *mut py::PyObject) {
+    let pointer = py::PyCapsule_GetPointer(capsule, END_KEY.as_ptr()) as usize;
+    let Some(cell) = pointer.checked_sub(1).and_then(|i| END_CELLS.get(i)) else {
+        py::PyErr_Clear();
+        return;
+    };
+    let end_ns = monotonic_ns();
+    let end_cpu_ns = read_clock(libc::CLOCK_THREAD_CPUTIME_ID);
+    if cell.state.load(SeqCst) != ARMED {
+        // A spare, or its slot was retired: nobody reads it any more.
+        cell.state.store(FREE, SeqCst);
+        return;
+    }
+    let slot = &SLOTS[cell.slot.load(SeqCst)];
+    // Ticks take `busy` only briefly (the thread running this holds the
+    // GIL, so no walk reads it; its own handler finds `busy` taken and
+    // skips).
+    while slot
+        .busy
+        .compare_exchange(false, true, SeqCst, SeqCst)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+    if cell.state.load(SeqCst) == ARMED {
+        if slot.running.load(SeqCst) && slot.generation.load(SeqCst) == cell.generation.load(SeqCst)
+        {
+            cell.end_ns.store(end_ns, SeqCst);
+            cell.end_cpu_ns.store(end_cpu_ns.unwrap_or(0), SeqCst);
+            slot.running.store(false, SeqCst);
+            cell.state.store(ENDED, SeqCst);
+        } else {
+            cell.state.store(FREE, SeqCst);
+        }
+    } else {
+        cell.state.store(FREE, SeqCst);
+    }
+    slot.busy.store(false, SeqCst);
 }
 
 /// With the GIL.

@@ -235,6 +235,9 @@ pub struct ThreadList {
     /// `offsetof(PyThreadState, id)`: unique per interpreter, never reused
     /// (a new state may reuse a freed one's address).
     pub tstate_id: usize,
+    /// `offsetof(PyThreadState, dict)`: the thread's state dict
+    /// (`PyThreadState_GetDict`), cleared on the thread as it ends.
+    pub tstate_dict: usize,
 }
 
 /// What `HEAD_LOCK` takes.
@@ -253,6 +256,7 @@ impl ThreadList {
         head_lock_kind: HeadLockKind,
         tstate_thread_id: usize,
         tstate_id: usize,
+        tstate_dict: usize,
     ) -> ThreadList {
         ThreadList {
             head_lock,
@@ -260,6 +264,7 @@ impl ThreadList {
             tstate_interp: 16,
             tstate_thread_id,
             tstate_id,
+            tstate_dict,
         }
     }
 }
@@ -353,6 +358,7 @@ pub fn all_offsets() -> Vec<(&'static str, usize)> {
         }
         all.push(("PyThreadState.thread_id", threads.tstate_thread_id));
         all.push(("PyThreadState.id", threads.tstate_id));
+        all.push(("PyThreadState.dict", threads.tstate_dict));
     }
     #[cfg(py_run_main)]
     all.extend_from_slice(crate::ffi::interpreter::STARTUP_OFFSETS);

@@ -109,6 +109,7 @@ pub const LAYOUT: Layout = Layout {
         super::HeadLockKind::ThreadLock,
         176,
         256,
+        152,
     )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,

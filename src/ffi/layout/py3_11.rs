@@ -153,6 +153,7 @@ pub const LAYOUT: Layout = Layout {
         super::HeadLockKind::ThreadLock,
         152,
         240,
+        128,
     )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,

@@ -155,6 +155,7 @@ pub const LAYOUT: Layout = Layout {
         super::HeadLockKind::ThreadLock,
         136,
         224,
+        112,
     )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,

@@ -265,6 +265,7 @@ pub const LAYOUT: Layout = Layout {
         super::HeadLockKind::PyMutex,
         152,
         224,
+        128,
     )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,

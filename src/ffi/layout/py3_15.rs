@@ -290,6 +290,7 @@ pub const LAYOUT: Layout = Layout {
         super::HeadLockKind::PyMutex,
         176,
         248,
+        152,
     )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,

@@ -107,6 +107,7 @@ pub const LAYOUT: Layout = Layout {
         super::HeadLockKind::ThreadLock,
         176,
         272,
+        152,
     )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
