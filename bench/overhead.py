@@ -7,6 +7,9 @@ Workloads (bench/workloads/):
                                include, if), rendered N times
   calls   call_heavy.py N      call-heavy pure-Python loop (small functions,
                                methods, recursion)
+  threads threads_mixed.py N   8 threads: 4 run the call-heavy loop (N
+                               iterations between them), 4 are blocked (socket,
+                               Event) until they finish; for --all-threads
 
 Variants, interleaved round by round (one run of each per round, so drifting
 machine load hits all variants alike):
@@ -16,6 +19,7 @@ machine load hits all variants alike):
                                preloaded: the same 1 ms SIGPROF timer with a handler
                                that does nothing: what the kernel (and hypervisor)
                                charge for the signal alone, under any handler
+  pyinstrument-rs (all threads) ours --all-threads (signal mode, every thread)
   pyinstrument-rs (setprofile) ours --setprofile
   cProfile                     python -m cProfile -o FILE
   pyinstrument 5.1.3           venv python -m pyinstrument -o FILE
@@ -49,12 +53,14 @@ WORKLOADS = [
     # key, title, script, default size
     ("django", "Django template render", "django_render.py", 2000),
     ("calls", "call-heavy loop", "call_heavy.py", 100000),
+    ("threads", "8 threads, 4 blocked", "threads_mixed.py", 40000),
 ]
 
 VARIANTS = [
     ("base", "base (no profiler)"),
     ("signal", "pyinstrument-rs (signal)"),
     ("floor", "empty SIGPROF ticks (floor)"),
+    ("allthreads", "pyinstrument-rs (all threads)"),
     ("setprofile", "pyinstrument-rs (setprofile)"),
     ("cprofile", "cProfile"),
     ("pyi5", "pyinstrument 5.1.3"),
@@ -88,6 +94,8 @@ def commands(variant, script, size, ours, venv, outfile):
         return [vpy] + args
     if variant == "signal":
         return [ours, "-o", outfile] + args
+    if variant == "allthreads":
+        return [ours, "--all-threads", "-o", outfile] + args
     if variant == "floor":
         return ["env", "LD_PRELOAD=" + FLOOR_LIBRARY[0], vpy] + args
     if variant == "setprofile":
@@ -104,7 +112,7 @@ def commands(variant, script, size, ours, venv, outfile):
 def main():
     p = C.base_parser(__doc__.split("\n")[0], runs_default=5)
     p.add_argument("--workloads", default="django,calls",
-                   help="comma-separated subset of: django,calls (default: %(default)s)")
+                   help="comma-separated subset of: django,calls,threads (default: %(default)s)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply every workload size (default 1: django N=2000, "
                         "calls N=100000)")

@@ -36,7 +36,7 @@ find_python() { # newest installed patch release of a minor
 # version; every other test target runs on every version. A test file in
 # neither list fails the run, so none is forgotten.
 once_targets=(render_golden html_browser supported_versions architecture)
-python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress parity cli_behaviour django webapps jupyter)
+python_targets=(ffi_offsets code_lifetime ffi_walker handler_allocations sampler_behaviour sampler_stress all_threads parity cli_behaviour django webapps jupyter)
 for file in tests/*.rs; do
     name="$(basename "$file" .rs)"
     if [[ ! " ${once_targets[*]} ${python_targets[*]} " =~ " $name " ]]; then

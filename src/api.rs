@@ -21,7 +21,7 @@ thread_local! {
 static FUNCTIONS: [Function; 4] = [
     Function {
         name: c"start",
-        doc: c"start(use_signal, interval) -> handle: profile the calling thread",
+        doc: c"start(use_signal, interval[, all_threads]) -> handle: profile the calling thread (or every thread)",
         call: start,
     },
     Function {
@@ -67,12 +67,17 @@ pub const MODULE_INIT: extern "C" fn() -> crate::ffi::native_module::ModulePtr =
 pub const MODULE_INIT: extern "C" fn() = init_pyinstrument;
 
 fn start(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
-    let (use_signal, interval) = match args {
+    let (flags, all_threads) = match args {
+        [first, second] => ([first, second], false),
+        [first, second, Value::Bool(all_threads)] => ([first, second], *all_threads),
+        _ => ([&Value::Int(0), &Value::Int(0)], false),
+    };
+    let (use_signal, interval) = match flags {
         [Value::Bool(use_signal), Value::Float(interval)] => (*use_signal, *interval),
         [Value::Bool(use_signal), Value::Int(interval)] => (*use_signal, *interval as f64),
         _ => {
             return Err(Raise::TypeError(
-                "start(use_signal: bool, interval: float)".to_string(),
+                "start(use_signal: bool, interval: float, all_threads: bool = False)".to_string(),
             ))
         }
     };
@@ -81,8 +86,8 @@ fn start(gil: Gil<'_>, args: &[Value]) -> Result<Value, Raise> {
     } else {
         Mode::Setprofile
     };
-    let sampler =
-        Sampler::start(gil, mode, interval).map_err(|e| Raise::ValueError(e.to_string()))?;
+    let sampler = Sampler::start(gil, mode, interval, all_threads)
+        .map_err(|e| Raise::ValueError(e.to_string()))?;
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst);
     SAMPLERS.with(|samplers| samplers.borrow_mut().push((handle, sampler)));
     Ok(Value::Int(handle))

@@ -128,6 +128,8 @@ pub struct RunOptions {
     /// `--from-path`: the script is looked up on `PATH` (by the runner:
     /// parsing does no I/O).
     pub from_path: bool,
+    /// `--all-threads`: every Python thread, each a root of the report.
+    pub all_threads: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,6 +286,13 @@ const OPTIONS: &[Spec] = &[
         long: "setprofile",
         metavar: "",
         help: "run in setprofile mode, instead of signal mode",
+    },
+    Spec {
+        short: "",
+        long: "all-threads",
+        metavar: "",
+        help: "profile every thread of the program, each a root of the report \
+               (signal mode, CPython 3.7+)",
     },
     Spec {
         short: "i",
@@ -725,6 +734,7 @@ fn build(found: &Found, target: Option<Target>) -> Result<Command, CliError> {
                 return Err(usage("--from-path needs a script name, not -m or -c"));
             }
             Ok(Command::Run(RunOptions {
+                all_threads: found.present("all-threads"),
                 target,
                 mode,
                 interval,
@@ -1088,6 +1098,14 @@ mod tests {
             run(&["--setprofile", "--setprofile", "s.py"]).mode,
             Mode::Setprofile
         );
+    }
+
+    #[test]
+    fn all_threads() {
+        assert!(run(&["--all-threads", "s.py"]).all_threads);
+        assert!(!run(&["s.py"]).all_threads);
+        // After the script, it is the script's.
+        assert!(!run(&["s.py", "--all-threads"]).all_threads);
     }
 
     #[test]

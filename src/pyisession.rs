@@ -138,6 +138,7 @@ pub fn from_pyinstrument5(text: &str) -> Result<Session> {
         stack_cpu_times: Vec::new(),
         thread_cpu_time: None,
         target_description,
+        threads: Vec::new(),
     })
 }
 

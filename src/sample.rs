@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 /// File name given to frames that stand for a C function (setprofile mode's
 /// `c_call` leaves), so renderers show them as `sleep  <built-in>`.
 pub const BUILTIN_FILE: &str = "<built-in>";
+/// The pseudo file of a thread's root frame in an `--all-threads` profile
+/// (`Thread 'worker-3' (tid 1234)`): reports show its name alone, and it
+/// counts as the program's own code (never hidden in a library group).
+pub const THREAD_FILE: &str = "<thread>";
 
 /// The file name of pyinstrument's own Python code (the runner's bootstrap
 /// and the embedded `pyinstrument` package, whose modules are named
@@ -144,4 +148,37 @@ pub struct Recording {
     pub mode: Mode,
     pub interval: f64,
     pub notes: Vec<String>,
+    /// `--all-threads`: each thread, whose root frame starts its stacks.
+    pub threads: Vec<ThreadInfo>,
+}
+
+/// One thread of an `--all-threads` profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    /// `threading.Thread.name`, if the thread's object was still known
+    /// when profiling stopped.
+    pub name: Option<String>,
+    /// The kernel's thread id (`threading.get_native_id()`).
+    pub native_id: i64,
+    /// `threading.get_ident()`.
+    pub ident: u64,
+    /// Its root frame's index in `frames`.
+    pub frame: u32,
+    /// Wall-clock seconds it was profiled (from its start, or the start of
+    /// profiling, to its end, or the end of profiling).
+    pub wall_time: f64,
+    /// CPU seconds it used meanwhile (its own CPU clock).
+    pub cpu_time: f64,
+    /// It ended while profiled.
+    pub ended: bool,
+}
+
+impl ThreadInfo {
+    /// How the report names it: `Thread 'worker-3' (tid 1234)`.
+    pub fn label(name: Option<&str>, native_id: i64) -> String {
+        match name {
+            Some(name) => format!("Thread '{name}' (tid {native_id})"),
+            None => format!("Thread (tid {native_id})"),
+        }
+    }
 }

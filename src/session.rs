@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The version written. 2 added `timeline`, 3 `stack_cpu_times` and
-/// `thread_cpu_time`.
-pub const FORMAT_VERSION: u32 = 3;
+/// `thread_cpu_time`, 4 `threads` (`--all-threads`).
+pub const FORMAT_VERSION: u32 = 4;
 /// Versions read: a version-1 file loads with an empty timeline (the order
 /// of its samples is unknown), a version-1 or 2 file with no CPU time per
 /// stack; either is the current version from then on.
-pub const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
+pub const READABLE_VERSIONS: [u32; 4] = [1, 2, 3, 4];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
@@ -67,6 +67,70 @@ pub struct Session {
     /// the command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_description: Option<String>,
+    /// `--all-threads`: one entry per thread profiled, each the root frame
+    /// of its stacks (`frames[frame]`, file [`THREAD_FILE`]). Empty when
+    /// one thread was profiled (its stacks start at its own first frame).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threads: Vec<ThreadInfo>,
+}
+
+pub use crate::sample::ThreadInfo;
+pub use crate::sample::THREAD_FILE;
+
+impl Session {
+    /// The threads of an `--all-threads` profile merged into one tree
+    /// (`-p merge_threads=true`): each stack loses its thread's root frame,
+    /// and stacks that become equal add up. The timeline keeps its runs in
+    /// order (thread after thread).
+    pub fn merged_threads(&self) -> Session {
+        let mut session = self.clone();
+        if self.threads.is_empty() {
+            return session;
+        }
+        let roots: std::collections::HashSet<u32> = self.threads.iter().map(|t| t.frame).collect();
+        let mut index: std::collections::HashMap<Vec<u32>, usize> =
+            std::collections::HashMap::new();
+        let mut stacks: Vec<StackRecord> = Vec::new();
+        let mut cpu: Vec<f64> = Vec::new();
+        let mut moved_to: Vec<u32> = Vec::with_capacity(self.stacks.len());
+        for (i, stack) in self.stacks.iter().enumerate() {
+            let mut frames = stack.frames.clone();
+            if frames.len() > 1 && roots.contains(&frames[0]) {
+                frames.remove(0);
+            }
+            let stack_cpu = self.stack_cpu_times.get(i).copied().unwrap_or(0.0);
+            match index.get(&frames) {
+                Some(&at) => {
+                    stacks[at].time += stack.time;
+                    stacks[at].samples += stack.samples;
+                    if !self.stack_cpu_times.is_empty() {
+                        cpu[at] += stack_cpu;
+                    }
+                    moved_to.push(at as u32);
+                }
+                None => {
+                    moved_to.push(stacks.len() as u32);
+                    index.insert(frames.clone(), stacks.len());
+                    stacks.push(StackRecord {
+                        frames,
+                        time: stack.time,
+                        samples: stack.samples,
+                    });
+                    if !self.stack_cpu_times.is_empty() {
+                        cpu.push(stack_cpu);
+                    }
+                }
+            }
+        }
+        session.stacks = stacks;
+        session.stack_cpu_times = cpu;
+        for run in &mut session.timeline {
+            run.stack = moved_to[run.stack as usize];
+        }
+        crate::sample::merge_adjacent_runs(&mut session.timeline);
+        session.threads = Vec::new();
+        session
+    }
 }
 
 /// Which clock weighs a report's tree.
@@ -395,6 +459,18 @@ impl Session {
             _ => None,
         };
         self.sample_count += later.sample_count;
+        // A thread profiled in both parts (same root frame) adds up.
+        for mut thread in later.threads {
+            thread.frame = frame_map[thread.frame as usize];
+            match self.threads.iter_mut().find(|t| t.frame == thread.frame) {
+                Some(kept) => {
+                    kept.wall_time += thread.wall_time;
+                    kept.cpu_time += thread.cpu_time;
+                    kept.ended |= thread.ended;
+                }
+                None => self.threads.push(thread),
+            }
+        }
         if later.mode != self.mode {
             self.notes.push(format!(
                 "Profiled in {} mode, then in {} mode.",
@@ -455,6 +531,7 @@ impl Session {
             stack_cpu_times: recording.stack_cpu_times,
             thread_cpu_time: Some(recording.thread_cpu_time),
             target_description: None,
+            threads: recording.threads,
         }
     }
 }
@@ -746,6 +823,62 @@ pub(crate) mod tests {
         assert!(!v2.to_json().contains("stack_cpu_times"));
     }
 
+    /// Two threads, each under its root frame, both calling `work` (and
+    /// one `idle`): merged, the roots go and `work`'s stacks add up; the
+    /// JSON keeps the threads.
+    #[test]
+    fn threads_round_trip_and_merge() {
+        let frame = |f: &str, file: &str| FrameId::new(f, file, 1);
+        let thread = |frame: u32, name: &str| ThreadInfo {
+            name: Some(name.to_string()),
+            native_id: 7 + frame as i64,
+            ident: 1,
+            frame,
+            wall_time: 1.0,
+            cpu_time: 0.5,
+            ended: false,
+        };
+        let stack = |frames: Vec<u32>, time: f64| StackRecord {
+            frames,
+            time,
+            samples: 1,
+        };
+        let mut s = Session::from_json(MINIMAL).unwrap();
+        s.frames = vec![
+            frame("Thread 'a' (tid 7)", THREAD_FILE),
+            frame("Thread 'b' (tid 8)", THREAD_FILE),
+            frame("work", "app.py"),
+            frame("idle", "app.py"),
+        ];
+        s.stacks = vec![
+            stack(vec![0, 2], 0.5),
+            stack(vec![1, 2], 0.25),
+            stack(vec![1, 3], 0.125),
+        ];
+        s.stack_cpu_times = vec![0.5, 0.25, 0.0];
+        s.thread_cpu_time = Some(0.75);
+        s.timeline = [(0, 1, 0.5), (1, 1, 0.25), (2, 1, 0.125)]
+            .into_iter()
+            .map(TimelineRun::from)
+            .collect();
+        s.threads = vec![thread(0, "a"), thread(1, "b")];
+        let again = Session::from_json(&s.to_json()).unwrap();
+        assert_eq!(again, s);
+        assert_eq!(ThreadInfo::label(Some("a"), 7), "Thread 'a' (tid 7)");
+        assert_eq!(ThreadInfo::label(None, 7), "Thread (tid 7)");
+        let merged = s.merged_threads();
+        assert!(merged.threads.is_empty());
+        assert_eq!(merged.stacks.len(), 2);
+        assert_eq!(merged.stacks[0].frames, [2]);
+        assert_eq!(merged.stacks[0].time, 0.75);
+        assert_eq!(merged.stacks[0].samples, 2);
+        assert_eq!(merged.stack_cpu_times, [0.75, 0.0]);
+        assert_eq!(merged.stacks[1].frames, [3]);
+        // The first two runs are now one stack: one run.
+        assert_eq!(merged.timeline.len(), 2);
+        assert_eq!(merged.timeline[0].samples, 2);
+    }
+
     #[test]
     fn cpu_times_must_match_the_stacks() {
         for (cpu, want) in [
@@ -866,10 +999,10 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_other_versions_and_garbage() {
-        let v4 = MINIMAL.replace("\"format_version\":1", "\"format_version\":4");
-        match Session::from_json(&v4) {
+        let v5 = MINIMAL.replace("\"format_version\":1", "\"format_version\":5");
+        match Session::from_json(&v5) {
             Err(Error::Load(m)) => {
-                assert!(m.contains("unsupported profile format version 4"), "{}", m)
+                assert!(m.contains("unsupported profile format version 5"), "{}", m)
             }
             other => panic!("{:?}", other),
         }
@@ -915,6 +1048,7 @@ pub(crate) mod tests {
             mode: Mode::Signal,
             interval: 0.001,
             notes: vec![],
+            threads: Vec::new(),
         }
     }
 
@@ -1052,6 +1186,7 @@ pub(crate) mod tests {
             mode: Mode::Signal,
             interval: 0.001,
             notes: vec![],
+            threads: Vec::new(),
         };
         let recording = without_own_frames(recording, &[]);
         // Profiler.stop's samples became <module>'s, next to <module>'s own:

@@ -140,6 +140,7 @@ mod tests {
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
             target_description: None,
+            threads: Vec::new(),
         }
     }
 

@@ -328,6 +328,9 @@ pub enum Origin {
 /// `<ipython-input-N-...>` (code typed in IPython) is the user's own.
 pub fn origin(frame: &FrameId, library_dirs: &[String]) -> Origin {
     let file = frame.file.as_str();
+    if file == crate::sample::THREAD_FILE {
+        return Origin::Application;
+    }
     if is_pseudo_file(file) {
         return if file == "<string>" || file == "<stdin>" {
             Origin::Caller
@@ -411,9 +414,12 @@ pub fn short_path<'a>(file: &'a str, sys_path: &[String]) -> &'a str {
 }
 
 /// `file:line` as shown next to a function; just the pseudo file for
-/// built-ins (`<built-in>`), whose line means nothing.
+/// built-ins (`<built-in>`), whose line means nothing; nothing for a
+/// thread's root (`Thread 'name' (tid N)` says it all).
 pub fn location(frame: &FrameId, sys_path: &[String]) -> String {
-    if frame.is_builtin() {
+    if frame.file == crate::sample::THREAD_FILE {
+        String::new()
+    } else if frame.is_builtin() {
         frame.file.clone()
     } else {
         format!("{}:{}", short_path(&frame.file, sys_path), frame.line)
@@ -444,6 +450,7 @@ mod tests {
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
             target_description: None,
+            threads: Vec::new(),
             frames: frames.iter().map(|f| FrameId::new(f.0, f.1, f.2)).collect(),
             stacks: stacks
                 .iter()

@@ -89,6 +89,25 @@ while time.time() < end:
 time.sleep(0.1)
 "#;
 
+/// Two threads running the workload's functions while the main thread
+/// waits (run after WORKLOAD, in the same `__main__`).
+#[cfg(not(any(py_2_7, py_3_6)))]
+const THREADED_WORKLOAD: &str = r#"
+import threading
+
+def work():
+    end = time.time() + 0.3
+    while time.time() < end:
+        outer(300)
+        time.sleep(0.001)
+
+threads = [threading.Thread(target=work) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"#;
+
 #[test]
 #[cfg_attr(
     py_3_6,
@@ -114,7 +133,8 @@ fn signal_ticks_never_allocate() {
         );
         DURING_TICKS.store(0, SeqCst);
 
-        let sampler = Sampler::start(gil, Mode::Signal, 0.0005).expect("start the signal sampler");
+        let sampler =
+            Sampler::start(gil, Mode::Signal, 0.0005, false).expect("start the signal sampler");
         assert_eq!(
             sampler.mode(),
             Mode::Signal,
@@ -180,5 +200,30 @@ fn signal_ticks_never_allocate() {
             recording.thread_cpu_time,
             recording.duration
         );
+
+        // --all-threads (3.7+): the same ticks, run for every thread, in
+        // their handlers and on the sampling thread.
+        #[cfg(not(any(py_2_7, py_3_6)))]
+        {
+            DURING_TICKS.store(0, SeqCst);
+            let sampler =
+                Sampler::start(gil, Mode::Signal, 0.0005, true).expect("sample all threads");
+            let code = CString::new(THREADED_WORKLOAD).unwrap();
+            let status = py::PyRun_SimpleStringFlags(code.as_ptr(), std::ptr::null_mut());
+            let recording = sampler.stop(gil);
+            let allocations = DURING_TICKS.load(SeqCst);
+            assert_eq!(status, 0, "the threaded workload raised (see stderr)");
+            assert!(
+                recording.threads.len() >= 3 && recording.sample_count > 100,
+                "{} threads, {} samples",
+                recording.threads.len(),
+                recording.sample_count
+            );
+            assert_eq!(
+                allocations, 0,
+                "{allocations} allocations inside {} all-threads ticks",
+                recording.sample_count
+            );
+        }
     }
 }

@@ -62,6 +62,11 @@
 //! once (a signal delivered after the sampling thread gave it up finds the
 //! slot busy, or runs one more tick). `tick` must be signal safe.
 
+#[cfg(not(any(py_2_7, py_3_6)))]
+mod all_threads;
+#[cfg(not(any(py_2_7, py_3_6)))]
+pub use all_threads::{thread_names, AllThreadsCounts, AllThreadsSampler, ThreadRecording};
+
 use super::gil::Gil;
 use super::layout::{running, GilLocation, GilRuntimeState, Layout};
 use super::py;
@@ -328,7 +333,9 @@ impl<T: 'static> Drop for GatedSampler<T> {
 
 /// A sampling thread, and what it takes to start it again.
 struct Control {
-    target: Target,
+    /// The sampling thread's body: [`sampling_loop`], or the all-threads
+    /// loop (`all_threads`).
+    run: Arc<dyn Fn(&Shared) + Send + Sync>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The process that started it: a forked child has no copy of it.
@@ -387,8 +394,8 @@ extern "C" fn resume_sampling(_: *mut c_void) -> std::ffi::c_int {
 impl Control {
     fn spawn(&self) -> std::io::Result<()> {
         self.shared.stop.store(false, SeqCst);
-        let (target, shared) = (self.target, Arc::clone(&self.shared));
-        let thread = spawn_with_signals_blocked(move || sampling_loop(target, &shared))?;
+        let (run, shared) = (Arc::clone(&self.run), Arc::clone(&self.shared));
+        let thread = spawn_with_signals_blocked(move || run(&shared))?;
         *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
         Ok(())
     }
@@ -594,7 +601,7 @@ impl<T: 'static> GatedSampler<T> {
         };
         unsafe { register_fork_hooks() };
         let control = Arc::new(Control {
-            target,
+            run: Arc::new(move |shared: &Shared| sampling_loop(target, shared)),
             shared,
             thread: Mutex::new(None),
             pid: std::process::id(),
@@ -834,11 +841,16 @@ fn state_is_runnable(stat: &[u8]) -> bool {
 /// we looked, or the thread is gone) is given up: the mutex is unlocked
 /// here, and counted as late.
 fn outstanding(slot: &Slot, counters: &Counters) -> bool {
+    outstanding_within(slot, counters, DELIVERY_TIMEOUT)
+}
+
+/// [`outstanding`], giving the signal `timeout` to be handled.
+fn outstanding_within(slot: &Slot, counters: &Counters, timeout: Duration) -> bool {
     if slot.handed_mutex.load(SeqCst).is_null() {
         return false;
     }
     let waited = super::stack::monotonic_ns().saturating_sub(slot.sent_ns.load(SeqCst));
-    if waited < DELIVERY_TIMEOUT.as_nanos() as u64 {
+    if waited < timeout.as_nanos() as u64 {
         return true;
     }
     if unsafe { release_handed_mutex(slot) } {

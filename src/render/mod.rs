@@ -89,6 +89,13 @@ pub fn write(
     options: &RenderOptions,
     out: &mut dyn io::Write,
 ) -> io::Result<()> {
+    let merged;
+    let session = if options.merge_threads && format != Format::Json {
+        merged = session.merged_threads();
+        &merged
+    } else {
+        session
+    };
     // Speedscope always carries both clocks, as two profiles; JSON is the
     // session itself.
     let weighted;
@@ -504,6 +511,7 @@ mod tests {
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
             target_description: None,
+            threads: Vec::new(),
             frames: frames
                 .iter()
                 .map(|(name, line)| FrameId::new(name, "callers.py", *line))

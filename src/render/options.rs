@@ -61,6 +61,9 @@ pub struct RenderOptions {
     pub group_library_frames: bool,
     /// Which clock weighs the tree (`time_kind=cpu`, `--cpu`).
     pub time_kind: TimeKind,
+    /// `--all-threads` profiles: one tree for every thread instead of a
+    /// root per thread.
+    pub merge_threads: bool,
 }
 
 impl Default for RenderOptions {
@@ -80,6 +83,7 @@ impl Default for RenderOptions {
             remove_tracebackhide: true,
             group_library_frames: true,
             time_kind: TimeKind::Wall,
+            merge_threads: false,
         }
     }
 }
@@ -102,6 +106,7 @@ pub const KEYS: &[&str] = &[
     "remove_tracebackhide",
     "group_library_frames",
     "time_kind",
+    "merge_threads",
 ];
 
 impl RenderOptions {
@@ -166,6 +171,7 @@ impl RenderOptions {
                     }
                 }
             }
+            "merge_threads" => self.merge_threads = flag(key)?,
             "time_kind" => {
                 self.time_kind = match needs_value(key)? {
                     "wall" => TimeKind::Wall,

@@ -331,6 +331,7 @@ mod tests {
             stack_cpu_times: Vec::new(),
             thread_cpu_time: None,
             target_description: None,
+            threads: Vec::new(),
             frames: vec![
                 FrameId::new("<module>", "/proj/demo.py", 1),
                 FrameId::new("main", "/proj/demo.py", 10),

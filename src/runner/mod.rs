@@ -202,6 +202,7 @@ pub fn run(mut options: RunOptions) -> Result<i32> {
         &options.target,
         mode,
         options.interval,
+        options.all_threads,
         plan,
         command_line,
     )?;
@@ -277,11 +278,12 @@ fn start_sampling(
     gil: Gil<'_>,
     mode: sampler::Mode,
     interval: f64,
+    all_threads: bool,
     plan: OutputPlan,
     command_line: Vec<String>,
     bootstrap: PyRef<'_>,
 ) -> Result<()> {
-    let sampler = Sampler::start(gil, mode, interval)?;
+    let sampler = Sampler::start(gil, mode, interval, all_threads)?;
     ACTIVE_RUN.with(|active| {
         *active.borrow_mut() = Some(ActiveRun {
             sampler,
@@ -303,6 +305,7 @@ fn run_program(
     target: &Target,
     mode: sampler::Mode,
     interval: f64,
+    all_threads: bool,
     plan: OutputPlan,
     command_line: Vec<String>,
 ) -> Result<i32> {
@@ -329,7 +332,15 @@ fn run_program(
     let bootstrap = load_bootstrap(gil)?;
     register_finish(gil, &bootstrap)?;
     interp::at_exit(write_pending_report);
-    start_sampling(gil, mode, interval, plan, command_line, bootstrap)?;
+    start_sampling(
+        gil,
+        mode,
+        interval,
+        all_threads,
+        plan,
+        command_line,
+        bootstrap,
+    )?;
     Ok(interp::run_main(interpreter))
 }
 
@@ -352,6 +363,7 @@ fn run_program(
     target: &Target,
     mode: sampler::Mode,
     interval: f64,
+    all_threads: bool,
     plan: OutputPlan,
     command_line: Vec<String>,
 ) -> Result<i32> {
@@ -417,7 +429,15 @@ fn run_program(
         return Ok(if flushed { 1 } else { 120 });
     }
     interp::at_exit(write_pending_report);
-    start_sampling(gil, mode, interval, plan, command_line, bootstrap)?;
+    start_sampling(
+        gil,
+        mode,
+        interval,
+        all_threads,
+        plan,
+        command_line,
+        bootstrap,
+    )?;
     let outcome = match &prepared {
         Prepared::Code(code) => interp::eval_in_main(gil, code),
         Prepared::Failed => unreachable!("a program that failed to prepare returned above"),

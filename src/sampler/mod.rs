@@ -23,6 +23,8 @@ use crate::ffi::gated_sampler;
 use crate::ffi::gated_sampler::GateCounts;
 #[cfg(not(any(py_2_7, py_3_6)))]
 use crate::ffi::gated_sampler::GatedSampler as SignalEngine;
+#[cfg(not(any(py_2_7, py_3_6)))]
+use crate::ffi::gated_sampler::{thread_names, AllThreadsSampler};
 use crate::ffi::gil::Gil;
 #[cfg(any(py_2_7, py_3_6))]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
@@ -30,6 +32,8 @@ use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
 use crate::ffi::stack::{
     monotonic_ns, prepare_traceback_hide, process_cpu_ns, thread_cpu_ns, StoppedThread,
 };
+#[cfg(not(any(py_2_7, py_3_6)))]
+use crate::sample::{FrameId, StackRecord};
 use recorder::{Recorder, MAX_DEPTH};
 
 pub use crate::sample::{Mode, Recording};
@@ -111,8 +115,24 @@ fn scratch() -> Box<[RawFrame]> {
     vec![RawFrame::EMPTY; MAX_DEPTH].into_boxed_slice()
 }
 
+/// A thread's state for `--all-threads`: made on the sampling thread.
+#[cfg(not(any(py_2_7, py_3_6)))]
+fn thread_state() -> Box<SignalState> {
+    Box::new(SignalState {
+        recorder: Recorder::for_thread(),
+        scratch: scratch(),
+    })
+}
+
+#[cfg(not(any(py_2_7, py_3_6)))]
+fn begin_thread(state: &mut SignalState, start_ns: u64, start_cpu_ns: u64) {
+    state.recorder.restart_clocks(start_ns, start_cpu_ns);
+}
+
 enum Engine {
     Signal(SignalEngine<SignalState>),
+    #[cfg(not(any(py_2_7, py_3_6)))]
+    AllThreads(AllThreadsSampler<SignalState>),
     Setprofile(ProfileHook<SetprofileState>),
 }
 
@@ -133,7 +153,7 @@ impl Sampler {
     /// Starts profiling the calling thread, which must hold the GIL. If
     /// signal mode cannot start, falls back to setprofile mode and says so
     /// in the recording's notes.
-    pub fn start(gil: Gil<'_>, mode: Mode, interval: f64) -> Result<Sampler> {
+    pub fn start(gil: Gil<'_>, mode: Mode, interval: f64, all_threads: bool) -> Result<Sampler> {
         if !(interval > 0.0 && interval.is_finite()) {
             return Err(Error::Sampler(format!(
                 "the interval must be a positive number of seconds, not {interval}"
@@ -156,6 +176,40 @@ impl Sampler {
         let start_thread_cpu_ns = thread_cpu_ns();
         let start_ns = monotonic_ns();
         let mut notes = Vec::new();
+
+        if all_threads {
+            if mode == Mode::Setprofile {
+                return Err(Error::Sampler(
+                    "--all-threads works in signal mode only: a profile function would have to be installed in every thread, where the program could see it (threading.getprofile())".to_string(),
+                ));
+            }
+            #[cfg(any(py_2_7, py_3_6))]
+            return Err(Error::Sampler(
+                "--all-threads needs CPython 3.7 or newer (2.7 and 3.6 keep their GIL private, and signal mode samples them through the main thread)".to_string(),
+            ));
+            #[cfg(not(any(py_2_7, py_3_6)))]
+            return match AllThreadsSampler::start(
+                gil,
+                interval_ns,
+                thread_state,
+                begin_thread,
+                signal_tick,
+            ) {
+                Ok(engine) => Ok(Sampler {
+                    engine: Engine::AllThreads(engine),
+                    mode,
+                    interval,
+                    start_ns,
+                    start_cpu_ns,
+                    start_thread_cpu_ns,
+                    start_time,
+                    notes,
+                }),
+                Err(message) => Err(Error::Sampler(format!(
+                    "cannot sample all threads: {message}"
+                ))),
+            };
+        }
 
         if mode == Mode::Signal {
             let state = Box::new(SignalState {
@@ -223,6 +277,34 @@ impl Sampler {
         let mut notes = self.notes;
         let mut gate_counts = GateCounts::default();
         let mut recorder = match self.engine {
+            #[cfg(not(any(py_2_7, py_3_6)))]
+            Engine::AllThreads(engine) => {
+                let (threads, counts) = engine.stop(gil);
+                let mut recording = all_threads_recording(gil, threads, &mut notes);
+                if counts.head_lock_busy > 0 {
+                    notes.push(format!(
+                        "{} intervals were skipped because the interpreter's thread list was locked",
+                        counts.head_lock_busy
+                    ));
+                }
+                if counts.untracked > 0 {
+                    notes.push(
+                        "some threads were not sampled: more threads ran at once than pyinstrument follows".to_string(),
+                    );
+                }
+                if gated_sampler::handler_replaced() {
+                    notes.push(
+                        "the program replaced pyinstrument's SIGPROF handler, so sampling stopped early".to_string(),
+                    );
+                }
+                recording.start_time = self.start_time;
+                recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
+                recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
+                recording.mode = self.mode;
+                recording.interval = self.interval;
+                recording.notes = notes;
+                return (recording, counts.gate);
+            }
             Engine::Signal(engine) => {
                 let (state, counts) = engine.stop(gil);
                 gate_counts = counts;
@@ -273,7 +355,115 @@ impl Sampler {
             mode: self.mode,
             interval: self.interval,
             notes,
+            threads: Vec::new(),
         };
         (recording, gate_counts)
+    }
+}
+
+/// Every thread's recording as one: each thread's stacks under a root frame
+/// naming it (`Thread 'name' (tid N)`), its time-order log after the
+/// previous thread's. Names come from `threading`, with the GIL.
+#[cfg(not(any(py_2_7, py_3_6)))]
+fn all_threads_recording(
+    gil: Gil<'_>,
+    threads: Vec<crate::ffi::gated_sampler::ThreadRecording<SignalState>>,
+    notes: &mut Vec<String>,
+) -> Recording {
+    use std::collections::HashMap;
+    let names = thread_names(gil, &threads);
+    let mut frames: Vec<FrameId> = Vec::new();
+    let mut frame_index: HashMap<FrameId, u32> = HashMap::new();
+    let mut intern = |frame: FrameId, frames: &mut Vec<FrameId>| -> u32 {
+        *frame_index.entry(frame.clone()).or_insert_with(|| {
+            frames.push(frame);
+            (frames.len() - 1) as u32
+        })
+    };
+    let mut stacks = Vec::new();
+    let mut stack_cpu_times = Vec::new();
+    let mut timeline = Vec::new();
+    let mut infos = Vec::new();
+    let mut sample_count = 0;
+    let mut thread_cpu = 0.0;
+    let (mut overflowed, mut unlogged) = (0, 0);
+    let mut order: Vec<usize> = (0..threads.len()).collect();
+    order.sort_by_key(|&i| threads[i].first_ns);
+    let mut threads: Vec<Option<_>> = threads.into_iter().map(Some).collect();
+    for i in order {
+        let Some(thread) = threads[i].take() else {
+            continue;
+        };
+        let mut recorder = thread.state.recorder;
+        recorder.finish(thread.last_ns, thread.last_cpu_ns);
+        let aggregate = recorder.into_aggregate();
+        if aggregate.sample_count == 0 {
+            continue; // never ran Python code while profiled
+        }
+        overflowed += aggregate.overflowed_samples;
+        unlogged += aggregate.unlogged_samples;
+        let label = crate::session::ThreadInfo::label(names[i].as_deref(), thread.native_id);
+        let root = intern(
+            FrameId::new(&label, crate::sample::THREAD_FILE, 0),
+            &mut frames,
+        );
+        let map: Vec<u32> = aggregate
+            .frames
+            .into_iter()
+            .map(|f| intern(f, &mut frames))
+            .collect();
+        let base = stacks.len() as u32;
+        for (s, stack) in aggregate.stacks.into_iter().enumerate() {
+            let mut ids = Vec::with_capacity(stack.frames.len() + 1);
+            ids.push(root);
+            ids.extend(stack.frames.iter().map(|&f| map[f as usize]));
+            stacks.push(StackRecord {
+                frames: ids,
+                time: stack.time,
+                samples: stack.samples,
+            });
+            stack_cpu_times.push(aggregate.stack_cpu_times.get(s).copied().unwrap_or(0.0));
+        }
+        timeline.extend(aggregate.timeline.into_iter().map(|mut run| {
+            run.stack += base;
+            run
+        }));
+        sample_count += aggregate.sample_count;
+        let cpu = thread.last_cpu_ns.saturating_sub(thread.first_cpu_ns) as f64 / 1e9;
+        thread_cpu += cpu;
+        infos.push(crate::session::ThreadInfo {
+            name: names[i].clone(),
+            native_id: thread.native_id,
+            ident: thread.ident,
+            frame: root,
+            wall_time: thread.last_ns.saturating_sub(thread.first_ns) as f64 / 1e9,
+            cpu_time: cpu,
+            ended: thread.ended,
+        });
+    }
+    if overflowed > 0 {
+        notes.push(format!(
+            "{overflowed} samples had stacks beyond the profile's table size and were cut short"
+        ));
+    }
+    if unlogged > 0 {
+        notes.push(format!(
+            "the timeline log was full: {unlogged} samples count in the totals but their order was not kept"
+        ));
+    }
+    Recording {
+        frames,
+        stacks,
+        stack_cpu_times,
+        thread_cpu_time: thread_cpu,
+        timeline,
+        sample_count,
+        start_time: 0.0,
+        duration: 0.0,
+        cpu_time: 0.0,
+        mode: Mode::Signal,
+        interval: 0.0,
+        notes: Vec::new(),
+        threads: infos,
     }
 }

@@ -84,6 +84,7 @@ pub fn synthetic_session(distinct: usize, samples: u64) -> Session {
         stack_cpu_times: Vec::new(),
         thread_cpu_time: None,
         target_description: None,
+        threads: Vec::new(),
         frames,
         stacks,
     }

@@ -180,6 +180,9 @@ pub struct Layout {
     /// the profiled thread holds it (`ffi::gated_sampler`). None on 2.7 and
     /// 3.6, whose GIL is private to ceval.c.
     pub gil: Option<GilLocation>,
+    /// 3.7+: what `--all-threads` needs to find every thread state of the
+    /// interpreter (`ffi::gated_sampler::all_threads`). None on 2.7, 3.6.
+    pub threads: Option<ThreadList>,
     /// `PyThreadState.c_profilefunc`: the thread's C-level profile function,
     /// which `ffi::setprofile` reads to tell whether the program replaced
     /// its hook.
@@ -215,6 +218,55 @@ pub const DEBUG_FREE_THREADED_AT: usize = 16;
 pub struct StackRefTags {
     pub tag_bits: usize,
     pub int_tag: usize,
+}
+
+/// The interpreter's list of thread states, and the lock CPython changes it
+/// under (`HEAD_LOCK`: `_PyRuntime.interpreters.mutex`).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadList {
+    /// `offsetof(_PyRuntimeState, interpreters.mutex)`.
+    pub head_lock: usize,
+    pub head_lock_kind: HeadLockKind,
+    /// `offsetof(PyThreadState, interp)`.
+    pub tstate_interp: usize,
+    /// `offsetof(PyThreadState, thread_id)`: the thread's `pthread_t`
+    /// (`threading.get_ident()`), 0 until a 3.12+ thread binds its state.
+    pub tstate_thread_id: usize,
+    /// `offsetof(PyThreadState, id)`: unique per interpreter, never reused
+    /// (a new state may reuse a freed one's address).
+    pub tstate_id: usize,
+    /// `offsetof(PyThreadState, dict)`: the thread's state dict
+    /// (`PyThreadState_GetDict`), cleared on the thread as it ends.
+    pub tstate_dict: usize,
+}
+
+/// What `HEAD_LOCK` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadLockKind {
+    /// 3.7-3.12: a `PyThread_type_lock` pointer
+    /// (`PyThread_acquire_lock(mutex, WAIT_LOCK)`).
+    ThreadLock,
+    /// 3.13+: a `PyMutex`, one byte (`PyMutex_LockFlags`).
+    PyMutex,
+}
+
+impl ThreadList {
+    pub const fn new(
+        head_lock: usize,
+        head_lock_kind: HeadLockKind,
+        tstate_thread_id: usize,
+        tstate_id: usize,
+        tstate_dict: usize,
+    ) -> ThreadList {
+        ThreadList {
+            head_lock,
+            head_lock_kind,
+            tstate_interp: 16,
+            tstate_thread_id,
+            tstate_id,
+            tstate_dict,
+        }
+    }
 }
 
 /// Where `struct _gil_runtime_state` lives.
@@ -291,6 +343,22 @@ pub fn all_offsets() -> Vec<(&'static str, usize)> {
     }
     if LAYOUT.gil.is_some() {
         all.extend_from_slice(GIL_STATE_OFFSETS);
+    }
+    if let Some(threads) = LAYOUT.threads {
+        all.push(("_PyRuntimeState.interpreters.mutex", threads.head_lock));
+        all.push((
+            "sizeof(((_PyRuntimeState *)0)->interpreters.mutex)",
+            match threads.head_lock_kind {
+                HeadLockKind::ThreadLock => std::mem::size_of::<*const c_void>(),
+                HeadLockKind::PyMutex => 1,
+            },
+        ));
+        if !all.iter().any(|(name, _)| *name == "PyThreadState.interp") {
+            all.push(("PyThreadState.interp", threads.tstate_interp));
+        }
+        all.push(("PyThreadState.thread_id", threads.tstate_thread_id));
+        all.push(("PyThreadState.id", threads.tstate_id));
+        all.push(("PyThreadState.dict", threads.tstate_dict));
     }
     #[cfg(py_run_main)]
     all.extend_from_slice(crate::ffi::interpreter::STARTUP_OFFSETS);

@@ -86,6 +86,7 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: 0,
     state_ready_bit: None,
     gil: None,
+    threads: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     bytes_str: Some(BytesStr {

@@ -148,6 +148,13 @@ pub const LAYOUT: Layout = Layout {
     gil: Some(GilLocation::Runtime {
         runtime_gil: RUNTIME_GIL,
     }),
+    threads: Some(super::ThreadList::new(
+        32,
+        super::HeadLockKind::ThreadLock,
+        152,
+        240,
+        128,
+    )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],

@@ -150,6 +150,13 @@ pub const LAYOUT: Layout = Layout {
         tstate_interp: TSTATE_INTERP,
         interp_gil: INTERP_GIL,
     }),
+    threads: Some(super::ThreadList::new(
+        32,
+        super::HeadLockKind::ThreadLock,
+        136,
+        224,
+        112,
+    )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],

@@ -124,6 +124,12 @@ const INTERP_OWN_GIL: usize = 7752;
 /// must describe it. Where each field sits in that table (`at`) is given as
 /// a number and proven by the probe, as are the values.
 const DEBUG_OFFSETS: &[DebugOffsetCheck] = &[
+    // --all-threads (ffi::gated_sampler::all_threads) reads it.
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.thread_state.thread_id",
+        at: 192,
+        expected: 152,
+    },
     DebugOffsetCheck {
         name: "_Py_DebugOffsets.thread_state.interp",
         at: 176,
@@ -254,6 +260,13 @@ pub const LAYOUT: Layout = Layout {
         tstate_interp: TSTATE_INTERP,
         interp_gil: INTERP_GIL,
     }),
+    threads: Some(super::ThreadList::new(
+        624,
+        super::HeadLockKind::PyMutex,
+        152,
+        224,
+        128,
+    )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: DEBUG_OFFSETS,

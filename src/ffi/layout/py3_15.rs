@@ -144,6 +144,12 @@ const INTERP_OWN_GIL: usize = 7736;
 /// must describe it. Where each field sits in that table (`at`) is given as
 /// a number and proven by the probe, as are the values.
 const DEBUG_OFFSETS: &[DebugOffsetCheck] = &[
+    // --all-threads (ffi::gated_sampler::all_threads) reads it.
+    DebugOffsetCheck {
+        name: "_Py_DebugOffsets.thread_state.thread_id",
+        at: 240,
+        expected: 176,
+    },
     DebugOffsetCheck {
         name: "_Py_DebugOffsets.thread_state.interp",
         at: 200,
@@ -279,6 +285,13 @@ pub const LAYOUT: Layout = Layout {
         tstate_interp: TSTATE_INTERP,
         interp_gil: INTERP_GIL,
     }),
+    threads: Some(super::ThreadList::new(
+        928,
+        super::HeadLockKind::PyMutex,
+        176,
+        248,
+        152,
+    )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: DEBUG_OFFSETS,

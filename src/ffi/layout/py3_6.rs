@@ -95,6 +95,7 @@ pub const LAYOUT: Layout = Layout {
     state_ascii_bit: state_bits::ASCII_BIT,
     state_ready_bit: Some(state_bits::BIT7),
     gil: None,
+    threads: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],
     bytes_str: None,

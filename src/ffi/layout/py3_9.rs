@@ -104,6 +104,13 @@ pub const LAYOUT: Layout = Layout {
     gil: Some(GilLocation::Runtime {
         runtime_gil: RUNTIME_GIL,
     }),
+    threads: Some(super::ThreadList::new(
+        24,
+        super::HeadLockKind::ThreadLock,
+        176,
+        256,
+        152,
+    )),
     bytes_str: None,
     tstate_profile_func: TSTATE_PROFILE_FUNC,
     debug_offsets: &[],

@@ -128,6 +128,28 @@ impl Recorder {
         recorder
     }
 
+    /// A recorder for one of many threads (`--all-threads`): a quarter of
+    /// [`Recorder::new`]'s tables and a sixteenth of its time-order log, so
+    /// that a pool of threads costs a few MiB each; what does not fit is
+    /// counted and reported as for the main thread. Its clocks start at
+    /// [`Recorder::restart_clocks`].
+    pub fn for_thread() -> Recorder {
+        Recorder::with_capacity(
+            0,
+            FRAME_CAPACITY / 4,
+            NODE_CAPACITY / 4,
+            STRING_ARENA_BYTES / 4,
+            TIMELINE_CAPACITY / 16,
+        )
+    }
+
+    /// Sets when the recorded thread's time starts (monotonic ns) and its
+    /// CPU clock then. Signal safe (no allocation).
+    pub fn restart_clocks(&mut self, start_ns: u64, start_cpu_ns: u64) {
+        self.last_ns = start_ns;
+        self.last_cpu_ns = start_cpu_ns;
+    }
+
     /// A recorder with room for `frames` distinct frames, `nodes` distinct
     /// stack prefixes, `string_bytes` of names and `timeline_runs` runs of
     /// the time-order log; `frames` and `nodes` are powers of two.
