@@ -181,6 +181,11 @@ def save_profile(profiler, directory, renderer, template, callback, request, pat
         return None
 
 
+def all_threads_from_environment():
+    """PYINSTRUMENT_ALL_THREADS set to anything but '' or '0'."""
+    return os.environ.get('PYINSTRUMENT_ALL_THREADS', '') not in ('', '0')
+
+
 _renderer_named = renderer  # for MiddlewareOptions, whose argument is called `renderer`
 
 
@@ -190,7 +195,8 @@ class MiddlewareOptions(object):
     on the first profiled request)."""
 
     def __init__(self, show_callback=None, profile_dir=None, renderer='html', filename=None,
-                 filename_callback=None, url_argument='profile', use_signal=True, interval=0.001):
+                 filename_callback=None, url_argument='profile', use_signal=True, interval=0.001,
+                 all_threads=None):
         from pyinstrument.profiler import Profiler
         self.show_callback = resolve_callable(show_callback)
         self.profile_dir = profile_dir
@@ -200,4 +206,12 @@ class MiddlewareOptions(object):
         self.url_argument = url_argument
         self.use_signal = bool(use_signal)
         self.interval = float(interval)
+        # Every thread of the server in each profile (`--all-threads`); by
+        # default as the environment's PYINSTRUMENT_ALL_THREADS says.
+        self.all_threads = all_threads_from_environment() if all_threads is None else bool(all_threads)
         Profiler(use_signal=self.use_signal, interval=self.interval)  # checks them now
+
+    def profiler(self):
+        """A profiler with these options, for one request."""
+        from pyinstrument.profiler import Profiler
+        return Profiler(use_signal=self.use_signal, interval=self.interval, all_threads=self.all_threads)

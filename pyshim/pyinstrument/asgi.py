@@ -38,7 +38,6 @@ import weakref
 from urllib.parse import parse_qs
 
 from pyinstrument import _web
-from pyinstrument.profiler import Profiler
 
 logger = logging.getLogger('pyinstrument')
 
@@ -130,7 +129,7 @@ class ProfilerMiddleware(_web.MiddlewareOptions):
             if not message.get('type', '').startswith('http.response.'):
                 await send(message)
 
-        profiler = Profiler(use_signal=self.use_signal, interval=self.interval)
+        profiler = self.profiler()
         profiler.start()
         try:
             await self.app(scope, receive, hold_response if show else send)

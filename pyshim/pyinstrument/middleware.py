@@ -136,7 +136,7 @@ class ProfilerMiddleware(object):
         profiler = Profiler(
             use_signal=bool(_setting('PYINSTRUMENT_USE_SIGNAL', True)),
             interval=float(_setting('PYINSTRUMENT_INTERVAL', 0.001)),
-            all_threads=bool(_setting('PYINSTRUMENT_ALL_THREADS', os.environ.get('PYINSTRUMENT_ALL_THREADS', '') not in ('', '0'))),
+            all_threads=bool(_setting('PYINSTRUMENT_ALL_THREADS', _web.all_threads_from_environment())),
         )
         profiler.start()
         _running.profiler = profiler

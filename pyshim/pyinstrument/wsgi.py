@@ -32,7 +32,6 @@ import threading
 import time
 
 from pyinstrument import _web
-from pyinstrument.profiler import Profiler
 
 try:
     from urllib.parse import parse_qs
@@ -71,7 +70,7 @@ class ProfilerMiddleware(_web.MiddlewareOptions):
             return start_response(status, headers, exc_info)
 
         body = []
-        profiler = Profiler(use_signal=self.use_signal, interval=self.interval)
+        profiler = self.profiler()
         _busy.profiling = True
         try:
             profiler.start()

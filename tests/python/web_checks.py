@@ -21,7 +21,8 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from web_apps import WSGI_ALPHA, WSGI_BETA, flask_app, wsgi_allows, wsgi_alpha_view_spinner_q1  # noqa: E402
+from web_apps import (WSGI_ALPHA, WSGI_BETA, flask_app, wsgi_allows, wsgi_alpha_view_spinner_q1,  # noqa: E402
+                      wsgi_beta_view_spinner_k2)
 
 ALLOW = {'X-Profile-Me': 'yes'}
 OWN = {'alpha': (WSGI_ALPHA, WSGI_BETA), 'beta': (WSGI_BETA, WSGI_ALPHA)}
@@ -162,6 +163,39 @@ def check_raw_wsgi():
     print('  WSGI: any WSGI app, failures, one profile per thread OK')
 
 
+def check_all_threads():
+    """all_threads=True (or PYINSTRUMENT_ALL_THREADS in the environment):
+    each profile has every thread, each a root named after it."""
+    from pyinstrument import wsgi
+
+    def app_with_a_worker(environ, start_response):
+        worker = threading.Thread(target=wsgi_beta_view_spinner_k2, args=(0.2,), name='web-worker')
+        worker.start()
+        wsgi_alpha_view_spinner_q1(0.2)
+        worker.join()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'page\n']
+
+    if sys.version_info < (3, 7):
+        print('SKIPPED wsgi all_threads: --all-threads needs CPython 3.7+')
+        return
+    app = wsgi.ProfilerMiddleware(app_with_a_worker, show_callback=wsgi_allows, all_threads=True)
+    body = call_wsgi(app, '/page', 'profile')[2]
+    for expected in (WSGI_ALPHA, WSGI_BETA, "Thread 'web-worker' (tid "):
+        assert expected.encode() in body, (expected, body[:300])
+    saved = os.environ.get('PYINSTRUMENT_ALL_THREADS')
+    os.environ['PYINSTRUMENT_ALL_THREADS'] = '1'
+    try:
+        assert wsgi.ProfilerMiddleware(raw_app).all_threads
+    finally:
+        if saved is None:
+            del os.environ['PYINSTRUMENT_ALL_THREADS']
+        else:
+            os.environ['PYINSTRUMENT_ALL_THREADS'] = saved
+    assert not wsgi.ProfilerMiddleware(raw_app, all_threads=False).all_threads
+    print('  WSGI: all_threads OK')
+
+
 def files_in(folder):
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
@@ -247,6 +281,7 @@ def main():
         check_profile_page(use_signal=False)
         check_concurrent_threads()
         check_raw_wsgi()
+        check_all_threads()
         check_profile_dir(scratch)
         if sys.version_info[0] < 3:
             print('SKIPPED asgi: ASGI (asyncio, FastAPI, Starlette) needs Python 3')
