@@ -338,6 +338,91 @@ fn page_weighs_the_tree_by_cpu_time_opened_so_or_switched_live() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Issue 16: a profile of several threads (`--all-threads`: each thread a
+/// root frame of file `<thread>`) gets a thread picker that shows one
+/// thread's calls, with shares of that thread's time, or all of them.
+#[test]
+fn thread_picker_shows_one_thread_or_all() {
+    let test = "thread_picker_shows_one_thread_or_all";
+    let Some(binary) = chromium(test) else { return };
+    let mut browser = Browser::start(&binary, 1200, 800);
+    let dir = TempDir::new("threads");
+    // The demo profile's stacks shared out between two threads.
+    let mut session = golden_session("demo");
+    let first = session.frames.len() as u32;
+    session
+        .frames
+        .push(FrameId::new("Thread 'MainThread' (tid 101)", "<thread>", 0));
+    session
+        .frames
+        .push(FrameId::new("Thread 'worker-1' (tid 102)", "<thread>", 0));
+    let mut worker_time = 0.0;
+    for (i, stack) in session.stacks.iter_mut().enumerate() {
+        let thread = first + (i % 2) as u32;
+        if i % 2 == 1 {
+            worker_time += stack.time;
+        }
+        stack.frames.insert(0, thread);
+    }
+    let url = dir.page(
+        "threads.html",
+        &render::render(&session, Format::Html, &RenderOptions::default()),
+    );
+    browser.open(&url);
+    let roots = |browser: &mut Browser| -> Vec<Value> {
+        let tree: Value = serde_json::from_str(
+            browser
+                .eval("JSON.stringify(pyinstrumentViewer.tree())")
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        tree.as_array().unwrap().clone()
+    };
+    assert_eq!(
+        browser.eval("document.querySelector('.thread-picker').hidden"),
+        false,
+        "no thread picker on a profile of two threads"
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#thread option').length"),
+        3
+    );
+    assert_eq!(roots(&mut browser).len(), 2, "all threads: both roots");
+    browser.eval(
+        "(() => { const s = document.getElementById('thread'); s.value = s.options[2].value; \
+         s.dispatchEvent(new Event('change', {bubbles: true})); })()",
+    );
+    let picked = roots(&mut browser);
+    assert_eq!(picked.len(), 1, "{picked:?}");
+    let label = browser.eval("document.querySelector('#tree .node .function').textContent");
+    assert_eq!(label, "Thread 'worker-1' (tid 102)");
+    let time = picked[0]["time"].as_f64().unwrap();
+    assert!(
+        (time - worker_time).abs() < 1e-3,
+        "{time} against {worker_time}"
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#tree .pct').textContent"),
+        "100.0%",
+        "shares are of the picked thread's time"
+    );
+    // One thread: no picker.
+    let url = dir.page(
+        "demo.html",
+        &render::render(
+            &golden_session("demo"),
+            Format::Html,
+            &RenderOptions::default(),
+        ),
+    );
+    browser.open(&url);
+    assert_eq!(
+        browser.eval("document.querySelector('.thread-picker').hidden"),
+        true
+    );
+}
+
 /// Profiles examples/demo.py with the built binary and returns the session.
 fn demo_profile() -> Session {
     let dir = TempDir::new("demo-profile");

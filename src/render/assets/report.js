@@ -397,14 +397,36 @@
     return opts.timeKind === 'cpu' && cpuKnown ? 'cpu' : 'wall';
   }
 
+  // ---- Threads (`--all-threads`): each thread is a root call of a frame
+  // whose file is `<thread>`; the picker shows one of them, or all.
+
+  var threadFrames = [];
+  (function () {
+    var c = data.calls;
+    for (var i = 0; i < c.frame.length; i++) {
+      var f = c.frame[i];
+      if (c.depth[i] === 1 && frames[f].file === '<thread>' && threadFrames.indexOf(f) < 0) {
+        threadFrames.push(f);
+      }
+    }
+  }());
+  var pickedThread = -1; // a frame index, or -1: every thread
+
+  // The root with only the picked thread's calls.
+  function onlyPickedThread(root) {
+    if (pickedThread < 0) return root;
+    return rawNode(-1, 0, 0, 0, 0, root.children.filter(function (c) { return c.f === pickedThread; }));
+  }
+
   function processTree() {
     classifyFrames();
     var kind = timeKind();
-    total = kind === 'cpu' ? data.cpu_total : data.total;
     var cpuNote = document.getElementById('cpu-note');
     cpuNote.hidden = kind !== 'cpu';
     cpuNote.textContent = kind === 'cpu' ? 'Note: ' + data.cpu_note : '';
-    var root = rawTree(kind);
+    var root = onlyPickedThread(rawTree(kind));
+    // Shares and the threshold are of what is shown: one thread, or all.
+    total = pickedThread < 0 ? (kind === 'cpu' ? data.cpu_total : data.total) : rawTime(root);
     if (!opts.showAll) root = spliceRemoved(stripRunpy(root));
     var minTime = opts.showAll ? 0 : opts.threshold * total;
     var shown = display(root, minTime);
@@ -1261,6 +1283,22 @@
     if (data.start_time > 0) parts.push('Started: ' + new Date(data.start_time * 1000).toLocaleString());
     if (data.duration > 0) parts.push('CPU utilisation: ' + Math.round(data.cpu_time / data.duration * 100) + '%');
     document.getElementById('details').textContent = parts.join('   ');
+  }());
+
+  (function threadPicker() {
+    var picker = document.getElementById('thread');
+    if (threadFrames.length < 2) return;
+    threadFrames.forEach(function (f) {
+      var option = document.createElement('option');
+      option.value = String(f);
+      option.textContent = frames[f].function;
+      picker.appendChild(option);
+    });
+    picker.parentNode.hidden = false;
+    picker.addEventListener('change', function () {
+      pickedThread = Number(picker.value);
+      refresh();
+    });
   }());
 
   if (!spans) {
