@@ -402,7 +402,7 @@ fn all_threads_recording(
         }
         overflowed += aggregate.overflowed_samples;
         unlogged += aggregate.unlogged_samples;
-        let label = crate::session::ThreadInfo::label(names[i].as_deref(), thread.native_id);
+        let label = crate::sample::ThreadInfo::label(names[i].as_deref(), thread.native_id);
         let root = intern(
             FrameId::new(&label, crate::sample::THREAD_FILE, 0),
             &mut frames,
@@ -431,7 +431,7 @@ fn all_threads_recording(
         sample_count += aggregate.sample_count;
         let cpu = thread.last_cpu_ns.saturating_sub(thread.first_cpu_ns) as f64 / 1e9;
         thread_cpu += cpu;
-        infos.push(crate::session::ThreadInfo {
+        infos.push(crate::sample::ThreadInfo {
             name: names[i].clone(),
             native_id: thread.native_id,
             ident: thread.ident,
