@@ -83,51 +83,15 @@ impl Session {
     /// and stacks that become equal add up. The timeline keeps its runs in
     /// order (thread after thread).
     pub fn merged_threads(&self) -> Session {
-        let mut session = self.clone();
         if self.threads.is_empty() {
-            return session;
+            return self.clone();
         }
         let roots: std::collections::HashSet<u32> = self.threads.iter().map(|t| t.frame).collect();
-        let mut index: std::collections::HashMap<Vec<u32>, usize> =
-            std::collections::HashMap::new();
-        let mut stacks: Vec<StackRecord> = Vec::new();
-        let mut cpu: Vec<f64> = Vec::new();
-        let mut moved_to: Vec<u32> = Vec::with_capacity(self.stacks.len());
-        for (i, stack) in self.stacks.iter().enumerate() {
-            let mut frames = stack.frames.clone();
+        let mut session = self.clone().map_stacks(|frames| {
             if frames.len() > 1 && roots.contains(&frames[0]) {
                 frames.remove(0);
             }
-            let stack_cpu = self.stack_cpu_times.get(i).copied().unwrap_or(0.0);
-            match index.get(&frames) {
-                Some(&at) => {
-                    stacks[at].time += stack.time;
-                    stacks[at].samples += stack.samples;
-                    if !self.stack_cpu_times.is_empty() {
-                        cpu[at] += stack_cpu;
-                    }
-                    moved_to.push(at as u32);
-                }
-                None => {
-                    moved_to.push(stacks.len() as u32);
-                    index.insert(frames.clone(), stacks.len());
-                    stacks.push(StackRecord {
-                        frames,
-                        time: stack.time,
-                        samples: stack.samples,
-                    });
-                    if !self.stack_cpu_times.is_empty() {
-                        cpu.push(stack_cpu);
-                    }
-                }
-            }
-        }
-        session.stacks = stacks;
-        session.stack_cpu_times = cpu;
-        for run in &mut session.timeline {
-            run.stack = moved_to[run.stack as usize];
-        }
-        crate::sample::merge_adjacent_runs(&mut session.timeline);
+        });
         session.threads = Vec::new();
         session
     }

@@ -685,19 +685,7 @@ fn thread_start_ns(tid: libc::pid_t, clock_ticks: u64) -> Option<u64> {
     let mut path = [0u8; 48];
     let path = stat_path(&mut path, tid);
     let mut buffer = [0u8; 512];
-    let read = unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return None;
-        }
-        let read = libc::read(fd, buffer.as_mut_ptr() as *mut c_void, buffer.len());
-        libc::close(fd);
-        read
-    };
-    if read <= 0 {
-        return None;
-    }
-    let ticks = start_ticks(&buffer[..read as usize])?;
+    let ticks = start_ticks(super::read_task_stat(path, &mut buffer)?)?;
     let clock = |id| {
         let mut ts = libc::timespec {
             tv_sec: 0,
