@@ -176,6 +176,16 @@ impl Sampler {
         let start_thread_cpu_ns = thread_cpu_ns();
         let start_ns = monotonic_ns();
         let mut notes = Vec::new();
+        let started = |engine, mode, notes| Sampler {
+            engine,
+            mode,
+            interval,
+            start_ns,
+            start_cpu_ns,
+            start_thread_cpu_ns,
+            start_time,
+            notes,
+        };
 
         if all_threads {
             if mode == Mode::Setprofile {
@@ -195,16 +205,7 @@ impl Sampler {
                 begin_thread,
                 signal_tick,
             ) {
-                Ok(engine) => Ok(Sampler {
-                    engine: Engine::AllThreads(engine),
-                    mode,
-                    interval,
-                    start_ns,
-                    start_cpu_ns,
-                    start_thread_cpu_ns,
-                    start_time,
-                    notes,
-                }),
+                Ok(engine) => Ok(started(Engine::AllThreads(engine), mode, notes)),
                 Err(message) => Err(Error::Sampler(format!(
                     "cannot sample all threads: {message}"
                 ))),
@@ -217,18 +218,7 @@ impl Sampler {
                 scratch: scratch(),
             });
             match SignalEngine::start(gil, state, interval_ns, signal_tick) {
-                Ok(timer) => {
-                    return Ok(Sampler {
-                        engine: Engine::Signal(timer),
-                        mode,
-                        interval,
-                        start_ns,
-                        start_cpu_ns,
-                        start_thread_cpu_ns,
-                        start_time,
-                        notes,
-                    })
-                }
+                Ok(timer) => return Ok(started(Engine::Signal(timer), mode, notes)),
                 Err(message) => {
                     notes.push(format!(
                         "signal mode unavailable ({message}); fell back to setprofile mode"
@@ -245,16 +235,7 @@ impl Sampler {
             name_buffer: [0; 256],
         });
         let hook = ProfileHook::install(gil, state, setprofile_event).map_err(Error::Sampler)?;
-        Ok(Sampler {
-            engine: Engine::Setprofile(hook),
-            mode: Mode::Setprofile,
-            interval,
-            start_ns,
-            start_cpu_ns,
-            start_thread_cpu_ns,
-            start_time,
-            notes,
-        })
+        Ok(started(Engine::Setprofile(hook), Mode::Setprofile, notes))
     }
 
     pub fn mode(&self) -> Mode {
