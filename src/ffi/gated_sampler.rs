@@ -627,15 +627,7 @@ impl<T: 'static> GatedSampler<T> {
 
     fn release_slot(index: usize) -> Box<T> {
         let slot = &SLOTS[index];
-        slot.running.store(false, SeqCst);
-        // Wait for a tick in progress (a late signal's).
-        while slot
-            .busy
-            .compare_exchange(false, true, SeqCst, SeqCst)
-            .is_err()
-        {
-            std::thread::yield_now();
-        }
+        stop_ticks(slot);
         // A signal still queued carries the old generation and is ignored.
         slot.generation.fetch_add(1, SeqCst);
         let state = slot.state.swap(std::ptr::null_mut(), SeqCst) as *mut T;
@@ -804,6 +796,19 @@ fn on_cpu(clock: libc::clockid_t) -> bool {
         std::hint::spin_loop();
     }
     matches!(read(), Some(after) if after > before)
+}
+
+/// Stops a slot's ticks for good: no new one starts, and one in progress
+/// (a late signal's) is waited for. The slot is left busy.
+fn stop_ticks(slot: &Slot) {
+    slot.running.store(false, SeqCst);
+    while slot
+        .busy
+        .compare_exchange(false, true, SeqCst, SeqCst)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
 }
 
 /// True if the thread is running or ready to run, false if it sleeps (in

@@ -420,14 +420,7 @@ fn tid_of_clock(clock: libc::clockid_t) -> libc::pid_t {
 /// signal is outstanding, or the sampling thread has stopped).
 fn retire<T>(entry: Entry<T>) -> ThreadRecording<T> {
     let slot = &SLOTS[entry.slot];
-    slot.running.store(false, SeqCst);
-    while slot
-        .busy
-        .compare_exchange(false, true, SeqCst, SeqCst)
-        .is_err()
-    {
-        std::thread::yield_now();
-    }
+    super::stop_ticks(slot);
     let mut r = entry.recording;
     if let Some(cell) = entry.end_cell.map(|i| &END_CELLS[i]) {
         // Under `busy`, which the capsule's destructor holds while it
