@@ -81,6 +81,9 @@ def short_task(i):
     return i
 
 
+KEPT = []
+
+
 def pool():
     from concurrent.futures import ThreadPoolExecutor
 
@@ -90,6 +93,14 @@ def pool():
         threading.Thread(target=short_task, args=(i,), name="short-%d" % i)
         for i in range(50)
     ]
+    # Kept until the program ends: a thread's name is read from its Thread
+    # object, either while the program runs (a pending call the sampling
+    # thread queues when it first sees the thread) or when profiling stops.
+    # A thread that the sampling thread first sees as it ends, whose object
+    # is freed before that pending call runs, stays unnamed ("Thread (tid
+    # N)", see the README): 2 runs in 10 lost one name so when this list
+    # was local.
+    KEPT.extend(threads)
     for t in threads:
         t.start()
     for t in threads:
