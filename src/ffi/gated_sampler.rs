@@ -65,7 +65,7 @@
 #[cfg(not(any(py_2_7, py_3_6)))]
 mod all_threads;
 #[cfg(not(any(py_2_7, py_3_6)))]
-pub use all_threads::{thread_names, AllThreadsCounts, AllThreadsSampler, ThreadRecording};
+pub use all_threads::{AllThreadsCounts, AllThreadsSampler};
 
 use super::gil::Gil;
 use super::layout::{running, GilLocation, GilRuntimeState, Layout};

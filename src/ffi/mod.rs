@@ -11,6 +11,7 @@
 //!   frames itself while it is blocked.
 //! - `gil_sampler`: signal mode on 2.7 and 3.6: pending calls and the GIL.
 //! - `setprofile`: the C-level `PyEval_SetProfile` hook.
+//! - `threads`: what following many threads shares: recordings, names.
 //! - `signal_env`: python's signal environment, restored at start-up.
 //! - `interpreter`: starting, running and finalizing the embedded CPython.
 //! - `dynload`: dlopen for the wheel's launcher (libpython, then us).
@@ -35,3 +36,4 @@ pub mod native_module;
 pub mod setprofile;
 pub mod signal_env;
 pub mod stack;
+pub mod threads;

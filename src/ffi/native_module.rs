@@ -116,7 +116,7 @@ unsafe fn is_text(obj: *mut py::PyObject) -> bool {
     py::PyUnicode_Check(obj) != 0
 }
 
-unsafe fn str_of(obj: *mut py::PyObject) -> Result<String, Raise> {
+pub(super) unsafe fn str_of(obj: *mut py::PyObject) -> Result<String, Raise> {
     #[cfg(py_2_7)]
     if py::PyString_Check(obj) != 0 {
         let data = py::PyString_AsString(obj);

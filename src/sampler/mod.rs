@@ -20,11 +20,11 @@ use crate::ffi::code_lifetime;
 use crate::ffi::frames::RawFrame;
 #[cfg(not(any(py_2_7, py_3_6)))]
 use crate::ffi::gated_sampler;
+#[cfg(not(any(py_2_7, py_3_6)))]
+use crate::ffi::gated_sampler::AllThreadsSampler;
 use crate::ffi::gated_sampler::GateCounts;
 #[cfg(not(any(py_2_7, py_3_6)))]
 use crate::ffi::gated_sampler::GatedSampler as SignalEngine;
-#[cfg(not(any(py_2_7, py_3_6)))]
-use crate::ffi::gated_sampler::{thread_names, AllThreadsSampler};
 use crate::ffi::gil::Gil;
 #[cfg(any(py_2_7, py_3_6))]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
@@ -32,7 +32,7 @@ use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
 use crate::ffi::stack::{
     monotonic_ns, prepare_traceback_hide, process_cpu_ns, thread_cpu_ns, StoppedThread,
 };
-#[cfg(not(any(py_2_7, py_3_6)))]
+use crate::ffi::threads::{thread_names, ThreadRecording};
 use crate::sample::{FrameId, StackRecord};
 use recorder::{Recorder, MAX_DEPTH};
 
@@ -261,7 +261,8 @@ impl Sampler {
             #[cfg(not(any(py_2_7, py_3_6)))]
             Engine::AllThreads(engine) => {
                 let (threads, counts) = engine.stop(gil);
-                let mut recording = all_threads_recording(gil, threads, &mut notes);
+                let mut recording =
+                    all_threads_recording(gil, threads, |state| state.recorder, &mut notes);
                 if counts.head_lock_busy > 0 {
                     notes.push(format!(
                         "{} intervals were skipped because the interpreter's thread list was locked",
@@ -345,10 +346,12 @@ impl Sampler {
 /// Every thread's recording as one: each thread's stacks under a root frame
 /// naming it (`Thread 'name' (tid N)`), its time-order log after the
 /// previous thread's. Names come from `threading`, with the GIL.
-#[cfg(not(any(py_2_7, py_3_6)))]
-fn all_threads_recording(
+/// `recorder` takes a thread's state's recorder.
+#[cfg_attr(any(py_2_7, py_3_6), allow(dead_code))]
+fn all_threads_recording<T>(
     gil: Gil<'_>,
-    threads: Vec<crate::ffi::gated_sampler::ThreadRecording<SignalState>>,
+    threads: Vec<ThreadRecording<T>>,
+    recorder: fn(Box<T>) -> Recorder,
     notes: &mut Vec<String>,
 ) -> Recording {
     use std::collections::HashMap;
@@ -375,7 +378,7 @@ fn all_threads_recording(
         let Some(thread) = threads[i].take() else {
             continue;
         };
-        let mut recorder = thread.state.recorder;
+        let mut recorder = recorder(thread.state);
         recorder.finish(thread.last_ns, thread.last_cpu_ns);
         let aggregate = recorder.into_aggregate();
         if aggregate.sample_count == 0 {

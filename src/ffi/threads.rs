@@ -1,0 +1,251 @@
+//! What every way of following many threads (`--all-threads`) shares:
+//! a thread's recording once sampling has stopped, and the `threading`
+//! names of the threads recorded.
+//!
+//! Names are noted while profiling as well as at the end: a thread's
+//! `Thread` object can be gone by the time profiling stops. A name is
+//! matched to a recording by `threading.get_ident()` and, where `Thread`
+//! keeps it (3.8+), the native thread id; without one, by when the thread
+//! was seen running.
+
+use super::gil::Gil;
+use super::py;
+use super::stack::monotonic_ns;
+use std::sync::Mutex;
+
+/// One thread's recording, once sampling has stopped.
+pub struct ThreadRecording<T> {
+    pub state: Box<T>,
+    /// `threading.get_ident()` of the thread.
+    pub ident: u64,
+    /// The kernel's thread id (`threading.get_native_id()`).
+    pub native_id: i64,
+    /// Monotonic ns: when first seen (or when profiling started), and when
+    /// last seen (or when profiling stopped).
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Its CPU clock when first seen, and when last sampled.
+    pub first_cpu_ns: u64,
+    pub last_cpu_ns: u64,
+    /// Ended while profiled.
+    pub ended: bool,
+    /// Started after profiling did.
+    pub started_later: bool,
+}
+
+/// A thread name seen: gathered from `threading` with the GIL while
+/// profiling, when a sampler follows new threads (their `Thread` objects
+/// may be gone by the time profiling stops), and again at stop.
+struct SeenName {
+    ident: u64,
+    /// 3.8+; None before, where `Thread` has no `_native_id`.
+    native: Option<i64>,
+    name: String,
+    /// Before 3.8: when (monotonic ns) a *running* thread (one of
+    /// `threading._active`) had this ident and name. An ident
+    /// (`pthread_t`) belongs to one live thread at a time, but is reused
+    /// as soon as it ends; without a native id, a name is trusted only for
+    /// the thread that was alive with that ident at that time.
+    seen_from_ns: u64,
+    seen_to_ns: u64,
+    /// Seen in `threading._active` (else only as an object).
+    running: bool,
+}
+
+static NAMES: Mutex<Vec<SeenName>> = Mutex::new(Vec::new());
+
+fn seen_names() -> std::sync::MutexGuard<'static, Vec<SeenName>> {
+    NAMES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Notes the names of the threads `threading` knows now, so that a thread
+/// whose `Thread` object is freed before profiling stops keeps its name.
+pub fn note_thread_names(_gil: Gil<'_>) {
+    unsafe { capture_names() }
+}
+
+/// Notes the names of the threads `threading` knows now. With the GIL
+/// (unsafe for callers that hold it without a [`Gil`], e.g. pending calls).
+pub(crate) unsafe fn capture_names() {
+    let found = known_threads();
+    let now = monotonic_ns();
+    let mut names = seen_names();
+    for (ident, native, name, running) in found {
+        let same = |n: &SeenName| {
+            n.ident == ident && n.native == native && n.name == name && n.running == running
+        };
+        if let Some(seen) = names.iter_mut().find(|n| same(n)) {
+            seen.seen_to_ns = now;
+        } else {
+            names.push(SeenName {
+                ident,
+                native,
+                name,
+                seen_from_ns: now,
+                seen_to_ns: now,
+                running,
+            });
+        }
+    }
+}
+
+/// The `threading` names of the threads recorded: those noted while
+/// profiling, and those `threading` knows now. None for a thread whose
+/// `Thread` object was gone before it could be noted, or that `threading`
+/// did not start.
+pub fn thread_names<T>(_gil: Gil<'_>, threads: &[ThreadRecording<T>]) -> Vec<Option<String>> {
+    unsafe { capture_names() };
+    let names = seen_names();
+    threads
+        .iter()
+        .map(|t| {
+            // A thread still running when profiling stopped lives on.
+            let alive_to = if t.ended { t.last_ns } else { u64::MAX };
+            // Before 3.8: a stopped thread's object names it only if no other
+            // thread profiled had its ident.
+            let unique = threads.iter().filter(|o| o.ident == t.ident).count() == 1;
+            names
+                .iter()
+                .rev()
+                .find(|n| {
+                    n.ident == t.ident
+                        && match n.native {
+                            Some(native) => native == t.native_id,
+                            None if n.running => {
+                                n.seen_to_ns >= t.first_ns && n.seen_from_ns <= alive_to
+                            }
+                            None => unique,
+                        }
+                })
+                .map(|n| n.name.clone())
+        })
+        .collect()
+}
+
+/// Every `threading.Thread` alive as an object: running ones
+/// (`threading._active`) and those still referenced (the weak references
+/// of `threading._dangling.data`), read through their instance attributes
+/// (`_ident`, `_native_id`, `_name`) so that no Python function runs. With
+/// the GIL; the exception state is left as it was.
+unsafe fn known_threads() -> Vec<(u64, Option<i64>, String, bool)> {
+    let mut found = Vec::new();
+    let modules = py::PyImport_GetModuleDict();
+    let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
+    if threading.is_null() {
+        return found;
+    }
+    let (mut kind, mut value, mut traceback) = (
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    // With whether it is running (from `_active`).
+    let mut objects: Vec<(*mut py::PyObject, bool)> = Vec::new();
+    let active = py::PyObject_GetAttrString(threading, c"_active".as_ptr());
+    if !active.is_null() && py::PyDict_Check(active) != 0 {
+        let mut position: py::Py_ssize_t = 0;
+        let (mut key, mut thread) = (std::ptr::null_mut(), std::ptr::null_mut());
+        while py::PyDict_Next(active, &mut position, &mut key, &mut thread) != 0 {
+            py::Py_INCREF(thread);
+            objects.push((thread, true));
+        }
+    }
+    py::Py_XDECREF(active);
+    let dangling = py::PyObject_GetAttrString(threading, c"_dangling".as_ptr());
+    let data = if dangling.is_null() {
+        std::ptr::null_mut()
+    } else {
+        py::PyObject_GetAttrString(dangling, c"data".as_ptr())
+    };
+    let iterator = if data.is_null() {
+        std::ptr::null_mut()
+    } else {
+        py::PyObject_GetIter(data)
+    };
+    if !iterator.is_null() {
+        loop {
+            let reference = py::PyIter_Next(iterator);
+            if reference.is_null() {
+                break;
+            }
+            // Calling a weak reference (C code) gives its object or None.
+            let thread = py::PyObject_CallObject(reference, std::ptr::null_mut());
+            py::Py_DECREF(reference);
+            if !thread.is_null() && thread != py::Py_None() {
+                objects.push((thread, false));
+            } else {
+                py::Py_XDECREF(thread);
+            }
+        }
+    }
+    for object in [iterator, data, dangling] {
+        py::Py_XDECREF(object);
+    }
+    py::PyErr_Clear();
+    for (thread, running) in objects {
+        if let Some((ident, native, name)) = thread_entry(thread) {
+            found.push((ident, native, name, running));
+        }
+        py::Py_DECREF(thread);
+        py::PyErr_Clear();
+    }
+    py::PyErr_Restore(kind, value, traceback);
+    found
+}
+
+/// `Thread`'s private attributes: 2.7 mangles them (`self.__ident`).
+#[cfg(py_2_7)]
+const ATTRIBUTES: [&std::ffi::CStr; 3] = [c"_Thread__ident", c"_native_id", c"_Thread__name"];
+#[cfg(not(py_2_7))]
+const ATTRIBUTES: [&std::ffi::CStr; 3] = [c"_ident", c"_native_id", c"_name"];
+
+unsafe fn thread_entry(thread: *mut py::PyObject) -> Option<(u64, Option<i64>, String)> {
+    let attribute = |name: &std::ffi::CStr| {
+        let value = py::PyObject_GetAttrString(thread, name.as_ptr());
+        if value.is_null() {
+            py::PyErr_Clear();
+        }
+        value
+    };
+    let [ident, native, name] = ATTRIBUTES.map(attribute);
+    let mut entry = None;
+    if let (Some(ident_value), false) = (integer(ident), name.is_null()) {
+        let native_value = integer(native);
+        if let Ok(text) = super::native_module::str_of(name) {
+            entry = Some((ident_value as u64, native_value, text));
+        }
+    }
+    for object in [ident, native, name] {
+        py::Py_XDECREF(object);
+    }
+    py::PyErr_Clear();
+    entry
+}
+
+/// An `int` (or 2.7 `long`) attribute's value; None for anything else.
+unsafe fn integer(object: *mut py::PyObject) -> Option<i64> {
+    if object.is_null() {
+        return None;
+    }
+    #[cfg(py_2_7)]
+    if py::PyInt_Check(object) != 0 {
+        return Some(py::PyInt_AsLong(object) as i64);
+    }
+    if py::PyLong_Check(object) == 0 {
+        return None;
+    }
+    // An ident is a `pthread_t`, unsigned: read as such, kept as its bits.
+    let value = py::PyLong_AsUnsignedLongLong(object) as i64;
+    if py::PyErr_Occurred().is_null() {
+        return Some(value);
+    }
+    py::PyErr_Clear();
+    let value = py::PyLong_AsLongLong(object);
+    if py::PyErr_Occurred().is_null() {
+        Some(value)
+    } else {
+        py::PyErr_Clear();
+        None
+    }
+}
