@@ -22,6 +22,8 @@
 //!   proven by the offset probe); `install` checks that CPython stored our
 //!   callback there before relying on it.
 
+pub mod all_threads;
+
 use super::gil::Gil;
 use super::layout::Layout;
 use super::py;

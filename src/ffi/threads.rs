@@ -64,6 +64,53 @@ pub fn note_thread_names(_gil: Gil<'_>) {
     unsafe { capture_names() }
 }
 
+/// Notes the name of the running thread whose `threading.get_ident()` is
+/// `ident`, if `threading._active` holds its `Thread` yet: one dict lookup,
+/// then the object's instance attributes, so no Python function runs (a
+/// profile callback calls it). Returns whether it was found. With the GIL;
+/// the exception state is left as it was.
+pub(crate) unsafe fn note_running_thread_name(ident: u64) -> bool {
+    let modules = py::PyImport_GetModuleDict();
+    let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
+    if threading.is_null() {
+        return false;
+    }
+    let (mut kind, mut value, mut traceback) = (
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let mut found = None;
+    let active = py::PyObject_GetAttrString(threading, c"_active".as_ptr());
+    let key = py::PyLong_FromUnsignedLongLong(ident);
+    if !active.is_null() && !key.is_null() && py::PyDict_Check(active) != 0 {
+        let thread = py::PyDict_GetItem(active, key);
+        if !thread.is_null() {
+            py::Py_INCREF(thread);
+            found = thread_entry(thread);
+            py::Py_DECREF(thread);
+        }
+    }
+    py::Py_XDECREF(key);
+    py::Py_XDECREF(active);
+    py::PyErr_Clear();
+    py::PyErr_Restore(kind, value, traceback);
+    let Some((ident, native, name)) = found else {
+        return false;
+    };
+    let now = monotonic_ns();
+    seen_names().push(SeenName {
+        ident,
+        native,
+        name,
+        seen_from_ns: now,
+        seen_to_ns: now,
+        running: true,
+    });
+    true
+}
+
 /// Notes the names of the threads `threading` knows now. With the GIL
 /// (unsafe for callers that hold it without a [`Gil`], e.g. pending calls).
 pub(crate) unsafe fn capture_names() {

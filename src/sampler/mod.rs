@@ -28,6 +28,7 @@ use crate::ffi::gated_sampler::GatedSampler as SignalEngine;
 use crate::ffi::gil::Gil;
 #[cfg(any(py_2_7, py_3_6))]
 use crate::ffi::gil_sampler::GilSampler as SignalEngine;
+use crate::ffi::setprofile::all_threads::AllThreadsHook;
 use crate::ffi::setprofile::{Event, EventKind, ProfileHook};
 use crate::ffi::stack::{
     monotonic_ns, prepare_traceback_hide, process_cpu_ns, thread_cpu_ns, StoppedThread,
@@ -75,9 +76,14 @@ struct SetprofileState {
 /// Runs on every profile event of the profiled thread; cheap unless the
 /// interval has elapsed.
 fn setprofile_event(state: &mut SetprofileState, event: &Event) {
+    setprofile_sample(state, event);
+}
+
+/// `setprofile_event`, saying whether it sampled.
+fn setprofile_sample(state: &mut SetprofileState, event: &Event) -> bool {
     let now = monotonic_ns();
     if now < state.next_sample_ns {
-        return;
+        return false;
     }
     let SetprofileState {
         recorder,
@@ -107,6 +113,23 @@ fn setprofile_event(state: &mut SetprofileState, event: &Event) {
         )
     });
     state.next_sample_ns = monotonic_ns() + state.interval_ns;
+    true
+}
+
+/// A thread's state for `--all-threads` in setprofile mode: made on the
+/// thread, at its first event.
+fn setprofile_thread_state(interval_ns: u64) -> Box<dyn Fn(u64, u64) -> Box<SetprofileState>> {
+    Box::new(move |first_ns, first_cpu_ns| {
+        let mut recorder = Recorder::for_thread();
+        recorder.restart_clocks(first_ns, first_cpu_ns);
+        Box::new(SetprofileState {
+            recorder,
+            scratch: scratch(),
+            interval_ns,
+            next_sample_ns: first_ns + interval_ns,
+            name_buffer: [0; 256],
+        })
+    })
 }
 
 /// Room for the deepest stack recorded (the walk keeps the outermost
@@ -134,6 +157,7 @@ enum Engine {
     #[cfg(not(any(py_2_7, py_3_6)))]
     AllThreads(AllThreadsSampler<SignalState>),
     Setprofile(ProfileHook<SetprofileState>),
+    SetprofileAllThreads(AllThreadsHook<SetprofileState>),
 }
 
 /// A sampler profiling the thread that started it.
@@ -189,9 +213,16 @@ impl Sampler {
 
         if all_threads {
             if mode == Mode::Setprofile {
-                return Err(Error::Sampler(
-                    "--all-threads works in signal mode only: a profile function would have to be installed in every thread, where the program could see it (threading.getprofile())".to_string(),
-                ));
+                return match AllThreadsHook::install(
+                    gil,
+                    setprofile_thread_state(interval_ns),
+                    setprofile_sample,
+                ) {
+                    Ok(hook) => Ok(started(Engine::SetprofileAllThreads(hook), mode, notes)),
+                    Err(message) => Err(Error::Sampler(format!(
+                        "cannot profile all threads: {message}"
+                    ))),
+                };
             }
             #[cfg(any(py_2_7, py_3_6))]
             return Err(Error::Sampler(
@@ -287,6 +318,25 @@ impl Sampler {
                 recording.notes = notes;
                 return (recording, counts.gate);
             }
+            Engine::SetprofileAllThreads(hook) => {
+                let stopped = hook.uninstall(gil);
+                let mut recording =
+                    all_threads_recording(gil, stopped.threads, |state| state.recorder, &mut notes);
+                if stopped.replaced > 0 {
+                    notes.push(format!(
+                        "the program replaced pyinstrument's profile function (sys.setprofile) in {} thread{}, so sampling stopped early there",
+                        stopped.replaced,
+                        if stopped.replaced == 1 { "" } else { "s" }
+                    ));
+                }
+                recording.start_time = self.start_time;
+                recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
+                recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
+                recording.mode = self.mode;
+                recording.interval = self.interval;
+                recording.notes = notes;
+                return (recording, gate_counts);
+            }
             Engine::Signal(engine) => {
                 let (state, counts) = engine.stop(gil);
                 gate_counts = counts;
@@ -347,7 +397,6 @@ impl Sampler {
 /// naming it (`Thread 'name' (tid N)`), its time-order log after the
 /// previous thread's. Names come from `threading`, with the GIL.
 /// `recorder` takes a thread's state's recorder.
-#[cfg_attr(any(py_2_7, py_3_6), allow(dead_code))]
 fn all_threads_recording<T>(
     gil: Gil<'_>,
     threads: Vec<ThreadRecording<T>>,

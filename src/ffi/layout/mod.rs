@@ -194,6 +194,27 @@ pub struct Layout {
     pub debug_offsets: &'static [DebugOffsetCheck],
 }
 
+/// Where `PyEval_SetProfile` keeps, besides `c_profilefunc`, what it writes
+/// (2.7, 3.6-3.8: no exported function installs a profile function in
+/// another thread's state, so `ffi::setprofile::all_threads` writes these
+/// as CPython's own `PyEval_SetProfile` does).
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileFields {
+    /// `int use_tracing`: nonzero while the thread has a trace or profile
+    /// function (the eval loop calls neither while it is 0).
+    pub use_tracing: usize,
+    /// `c_tracefunc`: `use_tracing` stays set while it is non-NULL.
+    pub trace_func: usize,
+    /// `c_profileobj`: NULL in a state where we install (we give no object).
+    pub profile_obj: usize,
+}
+
+/// See [`ProfileFields`]; None where `_PyEval_SetProfile` is exported (3.9+).
+#[cfg(any(py_2_7, py_3_6, py_3_7, py_3_8))]
+pub const PROFILE_FIELDS: Option<ProfileFields> = Some(current::PROFILE_FIELDS);
+#[cfg(not(any(py_2_7, py_3_6, py_3_7, py_3_8)))]
+pub const PROFILE_FIELDS: Option<ProfileFields> = None;
+
 /// One field of `_Py_DebugOffsets`: where it sits in that struct (`at`,
 /// proven by the probe) and the value our layout relies on.
 #[derive(Clone, Copy, Debug)]
@@ -359,6 +380,15 @@ pub fn all_offsets() -> Vec<(&'static str, usize)> {
         all.push(("PyThreadState.thread_id", threads.tstate_thread_id));
         all.push(("PyThreadState.id", threads.tstate_id));
         all.push(("PyThreadState.dict", threads.tstate_dict));
+    }
+    if let Some(fields) = PROFILE_FIELDS {
+        all.push(("PyThreadState.use_tracing", fields.use_tracing));
+        all.push((
+            "sizeof(((PyThreadState *)0)->use_tracing)",
+            std::mem::size_of::<std::ffi::c_int>(),
+        ));
+        all.push(("PyThreadState.c_tracefunc", fields.trace_func));
+        all.push(("PyThreadState.c_profileobj", fields.profile_obj));
     }
     #[cfg(py_run_main)]
     all.extend_from_slice(crate::ffi::interpreter::STARTUP_OFFSETS);

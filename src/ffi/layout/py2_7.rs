@@ -131,3 +131,12 @@ pub const OFFSETS: &[(&str, usize)] = &[
         size_of::<c_long>(),
     ),
 ];
+
+/// The `PyThreadState` fields `PyEval_SetProfile` writes besides
+/// `c_profilefunc` (2.7 exports no `_PyEval_SetProfile` for another thread's
+/// state), proven by the probe through `super::all_offsets`.
+pub const PROFILE_FIELDS: super::ProfileFields = super::ProfileFields {
+    use_tracing: 32,
+    trace_func: 48,
+    profile_obj: 56,
+};

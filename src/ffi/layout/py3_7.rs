@@ -155,3 +155,12 @@ pub const OFFSETS: &[(&str, usize)] = &[
     ("sizeof(PyASCIIObject)", LAYOUT.str_ascii_data),
     ("sizeof(PyCompactUnicodeObject)", LAYOUT.str_compact_data),
 ];
+
+/// The `PyThreadState` fields `PyEval_SetProfile` writes besides
+/// `c_profilefunc` (3.7 exports no `_PyEval_SetProfile` for another thread's
+/// state), proven by the probe through `super::all_offsets`.
+pub const PROFILE_FIELDS: super::ProfileFields = super::ProfileFields {
+    use_tracing: 48,
+    trace_func: 64,
+    profile_obj: 72,
+};
