@@ -1,8 +1,9 @@
 //! `--all-threads` (issue 16): every Python thread sampled, each a root of
-//! the report, with its own wall and CPU time. Signal mode on CPython
-//! 3.7+; setprofile mode, 2.7 and 3.6 refuse it with a clear error (tested
-//! too). Tolerances are the issue's: wall time within 5 %, CPU time within
-//! 5 % or 20 ms.
+//! the report, with its own wall and CPU time. Each scenario runs in both
+//! modes (`--all-threads`, and `--all-threads --setprofile`): signal mode
+//! on CPython 3.7+ (2.7 and 3.6 refuse it with a clear error, tested too),
+//! setprofile mode on every version. Tolerances are the issue's: wall time
+//! within 5 %, CPU time within 5 % or 20 ms.
 
 #[path = "support/harness/mod.rs"]
 mod harness;
@@ -17,9 +18,63 @@ fn supported() -> bool {
     python_version() >= (3, 7)
 }
 
+/// Whether `--all-threads` works in this mode here.
+fn mode_supported(mode: Mode) -> bool {
+    match mode {
+        Mode::Signal => supported(),
+        Mode::Setprofile => true,
+    }
+}
+
+/// The flags that profile every thread in this mode.
+fn flags(mode: Mode) -> &'static [&'static str] {
+    match mode {
+        Mode::Signal => &["--all-threads"],
+        Mode::Setprofile => &["--all-threads", "--setprofile"],
+    }
+}
+
+/// Runs a scenario test in both modes: `NAME::signal`, `NAME::setprofile`.
+macro_rules! in_both_modes {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use super::*;
+            #[test]
+            fn signal() {
+                super::$test(Mode::Signal)
+            }
+            #[test]
+            fn setprofile() {
+                super::$test(Mode::Setprofile)
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    four_threads_each_with_its_own_wall_and_cpu_time,
+    a_thread_pool_and_fifty_short_threads_are_all_sampled,
+    threads_that_die_with_an_exception,
+    a_daemon_thread_running_at_exit,
+    merge_threads_makes_one_tree,
+    the_api_follows_every_thread_unseen,
+);
+
+/// Skips (loudly) where `--all-threads` does not work in this mode.
+fn skipped(mode: Mode, test: &str) -> bool {
+    if mode_supported(mode) {
+        return false;
+    }
+    skip_test(
+        &format!("{test}::{}", mode.name()),
+        "--all-threads needs CPython 3.7+ in signal mode",
+    );
+    true
+}
+
 /// `pyinstrument [extra] -r json -o FILE all_threads.py SCENARIO`.
 fn profile(dir: &TempDir, extra: &[&str], scenario: &str) -> (Output, Option<Value>) {
-    let report = dir.join(format!("{scenario}-{}.json", extra.len()));
+    let report = dir.join(format!("{scenario}-{}.json", extra.join("")));
     let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     args.extend([
         "-r".to_string(),
@@ -36,8 +91,8 @@ fn profile(dir: &TempDir, extra: &[&str], scenario: &str) -> (Output, Option<Val
     (output, json)
 }
 
-fn profile_ok(dir: &TempDir, scenario: &str) -> (Output, Value, Value) {
-    let (output, json) = profile(dir, &["--all-threads"], scenario);
+fn profile_ok(dir: &TempDir, mode: Mode, scenario: &str) -> (Output, Value, Value) {
+    let (output, json) = profile(dir, flags(mode), scenario);
     assert_eq!(output.code(), 0, "{}", output.describe());
     let json = json.unwrap_or_else(|| panic!("no report: {}", output.describe()));
     let measured: Value = serde_json::from_str(output.stdout_text().trim())
@@ -121,14 +176,12 @@ fn named<'a>(threads: &'a BTreeMap<String, Thread>, name: &str) -> &'a Thread {
     matching[0]
 }
 
-#[test]
-fn four_threads_each_with_its_own_wall_and_cpu_time() {
-    if !supported() {
-        skip_test("four_threads", "--all-threads needs CPython 3.7+");
+fn four_threads_each_with_its_own_wall_and_cpu_time(mode: Mode) {
+    if skipped(mode, "four_threads_each_with_its_own_wall_and_cpu_time") {
         return;
     }
-    let dir = TempDir::with_sampler_scripts("all-threads-four");
-    let (output, json, measured) = profile_ok(&dir, "four");
+    let dir = TempDir::with_sampler_scripts(&format!("all-threads-four-{}", mode.name()));
+    let (output, json, measured) = profile_ok(&dir, mode, "four");
     let threads = threads(&json);
     let report = || format!("{}\n{json}", output.describe());
     named(&threads, "MainThread");
@@ -176,14 +229,15 @@ fn four_threads_each_with_its_own_wall_and_cpu_time() {
     }
 }
 
-#[test]
-fn a_thread_pool_and_fifty_short_threads_are_all_sampled() {
-    if !supported() {
-        skip_test("pool", "--all-threads needs CPython 3.7+");
+fn a_thread_pool_and_fifty_short_threads_are_all_sampled(mode: Mode) {
+    if skipped(
+        mode,
+        "a_thread_pool_and_fifty_short_threads_are_all_sampled",
+    ) {
         return;
     }
-    let dir = TempDir::with_sampler_scripts("all-threads-pool");
-    let (output, json, measured) = profile_ok(&dir, "pool");
+    let dir = TempDir::with_sampler_scripts(&format!("all-threads-pool-{}", mode.name()));
+    let (output, json, measured) = profile_ok(&dir, mode, "pool");
     let threads = threads(&json);
     assert_eq!(measured["tasks"].as_u64(), Some(100));
     let pool: Vec<&Thread> = threads
@@ -201,17 +255,23 @@ fn a_thread_pool_and_fifty_short_threads_are_all_sampled() {
         .values()
         .filter(|t| t.under("short_task").0 > 0.0 && t.under("_worker").0 == 0.0)
         .collect();
-    // A thread too short to be seen by any walk is not in the report; 50
-    // threads that each compute and sleep 4 ms are.
+    // Signal mode: a thread too short to be seen by any walk is not in the
+    // report; 50 threads that each compute and sleep 4 ms are. Setprofile
+    // mode: every thread samples itself, from its first call to its end.
+    let least = match mode {
+        Mode::Signal => 40,
+        Mode::Setprofile => 50,
+    };
     assert!(
-        short.len() >= 40,
+        short.len() >= least,
         "{} of 50 short threads in the report",
         short.len()
     );
     // Named, where `threading` gives native ids (3.8+). On 3.7 a thread
     // whose ident a later thread reused is named only if a name was noted
-    // while it ran.
-    if python_version() >= (3, 8) {
+    // while it ran. In setprofile mode each thread's name is noted on the
+    // thread itself, at its first sample: on every version.
+    if python_version() >= (3, 8) || mode == Mode::Setprofile {
         let named = short
             .iter()
             .filter(|t| t.label.starts_with("Thread 'short-"))
@@ -227,14 +287,12 @@ fn a_thread_pool_and_fifty_short_threads_are_all_sampled() {
     );
 }
 
-#[test]
-fn threads_that_die_with_an_exception() {
-    if !supported() {
-        skip_test("dying", "--all-threads needs CPython 3.7+");
+fn threads_that_die_with_an_exception(mode: Mode) {
+    if skipped(mode, "threads_that_die_with_an_exception") {
         return;
     }
-    let dir = TempDir::with_sampler_scripts("all-threads-dying");
-    let (output, json, _) = profile_ok(&dir, "dying");
+    let dir = TempDir::with_sampler_scripts(&format!("all-threads-dying-{}", mode.name()));
+    let (output, json, _) = profile_ok(&dir, mode, "dying");
     let plain = run_python(&dir, SCRIPT, &["dying"]);
     // The same tracebacks as under python (their order may differ).
     let lines = |text: &str| {
@@ -254,14 +312,12 @@ fn threads_that_die_with_an_exception() {
     }
 }
 
-#[test]
-fn a_daemon_thread_running_at_exit() {
-    if !supported() {
-        skip_test("daemon", "--all-threads needs CPython 3.7+");
+fn a_daemon_thread_running_at_exit(mode: Mode) {
+    if skipped(mode, "a_daemon_thread_running_at_exit") {
         return;
     }
-    let dir = TempDir::with_sampler_scripts("all-threads-daemon");
-    let (_, json, _) = profile_ok(&dir, "daemon");
+    let dir = TempDir::with_sampler_scripts(&format!("all-threads-daemon-{}", mode.name()));
+    let (_, json, _) = profile_ok(&dir, mode, "daemon");
     let threads = threads(&json);
     let immortal = named(&threads, "immortal");
     let main = named(&threads, "MainThread");
@@ -292,14 +348,12 @@ fn without_the_flag_the_report_is_the_main_threads() {
     assert!(!frames.iter().any(|f| f["function"] == "spin"));
 }
 
-#[test]
-fn merge_threads_makes_one_tree() {
-    if !supported() {
-        skip_test("merge_threads", "--all-threads needs CPython 3.7+");
+fn merge_threads_makes_one_tree(mode: Mode) {
+    if skipped(mode, "merge_threads_makes_one_tree") {
         return;
     }
-    let dir = TempDir::with_sampler_scripts("all-threads-merge");
-    let (_, json, _) = profile_ok(&dir, "dying");
+    let dir = TempDir::with_sampler_scripts(&format!("all-threads-merge-{}", mode.name()));
+    let (_, json, _) = profile_ok(&dir, mode, "dying");
     let saved = dir.join("saved.json");
     std::fs::write(&saved, json.to_string()).unwrap();
     let text = |extra: &[&str]| {
@@ -319,9 +373,16 @@ fn merge_threads_makes_one_tree() {
 
 #[test]
 fn refused_where_it_cannot_work() {
+    if supported() {
+        skip_test(
+            "refused_where_it_cannot_work",
+            "signal mode supports --all-threads here",
+        );
+        return;
+    }
     let dir = TempDir::with_sampler_scripts("all-threads-refused");
-    let (output, json) = profile(&dir, &["--all-threads", "--setprofile"], "four");
-    assert_ne!(output.code(), 0, "{}", output.describe());
+    let (output, json) = profile(&dir, &["--all-threads"], "four");
+    assert_ne!(output.code(), 0);
     assert!(json.is_none());
     assert!(
         output.stdout.is_empty(),
@@ -331,24 +392,51 @@ fn refused_where_it_cannot_work() {
     assert!(
         output
             .stderr_text()
-            .contains("--all-threads works in signal mode only"),
-        "{}",
-        output.describe()
-    );
-    if supported() {
-        skip_part(
-            "refused_where_it_cannot_work",
-            "signal mode supports --all-threads here",
-        );
-        return;
-    }
-    let (output, _) = profile(&dir, &["--all-threads"], "four");
-    assert_ne!(output.code(), 0);
-    assert!(
-        output
-            .stderr_text()
             .contains("--all-threads needs CPython 3.7 or newer"),
         "{}",
         output.describe()
+    );
+}
+
+/// `Profiler(all_threads=True)` in both modes (`use_signal=False`: setprofile
+/// mode): a thread started before `start()` is followed from `start()`, a
+/// worker sees no profile function (`sys.getprofile()`, and 3.10+'s
+/// `threading.getprofile()`) while profiled, and none is left after `stop()`.
+fn the_api_follows_every_thread_unseen(mode: Mode) {
+    if skipped(mode, "the_api_follows_every_thread_unseen") {
+        return;
+    }
+    let dir = TempDir::with_sampler_scripts(&format!("all-threads-api-{}", mode.name()));
+    // The runner's own profile (of the main thread) goes to a file.
+    let args: Vec<String> = ["-o", "outer.txt", "all_threads_api.py", mode.name()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let output = run(&pyinstrument(), &args, dir.path());
+    assert_eq!(output.code(), 0, "{}", output.describe());
+    let seen: Value = serde_json::from_str(output.stdout_text().trim())
+        .unwrap_or_else(|e| panic!("the script's output ({e}): {}", output.describe()));
+    for key in ["worker", "main", "after"] {
+        assert_eq!(seen["getprofile"][key], "None", "{key}: {seen}");
+    }
+    if python_version() >= (3, 10) {
+        assert_eq!(seen["threading_getprofile"], "None", "{seen}");
+    } else {
+        skip_part(
+            "the_api_follows_every_thread_unseen",
+            "threading.getprofile() is 3.10+",
+        );
+    }
+    assert_eq!(seen["mode"], mode.name(), "{seen}");
+    let threads = seen["threads"].as_object().expect("threads");
+    for name in ["MainThread", "early", "worker"] {
+        assert!(threads.contains_key(name), "{name} not in {seen}");
+    }
+    // `early` waited 0.1 s of the profile's time before it computed.
+    let early = threads["early"].as_f64().unwrap();
+    let profiled = seen["duration"].as_f64().unwrap();
+    assert!(
+        early >= 0.14 && early <= profiled + 0.01,
+        "early: {early:.4} s of a {profiled:.4} s profile"
     );
 }
