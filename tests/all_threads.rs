@@ -401,7 +401,8 @@ fn refused_where_it_cannot_work() {
 /// `Profiler(all_threads=True)` in both modes (`use_signal=False`: setprofile
 /// mode): a thread started before `start()` is followed from `start()`, a
 /// worker sees no profile function (`sys.getprofile()`, and 3.10+'s
-/// `threading.getprofile()`) while profiled, and none is left after `stop()`.
+/// `threading.getprofile()`) while profiled, and none is left after `stop()`;
+/// a thread that sets its own profile function is noted in setprofile mode.
 fn the_api_follows_every_thread_unseen(mode: Mode) {
     if skipped(mode, "the_api_follows_every_thread_unseen") {
         return;
@@ -432,6 +433,13 @@ fn the_api_follows_every_thread_unseen(mode: Mode) {
     for name in ["MainThread", "early", "worker"] {
         assert!(threads.contains_key(name), "{name} not in {seen}");
     }
+    // A thread that set its own profile function (`sys.setprofile`) stopped
+    // being sampled in setprofile mode, and the report says so.
+    let replaced = seen["notes"].as_array().expect("notes").iter().any(|note| {
+        note.as_str()
+            .is_some_and(|n| n.contains("replaced pyinstrument's profile function"))
+    });
+    assert_eq!(replaced, mode == Mode::Setprofile, "{seen}");
     // `early` waited 0.1 s of the profile's time before it computed.
     let early = threads["early"].as_f64().unwrap();
     let profiled = seen["duration"].as_f64().unwrap();

@@ -183,6 +183,11 @@ struct Entry<T> {
 struct EndCell {
     tid: i64,
     cpu_clock: libc::clockid_t,
+    /// The thread's `c_profilefunc`, and our callback: at its end, another
+    /// function there means the program replaced ours.
+    profile_function: usize,
+    callback: usize,
+    replaced: AtomicBool,
     ended: AtomicBool,
     end_ns: AtomicU64,
     end_cpu_ns: AtomicU64,
@@ -360,6 +365,9 @@ impl<T: 'static> AllThreadsHook<T> {
             let mut threads = Vec::with_capacity(entries.len());
             for entry in entries {
                 let entry = *entry;
+                if entry.end.replaced.load(SeqCst) {
+                    replaced += 1;
+                }
                 let (last_ns, last_cpu_ns, ended) = if entry.end.ended.load(SeqCst) {
                     (
                         entry.end.end_ns.load(SeqCst),
@@ -566,6 +574,9 @@ unsafe fn begin_thread<T>(run: &Run<T>, tstate: usize, now_ns: u64, cpu_ns: u64,
     let end = Arc::new(EndCell {
         tid,
         cpu_clock,
+        profile_function: tstate + run.layout.tstate_profile_func,
+        callback: run.header.callback,
+        replaced: AtomicBool::new(false),
         ended: AtomicBool::new(false),
         end_ns: AtomicU64::new(0),
         end_cpu_ns: AtomicU64::new(0),
@@ -630,6 +641,11 @@ unsafe extern "C" fn thread_ended(capsule: *mut py::PyObject) {
         } else {
             read_clock(end.cpu_clock)
         };
+        // CPython clears the dict before the profile function
+        // (`PyThreadState_Clear`), while the state is alive.
+        let function = std::ptr::read_volatile(end.profile_function as *const usize);
+        end.replaced
+            .store(function != 0 && function != end.callback, SeqCst);
         end.end_ns.store(monotonic_ns(), SeqCst);
         end.end_cpu_ns.store(cpu.unwrap_or(0), SeqCst);
         end.ended.store(true, SeqCst);
