@@ -153,6 +153,9 @@ struct Run<T> {
     start_ns: u64,
     make: MakeState<T>,
     on_event: fn(&mut T, &Event) -> bool,
+    /// Boxed: each thread's thread-local points at its entry, which must
+    /// not move when the vector grows.
+    #[allow(clippy::vec_box)]
     threads: Mutex<Vec<Box<Entry<T>>>>,
     /// States in the list at start, other than the caller's: their threads
     /// are followed from the start, not from their first event.
