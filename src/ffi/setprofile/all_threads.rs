@@ -408,10 +408,18 @@ impl<T: 'static> AllThreadsHook<T> {
 }
 
 impl<T: 'static> Drop for AllThreadsHook<T> {
-    /// Dropped without `uninstall` (only if unwinding): the function stays
-    /// installed but does nothing, and the run is never freed.
+    /// Dropped without `uninstall` (a profiler handle collected while
+    /// running): the function stays installed but does nothing until a
+    /// later run takes it over (it is the same function), and this run is
+    /// never freed (a callback may still hold its entries).
     fn drop(&mut self) {
         unsafe { (*self.run).header.stopping.store(true, SeqCst) };
+        let _ = CURRENT.compare_exchange(
+            self.run as *mut c_void,
+            std::ptr::null_mut(),
+            SeqCst,
+            SeqCst,
+        );
     }
 }
 
@@ -693,11 +701,25 @@ unsafe extern "C" fn callback<T: 'static>(
     }
     let (generation, entry) = MINE.with(Cell::get);
     let head = PyInterpreterState_ThreadHead(header.interp as *mut c_void) as usize;
-    let entry = if generation != header.generation || head != header.last_head.load(SeqCst) {
+    let mut begin = generation != header.generation;
+    // Valid: this run's entries live until `uninstall`, which
+    // sets `stopping` first (checked above).
+    let known = (!begin).then(|| &*(entry as *const Entry<T>));
+    if known.is_some_and(|known| known.end.ended.load(SeqCst)) {
+        // The state this thread was followed in is cleared. Python code run
+        // while it is cleared is not sampled; a new state of the same
+        // thread (C code that calls `PyGILState_Ensure` again) is followed
+        // anew.
+        if known.is_some_and(|known| known.tstate == py::PyThreadState_Get() as usize) {
+            return 0;
+        }
+        begin = true;
+    }
+    let entry = if begin || head != header.last_head.load(SeqCst) {
         // Kept alive over Python code the slow path may run.
         Arc::increment_strong_count(pointer);
         let run = Arc::from_raw(pointer);
-        if generation != run.header.generation {
+        if begin {
             let tstate = py::PyThreadState_Get() as usize;
             begin_thread(&run, tstate, monotonic_ns(), thread_cpu_ns(), true);
         }
@@ -714,9 +736,6 @@ unsafe extern "C" fn callback<T: 'static>(
     };
     let run = &*pointer;
     let entry = &mut *(entry as *mut Entry<T>);
-    if entry.end.ended.load(SeqCst) {
-        return 0; // Python code run while its state is cleared
-    }
     let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) {
         arg
     } else {
