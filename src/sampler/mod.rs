@@ -115,8 +115,8 @@ fn scratch() -> Box<[RawFrame]> {
     vec![RawFrame::EMPTY; MAX_DEPTH].into_boxed_slice()
 }
 
-/// A thread's state for `--all-threads`: made on the sampling thread.
-#[cfg(not(any(py_2_7, py_3_6)))]
+/// A thread's state for `--all-threads`: made on the sampling thread
+/// (2.7, 3.6: in a tick, with the GIL).
 fn thread_state() -> Box<SignalState> {
     Box::new(SignalState {
         recorder: Recorder::for_thread(),
@@ -124,7 +124,6 @@ fn thread_state() -> Box<SignalState> {
     })
 }
 
-#[cfg(not(any(py_2_7, py_3_6)))]
 fn begin_thread(state: &mut SignalState, start_ns: u64, start_cpu_ns: u64) {
     state.recorder.restart_clocks(start_ns, start_cpu_ns);
 }
@@ -133,6 +132,9 @@ enum Engine {
     Signal(SignalEngine<SignalState>),
     #[cfg(not(any(py_2_7, py_3_6)))]
     AllThreads(AllThreadsSampler<SignalState>),
+    /// `--all-threads` on 2.7 and 3.6.
+    #[cfg(any(py_2_7, py_3_6))]
+    GilAllThreads(SignalEngine<SignalState>),
     Setprofile(ProfileHook<SetprofileState>),
 }
 
@@ -194,9 +196,18 @@ impl Sampler {
                 ));
             }
             #[cfg(any(py_2_7, py_3_6))]
-            return Err(Error::Sampler(
-                "--all-threads needs CPython 3.7 or newer (2.7 and 3.6 keep their GIL private, and signal mode samples them through the main thread)".to_string(),
-            ));
+            return match SignalEngine::start_all(
+                gil,
+                interval_ns,
+                thread_state,
+                begin_thread,
+                signal_tick,
+            ) {
+                Ok(engine) => Ok(started(Engine::GilAllThreads(engine), mode, notes)),
+                Err(message) => Err(Error::Sampler(format!(
+                    "cannot sample all threads: {message}"
+                ))),
+            };
             #[cfg(not(any(py_2_7, py_3_6)))]
             return match AllThreadsSampler::start(
                 gil,
@@ -287,6 +298,24 @@ impl Sampler {
                 recording.notes = notes;
                 return (recording, counts.gate);
             }
+            #[cfg(any(py_2_7, py_3_6))]
+            Engine::GilAllThreads(engine) => {
+                let (threads, counts, cut_walks) = engine.stop_all(gil);
+                let mut recording =
+                    all_threads_recording(gil, threads, |state| state.recorder, &mut notes);
+                if cut_walks > 0 {
+                    notes.push(format!(
+                        "{cut_walks} intervals sampled only part of the threads: a thread was entering Python from C at that moment"
+                    ));
+                }
+                recording.start_time = self.start_time;
+                recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
+                recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
+                recording.mode = self.mode;
+                recording.interval = self.interval;
+                recording.notes = notes;
+                return (recording, counts);
+            }
             Engine::Signal(engine) => {
                 let (state, counts) = engine.stop(gil);
                 gate_counts = counts;
@@ -347,7 +376,6 @@ impl Sampler {
 /// naming it (`Thread 'name' (tid N)`), its time-order log after the
 /// previous thread's. Names come from `threading`, with the GIL.
 /// `recorder` takes a thread's state's recorder.
-#[cfg_attr(any(py_2_7, py_3_6), allow(dead_code))]
 fn all_threads_recording<T>(
     gil: Gil<'_>,
     threads: Vec<ThreadRecording<T>>,
