@@ -41,6 +41,9 @@ pub use crate::sample::{Mode, Recording};
 struct SignalState {
     recorder: Recorder,
     scratch: Box<[RawFrame]>,
+    /// 2.7, 3.6 `--all-threads`: the next tick is the thread's first (see
+    /// [`first_tick_then_signal_tick`]).
+    first_tick: bool,
 }
 
 /// Runs in the SIGPROF handler on the profiled thread, or on the sampling
@@ -48,7 +51,9 @@ struct SignalState {
 fn signal_tick(state: &mut SignalState, thread: &StoppedThread<'_>) {
     let now = monotonic_ns();
     let cpu = thread.cpu_ns();
-    let SignalState { recorder, scratch } = state;
+    let SignalState {
+        recorder, scratch, ..
+    } = state;
     thread.with_live_stack(scratch, |stack| {
         recorder.record_timed(
             stack.len(),
@@ -121,7 +126,45 @@ fn thread_state() -> Box<SignalState> {
     Box::new(SignalState {
         recorder: Recorder::for_thread(),
         scratch: scratch(),
+        first_tick: false,
     })
+}
+
+/// 2.7, 3.6: as [`begin_thread`], and the thread's first tick is marked.
+#[cfg(any(py_2_7, py_3_6))]
+fn begin_gil_thread(state: &mut SignalState, start_ns: u64, start_cpu_ns: u64) {
+    state.recorder.restart_clocks(start_ns, start_cpu_ns);
+    state.first_tick = true;
+}
+
+/// 2.7, 3.6 `--all-threads`: a thread's first tick gives the wall time
+/// since its clocks started (its start, or the previous walk) to its
+/// outermost frame, and its CPU time to the stack sampled. Where the
+/// thread was in that time is unknown; on 2.7 and 3.6 it is mostly
+/// starting and waiting for the GIL (a new thread gets it late while
+/// others compute, and the sampling thread waits for it too), which would
+/// otherwise all go to whatever function the first tick finds it in.
+#[cfg(any(py_2_7, py_3_6))]
+fn first_tick_then_signal_tick(state: &mut SignalState, thread: &StoppedThread<'_>) {
+    if std::mem::take(&mut state.first_tick) {
+        let now = monotonic_ns();
+        let SignalState {
+            recorder, scratch, ..
+        } = &mut *state;
+        thread.with_live_stack(scratch, |stack| {
+            recorder.record_timed(
+                stack.len(),
+                |i| stack.from_outermost(i),
+                stack.code_generation(),
+                stack.len().saturating_sub(1),
+                None,
+                now,
+                // No CPU clock reading: the CPU time stays for the stack.
+                0,
+            )
+        });
+    }
+    signal_tick(state, thread);
 }
 
 fn begin_thread(state: &mut SignalState, start_ns: u64, start_cpu_ns: u64) {
@@ -200,8 +243,8 @@ impl Sampler {
                 gil,
                 interval_ns,
                 thread_state,
-                begin_thread,
-                signal_tick,
+                begin_gil_thread,
+                first_tick_then_signal_tick,
             ) {
                 Ok(engine) => Ok(started(Engine::GilAllThreads(engine), mode, notes)),
                 Err(message) => Err(Error::Sampler(format!(
@@ -227,6 +270,7 @@ impl Sampler {
             let state = Box::new(SignalState {
                 recorder: Recorder::new(start_ns, start_thread_cpu_ns),
                 scratch: scratch(),
+                first_tick: false,
             });
             match SignalEngine::start(gil, state, interval_ns, signal_tick) {
                 Ok(timer) => return Ok(started(Engine::Signal(timer), mode, notes)),
