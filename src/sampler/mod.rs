@@ -42,7 +42,8 @@ struct SignalState {
     recorder: Recorder,
     scratch: Box<[RawFrame]>,
     /// 2.7, 3.6 `--all-threads`: the next tick is the thread's first (see
-    /// [`first_tick_then_signal_tick`]).
+    /// `first_tick_then_signal_tick`). Always false on 3.7+.
+    #[cfg_attr(not(any(py_2_7, py_3_6)), allow(dead_code))]
     first_tick: bool,
 }
 
@@ -133,7 +134,7 @@ fn thread_state() -> Box<SignalState> {
 /// 2.7, 3.6: as [`begin_thread`], and the thread's first tick is marked.
 #[cfg(any(py_2_7, py_3_6))]
 fn begin_gil_thread(state: &mut SignalState, start_ns: u64, start_cpu_ns: u64) {
-    state.recorder.restart_clocks(start_ns, start_cpu_ns);
+    begin_thread(state, start_ns, start_cpu_ns);
     state.first_tick = true;
 }
 
