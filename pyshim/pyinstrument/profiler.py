@@ -56,9 +56,8 @@ class Profiler(object):
             raise ValueError('interval must be a positive number of seconds, got %r' % (interval,))
         self.use_signal = bool(use_signal)
         self.interval = interval
-        # Every thread of the program, each a root of the report (setprofile
-        # mode on every CPython; signal mode on 3.7+, refused with a
-        # ValueError elsewhere).
+        # Every thread of the program, each a root of the report, in either
+        # mode, on every CPython.
         self.all_threads = bool(all_threads)
         self._handle = None
         self._session = None

@@ -527,7 +527,7 @@ unsafe fn read_bytes_str(
 /// Whether `len` bytes at `address` can be read, asked of the kernel
 /// (`process_vm_readv` on ourselves fails with EFAULT instead of faulting).
 /// Signal safe: two system calls, errno restored by the caller's handler.
-fn memory_is_readable(address: *const u8, len: usize) -> bool {
+pub(super) fn memory_is_readable(address: *const u8, len: usize) -> bool {
     let mut buffer = [0u8; MAX_PROBE_BYTES];
     let len = len.min(buffer.len());
     let local = libc::iovec {

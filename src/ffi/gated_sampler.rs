@@ -71,6 +71,7 @@ use super::gil::Gil;
 use super::layout::{running, GilLocation, GilRuntimeState, Layout};
 use super::py;
 use super::stack::StoppedThread;
+use super::task::read_task_stat;
 use std::ffi::c_void;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
@@ -817,23 +818,6 @@ fn stop_ticks(slot: &Slot) {
 fn runnable(stat_path: &std::ffi::CStr) -> bool {
     let mut buffer = [0u8; 512];
     read_task_stat(stat_path, &mut buffer).is_some_and(state_is_runnable)
-}
-
-/// The start of `/proc/self/task/TID/stat` (`stat_path`) read into
-/// `buffer`, without allocating; None if it cannot be read (the thread is
-/// gone). Opened afresh each time, so that a program closing every file
-/// descriptor can never make us read another file.
-fn read_task_stat<'b>(stat_path: &std::ffi::CStr, buffer: &'b mut [u8; 512]) -> Option<&'b [u8]> {
-    let read = unsafe {
-        let fd = libc::open(stat_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return None;
-        }
-        let read = libc::read(fd, buffer.as_mut_ptr() as *mut c_void, buffer.len());
-        libc::close(fd);
-        read
-    };
-    (read > 0).then(|| &buffer[..read as usize])
 }
 
 /// The state after the command name, which is in parentheses and may hold

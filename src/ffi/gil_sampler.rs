@@ -21,12 +21,19 @@
 //!
 //! Pending calls only ever run on the main thread; for another profiled
 //! thread the sampler always takes the second path.
+//!
+//! With `--all-threads` ([`GilSampler::start_all`]) each tick, on either
+//! path, walks every thread instead: see `all_threads`.
+
+mod all_threads;
 
 use super::gated_sampler::{spawn_with_signals_blocked, GateCounts};
 use super::gil::Gil;
 use super::layout::Layout;
 use super::py;
 use super::stack::StoppedThread;
+use super::threads::ThreadRecording;
+use all_threads::AllThreads;
 use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -41,7 +48,10 @@ extern "C" {
 /// Shared between the sampling thread and pending calls; every access to
 /// `state` happens with the GIL held, which serialises them.
 struct Shared<T> {
+    /// The profiled thread's state; null when `all` is not.
     state: *mut T,
+    /// `--all-threads`: every thread, walked at each tick; null otherwise.
+    all: *mut AllThreads<T>,
     tick: fn(&mut T, &StoppedThread<'_>),
     /// The profiled thread's `PyThreadState*`, and the layout to read it.
     profiled: usize,
@@ -69,7 +79,7 @@ extern "C" fn pending_tick<T>(arg: *mut c_void) -> c_int {
     let shared = unsafe { &*(arg as *const Shared<T>) };
     if !shared.stopped.load(SeqCst) {
         // A pending call runs on the profiled thread, with the GIL.
-        run_tick(shared);
+        run_tick(shared, 0);
         shared.on_thread.fetch_add(1, SeqCst);
     }
     shared.call_queued.store(false, SeqCst);
@@ -77,8 +87,14 @@ extern "C" fn pending_tick<T>(arg: *mut c_void) -> c_int {
 }
 
 /// Runs the tick. Only while the GIL is held, by the profiled thread or by
-/// the sampling thread (so the profiled thread's frames stay put).
-fn run_tick<T>(shared: &Shared<T>) {
+/// the sampling thread (so the profiled thread's frames stay put). `own`
+/// is the sampling thread's state when it runs the tick, else 0.
+fn run_tick<T>(shared: &Shared<T>, own: usize) {
+    if !shared.all.is_null() {
+        // With the GIL, which serialises every access.
+        unsafe { (*shared.all).walk(own) };
+        return;
+    }
     let thread = unsafe {
         StoppedThread::lend(
             shared.profiled as *const c_void,
@@ -102,13 +118,56 @@ impl<T: 'static> GilSampler<T> {
         interval_ns: u64,
         tick: fn(&mut T, &StoppedThread<'_>),
     ) -> Result<GilSampler<T>, String> {
+        Self::start_with(
+            gil,
+            Box::into_raw(state),
+            std::ptr::null_mut(),
+            interval_ns,
+            tick,
+        )
+    }
+
+    /// Starts sampling every thread of the interpreter (see
+    /// `all_threads`), from the calling thread, which holds the GIL and is
+    /// sampled as the others. `make` makes a thread's state when the
+    /// thread is first seen, `begin(state, start_ns, start_cpu_ns)` sets
+    /// where its clocks start; `tick` runs with the GIL.
+    pub fn start_all(
+        gil: Gil<'_>,
+        interval_ns: u64,
+        make: fn() -> Box<T>,
+        begin: fn(&mut T, u64, u64),
+        tick: fn(&mut T, &StoppedThread<'_>),
+    ) -> Result<GilSampler<T>, String> {
+        let layout = gil.layout()?;
+        let mut all = unsafe { AllThreads::new(layout, make, begin, tick)? };
+        // The threads alive now start with profiling: every other thread is
+        // stopped, as in a tick.
+        unsafe { all.walk(0) };
+        Self::start_with(
+            gil,
+            std::ptr::null_mut(),
+            Box::into_raw(Box::new(all)),
+            interval_ns,
+            tick,
+        )
+    }
+
+    fn start_with(
+        gil: Gil<'_>,
+        state: *mut T,
+        all: *mut AllThreads<T>,
+        interval_ns: u64,
+        tick: fn(&mut T, &StoppedThread<'_>),
+    ) -> Result<GilSampler<T>, String> {
         let layout = gil.layout()?;
         unsafe { py::PyEval_InitThreads() };
         let profiled = unsafe { py::PyThreadState_Get() } as usize;
         let use_pending_calls = is_main_thread();
         let cpu_clock = super::stack::own_cpu_clock()?;
         let shared = Box::into_raw(Box::new(Shared {
-            state: Box::into_raw(state),
+            state,
+            all,
             tick,
             profiled,
             layout,
@@ -147,7 +206,7 @@ impl<T: 'static> GilSampler<T> {
                     unsafe {
                         let gil = py::PyGILState_Ensure();
                         if !shared.stopped.load(SeqCst) {
-                            run_tick(shared);
+                            run_tick(shared, py::PyThreadState_Get() as usize);
                             shared.read_while_blocked.fetch_add(1, SeqCst);
                         }
                         py::PyGILState_Release(gil);
@@ -158,7 +217,12 @@ impl<T: 'static> GilSampler<T> {
         .map_err(|e| {
             unsafe {
                 let shared = Box::from_raw(shared as *mut Shared<T>);
-                drop(Box::from_raw(shared.state));
+                if !shared.state.is_null() {
+                    drop(Box::from_raw(shared.state));
+                }
+                if !shared.all.is_null() {
+                    drop(Box::from_raw(shared.all).finish());
+                }
             }
             format!("cannot start the sampling thread: {e}")
         })?;
@@ -172,6 +236,37 @@ impl<T: 'static> GilSampler<T> {
     /// Stops sampling and returns the state. Called on the profiled thread,
     /// which holds the GIL (released while the sampling thread finishes).
     pub fn stop(self, _gil: Gil<'_>) -> (Box<T>, GateCounts) {
+        let (shared_ptr, counts, free) = self.halt();
+        unsafe {
+            let state = Box::from_raw((*shared_ptr).state);
+            if free {
+                drop(Box::from_raw(shared_ptr as *mut Shared<T>));
+            }
+            (state, counts)
+        }
+    }
+
+    /// [`stop`](Self::stop) for a sampler from [`start_all`](Self::start_all):
+    /// every thread's recording (those alive end now), the counts, and how
+    /// many walks ended early (see `all_threads`).
+    pub fn stop_all(self, _gil: Gil<'_>) -> (Vec<ThreadRecording<T>>, GateCounts, u64) {
+        let (shared_ptr, counts, free) = self.halt();
+        unsafe {
+            // No tick runs any more, and we hold the GIL.
+            let all = Box::from_raw((*shared_ptr).all);
+            let cut_walks = all.cut_walks;
+            let threads = all.finish();
+            if free {
+                drop(Box::from_raw(shared_ptr as *mut Shared<T>));
+            }
+            (threads, counts, cut_walks)
+        }
+    }
+
+    /// Stops the sampling thread and waits for it (with the GIL released).
+    /// Returns the shared block, the counts, and whether the block may be
+    /// freed.
+    fn halt(self) -> (*const Shared<T>, GateCounts, bool) {
         // `Drop` is for samplers that were not stopped.
         let this = std::mem::ManuallyDrop::new(self);
         // Moved out once, never used again, and `this` is never dropped.
@@ -184,7 +279,7 @@ impl<T: 'static> GilSampler<T> {
                 // A forked child: fork copied only the calling thread, so
                 // there is no sampling thread to wait for.
                 std::mem::forget(thread);
-                return (Box::from_raw(shared.state), GateCounts::default());
+                return (shared_ptr, GateCounts::default(), false);
             }
             let saved = py::PyEval_SaveThread();
             let joined = thread.join();
@@ -192,7 +287,6 @@ impl<T: 'static> GilSampler<T> {
             if joined.is_err() {
                 panic!("the sampling thread panicked");
             }
-            let state = Box::from_raw(shared.state);
             let counts = GateCounts {
                 on_thread: shared.on_thread.load(SeqCst),
                 read_while_blocked: shared.read_while_blocked.load(SeqCst),
@@ -202,10 +296,7 @@ impl<T: 'static> GilSampler<T> {
             // `stopped`: leave it its few bytes rather than free them under
             // it. (Running the queue ourselves would also run the program's
             // own pending signal handlers at the wrong moment.)
-            if !shared.call_queued.load(SeqCst) {
-                drop(Box::from_raw(shared_ptr as *mut Shared<T>));
-            }
-            (state, counts)
+            (shared_ptr, counts, !shared.call_queued.load(SeqCst))
         }
     }
 }

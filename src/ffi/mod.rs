@@ -10,6 +10,7 @@
 //!   the profiled thread only while it runs with the GIL, and reads its
 //!   frames itself while it is blocked.
 //! - `gil_sampler`: signal mode on 2.7 and 3.6: pending calls and the GIL.
+//! - `task`: what the kernel says of a thread (`/proc`, its CPU clock).
 //! - `setprofile`: the C-level `PyEval_SetProfile` hook.
 //! - `threads`: what following many threads shares: recordings, names.
 //! - `signal_env`: python's signal environment, restored at start-up.
@@ -36,4 +37,5 @@ pub mod native_module;
 pub mod setprofile;
 pub mod signal_env;
 pub mod stack;
+pub mod task;
 pub mod threads;

@@ -296,3 +296,75 @@ unsafe fn integer(object: *mut py::PyObject) -> Option<i64> {
         None
     }
 }
+
+/// Notes the names of the running threads (`threading._active`) without
+/// running any Python code and without making any object the collector
+/// tracks, so that it may run on a thread `threading` must never see (the
+/// 2.7/3.6 sampling thread, in `ffi::gil_sampler`) and while other threads
+/// are stopped: the dicts are read directly (the module's, then each
+/// `Thread`'s instance dict, with str keys). Returns the idents seen. With
+/// the GIL; the exception state is left as it was.
+#[cfg(any(py_2_7, py_3_6))]
+pub(crate) unsafe fn note_running_names_quietly() -> Vec<u64> {
+    let mut idents = Vec::new();
+    let modules = py::PyImport_GetModuleDict();
+    let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
+    if threading.is_null() || py::PyModule_Check(threading) == 0 {
+        return idents;
+    }
+    let active = py::PyDict_GetItemString(py::PyModule_GetDict(threading), c"_active".as_ptr());
+    if active.is_null() || py::PyDict_Check(active) == 0 {
+        return idents;
+    }
+    let (mut kind, mut value, mut traceback) = (
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let now = monotonic_ns();
+    let mut found = Vec::new();
+    let mut position: py::Py_ssize_t = 0;
+    let (mut key, mut thread) = (std::ptr::null_mut(), std::ptr::null_mut());
+    while py::PyDict_Next(active, &mut position, &mut key, &mut thread) != 0 {
+        let dict = _PyObject_GetDictPtr(thread);
+        if dict.is_null() || (*dict).is_null() || py::PyDict_Check(*dict) == 0 {
+            continue;
+        }
+        // Borrowed references: the dict is not changed while we read it.
+        let [ident, native, name] =
+            ATTRIBUTES.map(|attribute| py::PyDict_GetItemString(*dict, attribute.as_ptr()));
+        if let (Some(ident), false) = (integer(ident), name.is_null()) {
+            if let Ok(text) = super::native_module::str_of(name) {
+                found.push((ident as u64, integer(native), text));
+                idents.push(ident as u64);
+            }
+        }
+        py::PyErr_Clear();
+    }
+    py::PyErr_Restore(kind, value, traceback);
+    let mut names = seen_names();
+    for (ident, native, name) in found {
+        let same =
+            |n: &SeenName| n.ident == ident && n.native == native && n.name == name && n.running;
+        if let Some(seen) = names.iter_mut().find(|n| same(n)) {
+            seen.seen_to_ns = now;
+        } else {
+            names.push(SeenName {
+                ident,
+                native,
+                name,
+                seen_from_ns: now,
+                seen_to_ns: now,
+                running: true,
+            });
+        }
+    }
+    idents
+}
+
+#[cfg(any(py_2_7, py_3_6))]
+extern "C" {
+    /// Where an instance keeps its `__dict__` (exported by 2.7 and 3.6).
+    fn _PyObject_GetDictPtr(object: *mut py::PyObject) -> *mut *mut py::PyObject;
+}

@@ -42,6 +42,10 @@ pub use crate::sample::{Mode, Recording};
 struct SignalState {
     recorder: Recorder,
     scratch: Box<[RawFrame]>,
+    /// 2.7, 3.6 `--all-threads`: the next tick is the thread's first (see
+    /// `first_tick_then_signal_tick`). Always false on 3.7+.
+    #[cfg_attr(not(any(py_2_7, py_3_6)), allow(dead_code))]
+    first_tick: bool,
 }
 
 /// Runs in the SIGPROF handler on the profiled thread, or on the sampling
@@ -49,7 +53,9 @@ struct SignalState {
 fn signal_tick(state: &mut SignalState, thread: &StoppedThread<'_>) {
     let now = monotonic_ns();
     let cpu = thread.cpu_ns();
-    let SignalState { recorder, scratch } = state;
+    let SignalState {
+        recorder, scratch, ..
+    } = state;
     thread.with_live_stack(scratch, |stack| {
         recorder.record_timed(
             stack.len(),
@@ -138,16 +144,53 @@ fn scratch() -> Box<[RawFrame]> {
     vec![RawFrame::EMPTY; MAX_DEPTH].into_boxed_slice()
 }
 
-/// A thread's state for `--all-threads`: made on the sampling thread.
-#[cfg(not(any(py_2_7, py_3_6)))]
+/// A thread's state for `--all-threads`: made on the sampling thread
+/// (2.7, 3.6: in a tick, with the GIL).
 fn thread_state() -> Box<SignalState> {
     Box::new(SignalState {
         recorder: Recorder::for_thread(),
         scratch: scratch(),
+        first_tick: false,
     })
 }
 
-#[cfg(not(any(py_2_7, py_3_6)))]
+/// 2.7, 3.6: as [`begin_thread`], and the thread's first tick is marked.
+#[cfg(any(py_2_7, py_3_6))]
+fn begin_gil_thread(state: &mut SignalState, start_ns: u64, start_cpu_ns: u64) {
+    begin_thread(state, start_ns, start_cpu_ns);
+    state.first_tick = true;
+}
+
+/// 2.7, 3.6 `--all-threads`: a thread's first tick gives the wall time
+/// since its clocks started (its start, or the previous walk) to its
+/// outermost frame, and its CPU time to the stack sampled. Where the
+/// thread was in that time is unknown; on 2.7 and 3.6 it is mostly
+/// starting and waiting for the GIL (a new thread gets it late while
+/// others compute, and the sampling thread waits for it too), which would
+/// otherwise all go to whatever function the first tick finds it in.
+#[cfg(any(py_2_7, py_3_6))]
+fn first_tick_then_signal_tick(state: &mut SignalState, thread: &StoppedThread<'_>) {
+    if std::mem::take(&mut state.first_tick) {
+        let now = monotonic_ns();
+        let SignalState {
+            recorder, scratch, ..
+        } = &mut *state;
+        thread.with_live_stack(scratch, |stack| {
+            recorder.record_timed(
+                stack.len(),
+                |i| stack.from_outermost(i),
+                stack.code_generation(),
+                stack.len().saturating_sub(1),
+                None,
+                now,
+                // No CPU clock reading: the CPU time stays for the stack.
+                0,
+            )
+        });
+    }
+    signal_tick(state, thread);
+}
+
 fn begin_thread(state: &mut SignalState, start_ns: u64, start_cpu_ns: u64) {
     state.recorder.restart_clocks(start_ns, start_cpu_ns);
 }
@@ -156,6 +199,9 @@ enum Engine {
     Signal(SignalEngine<SignalState>),
     #[cfg(not(any(py_2_7, py_3_6)))]
     AllThreads(AllThreadsSampler<SignalState>),
+    /// `--all-threads` on 2.7 and 3.6.
+    #[cfg(any(py_2_7, py_3_6))]
+    GilAllThreads(SignalEngine<SignalState>),
     Setprofile(ProfileHook<SetprofileState>),
     SetprofileAllThreads(AllThreadsHook<SetprofileState>),
 }
@@ -225,9 +271,18 @@ impl Sampler {
                 };
             }
             #[cfg(any(py_2_7, py_3_6))]
-            return Err(Error::Sampler(
-                "--all-threads needs CPython 3.7 or newer (2.7 and 3.6 keep their GIL private, and signal mode samples them through the main thread)".to_string(),
-            ));
+            return match SignalEngine::start_all(
+                gil,
+                interval_ns,
+                thread_state,
+                begin_gil_thread,
+                first_tick_then_signal_tick,
+            ) {
+                Ok(engine) => Ok(started(Engine::GilAllThreads(engine), mode, notes)),
+                Err(message) => Err(Error::Sampler(format!(
+                    "cannot sample all threads: {message}"
+                ))),
+            };
             #[cfg(not(any(py_2_7, py_3_6)))]
             return match AllThreadsSampler::start(
                 gil,
@@ -247,6 +302,7 @@ impl Sampler {
             let state = Box::new(SignalState {
                 recorder: Recorder::new(start_ns, start_thread_cpu_ns),
                 scratch: scratch(),
+                first_tick: false,
             });
             match SignalEngine::start(gil, state, interval_ns, signal_tick) {
                 Ok(timer) => return Ok(started(Engine::Signal(timer), mode, notes)),
@@ -336,6 +392,24 @@ impl Sampler {
                 recording.interval = self.interval;
                 recording.notes = notes;
                 return (recording, gate_counts);
+            }
+            #[cfg(any(py_2_7, py_3_6))]
+            Engine::GilAllThreads(engine) => {
+                let (threads, counts, cut_walks) = engine.stop_all(gil);
+                let mut recording =
+                    all_threads_recording(gil, threads, |state| state.recorder, &mut notes);
+                if cut_walks > 0 {
+                    notes.push(format!(
+                        "{cut_walks} intervals sampled only part of the threads: a thread was entering Python from C at that moment"
+                    ));
+                }
+                recording.start_time = self.start_time;
+                recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
+                recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
+                recording.mode = self.mode;
+                recording.interval = self.interval;
+                recording.notes = notes;
+                return (recording, counts);
             }
             Engine::Signal(engine) => {
                 let (state, counts) = engine.stop(gil);

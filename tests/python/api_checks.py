@@ -352,6 +352,23 @@ def check_threads(use_signal):
     assert 'api_spin_main_x1' in main_text and 'api_spin_thread_x2' not in main_text, main_text
 
 
+def check_all_threads():
+    """Profiler(all_threads=True), signal mode, on every CPython (2.7 and
+    3.6 too): each thread is a root of the report, under its name."""
+    profiler = Profiler(all_threads=True)
+    profiler.start()
+    worker = threading.Thread(target=api_spin_thread_x2, args=(0.1,), name='api-worker')
+    worker.start()
+    api_spin_main_x1(0.1)
+    worker.join(30)
+    profiler.stop()
+    text = profiler.output_text()
+    assert "Thread 'api-worker' (tid " in text and "Thread 'MainThread' (tid " in text, text
+    assert 'api_spin_thread_x2' in text and 'api_spin_main_x1' in text, text
+    # No thread of ours is left for threading to see.
+    assert [t.name for t in threading.enumerate()] == ['MainThread'], threading.enumerate()
+
+
 def check_stop_from_another_thread():
     profiler = Profiler()
     profiler.start()
@@ -376,6 +393,7 @@ def main():
     for use_signal in (True, False):
         check_basic(use_signal)
         check_threads(use_signal)
+    check_all_threads()
     check_context_manager()
     check_errors()
     check_stop_from_another_thread()

@@ -176,9 +176,6 @@ def check_all_threads():
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return [b'page\n']
 
-    if sys.version_info < (3, 7):
-        print('SKIPPED wsgi all_threads: --all-threads needs CPython 3.7+')
-        return
     app = wsgi.ProfilerMiddleware(app_with_a_worker, show_callback=wsgi_allows, all_threads=True)
     body = call_wsgi(app, '/page', 'profile')[2]
     for expected in (WSGI_ALPHA, WSGI_BETA, "Thread 'web-worker' (tid "):

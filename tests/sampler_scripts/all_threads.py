@@ -9,16 +9,42 @@ import sys
 import threading
 import time
 
-# 2.7 and 3.6 (where --all-threads is refused) run `four` unprofiled and
-# for the default report only.
-thread_time = getattr(time, "thread_time", None) or getattr(time, "process_time", None) or time.clock
 monotonic = getattr(time, "monotonic", time.time)
+
+if hasattr(time, "thread_time"):
+    thread_time = time.thread_time
+else:
+    # 2.7 and 3.6: the calling thread's CPU clock, through libc.
+    import ctypes
+
+    class _Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    _libc = ctypes.CDLL(None, use_errno=True)
+    CLOCK_THREAD_CPUTIME_ID = 3
+
+    def thread_time():
+        ts = _Timespec()
+        if _libc.clock_gettime(CLOCK_THREAD_CPUTIME_ID, ctypes.byref(ts)) != 0:
+            raise OSError(ctypes.get_errno(), "clock_gettime")
+        return ts.tv_sec + ts.tv_nsec * 1e-9
 
 measured = {}
 
 
-def native_id():
-    return getattr(threading, "get_native_id", lambda: None)()
+if hasattr(threading, "get_native_id"):
+    native_id = threading.get_native_id
+else:
+    # 2.7-3.7: gettid through libc, set up here (an import inside a
+    # measured function would count in the profile, not in its own clock).
+    import ctypes
+    import platform
+
+    _syscall = ctypes.CDLL(None).syscall
+    _X86_64 = platform.machine() == "x86_64"
+
+    def native_id():
+        return _syscall(186) if _X86_64 else None  # SYS_gettid
 
 
 def spin(seconds):
@@ -84,8 +110,51 @@ def short_task(i):
 KEPT = []
 
 
+class SimplePool(object):
+    """2.7 has no concurrent.futures: 8 threads named like its pool's
+    (`pool_N`) whose `_worker` runs the tasks from a queue."""
+
+    def __init__(self, max_workers, thread_name_prefix):
+        import Queue
+
+        self.tasks = Queue.Queue()
+        self.results = []
+        self.threads = [
+            threading.Thread(target=self._worker, name="%s_%d" % (thread_name_prefix, i))
+            for i in range(max_workers)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _worker(self):
+        while True:
+            task = self.tasks.get()
+            if task is None:
+                return
+            function, argument = task
+            self.results.append(function(argument))
+
+    def map(self, function, arguments):
+        for argument in arguments:
+            self.tasks.put((function, argument))
+        for _ in self.threads:
+            self.tasks.put(None)
+        for t in self.threads:
+            t.join()
+        return self.results
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def pool():
-    from concurrent.futures import ThreadPoolExecutor
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+    except ImportError:  # 2.7: a pool of its own, of the same shape
+        ThreadPoolExecutor = SimplePool
 
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="pool") as executor:
         assert sorted(executor.map(short_task, range(50))) == list(range(50))
@@ -138,7 +207,9 @@ def forever():
 
 
 def daemon():
-    threading.Thread(target=forever, name="immortal", daemon=True).start()
+    immortal = threading.Thread(target=forever, name="immortal")
+    immortal.daemon = True
+    immortal.start()
     time.sleep(0.4)
 
 

@@ -290,6 +290,23 @@ impl ThreadList {
     }
 }
 
+/// 2.7 and 3.6: the fields of other threads' states that `--all-threads`
+/// reads there (`ffi::gil_sampler`; 3.7+ has [`ThreadList`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadFields {
+    /// `offsetof(PyThreadState, interp)`.
+    pub interp: usize,
+    /// `offsetof(PyThreadState, thread_id)`: the thread's `pthread_t`
+    /// (`thread.get_ident()`), a `long`.
+    pub thread_id: usize,
+    /// `offsetof(PyThreadState, dict)`: the thread's state dict
+    /// (`PyThreadState_GetDict`), cleared on the thread as it ends.
+    pub dict: usize,
+}
+
+#[cfg(any(py_2_7, py_3_6))]
+pub use current::THREAD_FIELDS;
+
 /// Where `struct _gil_runtime_state` lives.
 #[derive(Clone, Copy, Debug)]
 pub enum GilLocation {

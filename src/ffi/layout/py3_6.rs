@@ -104,7 +104,22 @@ pub const LAYOUT: Layout = Layout {
     tuple_items: offset_of!(super::PyTupleObject, ob_item),
 };
 
+/// What `--all-threads` reads of other threads' states
+/// (`ffi::gil_sampler`), proven by the probe.
+pub const THREAD_FIELDS: super::ThreadFields = super::ThreadFields {
+    interp: offset_of!(PyThreadState, interp),
+    thread_id: 152,
+    dict: 128,
+};
+
 pub const OFFSETS: &[(&str, usize)] = &[
+    ("PyThreadState.interp", THREAD_FIELDS.interp),
+    ("PyThreadState.thread_id", THREAD_FIELDS.thread_id),
+    (
+        "sizeof(((PyThreadState *)0)->thread_id)",
+        size_of::<std::ffi::c_long>(),
+    ),
+    ("PyThreadState.dict", THREAD_FIELDS.dict),
     ("PyThreadState.c_profilefunc", TSTATE_PROFILE_FUNC),
     ("PyObject.ob_type", LAYOUT.ob_type),
     ("PyTypeObject.tp_dealloc", super::TP_DEALLOC),
