@@ -576,3 +576,27 @@ fn plausible(p: *const u8) -> bool {
 unsafe fn load<T: Copy>(base: *const u8, offset: usize) -> T {
     ptr::read_volatile(base.add(offset) as *const T)
 }
+
+/// Whether the thread state has a Python frame: its thread has bound it and
+/// runs (or ran) Python code. 3.7-3.11 link a new thread's state from the
+/// thread that starts it (`_PyThreadState_Prealloc`) with *that* thread's
+/// `thread_id`, which the new thread overwrites before it takes the GIL
+/// and makes its first frame; so a state is followed (its `thread_id`
+/// trusted) only once it has a frame. (3.12+ leaves `thread_id` 0 until
+/// the thread binds its state.) On 2.7 and 3.6: `tstate->frame` is set.
+pub(super) unsafe fn runs_python(tstate: usize, layout: &Layout) -> bool {
+    let mut p = tstate;
+    for &offset in layout.tstate_to_frame {
+        if p == 0 {
+            return false;
+        }
+        p = std::ptr::read_volatile((p + offset) as *const usize);
+    }
+    if p == 0 {
+        return false;
+    }
+    match layout.tstate_base_frame {
+        Some(offset) => p != std::ptr::read_volatile((tstate + offset) as *const usize),
+        None => true,
+    }
+}

@@ -42,3 +42,35 @@ impl Gil<'_> {
         running::layout()
     }
 }
+
+/// The pending exception, set aside while `ffi` code that must leave it as
+/// it was calls the C API (a profile callback, a pending call, a tick), and
+/// put back when this is dropped, replacing whatever that code left set.
+/// Made and dropped with the GIL held.
+pub(super) struct ExceptionSetAside {
+    kind: *mut super::py::PyObject,
+    value: *mut super::py::PyObject,
+    traceback: *mut super::py::PyObject,
+}
+
+impl ExceptionSetAside {
+    /// # Safety
+    /// The calling thread holds the GIL, and still holds it when the value
+    /// is dropped.
+    pub(super) unsafe fn new() -> Self {
+        let mut aside = ExceptionSetAside {
+            kind: std::ptr::null_mut(),
+            value: std::ptr::null_mut(),
+            traceback: std::ptr::null_mut(),
+        };
+        super::py::PyErr_Fetch(&mut aside.kind, &mut aside.value, &mut aside.traceback);
+        aside
+    }
+}
+
+impl Drop for ExceptionSetAside {
+    fn drop(&mut self) {
+        // Held since `new` (its contract); the references are handed back.
+        unsafe { super::py::PyErr_Restore(self.kind, self.value, self.traceback) }
+    }
+}

@@ -73,6 +73,21 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event `what` with its `arg`, which names a callable only for C
+    /// calls and returns.
+    fn new(kind: EventKind, arg: *mut py::PyObject, layout: &'static Layout) -> Event {
+        let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) {
+            arg
+        } else {
+            std::ptr::null_mut()
+        };
+        Event {
+            kind,
+            callable,
+            layout,
+        }
+    }
+
     /// The profiled thread (the one the callback runs on, with the GIL),
     /// whose frames stay put until the callback returns.
     pub fn thread(&self) -> StoppedThread<'_> {
@@ -111,20 +126,26 @@ struct Installed<T> {
     stopping: bool,
 }
 
+/// The events that say which frame runs; nothing else does
+/// (PyTrace_EXCEPTION, line and opcode events).
+fn event_kind(what: c_int) -> Option<EventKind> {
+    match what {
+        PYTRACE_CALL => Some(EventKind::Call),
+        PYTRACE_RETURN => Some(EventKind::Return),
+        PYTRACE_C_CALL => Some(EventKind::CCall),
+        PYTRACE_C_RETURN | PYTRACE_C_EXCEPTION => Some(EventKind::CReturn),
+        _ => None,
+    }
+}
+
 unsafe extern "C" fn profile_callback<T>(
     _obj: *mut py::PyObject,
     _frame: *mut c_void,
     what: c_int,
     arg: *mut py::PyObject,
 ) -> c_int {
-    let kind = match what {
-        PYTRACE_CALL => EventKind::Call,
-        PYTRACE_RETURN => EventKind::Return,
-        PYTRACE_C_CALL => EventKind::CCall,
-        PYTRACE_C_RETURN | PYTRACE_C_EXCEPTION => EventKind::CReturn,
-        // Nothing else (PyTrace_EXCEPTION, line and opcode events) says
-        // which frame is running.
-        _ => return 0,
+    let Some(kind) = event_kind(what) else {
+        return 0;
     };
     // Only `install` makes this callback the thread's profile function, and
     // it makes ACTIVE an `Installed<T>` of the same `T` at the same time.
@@ -136,16 +157,7 @@ unsafe extern "C" fn profile_callback<T>(
     if installed.stopping {
         return 0;
     }
-    let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) {
-        arg
-    } else {
-        std::ptr::null_mut()
-    };
-    let event = Event {
-        kind,
-        callable,
-        layout: installed.layout,
-    };
+    let event = Event::new(kind, arg, installed.layout);
     (installed.on_event)(&mut installed.state, &event);
     0
 }

@@ -8,7 +8,7 @@
 //! keeps it (3.8+), the native thread id; without one, by when the thread
 //! was seen running.
 
-use super::gil::Gil;
+use super::gil::{ExceptionSetAside, Gil};
 use super::py;
 use super::stack::monotonic_ns;
 use std::sync::Mutex;
@@ -31,6 +31,46 @@ pub struct ThreadRecording<T> {
     pub ended: bool,
     /// Started after profiling did.
     pub started_later: bool,
+}
+
+impl ThreadRecording<()> {
+    /// A thread followed from now on: its clocks start at `first_ns` and
+    /// `first_cpu_ns`, and it was last seen at `seen_ns`.
+    pub(crate) fn begun(
+        ident: u64,
+        native_id: i64,
+        first_ns: u64,
+        seen_ns: u64,
+        first_cpu_ns: u64,
+        started_later: bool,
+    ) -> Self {
+        ThreadRecording {
+            state: Box::new(()),
+            ident,
+            native_id,
+            first_ns,
+            last_ns: seen_ns,
+            first_cpu_ns,
+            last_cpu_ns: first_cpu_ns,
+            ended: false,
+            started_later,
+        }
+    }
+
+    /// The same recording, holding the thread's state.
+    pub(crate) fn with_state<T>(self, state: Box<T>) -> ThreadRecording<T> {
+        ThreadRecording {
+            state,
+            ident: self.ident,
+            native_id: self.native_id,
+            first_ns: self.first_ns,
+            last_ns: self.last_ns,
+            first_cpu_ns: self.first_cpu_ns,
+            last_cpu_ns: self.last_cpu_ns,
+            ended: self.ended,
+            started_later: self.started_later,
+        }
+    }
 }
 
 /// A thread name seen: gathered from `threading` with the GIL while
@@ -70,17 +110,11 @@ pub fn note_thread_names(_gil: Gil<'_>) {
 /// profile callback calls it). Returns whether it was found. With the GIL;
 /// the exception state is left as it was.
 pub(crate) unsafe fn note_running_thread_name(ident: u64) -> bool {
-    let modules = py::PyImport_GetModuleDict();
-    let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
+    let threading = threading_module();
     if threading.is_null() {
         return false;
     }
-    let (mut kind, mut value, mut traceback) = (
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let _aside = ExceptionSetAside::new();
     let mut found = None;
     let active = py::PyObject_GetAttrString(threading, c"_active".as_ptr());
     let key = py::PyLong_FromUnsignedLongLong(ident);
@@ -94,27 +128,21 @@ pub(crate) unsafe fn note_running_thread_name(ident: u64) -> bool {
     }
     py::Py_XDECREF(key);
     py::Py_XDECREF(active);
-    py::PyErr_Clear();
-    py::PyErr_Restore(kind, value, traceback);
     let Some((ident, native, name)) = found else {
         return false;
     };
-    let now = monotonic_ns();
-    seen_names().push(SeenName {
-        ident,
-        native,
-        name,
-        seen_from_ns: now,
-        seen_to_ns: now,
-        running: true,
-    });
+    note([(ident, native, name, true)]);
     true
 }
 
-/// Notes the names of the threads `threading` knows now. With the GIL
-/// (unsafe for callers that hold it without a [`Gil`], e.g. pending calls).
-pub(crate) unsafe fn capture_names() {
-    let found = known_threads();
+/// `threading`, if the program imported it (borrowed); null otherwise.
+unsafe fn threading_module() -> *mut py::PyObject {
+    py::PyDict_GetItemString(py::PyImport_GetModuleDict(), c"threading".as_ptr())
+}
+
+/// Adds names found now (ident, native id, name, running) to those seen,
+/// or extends when an identical one was seen.
+fn note(found: impl IntoIterator<Item = (u64, Option<i64>, String, bool)>) {
     let now = monotonic_ns();
     let mut names = seen_names();
     for (ident, native, name, running) in found {
@@ -134,6 +162,12 @@ pub(crate) unsafe fn capture_names() {
             });
         }
     }
+}
+
+/// Notes the names of the threads `threading` knows now. With the GIL
+/// (unsafe for callers that hold it without a [`Gil`], e.g. pending calls).
+pub(crate) unsafe fn capture_names() {
+    note(known_threads());
 }
 
 /// The `threading` names of the threads recorded: those noted while
@@ -176,17 +210,11 @@ pub fn thread_names<T>(_gil: Gil<'_>, threads: &[ThreadRecording<T>]) -> Vec<Opt
 /// the GIL; the exception state is left as it was.
 unsafe fn known_threads() -> Vec<(u64, Option<i64>, String, bool)> {
     let mut found = Vec::new();
-    let modules = py::PyImport_GetModuleDict();
-    let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
+    let threading = threading_module();
     if threading.is_null() {
         return found;
     }
-    let (mut kind, mut value, mut traceback) = (
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let _aside = ExceptionSetAside::new();
     // With whether it is running (from `_active`).
     let mut objects: Vec<(*mut py::PyObject, bool)> = Vec::new();
     let active = py::PyObject_GetAttrString(threading, c"_active".as_ptr());
@@ -237,7 +265,6 @@ unsafe fn known_threads() -> Vec<(u64, Option<i64>, String, bool)> {
         py::Py_DECREF(thread);
         py::PyErr_Clear();
     }
-    py::PyErr_Restore(kind, value, traceback);
     found
 }
 
@@ -307,8 +334,7 @@ unsafe fn integer(object: *mut py::PyObject) -> Option<i64> {
 #[cfg(any(py_2_7, py_3_6))]
 pub(crate) unsafe fn note_running_names_quietly() -> Vec<u64> {
     let mut idents = Vec::new();
-    let modules = py::PyImport_GetModuleDict();
-    let threading = py::PyDict_GetItemString(modules, c"threading".as_ptr());
+    let threading = threading_module();
     if threading.is_null() || py::PyModule_Check(threading) == 0 {
         return idents;
     }
@@ -316,13 +342,7 @@ pub(crate) unsafe fn note_running_names_quietly() -> Vec<u64> {
     if active.is_null() || py::PyDict_Check(active) == 0 {
         return idents;
     }
-    let (mut kind, mut value, mut traceback) = (
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
-    let now = monotonic_ns();
+    let _aside = ExceptionSetAside::new();
     let mut found = Vec::new();
     let mut position: py::Py_ssize_t = 0;
     let (mut key, mut thread) = (std::ptr::null_mut(), std::ptr::null_mut());
@@ -336,30 +356,13 @@ pub(crate) unsafe fn note_running_names_quietly() -> Vec<u64> {
             ATTRIBUTES.map(|attribute| py::PyDict_GetItemString(*dict, attribute.as_ptr()));
         if let (Some(ident), false) = (integer(ident), name.is_null()) {
             if let Ok(text) = super::native_module::str_of(name) {
-                found.push((ident as u64, integer(native), text));
+                found.push((ident as u64, integer(native), text, true));
                 idents.push(ident as u64);
             }
         }
         py::PyErr_Clear();
     }
-    py::PyErr_Restore(kind, value, traceback);
-    let mut names = seen_names();
-    for (ident, native, name) in found {
-        let same =
-            |n: &SeenName| n.ident == ident && n.native == native && n.name == name && n.running;
-        if let Some(seen) = names.iter_mut().find(|n| same(n)) {
-            seen.seen_to_ns = now;
-        } else {
-            names.push(SeenName {
-                ident,
-                native,
-                name,
-                seen_from_ns: now,
-                seen_to_ns: now,
-                running: true,
-            });
-        }
-    }
+    note(found);
     idents
 }
 

@@ -271,31 +271,23 @@ impl Sampler {
                 };
             }
             #[cfg(any(py_2_7, py_3_6))]
-            return match SignalEngine::start_all(
+            let engine = SignalEngine::start_all(
                 gil,
                 interval_ns,
                 thread_state,
                 begin_gil_thread,
                 first_tick_then_signal_tick,
-            ) {
-                Ok(engine) => Ok(started(Engine::GilAllThreads(engine), mode, notes)),
-                Err(message) => Err(Error::Sampler(format!(
-                    "cannot sample all threads: {message}"
-                ))),
-            };
+            )
+            .map(Engine::GilAllThreads);
             #[cfg(not(any(py_2_7, py_3_6)))]
-            return match AllThreadsSampler::start(
-                gil,
-                interval_ns,
-                thread_state,
-                begin_thread,
-                signal_tick,
-            ) {
-                Ok(engine) => Ok(started(Engine::AllThreads(engine), mode, notes)),
-                Err(message) => Err(Error::Sampler(format!(
-                    "cannot sample all threads: {message}"
-                ))),
-            };
+            let engine =
+                AllThreadsSampler::start(gil, interval_ns, thread_state, begin_thread, signal_tick)
+                    .map(Engine::AllThreads);
+            return engine
+                .map(|engine| started(engine, mode, notes))
+                .map_err(|message| {
+                    Error::Sampler(format!("cannot sample all threads: {message}"))
+                });
         }
 
         if mode == Mode::Signal {
@@ -343,12 +335,11 @@ impl Sampler {
         // On the profiled thread (see above).
         let end_thread_cpu_ns = thread_cpu_ns();
         let mut notes = self.notes;
-        let mut gate_counts = GateCounts::default();
-        let mut recorder = match self.engine {
+        let (mut recording, gate_counts) = match self.engine {
             #[cfg(not(any(py_2_7, py_3_6)))]
             Engine::AllThreads(engine) => {
                 let (threads, counts) = engine.stop(gil);
-                let mut recording =
+                let recording =
                     all_threads_recording(gil, threads, |state| state.recorder, &mut notes);
                 if counts.head_lock_busy > 0 {
                     notes.push(format!(
@@ -361,22 +352,24 @@ impl Sampler {
                         "some threads were not sampled: more threads ran at once than pyinstrument follows".to_string(),
                     );
                 }
-                if gated_sampler::handler_replaced() {
-                    notes.push(
-                        "the program replaced pyinstrument's SIGPROF handler, so sampling stopped early".to_string(),
-                    );
+                note_handler_replaced(&mut notes);
+                (recording, counts.gate)
+            }
+            #[cfg(any(py_2_7, py_3_6))]
+            Engine::GilAllThreads(engine) => {
+                let (threads, counts, cut_walks) = engine.stop_all(gil);
+                let recording =
+                    all_threads_recording(gil, threads, |state| state.recorder, &mut notes);
+                if cut_walks > 0 {
+                    notes.push(format!(
+                        "{cut_walks} intervals sampled only part of the threads: a thread was entering Python from C at that moment"
+                    ));
                 }
-                recording.start_time = self.start_time;
-                recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
-                recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
-                recording.mode = self.mode;
-                recording.interval = self.interval;
-                recording.notes = notes;
-                return (recording, counts.gate);
+                (recording, counts)
             }
             Engine::SetprofileAllThreads(hook) => {
                 let stopped = hook.uninstall(gil);
-                let mut recording =
+                let recording =
                     all_threads_recording(gil, stopped.threads, |state| state.recorder, &mut notes);
                 if stopped.replaced > 0 {
                     notes.push(format!(
@@ -385,42 +378,18 @@ impl Sampler {
                         if stopped.replaced == 1 { "" } else { "s" }
                     ));
                 }
-                recording.start_time = self.start_time;
-                recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
-                recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
-                recording.mode = self.mode;
-                recording.interval = self.interval;
-                recording.notes = notes;
-                return (recording, gate_counts);
-            }
-            #[cfg(any(py_2_7, py_3_6))]
-            Engine::GilAllThreads(engine) => {
-                let (threads, counts, cut_walks) = engine.stop_all(gil);
-                let mut recording =
-                    all_threads_recording(gil, threads, |state| state.recorder, &mut notes);
-                if cut_walks > 0 {
-                    notes.push(format!(
-                        "{cut_walks} intervals sampled only part of the threads: a thread was entering Python from C at that moment"
-                    ));
-                }
-                recording.start_time = self.start_time;
-                recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
-                recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
-                recording.mode = self.mode;
-                recording.interval = self.interval;
-                recording.notes = notes;
-                return (recording, counts);
+                (recording, GateCounts::default())
             }
             Engine::Signal(engine) => {
                 let (state, counts) = engine.stop(gil);
-                gate_counts = counts;
-                #[cfg(not(any(py_2_7, py_3_6)))]
-                if gated_sampler::handler_replaced() {
-                    notes.push(
-                        "the program replaced pyinstrument's SIGPROF handler, so sampling stopped early".to_string(),
-                    );
-                }
-                state.recorder
+                note_handler_replaced(&mut notes);
+                let recording = one_thread_recording(
+                    state.recorder,
+                    end_ns,
+                    (self.start_thread_cpu_ns, end_thread_cpu_ns),
+                    &mut notes,
+                );
+                (recording, counts)
             }
             Engine::Setprofile(hook) => {
                 let (state, replaced) = hook.uninstall(gil);
@@ -430,40 +399,75 @@ impl Sampler {
                             .to_string(),
                     );
                 }
-                state.recorder
+                let recording = one_thread_recording(
+                    state.recorder,
+                    end_ns,
+                    (self.start_thread_cpu_ns, end_thread_cpu_ns),
+                    &mut notes,
+                );
+                (recording, GateCounts::default())
             }
         };
-        recorder.finish(end_ns, end_thread_cpu_ns);
-        let aggregate = recorder.into_aggregate();
-        if aggregate.overflowed_samples > 0 {
-            notes.push(format!(
-                "{} samples had stacks beyond the profile's table size and were cut short",
-                aggregate.overflowed_samples
-            ));
-        }
-        if aggregate.unlogged_samples > 0 {
-            notes.push(format!(
-                "the timeline log was full: the last {} samples ({:.3} s) count in the totals but their order was not kept",
-                aggregate.unlogged_samples, aggregate.unlogged_time
-            ));
-        }
-        let recording = Recording {
-            frames: aggregate.frames,
-            stacks: aggregate.stacks,
-            stack_cpu_times: aggregate.stack_cpu_times,
-            thread_cpu_time: end_thread_cpu_ns.saturating_sub(self.start_thread_cpu_ns) as f64
-                / 1e9,
-            timeline: aggregate.timeline,
-            sample_count: aggregate.sample_count,
-            start_time: self.start_time,
-            duration: end_ns.saturating_sub(self.start_ns) as f64 / 1e9,
-            cpu_time: end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9,
-            mode: self.mode,
-            interval: self.interval,
-            notes,
-            threads: Vec::new(),
-        };
+        recording.start_time = self.start_time;
+        recording.duration = end_ns.saturating_sub(self.start_ns) as f64 / 1e9;
+        recording.cpu_time = end_cpu_ns.saturating_sub(self.start_cpu_ns) as f64 / 1e9;
+        recording.mode = self.mode;
+        recording.interval = self.interval;
+        recording.notes = notes;
         (recording, gate_counts)
+    }
+}
+
+/// Signal mode on 3.7+: says so if the program replaced our SIGPROF
+/// handler (2.7 and 3.6 send no signal).
+fn note_handler_replaced(notes: &mut Vec<String>) {
+    #[cfg(not(any(py_2_7, py_3_6)))]
+    if gated_sampler::handler_replaced() {
+        notes.push(
+            "the program replaced pyinstrument's SIGPROF handler, so sampling stopped early"
+                .to_string(),
+        );
+    }
+    #[cfg(any(py_2_7, py_3_6))]
+    let _ = notes;
+}
+
+/// The one profiled thread's recording (the caller fills in the run's
+/// times, mode and notes), given its CPU clock at start and at stop.
+fn one_thread_recording(
+    mut recorder: Recorder,
+    end_ns: u64,
+    (start_cpu_ns, end_cpu_ns): (u64, u64),
+    notes: &mut Vec<String>,
+) -> Recording {
+    recorder.finish(end_ns, end_cpu_ns);
+    let aggregate = recorder.into_aggregate();
+    if aggregate.overflowed_samples > 0 {
+        notes.push(format!(
+            "{} samples had stacks beyond the profile's table size and were cut short",
+            aggregate.overflowed_samples
+        ));
+    }
+    if aggregate.unlogged_samples > 0 {
+        notes.push(format!(
+            "the timeline log was full: the last {} samples ({:.3} s) count in the totals but their order was not kept",
+            aggregate.unlogged_samples, aggregate.unlogged_time
+        ));
+    }
+    Recording {
+        frames: aggregate.frames,
+        stacks: aggregate.stacks,
+        stack_cpu_times: aggregate.stack_cpu_times,
+        thread_cpu_time: end_cpu_ns.saturating_sub(start_cpu_ns) as f64 / 1e9,
+        timeline: aggregate.timeline,
+        sample_count: aggregate.sample_count,
+        start_time: 0.0,
+        duration: 0.0,
+        cpu_time: 0.0,
+        mode: Mode::Signal,
+        interval: 0.0,
+        notes: Vec::new(),
+        threads: Vec::new(),
     }
 }
 

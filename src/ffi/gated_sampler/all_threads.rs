@@ -96,7 +96,8 @@ use super::{
     runnable, send_queued_signal, trampoline, Control, Counters, GateCounts, Shared, SIGNAL_MAGIC,
     SLOTS, SLOT_COUNT,
 };
-use crate::ffi::gil::Gil;
+use crate::ffi::frames::runs_python;
+use crate::ffi::gil::{ExceptionSetAside, Gil};
 use crate::ffi::layout::{GilRuntimeState, HeadLockKind, Layout, ThreadList};
 use crate::ffi::py;
 use crate::ffi::stack::{monotonic_ns, StoppedThread};
@@ -403,17 +404,7 @@ fn retire<T>(entry: Entry<T>) -> ThreadRecording<T> {
     let state = slot.state.swap(std::ptr::null_mut(), SeqCst) as *mut T;
     slot.busy.store(false, SeqCst);
     slot.in_use.store(false, SeqCst);
-    ThreadRecording {
-        state: unsafe { Box::from_raw(state) },
-        ident: r.ident,
-        native_id: r.native_id,
-        first_ns: r.first_ns,
-        last_ns: r.last_ns,
-        first_cpu_ns: r.first_cpu_ns,
-        last_cpu_ns: r.last_cpu_ns,
-        ended: r.ended,
-        started_later: r.started_later,
-    }
+    r.with_state(unsafe { Box::from_raw(state) })
 }
 
 /// Tries `HEAD_LOCK` without waiting.
@@ -608,30 +599,6 @@ unsafe fn walk<T: 'static>(
     holder_slot
 }
 
-/// Whether the thread state has a Python frame: its thread has bound it and
-/// runs (or ran) Python code. 3.7-3.11 link a new thread's state from the
-/// thread that starts it (`_PyThreadState_Prealloc`) with *that* thread's
-/// `thread_id`, which the new thread overwrites before it takes the GIL
-/// and makes its first frame; so a state is followed (its `thread_id`
-/// trusted) only once it has a frame. (3.12+ leaves `thread_id` 0 until
-/// the thread binds its state.)
-unsafe fn runs_python(tstate: usize, layout: &Layout) -> bool {
-    let mut p = tstate;
-    for &offset in layout.tstate_to_frame {
-        if p == 0 {
-            return false;
-        }
-        p = std::ptr::read_volatile((p + offset) as *const usize);
-    }
-    if p == 0 {
-        return false;
-    }
-    match layout.tstate_base_frame {
-        Some(offset) => p != std::ptr::read_volatile((tstate + offset) as *const usize),
-        None => true,
-    }
-}
-
 /// Gives a newly seen thread a slot and a spare state; None if there is
 /// no room (it is tried again at the next walk).
 unsafe fn follow<T: 'static>(
@@ -701,17 +668,14 @@ unsafe fn follow<T: 'static>(
         generation,
         cpu_clock: clock,
         seen: false,
-        recording: ThreadRecording {
-            state: Box::new(()),
+        recording: ThreadRecording::begun(
             ident,
-            native_id: tid as i64,
+            tid as i64,
             first_ns,
-            last_ns: now_ns,
+            now_ns,
             first_cpu_ns,
-            last_cpu_ns: first_cpu_ns,
-            ended: false,
             started_later,
-        },
+        ),
         _state: std::marker::PhantomData,
     });
     Some(table.entries.len() - 1)
@@ -790,12 +754,7 @@ unsafe fn prepare_thread_ends() {
     if missing == 0 {
         return;
     }
-    let (mut kind, mut value, mut traceback) = (
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let _aside = ExceptionSetAside::new();
     let mut made = Vec::with_capacity(missing);
     for _ in 0..missing {
         let Some(cell) = (0..END_CELL_COUNT).find(|&i| {
@@ -828,8 +787,6 @@ unsafe fn prepare_thread_ends() {
         }
         made.push((cell, dict as usize));
     }
-    py::PyErr_Clear();
-    py::PyErr_Restore(kind, value, traceback);
     end_dicts().extend(made);
 }
 

@@ -67,7 +67,8 @@
 //! no `threading._dangling` to find an ended thread's object at stop),
 //! reading dicts directly so that no Python code runs.
 
-use super::super::frames::memory_is_readable;
+use super::super::frames::{memory_is_readable, runs_python};
+use super::super::gil::ExceptionSetAside;
 use super::super::layout::{Layout, THREAD_FIELDS};
 use super::super::py;
 use super::super::stack::{monotonic_ns, StoppedThread};
@@ -292,17 +293,14 @@ impl<T> AllThreads<T> {
             state,
             seen: false,
             name_tries: NAME_TRIES,
-            recording: ThreadRecording {
-                state: Box::new(()),
+            recording: ThreadRecording::begun(
                 ident,
-                native_id: tid as i64,
+                tid as i64,
                 first_ns,
-                last_ns: now_ns,
+                now_ns,
                 first_cpu_ns,
-                last_cpu_ns: first_cpu_ns,
-                ended: false,
-                started_later: self.walked,
-            },
+                self.walked,
+            ),
         });
         Some(self.entries.len() - 1)
     }
@@ -312,12 +310,7 @@ impl<T> AllThreads<T> {
     /// stopped.
     pub(super) unsafe fn finish(mut self) -> Vec<ThreadRecording<T>> {
         let now = monotonic_ns();
-        let (mut kind, mut value, mut traceback) = (
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-        py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+        let _aside = ExceptionSetAside::new();
         for mut entry in std::mem::take(&mut self.entries) {
             if !entry.end.ended.load(SeqCst) {
                 entry.recording.last_ns = now;
@@ -333,7 +326,6 @@ impl<T> AllThreads<T> {
             }
             self.finished.push(retire(entry, false));
         }
-        py::PyErr_Restore(kind, value, traceback);
         py::Py_DECREF(self.key);
         std::mem::take(&mut self.finished)
     }
@@ -349,17 +341,7 @@ fn retire<T>(entry: Entry<T>, gone: bool) -> ThreadRecording<T> {
     } else if gone {
         r.ended = true;
     }
-    ThreadRecording {
-        state: entry.state,
-        ident: r.ident,
-        native_id: r.native_id,
-        first_ns: r.first_ns,
-        last_ns: r.last_ns,
-        first_cpu_ns: r.first_cpu_ns,
-        last_cpu_ns: r.last_cpu_ns,
-        ended: r.ended,
-        started_later: r.started_later,
-    }
+    r.with_state(entry.state)
 }
 
 /// Puts a capsule holding `end` into the stopped thread's state dict,
@@ -367,12 +349,7 @@ fn retire<T>(entry: Entry<T>, gone: bool) -> ThreadRecording<T> {
 /// could not be made. The collector cannot start meanwhile (an exception
 /// is set, see the module comment); the caller's exception state is kept.
 unsafe fn give_capsule(tstate: usize, key: *mut py::PyObject, end: &Arc<EndCell>) -> Option<usize> {
-    let (mut kind, mut value, mut traceback) = (
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let _aside = ExceptionSetAside::new();
     // Stored as is: no exception object is made.
     py::Py_INCREF(py::PyExc_RuntimeError);
     py::PyErr_Restore(
@@ -411,8 +388,6 @@ unsafe fn give_capsule(tstate: usize, key: *mut py::PyObject, end: &Arc<EndCell>
             py::Py_DECREF(dict as *mut py::PyObject);
         }
     }
-    py::PyErr_Clear();
-    py::PyErr_Restore(kind, value, traceback);
     given
 }
 
@@ -431,16 +406,4 @@ unsafe extern "C" fn capsule_gone(capsule: *mut py::PyObject) {
         cell.end_cpu_ns.store(cpu, SeqCst);
         cell.ended.store(true, SeqCst);
     }
-}
-
-/// Whether the state has a Python frame (2.7/3.6: `tstate->frame`).
-unsafe fn runs_python(tstate: usize, layout: &Layout) -> bool {
-    let mut p = tstate;
-    for &offset in layout.tstate_to_frame {
-        if p == 0 {
-            return false;
-        }
-        p = std::ptr::read_volatile((p + offset) as *const usize);
-    }
-    p != 0
 }

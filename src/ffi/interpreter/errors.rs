@@ -2,7 +2,7 @@
 //! printed or cleared the way `python` does.
 
 use super::object::PyRef;
-use crate::ffi::gil::Gil;
+use crate::ffi::gil::{ExceptionSetAside, Gil};
 use crate::ffi::py;
 
 /// What an exception that escaped the program was.
@@ -63,17 +63,8 @@ pub fn describe_pending_exception(_gil: Gil<'_>) {
 /// Runs `f` with the pending exception (if any) set aside, so that Python
 /// calls made by `f` cannot clear or replace it.
 pub fn preserving_pending_exception<R>(_gil: Gil<'_>, f: impl FnOnce() -> R) -> R {
-    unsafe {
-        let (mut kind, mut value, mut traceback) = (
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-        py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
-        let result = f();
-        py::PyErr_Restore(kind, value, traceback);
-        result
-    }
+    let _aside = unsafe { ExceptionSetAside::new() };
+    f()
 }
 
 /// Clears any pending exception.

@@ -71,12 +71,12 @@
 //! keeps the run alive (`Arc`) over such code and checks that the run is
 //! still going before it touches a thread's state again.
 
-use super::{Event, EventKind, PyEval_SetProfile, TraceFunc};
-use super::{PYTRACE_CALL, PYTRACE_C_CALL, PYTRACE_C_EXCEPTION, PYTRACE_C_RETURN, PYTRACE_RETURN};
-use crate::ffi::gil::Gil;
+use super::{event_kind, Event, PyEval_SetProfile, TraceFunc};
+use crate::ffi::gil::{ExceptionSetAside, Gil};
 use crate::ffi::layout::Layout;
 use crate::ffi::py;
 use crate::ffi::stack::{monotonic_ns, thread_cpu_ns};
+use crate::ffi::task::read_clock;
 use crate::ffi::threads::{note_running_thread_name, ThreadRecording};
 use std::cell::Cell;
 use std::os::raw::{c_int, c_ulong, c_void};
@@ -500,17 +500,11 @@ unsafe fn set_profile(layout: &Layout, tstate: usize, func: Option<TraceFunc>) {
     #[cfg(not(any(py_2_7, py_3_6, py_3_7, py_3_8)))]
     {
         let _ = layout;
-        let (mut kind, mut value, mut traceback) = (
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-        py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+        let _aside = ExceptionSetAside::new();
         // An audit hook can refuse it (then the thread is not followed).
         if _PyEval_SetProfile(tstate as *mut c_void, func, std::ptr::null_mut()) != 0 {
             py::PyErr_Clear();
         }
-        py::PyErr_Restore(kind, value, traceback);
     }
     #[cfg(any(py_2_7, py_3_6, py_3_7, py_3_8))]
     if let Some(fields) = crate::ffi::layout::PROFILE_FIELDS {
@@ -615,12 +609,7 @@ unsafe fn begin_thread<T>(run: &Run<T>, tstate: usize, now_ns: u64, cpu_ns: u64,
 /// (replacing an earlier run's). With the GIL; the exception state is left
 /// as it was.
 unsafe fn give_end_capsule(end: Arc<EndCell>) {
-    let (mut kind, mut value, mut traceback) = (
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    py::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+    let _aside = ExceptionSetAside::new();
     let dict = py::PyThreadState_GetDict();
     if !dict.is_null() {
         let pointer = Arc::into_raw(end) as *mut c_void;
@@ -632,8 +621,6 @@ unsafe fn give_end_capsule(end: Arc<EndCell>) {
             py::Py_DECREF(capsule);
         }
     }
-    py::PyErr_Clear();
-    py::PyErr_Restore(kind, value, traceback);
 }
 
 /// The capsule's destructor: CPython clears the state dict on the ending
@@ -663,17 +650,6 @@ unsafe extern "C" fn thread_ended(capsule: *mut py::PyObject) {
     }
 }
 
-fn read_clock(clock: libc::clockid_t) -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
-        return None;
-    }
-    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
-}
-
 /// The profile function of every followed thread. Cheap unless the thread
 /// is new to the run, the thread list changed, or `on_event` samples.
 unsafe extern "C" fn callback<T: 'static>(
@@ -682,12 +658,8 @@ unsafe extern "C" fn callback<T: 'static>(
     what: c_int,
     arg: *mut py::PyObject,
 ) -> c_int {
-    let kind = match what {
-        PYTRACE_CALL => EventKind::Call,
-        PYTRACE_RETURN => EventKind::Return,
-        PYTRACE_C_CALL => EventKind::CCall,
-        PYTRACE_C_RETURN | PYTRACE_C_EXCEPTION => EventKind::CReturn,
-        _ => return 0,
+    let Some(kind) = event_kind(what) else {
+        return 0;
     };
     let pointer = CURRENT.load(SeqCst) as *const Run<T>;
     if pointer.is_null() {
@@ -736,16 +708,7 @@ unsafe extern "C" fn callback<T: 'static>(
     };
     let run = &*pointer;
     let entry = &mut *(entry as *mut Entry<T>);
-    let callable = if matches!(kind, EventKind::CCall | EventKind::CReturn) {
-        arg
-    } else {
-        std::ptr::null_mut()
-    };
-    let event = Event {
-        kind,
-        callable,
-        layout: run.layout,
-    };
+    let event = Event::new(kind, arg, run.layout);
     if (run.on_event)(&mut entry.state, &event) && !entry.name_noted {
         // No Python code runs here, so the entry stays valid.
         entry.name_noted = note_running_thread_name(entry.ident);
