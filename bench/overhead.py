@@ -62,6 +62,7 @@ VARIANTS = [
     ("floor", "empty SIGPROF ticks (floor)"),
     ("allthreads", "pyinstrument-rs (all threads)"),
     ("setprofile", "pyinstrument-rs (setprofile)"),
+    ("allthreads-setprofile", "pyinstrument-rs (setprofile, all threads)"),
     ("cprofile", "cProfile"),
     ("pyi5", "pyinstrument 5.1.3"),
     ("profile", "profile"),
@@ -100,6 +101,8 @@ def commands(variant, script, size, ours, venv, outfile):
         return ["env", "LD_PRELOAD=" + FLOOR_LIBRARY[0], vpy] + args
     if variant == "setprofile":
         return [ours, "--setprofile", "-o", outfile] + args
+    if variant == "allthreads-setprofile":
+        return [ours, "--all-threads", "--setprofile", "-o", outfile] + args
     if variant == "cprofile":
         return [vpy, "-m", "cProfile", "-o", outfile] + args
     if variant == "pyi5":
