@@ -291,8 +291,7 @@ const OPTIONS: &[Spec] = &[
         short: "",
         long: "all-threads",
         metavar: "",
-        help: "profile every thread of the program, each a root of the report \
-               (signal mode, CPython 3.7+)",
+        help: "profile every thread of the program, each a root of the report",
     },
     Spec {
         short: "i",
