@@ -17,110 +17,34 @@ from __future__ import print_function
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-try:
-    from urllib.request import urlopen
-    from urllib.error import HTTPError, URLError
-except ImportError:  # Python 2
-    from urllib2 import urlopen, HTTPError, URLError
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from live_server import REQUEST_TIMEOUT, Server as LiveServer, get  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.join(os.path.dirname(HERE), 'django_project')
 ALPHA = 'alpha_view_spinner_q7'
 BETA = 'beta_view_spinner_k3'
 OWN = {'alpha': (ALPHA, BETA), 'beta': (BETA, ALPHA)}
-START_TIMEOUT = 60
-REQUEST_TIMEOUT = 60
 
 
-def free_port():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-class Server(object):
-    """`python manage.py runserver 127.0.0.1:PORT --noreload`, killed (with its
-    process group) on exit from the `with` block."""
+class Server(LiveServer):
+    """`python manage.py runserver 127.0.0.1:PORT --noreload` (or, with a
+    `command_prefix` such as the runner, `PREFIX manage.py runserver ...`)
+    with the given settings in its environment."""
 
     def __init__(self, log_dir, python=sys.executable, command_prefix=(), **settings_env):
-        self.port = free_port()
-        self.log_path = os.path.join(log_dir, 'server-%d.log' % self.port)
-        env = dict(os.environ)
-        env.pop('DJANGO_SETTINGS_MODULE', None)
-        env.update(settings_env)
-        env['PYTHONUNBUFFERED'] = '1'
-        self.command = list(command_prefix) + [python, 'manage.py', 'runserver',
-                                               '127.0.0.1:%d' % self.port, '--noreload']
-        if command_prefix:
-            # The runner takes the script and its arguments (no interpreter).
-            self.command = list(command_prefix) + ['manage.py', 'runserver',
-                                                   '127.0.0.1:%d' % self.port, '--noreload']
-        self.env = env
-        self.process = None
-
-    def __enter__(self):
-        self.log = open(self.log_path, 'wb')
-        self.process = subprocess.Popen(self.command, cwd=PROJECT, env=self.env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, preexec_fn=os.setsid)
-        deadline = time.time() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError('the server exited with %s:\n%s' % (self.process.returncode, self.output()))
-            try:
-                get(self.url('/'), timeout=2)
-                return self
-            except (URLError, socket.error, socket.timeout):
-                pass
-            if time.time() > deadline:
-                raise AssertionError('the server did not answer within %ds:\n%s' % (START_TIMEOUT, self.output()))
-            time.sleep(0.2)
-
-    def __exit__(self, *exc_info):
-        self.stop()
-        return False
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            for sig, wait in ((signal.SIGINT, 5), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(self.process.pid, sig)
-                except OSError:
-                    pass
-                deadline = time.time() + wait
-                while self.process.poll() is None and time.time() < deadline:
-                    time.sleep(0.05)
-                if self.process.poll() is not None:
-                    break
-        self.log.close()
-
-    def url(self, path):
-        return 'http://127.0.0.1:%d%s' % (self.port, path)
-
-    def output(self):
-        self.log.flush()
-        with open(self.log_path, 'rb') as handle:
-            return handle.read().decode('utf-8', 'replace')[-4000:]
-
-
-def get(url, timeout=REQUEST_TIMEOUT):
-    try:
-        response = urlopen(url, timeout=timeout)
-        status = response.getcode()
-    except HTTPError as error:
-        response = error
-        status = error.code
-    content_type = response.headers.get('Content-Type', '')
-    return status, content_type, response.read().decode('utf-8', 'replace')
+        LiveServer.__init__(self, log_dir, 'server', PROJECT, '/')
+        self.env.pop('DJANGO_SETTINGS_MODULE', None)
+        self.env.update(settings_env)
+        # The runner takes the script and its arguments (no interpreter).
+        interpreter = [] if command_prefix else [python]
+        self.command = list(command_prefix) + interpreter + [
+            'manage.py', 'runserver', '127.0.0.1:%d' % self.port, '--noreload']
 
 
 def concurrent_gets(server, urls):

@@ -18,112 +18,34 @@ from __future__ import print_function
 
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-try:
-    from urllib.request import Request, urlopen
-    from urllib.error import HTTPError, URLError
-except ImportError:  # Python 2
-    from urllib2 import Request, urlopen, HTTPError, URLError
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from live_server import REQUEST_TIMEOUT, Server as LiveServer, get  # noqa: E402
 from web_apps import ASGI_ALPHA, ASGI_BETA, WSGI_ALPHA, WSGI_BETA  # noqa: E402
 
-START_TIMEOUT = 60
-REQUEST_TIMEOUT = 60
 NAMES = {'wsgi': {'alpha': WSGI_ALPHA, 'beta': WSGI_BETA},
          'asgi': {'alpha': ASGI_ALPHA, 'beta': ASGI_BETA}}
 
 
-def free_port():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def get(url, headers=None, timeout=REQUEST_TIMEOUT):
-    try:
-        response = urlopen(Request(url, headers=headers or {}), timeout=timeout)
-        status = response.getcode()
-    except HTTPError as error:
-        response = error
-        status = error.code
-    content_type = response.headers.get('Content-Type', '')
-    return status, content_type, response.read().decode('utf-8', 'replace')
-
-
-class Server(object):
-    """`web_apps.py KIND PORT` in its own process group, killed with it on
-    exit from the `with` block."""
+class Server(LiveServer):
+    """`web_apps.py KIND PORT`, in plain python or inside the runner."""
 
     def __init__(self, kind, log_dir, runner=None):
-        self.kind = kind
-        self.port = free_port()
-        self.log_path = os.path.join(log_dir, '%s-%d.log' % (kind, self.port))
+        LiveServer.__init__(self, log_dir, kind, HERE, '/alpha/?seconds=0')
         script = [os.path.join(HERE, 'web_apps.py'), kind, str(self.port)]
         self.command = ([runner, '-o', os.devnull] if runner else [sys.executable]) + script
-        self.process = None
-
-    def __enter__(self):
-        self.log = open(self.log_path, 'wb')
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        if self.kind == 'wsgi' and sys.version_info < (3, 7):
+        if kind == 'wsgi' and sys.version_info < (3, 7):
             # On 2.7 and 3.6 signal mode samples a thread other than the
             # main one by taking the GIL, which 4 computing request threads
             # can keep from it for a whole request (seen: 0 samples in 0.2 s
             # of a request's CPU); the README says to use setprofile mode
             # for threaded servers there, as this one does.
-            env['WEBAPPS_USE_SIGNAL'] = '0'
-
-        self.process = subprocess.Popen(self.command, cwd=HERE, env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, preexec_fn=os.setsid)
-        deadline = time.time() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError('the server exited with %s:\n%s' % (self.process.returncode, self.output()))
-            try:
-                get(self.url('/alpha/?seconds=0'), timeout=2)
-                return self
-            except (URLError, socket.error, socket.timeout):
-                pass
-            if time.time() > deadline:
-                raise AssertionError('the server did not answer within %ds:\n%s' % (START_TIMEOUT, self.output()))
-            time.sleep(0.2)
-
-    def __exit__(self, *exc_info):
-        if self.process.poll() is None:
-            for sig, wait in ((signal.SIGINT, 5), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(self.process.pid, sig)
-                except OSError:
-                    pass
-                deadline = time.time() + wait
-                while self.process.poll() is None and time.time() < deadline:
-                    time.sleep(0.05)
-                if self.process.poll() is not None:
-                    break
-        self.log.close()
-        if exc_info[0] is not None:
-            print('server log (%s):\n%s' % (' '.join(self.command), self.output()))
-        return False
-
-    def url(self, path):
-        return 'http://127.0.0.1:%d%s' % (self.port, path)
-
-    def output(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path, 'rb') as handle:
-            return handle.read().decode('utf-8', 'replace')[-4000:]
+            self.env['WEBAPPS_USE_SIGNAL'] = '0'
 
 
 def requests_plan():
