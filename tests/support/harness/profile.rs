@@ -139,6 +139,18 @@ pub struct Stack {
     pub cpu: Option<f64>,
 }
 
+impl Stack {
+    /// The functions of its frames in files named `file_name` (the
+    /// application's own code), outermost first.
+    pub fn app_path(&self, file_name: &str) -> Vec<String> {
+        self.frames
+            .iter()
+            .filter(|f| is_file(&f.file, file_name))
+            .map(|f| f.function.clone())
+            .collect()
+    }
+}
+
 /// The JSON report, decoded.
 #[derive(Clone, Debug)]
 pub struct Profile {
@@ -248,13 +260,7 @@ impl Profile {
     pub fn app_paths(&self, file_name: &str) -> BTreeMap<Vec<String>, f64> {
         let mut out = BTreeMap::new();
         for s in &self.stacks {
-            let path: Vec<String> = s
-                .frames
-                .iter()
-                .filter(|f| is_file(&f.file, file_name))
-                .map(|f| f.function.clone())
-                .collect();
-            *out.entry(path).or_insert(0.0) += s.time;
+            *out.entry(s.app_path(file_name)).or_insert(0.0) += s.time;
         }
         out
     }
@@ -275,13 +281,7 @@ impl Profile {
     pub fn cpu_under(&self, file_name: &str, want: &[&str]) -> Option<f64> {
         let mut total = 0.0;
         for s in &self.stacks {
-            let path: Vec<String> = s
-                .frames
-                .iter()
-                .filter(|f| is_file(&f.file, file_name))
-                .map(|f| f.function.clone())
-                .collect();
-            if find_run(&path, want).is_some() {
+            if find_run(&s.app_path(file_name), want).is_some() {
                 total += s.cpu?;
             }
         }
