@@ -190,14 +190,16 @@ _renderer_named = renderer  # for MiddlewareOptions, whose argument is called `r
 
 
 class MiddlewareOptions(object):
-    """The options the WSGI and ASGI middlewares both take, checked when the
-    middleware is made (a bad renderer or interval fails at start-up, not
-    on the first profiled request)."""
+    """What the WSGI and ASGI middlewares are made of: the application they
+    wrap and the options both take, checked when the middleware is made (a
+    bad renderer or interval fails at start-up, not on the first profiled
+    request)."""
 
-    def __init__(self, show_callback=None, profile_dir=None, renderer='html', filename=None,
+    def __init__(self, app, show_callback=None, profile_dir=None, renderer='html', filename=None,
                  filename_callback=None, url_argument='profile', use_signal=True, interval=0.001,
                  all_threads=None):
         from pyinstrument.profiler import Profiler
+        self.app = app
         self.show_callback = resolve_callable(show_callback)
         self.profile_dir = profile_dir
         self.renderer = _renderer_named(renderer)

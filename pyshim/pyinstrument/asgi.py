@@ -82,12 +82,10 @@ def _guard():
 
 
 class ProfilerMiddleware(_web.MiddlewareOptions):
-    def __init__(self, app, **options):
-        """`options`: see `_web.MiddlewareOptions` (show_callback, profile_dir,
-        renderer, filename, filename_callback, url_argument, use_signal,
-        interval)."""
-        _web.MiddlewareOptions.__init__(self, **options)
-        self.app = app
+    """`ProfilerMiddleware(app, **options)`, `options` as
+    `_web.MiddlewareOptions` takes them (show_callback, profile_dir,
+    renderer, filename, filename_callback, url_argument, use_signal,
+    interval, all_threads)."""
 
     async def _wants_profile_page(self, scope):
         query = parse_qs(scope.get('query_string', b'').decode('latin-1'), keep_blank_values=True)

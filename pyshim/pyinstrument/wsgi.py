@@ -43,12 +43,10 @@ _busy = threading.local()
 
 
 class ProfilerMiddleware(_web.MiddlewareOptions):
-    def __init__(self, app, **options):
-        """`options`: see `_web.MiddlewareOptions` (show_callback, profile_dir,
-        renderer, filename, filename_callback, url_argument, use_signal,
-        interval)."""
-        _web.MiddlewareOptions.__init__(self, **options)
-        self.app = app
+    """`ProfilerMiddleware(app, **options)`, `options` as
+    `_web.MiddlewareOptions` takes them (show_callback, profile_dir,
+    renderer, filename, filename_callback, url_argument, use_signal,
+    interval, all_threads)."""
 
     def _wants_profile_page(self, environ):
         query = parse_qs(environ.get('QUERY_STRING', ''), keep_blank_values=True)
