@@ -222,8 +222,7 @@ fn page_processing_matches_the_renderer_on_every_golden_session() {
             let url = dir.page(&format!("{case}-{name}.html"), &html);
             browser.open(&url);
             urls.push(url);
-            let actual = browser.eval("JSON.stringify(pyinstrumentViewer.tree())");
-            let actual: Value = serde_json::from_str(actual.as_str().unwrap()).unwrap();
+            let actual = viewer_tree(&mut browser);
             let expected = serde_json::to_value(html::default_tree(&session, options)).unwrap();
             if let Err(e) = same_tree(&expected, &actual, "roots") {
                 failures.push(format!("{case} ({name}): {e}"));
@@ -289,13 +288,7 @@ fn page_weighs_the_tree_by_cpu_time_opened_so_or_switched_live() {
         );
         browser.open(&url);
         urls.push(url);
-        let actual: Value = serde_json::from_str(
-            browser
-                .eval("JSON.stringify(pyinstrumentViewer.tree())")
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
+        let actual = viewer_tree(&mut browser);
         if let Err(e) = same_tree(&expected, &actual, "roots") {
             failures.push(format!("{case} (opened with --cpu): {e}"));
         }
@@ -316,13 +309,7 @@ fn page_weighs_the_tree_by_cpu_time_opened_so_or_switched_live() {
             "(() => { const s = document.querySelector('#options select[name=timeKind]'); s.value = 'cpu'; \
              s.dispatchEvent(new Event('change', {bubbles: true})); })()",
         );
-        let actual: Value = serde_json::from_str(
-            browser
-                .eval("JSON.stringify(pyinstrumentViewer.tree())")
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
+        let actual = viewer_tree(&mut browser);
         if let Err(e) = same_tree(&expected, &actual, "roots") {
             failures.push(format!("{case} (switched to CPU time): {e}"));
         }
@@ -370,13 +357,7 @@ fn thread_picker_shows_one_thread_or_all() {
     );
     browser.open(&url);
     let roots = |browser: &mut Browser| -> Vec<Value> {
-        let tree: Value = serde_json::from_str(
-            browser
-                .eval("JSON.stringify(pyinstrumentViewer.tree())")
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
+        let tree = viewer_tree(browser);
         tree.as_array().unwrap().clone()
     };
     assert_eq!(
@@ -438,6 +419,17 @@ fn demo_profile() -> Session {
         .expect("run pyinstrument");
     assert!(status.success(), "pyinstrument examples/demo.py failed");
     Session::from_json(&fs::read_to_string(&out).unwrap()).unwrap()
+}
+
+/// The tree the page shows now, as its viewer gives it.
+fn viewer_tree(browser: &mut Browser) -> Value {
+    serde_json::from_str(
+        browser
+            .eval("JSON.stringify(pyinstrumentViewer.tree())")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn count(browser: &mut Browser, selector: &str) -> u64 {
